@@ -1,0 +1,2 @@
+//! Holder crate for Berth's benchmarks; the criterion benches live in `benches/`, the
+//! side-by-side scripts beside this file.

@@ -1,0 +1,3 @@
+//! Berth's OCI runtime: turns an OCI bundle into a real, isolated container.
+
+pub mod cgroups;
