@@ -1,3 +1,27 @@
-//! Berth's OCI runtime: turns an OCI bundle into a real, isolated container.
+//! Berth's OCI runtime: turns an OCI bundle (config.json + root filesystem) into a real,
+//! isolated container. The `berth-runc` CLI and the `berth-shim` are thin layers over
+//! [`container`].
 
+pub mod bundle;
 pub mod cgroups;
+pub mod channel;
+pub mod console;
+pub mod container;
+pub mod default_spec;
+pub mod error;
+pub mod exec;
+pub mod fork;
+pub mod id;
+pub mod init;
+pub mod namespaces;
+pub mod process_info;
+pub mod rlimits;
+pub mod rootfs;
+pub mod signal;
+pub mod state;
+pub mod sysctl;
+pub mod user;
+
+pub use container::{create, Container, CreateOptions};
+pub use error::{Error, Result};
+pub use state::{OciState, Status};

@@ -1,1 +1,214 @@
-fn main(){}
+//! `berth-runc`: a runc-compatible command line over the Berth runtime library.
+//!
+//! Names, flags and exit codes follow runc, so tools written for runc (containerd's shim
+//! among them) can call `berth-runc` instead. Every failure is one line on stderr (and an
+//! `error` entry in `--log`) and exit status 1.
+
+mod logging;
+mod output;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use berth_runtime::container::{self, Container, CreateOptions};
+use berth_runtime::{signal, Error};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Berth's OCI runtime, runc-compatible.
+#[derive(Parser, Debug)]
+#[command(name = "berth-runc", version, about, long_about = None)]
+struct Cli {
+    /// Directory for the runtime's container state.
+    #[arg(long, global = true, default_value = "/run/berth-runc")]
+    root: PathBuf,
+    /// Also write log entries to this file.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of the --log file.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc compatibility; the systemd cgroup driver is not supported.
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Formats of the log file.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    /// logfmt-style lines, as runc's text logs.
+    Text,
+    /// One JSON object per line with `level`, `msg` and `time`, as runc's JSON logs.
+    Json,
+}
+
+/// Output formats of `list` and `ps`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a container: set it up and wait for `start`.
+    Create {
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+    /// Run the user process of a created container.
+    Start { id: String },
+    /// Print the runtime-spec state of a container as JSON.
+    State { id: String },
+    /// Send a signal (default SIGTERM) to the container's init.
+    Kill {
+        /// Signal every process of the container, not only its init.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a container and everything it holds.
+    Delete {
+        /// Kill the container first if it still runs.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container; in the foreground, wait for it and exit with its status.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the container runs, instead of waiting for it.
+        #[arg(short, long)]
+        detach: bool,
+        /// Keep the container's state after it exits (foreground only).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List containers.
+    List {
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Print ids only.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show the processes of a container (table through ps(1), or host pids as JSON).
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        id: String,
+        /// Options passed to ps(1) (default -ef).
+        #[arg(last = true)]
+        ps_args: Vec<String>,
+    },
+    /// Write a default config.json.
+    Spec {
+        /// Directory to write config.json into.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A spec for an unprivileged user, with a user namespace.
+        #[arg(long)]
+        rootless: bool,
+    },
+}
+
+/// Options shared by `create` and `run`.
+#[derive(clap::Args, Debug)]
+struct CreateArgs {
+    /// The bundle directory (config.json and root filesystem).
+    #[arg(short, long, default_value = ".")]
+    bundle: PathBuf,
+    /// Write the init's host pid to this file.
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when the process wants a terminal.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    /// Use chroot instead of pivot_root (for root filesystems on ramfs).
+    #[arg(long)]
+    no_pivot: bool,
+    /// The container id.
+    id: String,
+}
+
+impl CreateArgs {
+    fn options(&self, root: PathBuf) -> CreateOptions {
+        CreateOptions {
+            root,
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            console_socket: self.console_socket.clone(),
+            no_pivot: self.no_pivot,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    match execute(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("berth-runc: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run one command; `Ok` carries the exit status (only `run` has another than 0).
+fn execute(cli: Cli) -> Result<ExitCode, Error> {
+    if cli.systemd_cgroup {
+        return Err(Error::Unsupported(
+            "the systemd cgroup driver (--systemd-cgroup)",
+        ));
+    }
+    let root = cli.root;
+    match cli.command {
+        Command::Create { create } => {
+            container::create(&create.options(root))?;
+        }
+        Command::Start { id } => Container::load(&root, &id)?.start()?,
+        Command::State { id } => {
+            let state = Container::load(&root, &id)?.state();
+            output::print_json_pretty(&state);
+        }
+        Command::Kill { all, id, signal } => {
+            let signal = signal::parse(&signal)?;
+            Container::load(&root, &id)?.kill(signal, all)?;
+        }
+        Command::Delete { force, id } => match Container::load(&root, &id) {
+            Ok(c) => c.delete(force)?,
+            // runc: `delete --force` of a container that is not there succeeds.
+            Err(Error::NotFound(_)) if force => {}
+            Err(e) => return Err(e),
+        },
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => return run::run(&create.options(root), detach, keep),
+        Command::List { format, quiet } => {
+            output::list(&container::list(&root)?, format == Format::Json, quiet)
+        }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
+            let c = Container::load(&root, &id)?;
+            output::ps(&c.pids()?, format == Format::Json, &ps_args)?;
+        }
+        Command::Spec { bundle, rootless } => output::write_spec(&bundle, rootless)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,148 @@
+//! An OCI bundle on disk: its config.json, parsed and checked, and its root filesystem.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// File name of the spec inside a bundle.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// A loaded and validated bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub path: PathBuf,
+    /// The parsed spec.
+    pub spec: Spec,
+    /// Absolute, symlink-free path of the root filesystem.
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// Read `<dir>/config.json` and check everything `create` relies on.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = fs::canonicalize(dir).map_err(|e| Error::Config {
+            path: dir.to_path_buf(),
+            reason: format!("bundle directory: {e}"),
+        })?;
+        let config = path.join(CONFIG_FILE);
+        let bytes = fs::read(&config).map_err(|e| Error::Config {
+            path: config.clone(),
+            reason: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file: is this an OCI bundle?".into(),
+                _ => e.to_string(),
+            },
+        })?;
+        let spec = parse_spec(&bytes).map_err(|reason| Error::Config {
+            path: config.clone(),
+            reason,
+        })?;
+        let rootfs = validate(&spec, &path).map_err(|reason| Error::InvalidSpec {
+            path: config,
+            reason,
+        })?;
+        Ok(Bundle { path, spec, rootfs })
+    }
+}
+
+/// Parse config.json, naming the JSON path of the first bad field.
+pub fn parse_spec(bytes: &[u8]) -> std::result::Result<Spec, String> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        if at == "." {
+            format!("invalid JSON: {}", e.inner())
+        } else {
+            format!("invalid field {at}: {}", e.inner())
+        }
+    })
+}
+
+/// Check what the runtime needs of a spec; returns the canonical rootfs path.
+fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
+    let root = spec.root().as_ref().ok_or("root is not set")?;
+    let rootfs = bundle.join(root.path());
+    let rootfs = fs::canonicalize(&rootfs)
+        .map_err(|e| format!("root filesystem {}: {e}", rootfs.display()))?;
+    if !rootfs.is_dir() {
+        return Err(format!(
+            "root filesystem {} is not a directory",
+            rootfs.display()
+        ));
+    }
+
+    let process = spec.process().as_ref().ok_or("process is not set")?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err("process.args must name a program".into()),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!(
+            "process.cwd {} is not an absolute path",
+            process.cwd().display()
+        ));
+    }
+
+    if let Some(linux) = spec.linux() {
+        let mut seen = Vec::new();
+        for ns in linux.namespaces().iter().flatten() {
+            if seen.contains(&ns.typ()) {
+                return Err(format!("namespace {} is listed twice", ns.typ()));
+            }
+            seen.push(ns.typ());
+            match ns.typ() {
+                LinuxNamespaceType::User | LinuxNamespaceType::Time => {
+                    return Err(format!(
+                        "namespace {} is not supported by this version of berth-runc",
+                        ns.typ()
+                    ))
+                }
+                _ => {}
+            }
+            if let Some(p) = ns.path() {
+                if !p.is_absolute() {
+                    return Err(format!(
+                        "namespace {} path {} is not absolute",
+                        ns.typ(),
+                        p.display()
+                    ));
+                }
+            }
+        }
+        let has_uts = seen.contains(&LinuxNamespaceType::Uts);
+        if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_uts {
+            return Err("hostname is set but there is no uts namespace".into());
+        }
+    }
+    for m in spec.mounts().iter().flatten() {
+        if !m.destination().is_absolute() {
+            return Err(format!(
+                "mount destination {} is not an absolute path",
+                m.destination().display()
+            ));
+        }
+    }
+    Ok(rootfs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_namespace_is_named() {
+        let err = parse_spec(br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"foo"}]}}"#)
+            .unwrap_err();
+        assert!(err.contains("linux.namespaces[0].type"), "{err}");
+        assert!(err.contains("foo"), "{err}");
+    }
+
+    #[test]
+    fn bad_json_is_reported() {
+        let err = parse_spec(b"{not json").unwrap_err();
+        assert!(err.starts_with("invalid JSON"), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! The setup protocol between the runtime (parent) and the container's init (child).
+//!
+//! A SOCK_SEQPACKET socketpair: every message is one datagram, so message boundaries are
+//! kept without framing, and a peer that dies shows up as end-of-file.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysContext};
+
+/// Everything the parent and the init say to each other during `create`.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// Parent → init: you are in your cgroup; set the container up.
+    Proceed,
+    /// Init → parent: the container is set up; the user program was found.
+    Ready,
+    /// Parent → init: the state is recorded; stop depending on the parent.
+    Committed,
+    /// Init → parent: setup failed.
+    Failed(String),
+}
+
+/// Largest message we ever send; failure messages are truncated to fit.
+const MAX_MESSAGE: usize = 4096;
+
+/// One end of the channel.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Create both ends: (parent, child). Both are close-on-exec.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .sys("socketpair", "init channel")?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    /// Send one message.
+    pub fn send(&self, msg: &Message) -> Result<()> {
+        let mut bytes = serde_json::to_vec(msg).unwrap_or_default();
+        if bytes.len() > MAX_MESSAGE {
+            bytes = serde_json::to_vec(&Message::Failed("error message too long".into()))
+                .unwrap_or_default();
+        }
+        send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
+            .sys("send", "init channel")
+            .map(drop)
+    }
+
+    /// Receive one message; `None` when the peer has closed its end (or died).
+    pub fn recv(&self) -> Result<Option<Message>> {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.sys("recv", "init channel")?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_slice(&buf[..n]).map(Some).map_err(|e| {
+            Error::sys(
+                "decode",
+                format!("init channel message: {e}"),
+                nix::errno::Errno::EPROTO,
+            )
+        })
+    }
+
+    /// The raw descriptor, for the init to keep across its setup.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_fd().as_raw_fd()
+    }
+}

@@ -1,0 +1,44 @@
+//! `terminal: true`: the init makes a pty inside the container and hands the master to
+//! whoever listens on `--console-socket`, as runc does (SCM_RIGHTS over a unix socket).
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, IoContext, Result, SysContext};
+
+/// Connect to the console socket. Done by the runtime before the init changes root, so
+/// the socket path is resolved on the host.
+pub fn connect(path: &Path) -> Result<UnixStream> {
+    UnixStream::connect(path).io("connect to console socket", path)
+}
+
+/// Make a pty in the container's devpts, send its master over `socket`, and return the
+/// slave to become the process's terminal.
+pub fn create_and_send(socket: &UnixStream) -> Result<OwnedFd> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .sys("posix_openpt", "/dev/ptmx")?;
+    grantpt(&master).sys("grantpt", "/dev/ptmx")?;
+    unlockpt(&master).sys("unlockpt", "/dev/ptmx")?;
+    let name = ptsname_r(&master).sys("ptsname", "/dev/ptmx")?;
+    let slave = open(
+        Path::new(&name),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", &name)?;
+
+    let fds = [master.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    // runc sends the pty's name as the payload; consumers such as containerd read it.
+    let iov = [IoSlice::new(name.as_bytes())];
+    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(|e| Error::sys("sendmsg", "console socket", e))?;
+    Ok(slave)
+}

@@ -1,0 +1,413 @@
+//! The runtime's side of a container's life: create, start, kill, delete, and the state
+//! queries. Each operation is one function over the container's state directory, so the
+//! `berth-runc` CLI and the in-process shim share exactly one implementation.
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{mkfifo, Pid};
+
+use crate::bundle::Bundle;
+use crate::cgroups::Cgroup;
+use crate::channel::{self, Message};
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::init::{self, InitConfig};
+use crate::namespaces::Namespaces;
+use crate::state::{self, ContainerDir, OciState, Record, Status, EXEC_FIFO};
+use crate::{console, fork, id, process_info};
+
+/// How long `delete`/`kill` wait for processes to die after SIGKILL.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `start` waits for the init to open its FIFO.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What `create` needs to know.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// The runtime's state root (e.g. /run/berth-runc).
+    pub root: PathBuf,
+    /// The container id.
+    pub id: String,
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// Where to write the init's host pid.
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when the process wants a terminal.
+    pub console_socket: Option<PathBuf>,
+    /// chroot instead of pivot_root.
+    pub no_pivot: bool,
+}
+
+/// A container known to the runtime.
+#[derive(Debug)]
+pub struct Container {
+    dir: ContainerDir,
+    record: Record,
+}
+
+/// Undo a half-made container: kill the init, remove the cgroup and the state directory.
+struct Rollback<'a> {
+    dir: Option<ContainerDir>,
+    cgroup: Option<&'a Cgroup>,
+    init: Option<Pid>,
+}
+
+impl Rollback<'_> {
+    fn disarm(&mut self) -> ContainerDir {
+        self.cgroup = None;
+        self.init = None;
+        self.dir.take().expect("rollback disarmed twice")
+    }
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cgroup) = self.cgroup {
+            if let Err(e) = cgroup.destroy() {
+                tracing::warn!("cleanup after failed create: {e}");
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = dir.remove() {
+                tracing::warn!("cleanup after failed create: {e}");
+            }
+        }
+    }
+}
+
+/// Create a container: after this returns its init exists in its namespaces, cgroup and
+/// root filesystem, and waits for [`Container::start`]. On error nothing is left behind.
+///
+/// The init is a child of the calling process, which must be single-threaded.
+pub fn create(opts: &CreateOptions) -> Result<Container> {
+    id::validate(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref();
+    let namespaces = Namespaces::from_spec(linux)?;
+    if !namespaces.has_mount() {
+        return Err(Error::InvalidSpec {
+            path: bundle.path.join(crate::bundle::CONFIG_FILE),
+            reason: "a mount namespace is required".into(),
+        });
+    }
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    if terminal && opts.console_socket.is_none() {
+        return Err(Error::InvalidSpec {
+            path: bundle.path.join(crate::bundle::CONFIG_FILE),
+            reason: "process.terminal is true but no --console-socket was given".into(),
+        });
+    }
+    let console = opts
+        .console_socket
+        .as_deref()
+        .map(console::connect)
+        .transpose()?;
+
+    let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let _lock = dir.lock()?;
+    let mut rollback = Rollback {
+        dir: Some(dir),
+        cgroup: None,
+        init: None,
+    };
+    let dir_path = rollback
+        .dir
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .unwrap_or_default();
+
+    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+    rollback.cgroup = Some(&cgroup);
+
+    let fifo = dir_path.join(EXEC_FIFO);
+    mkfifo(&fifo, Mode::from_bits_truncate(0o600)).sys("mkfifo", fifo.display())?;
+    let state_dir: OwnedFd = open(
+        &dir_path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", dir_path.display())?;
+
+    let (parent, child) = channel::pair()?;
+    namespaces.join_pid()?;
+    let parent_fd = parent.raw_fd();
+    let pid = fork::clone_init(namespaces.clone_flags, || {
+        // The init must not hold the runtime's end, or it could never see it close.
+        // SAFETY: closing a descriptor this (child) process owns and never uses again.
+        unsafe { libc::close(parent_fd) };
+        init::run(InitConfig {
+            bundle: &bundle,
+            namespaces: &namespaces,
+            cgroup: &cgroup,
+            channel: &child,
+            state_dir: &state_dir,
+            console: console.as_ref(),
+            no_pivot: opts.no_pivot,
+        })
+    })?;
+    rollback.init = Some(pid);
+    drop(child);
+    drop(console);
+
+    cgroup.add_process(pid.as_raw())?;
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        fs::write(&path, adj.to_string()).io("write", path)?;
+    }
+    parent.send(&Message::Proceed)?;
+    match parent.recv()? {
+        Some(Message::Ready) => {}
+        Some(Message::Failed(message)) => {
+            return Err(Error::Init {
+                id: opts.id.clone(),
+                message,
+            })
+        }
+        other => {
+            return Err(Error::InitLost {
+                id: opts.id.clone(),
+                reason: format!("broke off setup ({other:?})"),
+            })
+        }
+    }
+
+    let record = Record {
+        id: opts.id.clone(),
+        pid: pid.as_raw(),
+        pid_start_time: process_info::start_time(pid.as_raw()).ok_or_else(|| Error::InitLost {
+            id: opts.id.clone(),
+            reason: "exited during setup".into(),
+        })?,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cgroup.clone(),
+    };
+    let dir = rollback.dir.as_ref().expect("armed");
+    dir.write(&record)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid.as_raw())?;
+    }
+    parent.send(&Message::Committed)?;
+    let dir = rollback.disarm();
+    tracing::info!(id = %opts.id, pid = pid.as_raw(), "created");
+    Ok(Container { dir, record })
+}
+
+/// Write the pid atomically, so a reader never sees an empty file.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    fs::write(&tmp, pid.to_string()).io("write pid file", &tmp)?;
+    fs::rename(&tmp, path).io("write pid file", path)
+}
+
+impl Container {
+    /// Load the container `id` from the runtime root.
+    pub fn load(root: &Path, id: &str) -> Result<Self> {
+        id::validate(id)?;
+        let dir = ContainerDir::open(root, id)?;
+        match dir.read()? {
+            Some(record) => Ok(Container { dir, record }),
+            None => Err(Error::WrongState {
+                id: id.to_string(),
+                action: "use",
+                status: Status::Creating,
+            }),
+        }
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    /// Host pid of the init.
+    pub fn pid(&self) -> i32 {
+        self.record.pid
+    }
+
+    /// The persisted record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The live status.
+    pub fn status(&self) -> Status {
+        self.record.status(&self.dir)
+    }
+
+    /// The runtime-spec state document.
+    pub fn state(&self) -> OciState {
+        self.record.oci_state(self.status())
+    }
+
+    /// Refuse `action` unless `allowed(status)`.
+    fn require(&self, action: &'static str, allowed: fn(Status) -> bool) -> Result<Status> {
+        let status = self.status();
+        if allowed(status) {
+            Ok(status)
+        } else {
+            Err(Error::WrongState {
+                id: self.id().to_string(),
+                action,
+                status,
+            })
+        }
+    }
+
+    /// Let the init exec the user program.
+    pub fn start(&self) -> Result<()> {
+        let _lock = self.dir.lock()?;
+        self.require("start", Status::can_start)?;
+        let fifo = self.dir.path().join(EXEC_FIFO);
+        let fd = open(
+            &fifo,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .sys("open", fifo.display())?;
+        // The init opens the write end as soon as we have opened the read end; it may
+        // also have died, which the FIFO cannot tell us (a FIFO never written to does
+        // not report hang-up), hence the liveness checks between short polls.
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(50u16)) {
+                Ok(0) | Err(Errno::EINTR) => {}
+                Ok(_) => break,
+                Err(e) => return Err(Error::sys("poll", fifo.display(), e)),
+            }
+            if !process_info::is_alive(self.record.pid, self.record.pid_start_time) {
+                return Err(Error::InitLost {
+                    id: self.id().to_string(),
+                    reason: "exited before start".into(),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(Error::InitLost {
+                    id: self.id().to_string(),
+                    reason: "did not answer start".into(),
+                });
+            }
+        }
+        let mut byte = [0u8; 1];
+        let n = fs::File::from(fd).read(&mut byte).io("read", &fifo)?;
+        fs::remove_file(&fifo).io("remove", &fifo)?;
+        if n == 0 {
+            return Err(Error::InitLost {
+                id: self.id().to_string(),
+                reason: "closed its start FIFO without starting".into(),
+            });
+        }
+        tracing::info!(id = %self.id(), "started");
+        Ok(())
+    }
+
+    /// Send `signal` to the init, or with `all` to every process in the cgroup.
+    pub fn kill(&self, signal: Signal, all: bool) -> Result<()> {
+        let status = self.status();
+        if all {
+            for pid in self.record.cgroup.pids()? {
+                match kill(Pid::from_raw(pid), signal) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => return Err(Error::sys("kill", format!("pid {pid}"), e)),
+                }
+            }
+            return Ok(());
+        }
+        if !status.can_kill() {
+            return Err(Error::WrongState {
+                id: self.id().to_string(),
+                action: "kill",
+                status,
+            });
+        }
+        kill(Pid::from_raw(self.record.pid), signal).sys("kill", format!("pid {}", self.record.pid))
+    }
+
+    /// Host pids of every process in the container's cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        Ok(self.record.cgroup.pids()?)
+    }
+
+    /// Remove the container. A running one is refused unless `force`, which kills it.
+    pub fn delete(self, force: bool) -> Result<()> {
+        let lock = self.dir.lock()?;
+        let status = self.status();
+        if status == Status::Running && !force {
+            return Err(Error::WrongState {
+                id: self.id().to_string(),
+                action: "delete",
+                status,
+            });
+        }
+        if status != Status::Stopped {
+            let _ = kill(Pid::from_raw(self.record.pid), Signal::SIGKILL);
+        }
+        // Processes that joined the container's pid namespace from outside, or a
+        // container sharing the host's pid namespace, do not die with the init.
+        self.kill_remaining()?;
+        if !process_info::wait_gone(self.record.pid, self.record.pid_start_time, KILL_TIMEOUT) {
+            return Err(Error::InitLost {
+                id: self.id().to_string(),
+                reason: "survived SIGKILL".into(),
+            });
+        }
+        self.record.cgroup.destroy()?;
+        drop(lock);
+        self.dir.remove()?;
+        tracing::info!(id = %self.record.id, "deleted");
+        Ok(())
+    }
+
+    /// SIGKILL whatever is left in the cgroup and wait until it is gone.
+    fn kill_remaining(&self) -> Result<()> {
+        let deadline = Instant::now() + KILL_TIMEOUT;
+        loop {
+            let pids = self.record.cgroup.pids()?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            for pid in &pids {
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::InitLost {
+                    id: self.id().to_string(),
+                    reason: format!("processes {pids:?} survived SIGKILL"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The clone flags of a spec's namespaces, for callers that report them.
+pub fn clone_flags(ns: &Namespaces) -> CloneFlags {
+    ns.clone_flags
+}
+
+/// Every container under `root` that can be loaded, sorted by id.
+pub fn list(root: &Path) -> Result<Vec<Container>> {
+    Ok(state::list_ids(root)?
+        .into_iter()
+        .filter_map(|id| Container::load(root, &id).ok())
+        .collect())
+}

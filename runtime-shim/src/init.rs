@@ -1,0 +1,215 @@
+//! The container's init, from clone to exec: everything here runs in the child, inside
+//! the new namespaces, before any user code.
+//!
+//! Order matters and follows runc: join the cgroup namespace only once placed in the
+//! cgroup; mount everything before pivot_root; write sysctls before /proc/sys is made
+//! read-only; switch user after everything that needs privilege; find the program last
+//! so that a missing binary fails `create`.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::fcntl::{openat, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{
+    chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, sethostname, setsid, write,
+};
+
+use crate::bundle::Bundle;
+use crate::cgroups::Cgroup;
+use crate::channel::{Channel, Message};
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::exec::{self, Program};
+use crate::namespaces::Namespaces;
+use crate::rootfs::{self, MountContext};
+use crate::state::EXEC_FIFO;
+use crate::{console, rlimits, sysctl, user};
+
+/// What the init needs from the runtime; all of it was prepared before the clone.
+pub struct InitConfig<'a> {
+    /// The bundle with its parsed spec.
+    pub bundle: &'a Bundle,
+    /// The namespace plan (namespaces to join are already open).
+    pub namespaces: &'a Namespaces,
+    /// The container's cgroup (already created; the parent moves the init into it).
+    pub cgroup: &'a Cgroup,
+    /// The init's end of the setup channel.
+    pub channel: &'a Channel,
+    /// The container's state directory, opened O_PATH: the exec FIFO is reached through
+    /// it after pivot_root, when the host's paths are gone.
+    pub state_dir: &'a OwnedFd,
+    /// The console socket, when the process wants a terminal.
+    pub console: Option<&'a UnixStream>,
+    /// chroot instead of pivot_root.
+    pub no_pivot: bool,
+}
+
+/// Run the init: set up, report, wait for `start`, exec. Never returns.
+pub fn run(cfg: InitConfig) -> ! {
+    let program = match setup(&cfg) {
+        Ok(program) => program,
+        Err(e) => {
+            let _ = cfg.channel.send(&Message::Failed(e.to_string()));
+            // SAFETY: _exit is always safe; it skips destructors and atexit handlers that
+            // belong to the parent's copy of the process.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    if let Err(e) = wait_and_exec(&cfg, &program) {
+        // After `create` returned there is nobody to report to but stderr.
+        eprintln!("berth-runc init: {e}");
+    }
+    // SAFETY: as above.
+    unsafe { libc::_exit(127) }
+}
+
+/// Everything between clone and "ready".
+fn setup(cfg: &InitConfig) -> Result<Program> {
+    // If the runtime dies while we set up, so do we: nobody would ever start or delete
+    // us. Cleared once the runtime has recorded the container.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
+    // The runtime may block or ignore signals (Rust ignores SIGPIPE); the user program
+    // must start with the defaults.
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .sys("sigprocmask", "init")?;
+    // SAFETY: restoring the default disposition installs no handler code.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.sys("signal", "SIGPIPE")?;
+
+    match cfg.channel.recv()? {
+        Some(Message::Proceed) => {}
+        _ => {
+            return Err(Error::sys(
+                "recv",
+                "init channel: runtime went away",
+                nix::errno::Errno::EPIPE,
+            ))
+        }
+    }
+    if cfg.namespaces.new_cgroup {
+        unshare(CloneFlags::CLONE_NEWCGROUP).sys("unshare", "cgroup namespace")?;
+    }
+    cfg.namespaces.join_others()?;
+
+    let spec = &cfg.bundle.spec;
+    // Device nodes and mount points get exactly the modes the spec asks for.
+    umask(Mode::empty());
+    let ctx = MountContext {
+        bundle: &cfg.bundle.path,
+        rootfs: &cfg.bundle.rootfs,
+        cgroup: cfg.cgroup,
+        cgroupns: cfg.namespaces.new_cgroup,
+    };
+    rootfs::prepare(spec, &ctx)?;
+    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
+
+    let process = spec.process().as_ref().expect("validated by Bundle::load");
+    setsid().sys("setsid", "init")?;
+    if process.terminal() == Some(true) {
+        let socket = cfg.console.ok_or_else(|| {
+            Error::sys(
+                "console",
+                "terminal requested without a console socket",
+                nix::errno::Errno::EINVAL,
+            )
+        })?;
+        attach_terminal(socket)?;
+    }
+
+    if cfg.namespaces.new_uts() {
+        if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            sethostname(name).sys("sethostname", name)?;
+        }
+        if let Some(name) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            set_domainname(name)?;
+        }
+    }
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        sysctl::apply(sysctl)?;
+    }
+    rootfs::finish(spec)?;
+    if let Some(limits) = process.rlimits() {
+        rlimits::apply(limits)?;
+    }
+    user::switch(process.user())?;
+    chdir(process.cwd()).sys("chdir", process.cwd().display())?;
+    user::set_umask(process.user());
+
+    let args = process.args().as_deref().unwrap_or_default();
+    let env = process.env().as_deref().unwrap_or_default();
+    exec::resolve(args, env)
+}
+
+/// Make a pty, hand the master to the console socket and make the slave our terminal
+/// and stdio; also bind it to /dev/console as runc does.
+fn attach_terminal(socket: &UnixStream) -> Result<()> {
+    let slave = console::create_and_send(socket)?;
+    // SAFETY: TIOCSCTTY on a terminal fd we own, with an integer argument.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(Error::sys("ioctl", "TIOCSCTTY", nix::errno::Errno::last()));
+    }
+    dup2_stdin(&slave).sys("dup2", "stdin")?;
+    dup2_stdout(&slave).sys("dup2", "stdout")?;
+    dup2_stderr(&slave).sys("dup2", "stderr")?;
+    let console = Path::new("/dev/console");
+    if Path::new("/dev").is_dir() {
+        if !console.exists() {
+            std::fs::File::create(console).io("create", console)?;
+        }
+        let pts = format!("/proc/self/fd/{}", slave.as_raw_fd());
+        mount(
+            Some(pts.as_str()),
+            console,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .sys("mount", "pty on /dev/console")?;
+    }
+    Ok(())
+}
+
+/// setdomainname(2), which nix does not wrap.
+fn set_domainname(name: &str) -> Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, valid for the call.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if rc < 0 {
+        return Err(Error::sys("setdomainname", name, nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
+/// Report ready, wait until the runtime has recorded us and `start` opens the FIFO,
+/// then become the user program.
+fn wait_and_exec(cfg: &InitConfig, program: &Program) -> Result<()> {
+    cfg.channel.send(&Message::Ready)?;
+    // From here the runtime may exit at any time without taking us along. If it dies
+    // before recording the container, the channel reports end-of-file and we leave.
+    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    match cfg.channel.recv()? {
+        Some(Message::Committed) => {}
+        _ => {
+            return Err(Error::sys(
+                "recv",
+                "init channel: runtime went away",
+                nix::errno::Errno::EPIPE,
+            ))
+        }
+    }
+    // Blocks until `start` opens the FIFO for reading.
+    let fifo = openat(
+        cfg.state_dir.as_fd(),
+        EXEC_FIFO,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys("open", EXEC_FIFO)?;
+    write(fifo, b"0").sys("write", EXEC_FIFO)?;
+    let env: &[CString] = &program.env;
+    execve(&program.path, &program.args, env).sys("execve", format!("{:?}", program.path))?;
+    Ok(())
+}

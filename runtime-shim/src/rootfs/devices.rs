@@ -1,0 +1,162 @@
+//! Device nodes and the standard /dev symlinks of a container whose /dev is a fresh tmpfs.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use nix::unistd::{chown, Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use super::secure_join::secure_join;
+use crate::error::{Error, IoContext, Result, SysContext};
+
+/// A device node to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Path inside the container.
+    pub path: PathBuf,
+    /// Character, block or FIFO.
+    pub kind: SFlag,
+    /// Major number.
+    pub major: u64,
+    /// Minor number.
+    pub minor: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+/// The devices every container gets, as in runc.
+pub fn default_devices() -> Vec<Device> {
+    [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(path, major, minor)| Device {
+        path: path.into(),
+        kind: SFlag::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
+}
+
+/// Convert a spec device, refusing types mknod cannot make.
+pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+        LinuxDeviceType::B => SFlag::S_IFBLK,
+        LinuxDeviceType::P => SFlag::S_IFIFO,
+        LinuxDeviceType::A => {
+            return Err(Error::sys(
+                "mknod",
+                format!(
+                    "{}: device type \"a\" is only valid in cgroup rules",
+                    d.path().display()
+                ),
+                nix::errno::Errno::EINVAL,
+            ))
+        }
+    };
+    let number = |n: i64, what: &str| {
+        u64::try_from(n).map_err(|_| {
+            Error::sys(
+                "mknod",
+                format!("{}: negative {what} number {n}", d.path().display()),
+                nix::errno::Errno::EINVAL,
+            )
+        })
+    };
+    Ok(Device {
+        path: d.path().clone(),
+        kind,
+        major: number(d.major(), "major")?,
+        minor: number(d.minor(), "minor")?,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
+}
+
+/// Create `dev` under `rootfs`, replacing whatever was at its path.
+pub fn create(rootfs: &Path, dev: &Device) -> Result<()> {
+    let dest = secure_join(rootfs, &dev.path)?;
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).io("create device directory", parent)?;
+    }
+    let _ = fs::remove_file(&dest);
+    mknod(
+        &dest,
+        dev.kind,
+        Mode::from_bits_truncate(dev.mode),
+        makedev(dev.major, dev.minor),
+    )
+    .sys("mknod", dest.display())?;
+    chown(
+        &dest,
+        Some(Uid::from_raw(dev.uid)),
+        Some(Gid::from_raw(dev.gid)),
+    )
+    .sys("chown", dest.display())
+}
+
+/// The /dev symlinks programs expect: /dev/fd, the stdio names and /dev/ptmx.
+pub fn create_symlinks(rootfs: &Path) -> Result<()> {
+    let mut links = vec![
+        ("/proc/self/fd", "/dev/fd"),
+        ("/proc/self/fd/0", "/dev/stdin"),
+        ("/proc/self/fd/1", "/dev/stdout"),
+        ("/proc/self/fd/2", "/dev/stderr"),
+        ("pts/ptmx", "/dev/ptmx"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "/dev/core"));
+    }
+    for (target, link) in links {
+        let path = secure_join(rootfs, Path::new(link))?;
+        let _ = fs::remove_file(&path);
+        symlink(target, &path).io("symlink", &path)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxDeviceBuilder;
+
+    #[test]
+    fn spec_devices_convert() {
+        let d = LinuxDeviceBuilder::default()
+            .path("/dev/mynull")
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .file_mode(0o640u32)
+            .build()
+            .unwrap();
+        let dev = from_spec(&d).unwrap();
+        assert_eq!(
+            (dev.kind, dev.major, dev.minor, dev.mode),
+            (SFlag::S_IFCHR, 1, 3, 0o640)
+        );
+        let all = LinuxDeviceBuilder::default()
+            .path("/dev/x")
+            .typ(LinuxDeviceType::A)
+            .build()
+            .unwrap();
+        assert!(from_spec(&all).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! The container's root filesystem: propagation, the spec's mounts, devices, pivot_root,
+//! masked and read-only paths. Runs in the init, inside its new mount namespace.
+
+mod cgroup_mount;
+pub mod devices;
+pub mod mount_options;
+mod mounts;
+mod paths;
+mod pivot;
+pub mod secure_join;
+
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Spec;
+
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result, SysContext};
+use mount_options::propagation_of;
+
+/// The propagation asked for by `linux.rootfsPropagation` (default rslave, as runc).
+fn root_propagation(spec: &Spec) -> Result<MsFlags> {
+    match spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
+        None | Some("") => Ok(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+        Some(p) => propagation_of(p).ok_or_else(|| {
+            Error::sys(
+                "mount",
+                format!("unknown rootfsPropagation {p:?}"),
+                nix::errno::Errno::EINVAL,
+            )
+        }),
+    }
+}
+
+/// What the mounts of one container need to know besides the mount itself.
+pub struct MountContext<'a> {
+    /// The bundle directory (relative bind sources are relative to it).
+    pub bundle: &'a Path,
+    /// The root filesystem, before pivot_root.
+    pub rootfs: &'a Path,
+    /// The container's cgroup, for `cgroup` mounts.
+    pub cgroup: &'a Cgroup,
+    /// Whether the container has its own cgroup namespace.
+    pub cgroupns: bool,
+}
+
+/// Everything up to (not including) the switch of root: propagation, the rootfs bind,
+/// the spec's mounts in order, and /dev.
+pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
+    let rootfs = ctx.rootfs;
+    // pivot_root refuses a new root whose parent mount is shared, so a shared propagation
+    // is applied only after the pivot; until then the tree is private.
+    let mut propagation = root_propagation(spec)?;
+    if propagation.contains(MsFlags::MS_SHARED) {
+        propagation = MsFlags::MS_PRIVATE | MsFlags::MS_REC;
+    }
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .sys("mount", "/ (propagation)")?;
+    // pivot_root needs the new root to be a mount point.
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .sys("mount", format!("bind {} on itself", rootfs.display()))?;
+
+    let mut dev_is_tmpfs = false;
+    for m in spec.mounts().iter().flatten() {
+        mounts::mount_one(m, ctx)?;
+        if m.destination() == Path::new("/dev") {
+            dev_is_tmpfs =
+                !mount_options::MountOptions::parse(m.options().as_deref().unwrap_or_default())
+                    .is_bind();
+        }
+    }
+
+    // A bind-mounted /dev is the host's (or the caller's) business; a fresh one gets the
+    // standard nodes.
+    if dev_is_tmpfs {
+        for dev in devices::default_devices() {
+            devices::create(rootfs, &dev)?;
+        }
+        devices::create_symlinks(rootfs)?;
+    }
+    for d in spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.devices().iter().flatten())
+    {
+        devices::create(rootfs, &devices::from_spec(d)?)?;
+    }
+    Ok(())
+}
+
+/// Make `rootfs` the root: pivot_root, or with `no_pivot` a move and chroot.
+pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    if no_pivot {
+        pivot::move_root(rootfs)
+    } else {
+        pivot::pivot(rootfs)
+    }
+}
+
+/// What is done inside the new root: masked and read-only paths, the read-only root and
+/// the final root propagation.
+pub fn finish(spec: &Spec) -> Result<()> {
+    if let Some(linux) = spec.linux() {
+        for p in linux.readonly_paths().iter().flatten() {
+            paths::make_readonly(Path::new(p))?;
+        }
+        for p in linux.masked_paths().iter().flatten() {
+            paths::mask(Path::new(p))?;
+        }
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        let keep = paths::existing_flags(Path::new("/"));
+        mounts::remount(Path::new("/"), keep | MsFlags::MS_RDONLY)?;
+    }
+    let propagation = root_propagation(spec)?;
+    if propagation.contains(MsFlags::MS_SHARED) {
+        mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+            .sys("mount", "/ (rootfsPropagation)")?;
+    }
+    Ok(())
+}
