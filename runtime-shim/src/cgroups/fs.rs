@@ -1,0 +1,207 @@
+//! The cgroupfs primitives every controller uses: read and write one file, create the
+//! directories down to a cgroup, list its processes, remove it.
+
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{CgroupError, Hierarchy};
+
+/// Write `value` to `dir/file` in a single `write(2)`, as cgroupfs wants. The file is not
+/// created: a missing file means the controller (or feature) is missing.
+pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    write_raw(&path, value).map_err(|source| CgroupError::Write {
+        path,
+        value: value.to_owned(),
+        source,
+    })
+}
+
+/// [`write`] with the bare I/O error, for callers that react to a particular errno.
+pub(crate) fn write_raw(path: &Path, value: &str) -> std::io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)?
+        .write_all(value.as_bytes())
+}
+
+/// The content of `dir/file`, without surrounding whitespace.
+pub(crate) fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
+    let path = dir.join(file);
+    match std::fs::read_to_string(&path) {
+        Ok(content) => Ok(content.trim().to_owned()),
+        Err(source) => Err(CgroupError::Read { path, source }),
+    }
+}
+
+/// The directories from just below the hierarchy's mount point down to the container's
+/// cgroup, top first.
+pub(crate) fn levels(hierarchy: &Hierarchy) -> Result<Vec<PathBuf>, CgroupError> {
+    let below = hierarchy
+        .path()
+        .strip_prefix(hierarchy.mount())
+        .map_err(|_| CgroupError::InvalidPath {
+            path: hierarchy.path().to_path_buf(),
+            reason: "not below its hierarchy's mount point",
+        })?;
+    let mut level = hierarchy.mount().to_path_buf();
+    Ok(below
+        .components()
+        .map(|component| {
+            level.push(component);
+            level.clone()
+        })
+        .collect())
+}
+
+/// `mkdir` one cgroup; an existing one is fine.
+pub(crate) fn create_dir(path: &Path) -> Result<(), CgroupError> {
+    match std::fs::create_dir(path) {
+        Err(source) if source.kind() != ErrorKind::AlreadyExists => Err(CgroupError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Append the pids in `dir`'s `cgroup.procs` and in all its sub-cgroups to `pids`. A
+/// cgroup that does not exist (any more) holds none.
+pub(crate) fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<(), CgroupError> {
+    let path = dir.join("cgroup.procs");
+    let content = match std::fs::read_to_string(&path) {
+        Ok(content) => content,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(CgroupError::Read { path, source }),
+    };
+    for line in content.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let pid = line.parse().map_err(|_| CgroupError::Parse {
+            path: path.clone(),
+            content: line.to_owned(),
+        })?;
+        pids.push(pid);
+    }
+    for child in sub_cgroups(dir)? {
+        collect_pids(&child, pids)?;
+    }
+    Ok(())
+}
+
+/// Remove the cgroup `dir` and its sub-cgroups, deepest first. A missing directory is
+/// fine; `EBUSY` (tasks still exiting) is retried with short sleeps until `deadline`.
+pub(crate) fn remove_tree(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
+    for child in sub_cgroups(dir)? {
+        remove_tree(&child, deadline)?;
+    }
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(err)
+                if err.raw_os_error() == Some(libc::EBUSY)
+                    && Instant::now() + pause <= deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// The sub-cgroups (sub-directories) of `dir`; none if `dir` is gone.
+fn sub_cgroups(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+    let read_error = |source| CgroupError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(read_error(source)),
+    };
+    let mut children = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(read_error)?;
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => children.push(entry.path()),
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::NotFound => {} // removed meanwhile
+            Err(source) => return Err(read_error(source)),
+        }
+    }
+    Ok(children)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_does_not_create_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = write(tmp.path(), "pids.max", "10").unwrap_err();
+        assert!(matches!(err, CgroupError::Write { .. }));
+        assert!(err.to_string().contains("pids.max"), "{err}");
+        std::fs::write(tmp.path().join("pids.max"), "max\n").unwrap();
+        write(tmp.path(), "pids.max", "10").unwrap();
+        assert_eq!(read(tmp.path(), "pids.max").unwrap(), "10");
+    }
+
+    #[test]
+    fn levels_walk_down_from_the_mount() {
+        let hierarchy = Hierarchy {
+            mount: PathBuf::from("/sys/fs/cgroup/pids"),
+            path: PathBuf::from("/sys/fs/cgroup/pids/berth/c1"),
+        };
+        assert_eq!(
+            levels(&hierarchy).unwrap(),
+            [
+                PathBuf::from("/sys/fs/cgroup/pids/berth"),
+                PathBuf::from("/sys/fs/cgroup/pids/berth/c1")
+            ]
+        );
+        let outside = Hierarchy {
+            mount: PathBuf::from("/sys/fs/cgroup/pids"),
+            path: PathBuf::from("/etc"),
+        };
+        assert!(levels(&outside).is_err());
+    }
+
+    #[test]
+    fn collects_pids_recursively() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("cgroup.procs"), "12\n7\n").unwrap();
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::fs::write(tmp.path().join("sub/cgroup.procs"), "7\n30\n").unwrap();
+        let mut pids = Vec::new();
+        collect_pids(tmp.path(), &mut pids).unwrap();
+        pids.sort_unstable();
+        assert_eq!(pids, [7, 7, 12, 30]);
+
+        std::fs::write(tmp.path().join("cgroup.procs"), "x\n").unwrap();
+        let err = collect_pids(tmp.path(), &mut pids).unwrap_err();
+        assert!(matches!(err, CgroupError::Parse { .. }), "{err}");
+    }
+
+    #[test]
+    fn remove_tree_goes_deepest_first_and_tolerates_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let top = tmp.path().join("c1");
+        std::fs::create_dir_all(top.join("a/b")).unwrap();
+        std::fs::create_dir_all(top.join("c")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        remove_tree(&top, deadline).unwrap();
+        assert!(!top.exists());
+        remove_tree(&top, deadline).unwrap();
+    }
+}

@@ -1,0 +1,187 @@
+//! Finding the cgroup hierarchies: cgroup mounts in `/proc/self/mountinfo` and the
+//! calling process's own cgroups in `/proc/self/cgroup`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The v1 controllers Berth places containers in, as runc's fs driver does. Named
+/// hierarchies such as `name=systemd` are skipped.
+const V1_CONTROLLERS: &[&str] = &[
+    "blkio",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "freezer",
+    "hugetlb",
+    "memory",
+    "misc",
+    "net_cls",
+    "net_prio",
+    "perf_event",
+    "pids",
+    "rdma",
+];
+
+/// What a cgroup mount holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MountKind {
+    /// A v1 hierarchy with these controllers (several when co-mounted, e.g. `cpu,cpuacct`).
+    V1 { controllers: Vec<String> },
+    /// A cgroup2 (unified) hierarchy.
+    V2,
+}
+
+/// One cgroup file-system mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CgroupMount {
+    /// The cgroup shown at the mount point (usually `/`).
+    pub(crate) root: PathBuf,
+    /// Where it is mounted.
+    pub(crate) mount_point: PathBuf,
+    /// v1 (with its controllers) or v2.
+    pub(crate) kind: MountKind,
+}
+
+/// The calling process's own cgroup in each hierarchy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OwnCgroups {
+    /// v1 controller name to cgroup path.
+    pub(crate) controllers: BTreeMap<String, String>,
+    /// The cgroup path in the unified hierarchy (the `0::` line).
+    pub(crate) unified: Option<String>,
+}
+
+/// The cgroup mounts in mountinfo `text`, in file order. Lines that are not cgroup
+/// mounts, or do not parse, are skipped; v1 mounts without a controller Berth uses
+/// (e.g. `name=systemd`) are left out.
+pub(crate) fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
+    text.lines().filter_map(parse_line).collect()
+}
+
+/// `36 35 98:0 /root /mount/point rw,noatime master:1 - cgroup cgroup rw,cpu,cpuacct`
+fn parse_line(line: &str) -> Option<CgroupMount> {
+    let (before, after) = line.split_once(" - ")?;
+    let mut fields = before.split(' ');
+    let root = fields.nth(3)?;
+    let mount_point = fields.next()?;
+    let mut after = after.split(' ');
+    let fs_type = after.next()?;
+    let _source = after.next()?;
+    let super_options = after.next().unwrap_or("");
+    let kind = match fs_type {
+        "cgroup2" => MountKind::V2,
+        "cgroup" => {
+            let controllers: Vec<String> = super_options
+                .split(',')
+                .filter(|option| V1_CONTROLLERS.contains(option))
+                .map(str::to_owned)
+                .collect();
+            if controllers.is_empty() {
+                return None;
+            }
+            MountKind::V1 { controllers }
+        }
+        _ => return None,
+    };
+    Some(CgroupMount {
+        root: PathBuf::from(unescape(root)),
+        mount_point: PathBuf::from(unescape(mount_point)),
+        kind,
+    })
+}
+
+/// Undo mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
+            let text = std::str::from_utf8(digits).ok()?;
+            u8::from_str_radix(text, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parse `/proc/self/cgroup` (`hierarchy-id:controllers:path` per line).
+pub(crate) fn parse_own_cgroups(text: &str) -> OwnCgroups {
+    let mut own = OwnCgroups::default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if controllers.is_empty() {
+            own.unified = Some(path.to_owned());
+            continue;
+        }
+        for controller in controllers.split(',') {
+            own.controllers
+                .insert(controller.to_owned(), path.to_owned());
+        }
+    }
+    own
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_v1_v2_and_skips_others() {
+        let text = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+28 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:9 - cgroup cgroup rw,cpu,cpuacct
+29 25 0:26 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+30 25 0:27 /docker/abc /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+31 25 0:28 / /sys/fs/cgroup/unified rw shared:5 - cgroup2 cgroup2 rw,nsdelegate
+garbage line
+";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts.len(), 3, "{mounts:?}");
+        assert_eq!(
+            mounts[0].kind,
+            MountKind::V1 {
+                controllers: vec!["cpu".into(), "cpuacct".into()]
+            }
+        );
+        assert_eq!(
+            mounts[0].mount_point,
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+        );
+        assert_eq!(mounts[1].root, PathBuf::from("/docker/abc"));
+        assert_eq!(mounts[2].kind, MountKind::V2);
+    }
+
+    #[test]
+    fn unescapes_octal() {
+        assert_eq!(unescape(r"/mnt/a\040b"), "/mnt/a b");
+        assert_eq!(unescape(r"/trailing\"), r"/trailing\");
+        assert_eq!(unescape(r"/x\9yz"), r"/x\9yz");
+    }
+
+    #[test]
+    fn parses_own_cgroups() {
+        let own =
+            parse_own_cgroups("12:cpu,cpuacct:/a\n1:name=systemd:/s\n0::/u:with:colons\nbad\n");
+        assert_eq!(own.controllers.get("cpu").map(String::as_str), Some("/a"));
+        assert_eq!(
+            own.controllers.get("cpuacct").map(String::as_str),
+            Some("/a")
+        );
+        assert_eq!(own.unified.as_deref(), Some("/u:with:colons"));
+    }
+}
