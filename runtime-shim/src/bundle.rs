@@ -52,11 +52,10 @@ impl Bundle {
 pub fn parse_spec(bytes: &[u8]) -> std::result::Result<Spec, String> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let at = e.path().to_string();
-        if at == "." {
+        if e.inner().is_syntax() || e.inner().is_eof() {
             format!("invalid JSON: {}", e.inner())
         } else {
-            format!("invalid field {at}: {}", e.inner())
+            format!("invalid field {}: {}", e.path(), e.inner())
         }
     })
 }

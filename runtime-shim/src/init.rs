@@ -186,10 +186,11 @@ fn set_domainname(name: &str) -> Result<()> {
 /// Report ready, wait until the runtime has recorded us and `start` opens the FIFO,
 /// then become the user program.
 fn wait_and_exec(cfg: &InitConfig, program: &Program) -> Result<()> {
-    cfg.channel.send(&Message::Ready)?;
-    // From here the runtime may exit at any time without taking us along. If it dies
-    // before recording the container, the channel reports end-of-file and we leave.
+    // Once we report ready the runtime may record us and exit at any moment, so the
+    // parent-death signal goes first. Should the runtime die before recording the
+    // container, the channel reports end-of-file and we leave by ourselves.
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    cfg.channel.send(&Message::Ready)?;
     match cfg.channel.recv()? {
         Some(Message::Committed) => {}
         _ => {
