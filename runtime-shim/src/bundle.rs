@@ -111,6 +111,9 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
                 }
             }
         }
+        if let Some(sysctl) = linux.sysctl() {
+            crate::sysctl::validate(sysctl, &seen)?;
+        }
         let has_uts = seen.contains(&LinuxNamespaceType::Uts);
         if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_uts {
             return Err("hostname is set but there is no uts namespace".into());

@@ -3,7 +3,59 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use oci_spec::runtime::LinuxNamespaceType;
+
 use crate::error::{Error, IoContext, Result};
+
+/// System V IPC keys that belong to the ipc namespace (besides `fs.mqueue.*`).
+const IPC_KEYS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
+/// The namespace a sysctl key belongs to, or `None` if it is global to the host.
+fn namespace_of(key: &str) -> Option<LinuxNamespaceType> {
+    if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
+    }
+}
+
+/// Refuse keys that would change the host: a sysctl is only written when the container
+/// has its own instance of the namespace the key lives in, as runc checks.
+pub fn validate(
+    sysctl: &HashMap<String, String>,
+    namespaces: &[LinuxNamespaceType],
+) -> std::result::Result<(), String> {
+    for key in sysctl.keys() {
+        path_of(key).map_err(|e| e.to_string())?;
+        match namespace_of(key) {
+            Some(ns) if namespaces.contains(&ns) => {}
+            Some(ns) => {
+                return Err(format!(
+                    "sysctl {key:?} needs a {ns} namespace, and the container has none"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "sysctl {key:?} is not in a separate kernel namespace: setting it would change the host"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The /proc/sys file of a dotted key, refusing keys that would escape /proc/sys.
 fn path_of(key: &str) -> Result<PathBuf> {
@@ -42,5 +94,15 @@ mod tests {
         );
         assert!(path_of("net..x").is_err());
         assert!(path_of("../etc").is_err());
+    }
+
+    #[test]
+    fn only_namespaced_keys_pass() {
+        let set = |k: &str| HashMap::from([(k.to_string(), "1".to_string())]);
+        let net = [LinuxNamespaceType::Network];
+        assert!(validate(&set("net.ipv4.ip_forward"), &net).is_ok());
+        assert!(validate(&set("net.ipv4.ip_forward"), &[]).is_err());
+        assert!(validate(&set("kernel.shmmax"), &net).is_err());
+        assert!(validate(&set("kernel.panic"), &net).is_err());
     }
 }
