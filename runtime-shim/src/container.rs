@@ -136,7 +136,11 @@ pub fn create(opts: &CreateOptions) -> Result<Container> {
     rollback.cgroup = Some(&cgroup);
 
     let fifo = dir_path.join(EXEC_FIFO);
-    mkfifo(&fifo, Mode::from_bits_truncate(0o600)).sys("mkfifo", fifo.display())?;
+    // The init opens the FIFO after switching to the container's user: anyone may
+    // write to it (only the runtime reads). Set the mode explicitly, past the umask.
+    mkfifo(&fifo, Mode::from_bits_truncate(0o622)).sys("mkfifo", fifo.display())?;
+    fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .io("chmod", &fifo)?;
     let state_dir: OwnedFd = open(
         &dir_path,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
