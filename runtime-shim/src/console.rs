@@ -8,7 +8,7 @@ use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -41,4 +41,36 @@ pub fn create_and_send(socket: &UnixStream) -> Result<OwnedFd> {
     sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
         .map_err(|e| Error::sys("sendmsg", "console socket", e))?;
     Ok(slave)
+}
+
+/// Receive the pty master the init sends over `socket` (the other end of
+/// [`create_and_send`]).
+pub fn receive_master(socket: &UnixStream) -> Result<OwnedFd> {
+    let mut name = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("recvmsg", "console socket", e))?;
+    for cmsg in msg
+        .cmsgs()
+        .map_err(|e| Error::sys("recvmsg", "console socket", e))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS installed this descriptor in our table just now;
+                // nothing else owns it.
+                return Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(Error::sys(
+        "recvmsg",
+        "console socket: no pty master received",
+        nix::errno::Errno::EPROTO,
+    ))
 }

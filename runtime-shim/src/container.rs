@@ -5,6 +5,7 @@
 use std::fs;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,12 @@ impl Drop for Rollback<'_> {
 ///
 /// The init is a child of the calling process, which must be single-threaded.
 pub fn create(opts: &CreateOptions) -> Result<Container> {
+    create_with_console(opts, None)
+}
+
+/// [`create`] with a console socket the caller has already connected, for callers that
+/// receive the pty master themselves (`run` in the foreground, the shim).
+pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) -> Result<Container> {
     id::validate(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let spec = &bundle.spec;
@@ -106,17 +113,20 @@ pub fn create(opts: &CreateOptions) -> Result<Container> {
         });
     }
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && console.is_none() {
         return Err(Error::InvalidSpec {
             path: bundle.path.join(crate::bundle::CONFIG_FILE),
             reason: "process.terminal is true but no --console-socket was given".into(),
         });
     }
-    let console = opts
-        .console_socket
-        .as_deref()
-        .map(console::connect)
-        .transpose()?;
+    let console = match console {
+        Some(stream) => Some(stream),
+        None => opts
+            .console_socket
+            .as_deref()
+            .map(console::connect)
+            .transpose()?,
+    };
 
     let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
