@@ -28,7 +28,7 @@ use crate::exec::{self, Program};
 use crate::namespaces::Namespaces;
 use crate::rootfs::{self, MountContext};
 use crate::state::EXEC_FIFO;
-use crate::{console, rlimits, sysctl, user};
+use crate::{console, network, rlimits, sysctl, user};
 
 /// What the init needs from the runtime; all of it was prepared before the clone.
 pub struct InitConfig<'a> {
@@ -94,6 +94,13 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
         unshare(CloneFlags::CLONE_NEWCGROUP).sys("unshare", "cgroup namespace")?;
     }
     cfg.namespaces.join_others()?;
+    if cfg
+        .namespaces
+        .clone_flags
+        .contains(CloneFlags::CLONE_NEWNET)
+    {
+        network::loopback_up()?;
+    }
 
     let spec = &cfg.bundle.spec;
     // Device nodes and mount points get exactly the modes the spec asks for.

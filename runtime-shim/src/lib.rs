@@ -14,6 +14,7 @@ pub mod fork;
 pub mod id;
 pub mod init;
 pub mod namespaces;
+pub mod network;
 pub mod process_info;
 pub mod rlimits;
 pub mod rootfs;

@@ -112,6 +112,17 @@ fn only_loopback_in_network_namespace() {
     c.assert_nothing_left();
 }
 
+#[test]
+fn loopback_is_up() {
+    // As runc does: programs in the container can talk to 127.0.0.1 at once.
+    let c = TestContainer::new("iso-lo-up", &["cat", "/sys/class/net/lo/flags"]);
+    let out = c.run_ok();
+    let flags = u32::from_str_radix(out.trim().trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("flags of lo {out:?}: {e}"));
+    assert_eq!(flags & 1, 1, "lo is down: flags {out}");
+    c.assert_nothing_left();
+}
+
 fn groups_of(status_line: &str) -> BTreeSet<u32> {
     status_line
         .trim_start_matches("Groups:")

@@ -15,9 +15,12 @@ use berth_runtime::container::{self, Container, CreateOptions};
 use berth_runtime::{signal, Error};
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `--version`, shaped like runc's so tools that parse it find the version and spec lines.
+const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
 /// Berth's OCI runtime, runc-compatible.
 #[derive(Parser, Debug)]
-#[command(name = "berth-runc", version, about, long_about = None)]
+#[command(name = "berth-runc", version = VERSION, about, long_about = None)]
 struct Cli {
     /// Directory for the runtime's container state.
     #[arg(long, global = true, default_value = "/run/berth-runc")]
