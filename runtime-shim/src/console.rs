@@ -7,9 +7,11 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::Mode;
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout};
 
 use crate::error::{Error, IoContext, Result, SysContext};
 
@@ -73,4 +75,32 @@ pub fn receive_master(socket: &UnixStream) -> Result<OwnedFd> {
         "console socket: no pty master received",
         nix::errno::Errno::EPROTO,
     ))
+}
+/// Make a pty, hand the master to the console socket and make the slave our terminal
+/// and stdio; also bind it to /dev/console as runc does.
+pub fn attach_terminal(socket: &UnixStream) -> Result<()> {
+    let slave = create_and_send(socket)?;
+    // SAFETY: TIOCSCTTY on a terminal fd we own, with an integer argument.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(Error::sys("ioctl", "TIOCSCTTY", nix::errno::Errno::last()));
+    }
+    dup2_stdin(&slave).sys("dup2", "stdin")?;
+    dup2_stdout(&slave).sys("dup2", "stdout")?;
+    dup2_stderr(&slave).sys("dup2", "stderr")?;
+    let console = Path::new("/dev/console");
+    if Path::new("/dev").is_dir() {
+        if !console.exists() {
+            std::fs::File::create(console).io("create", console)?;
+        }
+        let pts = format!("/proc/self/fd/{}", slave.as_raw_fd());
+        mount(
+            Some(pts.as_str()),
+            console,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .sys("mount", "pty on /dev/console")?;
+    }
+    Ok(())
 }

@@ -7,28 +7,24 @@
 //! so that a missing binary fails `create`.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 
 use nix::fcntl::{openat, OFlag};
-use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{
-    chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, sethostname, setsid, write,
-};
+use nix::unistd::{execve, sethostname, setsid, write};
 
 use crate::bundle::Bundle;
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Message};
-use crate::error::{Error, IoContext, Result, SysContext};
-use crate::exec::{self, Program};
+use crate::error::{Error, Result, SysContext};
 use crate::namespaces::Namespaces;
+use crate::program::Program;
 use crate::rootfs::{self, MountContext};
 use crate::state::EXEC_FIFO;
-use crate::{console, network, rlimits, sysctl, user};
+use crate::{console, network, process, sysctl};
 
 /// What the init needs from the runtime; all of it was prepared before the clone.
 pub struct InitConfig<'a> {
@@ -124,7 +120,7 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
                 nix::errno::Errno::EINVAL,
             )
         })?;
-        attach_terminal(socket)?;
+        console::attach_terminal(socket)?;
     }
 
     if cfg.namespaces.new_uts() {
@@ -139,45 +135,7 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
         sysctl::apply(sysctl)?;
     }
     rootfs::finish(spec)?;
-    if let Some(limits) = process.rlimits() {
-        rlimits::apply(limits)?;
-    }
-    user::switch(process.user())?;
-    chdir(process.cwd()).sys("chdir", process.cwd().display())?;
-    user::set_umask(process.user());
-
-    let args = process.args().as_deref().unwrap_or_default();
-    let env = process.env().as_deref().unwrap_or_default();
-    exec::resolve(args, env)
-}
-
-/// Make a pty, hand the master to the console socket and make the slave our terminal
-/// and stdio; also bind it to /dev/console as runc does.
-fn attach_terminal(socket: &UnixStream) -> Result<()> {
-    let slave = console::create_and_send(socket)?;
-    // SAFETY: TIOCSCTTY on a terminal fd we own, with an integer argument.
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(Error::sys("ioctl", "TIOCSCTTY", nix::errno::Errno::last()));
-    }
-    dup2_stdin(&slave).sys("dup2", "stdin")?;
-    dup2_stdout(&slave).sys("dup2", "stdout")?;
-    dup2_stderr(&slave).sys("dup2", "stderr")?;
-    let console = Path::new("/dev/console");
-    if Path::new("/dev").is_dir() {
-        if !console.exists() {
-            std::fs::File::create(console).io("create", console)?;
-        }
-        let pts = format!("/proc/self/fd/{}", slave.as_raw_fd());
-        mount(
-            Some(pts.as_str()),
-            console,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .sys("mount", "pty on /dev/console")?;
-    }
-    Ok(())
+    process::become_user_process(process)
 }
 
 /// setdomainname(2), which nix does not wrap.
