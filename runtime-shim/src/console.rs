@@ -77,8 +77,9 @@ pub fn receive_master(socket: &UnixStream) -> Result<OwnedFd> {
     ))
 }
 /// Make a pty, hand the master to the console socket and make the slave our terminal
-/// and stdio; also bind it to /dev/console as runc does.
-pub fn attach_terminal(socket: &UnixStream) -> Result<()> {
+/// and stdio; for a container's init (`bind_console`) also bind it to /dev/console,
+/// as runc does.
+pub fn attach_terminal(socket: &UnixStream, bind_console: bool) -> Result<()> {
     let slave = create_and_send(socket)?;
     // SAFETY: TIOCSCTTY on a terminal fd we own, with an integer argument.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
@@ -88,7 +89,7 @@ pub fn attach_terminal(socket: &UnixStream) -> Result<()> {
     dup2_stdout(&slave).sys("dup2", "stdout")?;
     dup2_stderr(&slave).sys("dup2", "stderr")?;
     let console = Path::new("/dev/console");
-    if Path::new("/dev").is_dir() {
+    if bind_console && Path::new("/dev").is_dir() {
         if !console.exists() {
             std::fs::File::create(console).io("create", console)?;
         }

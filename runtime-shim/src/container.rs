@@ -226,7 +226,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
 }
 
 /// Write the pid atomically, so a reader never sees an empty file.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_extension("berth-tmp");
     fs::write(&tmp, pid.to_string()).io("write pid file", &tmp)?;
     fs::rename(&tmp, path).io("write pid file", path)

@@ -120,7 +120,7 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
                 nix::errno::Errno::EINVAL,
             )
         })?;
-        console::attach_terminal(socket)?;
+        console::attach_terminal(socket, true)?;
     }
 
     if cfg.namespaces.new_uts() {

@@ -9,6 +9,7 @@ pub mod console;
 pub mod container;
 pub mod default_spec;
 pub mod error;
+pub mod exec;
 pub mod fork;
 pub mod id;
 pub mod init;

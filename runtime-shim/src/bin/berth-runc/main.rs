@@ -4,6 +4,8 @@
 //! among them) can call `berth-runc` instead. Every failure is one line on stderr (and an
 //! `error` entry in `--log`) and exit status 1.
 
+mod exec;
+mod foreground;
 mod logging;
 mod output;
 mod run;
@@ -94,6 +96,11 @@ enum Command {
         /// Keep the container's state after it exits (foreground only).
         #[arg(long)]
         keep: bool,
+    },
+    /// Run a further process in a running container.
+    Exec {
+        #[command(flatten)]
+        exec: exec::ExecArgs,
     },
     /// List containers.
     List {
@@ -200,6 +207,7 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
             detach,
             keep,
         } => return run::run(&create.options(root), detach, keep),
+        Command::Exec { exec } => return exec::exec(&root, &exec),
         Command::List { format, quiet } => {
             output::list(&container::list(&root)?, format == Format::Json, quiet)
         }

@@ -1,0 +1,215 @@
+//! `exec`: one more process in a running container. It joins the container's namespaces
+//! and cgroup and runs with the process settings it is given (by default the container's
+//! own, see the CLI), as `runc exec` does.
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{execve, setsid, Pid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use crate::bundle::Bundle;
+use crate::channel::{self, Channel, Message};
+use crate::container::Container;
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::namespaces::flag;
+use crate::program::Program;
+use crate::state::Status;
+use crate::{console, fork, process};
+
+/// What to run in the container.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// The process, complete (args, env, cwd, user, terminal …).
+    pub process: Process,
+    /// Where to write the new process's host pid.
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when the process wants a terminal.
+    pub console_socket: Option<PathBuf>,
+}
+
+/// The name of a namespace type under /proc/<pid>/ns.
+fn proc_name(kind: LinuxNamespaceType) -> &'static str {
+    use LinuxNamespaceType as T;
+    match kind {
+        T::Mount => "mnt",
+        T::Cgroup => "cgroup",
+        T::Uts => "uts",
+        T::Ipc => "ipc",
+        T::User => "user",
+        T::Pid => "pid",
+        T::Network => "net",
+        T::Time => "time",
+    }
+}
+
+/// A namespace of the container's init, opened.
+struct NsFile {
+    kind: LinuxNamespaceType,
+    fd: OwnedFd,
+}
+
+impl Container {
+    /// The container's bundle spec, as loaded at create time.
+    pub fn spec_bundle(&self) -> Result<Bundle> {
+        Bundle::load(&self.record().bundle)
+    }
+
+    /// Start `opts.process` inside the container; returns its host pid. The process is a
+    /// child of the caller, which must be single-threaded. `console` replaces
+    /// `opts.console_socket` for callers that receive the pty master themselves.
+    pub fn exec(&self, opts: &ExecOptions, console: Option<UnixStream>) -> Result<Pid> {
+        let status = self.status();
+        if !matches!(status, Status::Created | Status::Running) {
+            return Err(Error::WrongState {
+                id: self.id().to_string(),
+                action: "exec in",
+                status,
+            });
+        }
+        if opts
+            .process
+            .args()
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            return Err(Error::Unsupported("exec without a command"));
+        }
+        let terminal = opts.process.terminal() == Some(true);
+        let console = match console {
+            Some(stream) => Some(stream),
+            None => opts
+                .console_socket
+                .as_deref()
+                .map(console::connect)
+                .transpose()?,
+        };
+        if terminal && console.is_none() {
+            return Err(Error::Unsupported("a terminal without --console-socket"));
+        }
+
+        // Join every namespace the container has, through its init.
+        let bundle = self.spec_bundle()?;
+        let init = self.pid();
+        let mut namespaces = Vec::new();
+        for ns in bundle
+            .spec
+            .linux()
+            .iter()
+            .flat_map(|l| l.namespaces().iter().flatten())
+        {
+            let path = format!("/proc/{init}/ns/{}", proc_name(ns.typ()));
+            let file = File::open(&path).io("open namespace", &path)?;
+            namespaces.push(NsFile {
+                kind: ns.typ(),
+                fd: file.into(),
+            });
+        }
+        // The mount namespace last: it changes what paths mean.
+        namespaces.sort_by_key(|n| n.kind == LinuxNamespaceType::Mount);
+
+        let (parent, child) = channel::pair()?;
+        for ns in namespaces
+            .iter()
+            .filter(|n| n.kind == LinuxNamespaceType::Pid)
+        {
+            setns(&ns.fd, CloneFlags::CLONE_NEWPID)
+                .sys("setns", format!("pid namespace of {}", self.id()))?;
+        }
+        let parent_fd = parent.raw_fd();
+        let pid = fork::clone_init(CloneFlags::empty(), || {
+            // SAFETY: closing a descriptor this (child) process owns and never uses again.
+            unsafe { libc::close(parent_fd) };
+            let result = join_and_prepare(&child, &namespaces, &opts.process, console.as_ref());
+            match result {
+                Ok(program) => {
+                    let env: &[std::ffi::CString] = &program.env;
+                    let err = execve(&program.path, &program.args, env).unwrap_err();
+                    eprintln!("berth-runc exec: execve {:?}: {err}", program.path);
+                }
+                Err(e) => {
+                    let _ = child.send(&Message::Failed(e.to_string()));
+                }
+            }
+            // SAFETY: _exit skips the parent's destructors, which are not ours to run.
+            unsafe { libc::_exit(127) }
+        })?;
+        drop(child);
+        drop(console);
+
+        let fail = |e: Error| {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            e
+        };
+        self.record()
+            .cgroup
+            .add_process(pid.as_raw())
+            .map_err(|e| fail(e.into()))?;
+        parent.send(&Message::Proceed).map_err(fail)?;
+        match parent.recv().map_err(fail)? {
+            Some(Message::Ready) => {}
+            Some(Message::Failed(message)) => {
+                return Err(fail(Error::Init {
+                    id: self.id().to_string(),
+                    message,
+                }))
+            }
+            other => {
+                return Err(fail(Error::InitLost {
+                    id: self.id().to_string(),
+                    reason: format!("exec process broke off setup ({other:?})"),
+                }))
+            }
+        }
+        if let Some(pid_file) = &opts.pid_file {
+            crate::container::write_pid_file(pid_file, pid.as_raw()).map_err(fail)?;
+        }
+        tracing::info!(id = %self.id(), pid = pid.as_raw(), "exec");
+        Ok(pid)
+    }
+}
+
+/// In the child: wait to be placed in the cgroup, join the namespaces, become the process.
+fn join_and_prepare(
+    channel: &Channel,
+    namespaces: &[NsFile],
+    process: &Process,
+    console: Option<&UnixStream>,
+) -> Result<Program> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .sys("sigprocmask", "exec")?;
+    // SAFETY: restoring the default disposition installs no handler code.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.sys("signal", "SIGPIPE")?;
+    match channel.recv()? {
+        Some(Message::Proceed) => {}
+        _ => {
+            return Err(Error::sys(
+                "recv",
+                "exec channel: runtime went away",
+                nix::errno::Errno::EPIPE,
+            ))
+        }
+    }
+    for ns in namespaces
+        .iter()
+        .filter(|n| n.kind != LinuxNamespaceType::Pid)
+    {
+        setns(&ns.fd, flag(ns.kind)).sys("setns", format!("{} namespace", ns.kind))?;
+    }
+    if let Some(socket) = console {
+        setsid().sys("setsid", "exec")?;
+        console::attach_terminal(socket, false)?;
+    }
+    let program = process::become_user_process(process)?;
+    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    channel.send(&Message::Ready)?;
+    Ok(program)
+}
