@@ -92,14 +92,11 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
                 return Err(format!("namespace {} is listed twice", ns.typ()));
             }
             seen.push(ns.typ());
-            match ns.typ() {
-                LinuxNamespaceType::User | LinuxNamespaceType::Time => {
-                    return Err(format!(
-                        "namespace {} is not supported by this version of berth-runc",
-                        ns.typ()
-                    ))
-                }
-                _ => {}
+            if ns.typ() == LinuxNamespaceType::Time {
+                return Err(format!(
+                    "namespace {} is not supported by this version of berth-runc",
+                    ns.typ()
+                ));
             }
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
@@ -111,6 +108,7 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
                 }
             }
         }
+        crate::userns::validate(linux)?;
         if let Some(sysctl) = linux.sysctl() {
             crate::sysctl::validate(sysctl, &seen)?;
         }

@@ -180,6 +180,11 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     drop(console);
 
     cgroup.add_process(pid.as_raw())?;
+    if namespaces.new_user() {
+        if let Some(linux) = linux {
+            crate::userns::write_mappings(pid.as_raw(), linux)?;
+        }
+    }
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         let path = format!("/proc/{pid}/oom_score_adj");
         fs::write(&path, adj.to_string()).io("write", path)?;

@@ -86,6 +86,16 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
             ))
         }
     }
+    if cfg.namespaces.new_user() {
+        // The runtime has written our maps: become the container's root, so files we
+        // create belong to a mapped id.
+        let root_gid = nix::unistd::Gid::from_raw(0);
+        let root_uid = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresgid(root_gid, root_gid, root_gid)
+            .sys("setresgid", "0 in user namespace")?;
+        nix::unistd::setresuid(root_uid, root_uid, root_uid)
+            .sys("setresuid", "0 in user namespace")?;
+    }
     if cfg.namespaces.new_cgroup {
         unshare(CloneFlags::CLONE_NEWCGROUP).sys("unshare", "cgroup namespace")?;
     }
@@ -106,6 +116,7 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
         rootfs: &cfg.bundle.rootfs,
         cgroup: cfg.cgroup,
         cgroupns: cfg.namespaces.new_cgroup,
+        userns: cfg.namespaces.new_user(),
     };
     rootfs::prepare(spec, &ctx)?;
     rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;

@@ -24,6 +24,7 @@ pub mod signal;
 pub mod state;
 pub mod sysctl;
 pub mod user;
+pub mod userns;
 
 pub use container::{create, Container, CreateOptions};
 pub use error::{Error, Result};

@@ -86,6 +86,11 @@ impl Namespaces {
                 .any(|j| j.kind == LinuxNamespaceType::Mount)
     }
 
+    /// True if the container gets a new user namespace.
+    pub fn new_user(&self) -> bool {
+        self.clone_flags.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
     /// True if the container gets its own (new) uts namespace.
     pub fn new_uts(&self) -> bool {
         self.clone_flags.contains(CloneFlags::CLONE_NEWUTS)

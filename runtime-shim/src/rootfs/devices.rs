@@ -90,13 +90,17 @@ pub fn from_spec(d: &LinuxDevice) -> Result<Device> {
     })
 }
 
-/// Create `dev` under `rootfs`, replacing whatever was at its path.
-pub fn create(rootfs: &Path, dev: &Device) -> Result<()> {
+/// Create `dev` under `rootfs`, replacing whatever was at its path. In a user namespace,
+/// where mknod is not allowed, the host's node is bind-mounted instead.
+pub fn create(rootfs: &Path, dev: &Device, userns: bool) -> Result<()> {
     let dest = secure_join(rootfs, &dev.path)?;
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent).io("create device directory", parent)?;
     }
     let _ = fs::remove_file(&dest);
+    if userns {
+        return bind_host_node(dev, &dest);
+    }
     mknod(
         &dest,
         dev.kind,
@@ -110,6 +114,22 @@ pub fn create(rootfs: &Path, dev: &Device) -> Result<()> {
         Some(Gid::from_raw(dev.gid)),
     )
     .sys("chown", dest.display())
+}
+
+/// Bind the host's node at `dev.path` onto an empty file at `dest`.
+fn bind_host_node(dev: &Device, dest: &Path) -> Result<()> {
+    fs::File::create(dest).io("create device mount point", dest)?;
+    nix::mount::mount(
+        Some(&dev.path),
+        dest,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .sys(
+        "mount",
+        format!("bind {} on {}", dev.path.display(), dest.display()),
+    )
 }
 
 /// The /dev symlinks programs expect: /dev/fd, the stdio names and /dev/ptmx.

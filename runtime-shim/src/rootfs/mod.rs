@@ -46,6 +46,8 @@ pub struct MountContext<'a> {
     pub cgroup: &'a Cgroup,
     /// Whether the container has its own cgroup namespace.
     pub cgroupns: bool,
+    /// Whether the container has its own user namespace (no mknod, no cgroup v1 mounts).
+    pub userns: bool,
 }
 
 /// Everything up to (not including) the switch of root: propagation, the rootfs bind,
@@ -84,7 +86,7 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
     // standard nodes.
     if dev_is_tmpfs {
         for dev in devices::default_devices() {
-            devices::create(rootfs, &dev)?;
+            devices::create(rootfs, &dev, ctx.userns)?;
         }
         devices::create_symlinks(rootfs)?;
     }
@@ -93,7 +95,7 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
         .iter()
         .flat_map(|l| l.devices().iter().flatten())
     {
-        devices::create(rootfs, &devices::from_spec(d)?)?;
+        devices::create(rootfs, &devices::from_spec(d)?, ctx.userns)?;
     }
     Ok(())
 }

@@ -22,7 +22,9 @@ pub fn mount_one(m: &Mount, ctx: &super::MountContext) -> Result<()> {
     let dest = secure_join(rootfs, m.destination())?;
 
     if typ == "cgroup" || typ == "cgroup2" {
-        return super::cgroup_mount::mount_cgroups(&dest, &opts, ctx.cgroup, ctx.cgroupns);
+        // cgroup v1 cannot be mounted from a user namespace: bind the host's directories.
+        let fresh = ctx.cgroupns && (ctx.cgroup.is_v2() || !ctx.userns);
+        return super::cgroup_mount::mount_cgroups(&dest, &opts, ctx.cgroup, fresh);
     }
 
     let bind = opts.is_bind() || typ == "bind";
@@ -38,7 +40,7 @@ pub fn mount_one(m: &Mount, ctx: &super::MountContext) -> Result<()> {
                 ))
             }
         };
-        bind_mount(&source, &dest, &opts)?;
+        bind_mount(&source, &dest, &opts, ctx.userns)?;
     } else {
         fs::create_dir_all(&dest).io("create mount point", &dest)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
@@ -54,8 +56,14 @@ pub fn mount_one(m: &Mount, ctx: &super::MountContext) -> Result<()> {
 }
 
 /// Bind `source` onto `dest` (creating a directory or an empty file to mount over), then
-/// remount to apply flags such as `ro` that a bind mount ignores on the first call.
-pub fn bind_mount(source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
+/// remount to apply flags such as `ro` that a bind mount ignores on the first call. In a
+/// user namespace the source's nosuid/nodev/noexec are locked and must be kept.
+pub fn bind_mount(
+    source: &Path,
+    dest: &Path,
+    opts: &MountOptions,
+    keep_locked: bool,
+) -> Result<()> {
     let meta = fs::metadata(source).io("bind mount source", source)?;
     if meta.is_dir() {
         fs::create_dir_all(dest).io("create mount point", dest)?;
@@ -79,7 +87,12 @@ pub fn bind_mount(source: &Path, dest: &Path, opts: &MountOptions) -> Result<()>
     )?;
     let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
-        remount(dest, extra | (opts.flags & MsFlags::MS_REC))?;
+        let locked = if keep_locked {
+            super::paths::existing_flags(dest)
+        } else {
+            MsFlags::empty()
+        };
+        remount(dest, extra | locked | (opts.flags & MsFlags::MS_REC))?;
     }
     Ok(())
 }
