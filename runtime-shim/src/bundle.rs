@@ -117,6 +117,7 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
             return Err("hostname is set but there is no uts namespace".into());
         }
     }
+    crate::lsm::validate(spec)?;
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
             return Err(format!(

@@ -117,6 +117,10 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
         cgroup: cfg.cgroup,
         cgroupns: cfg.namespaces.new_cgroup,
         userns: cfg.namespaces.new_user(),
+        mount_label: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref()),
     };
     rootfs::prepare(spec, &ctx)?;
     rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;

@@ -13,6 +13,7 @@ pub mod exec;
 pub mod fork;
 pub mod id;
 pub mod init;
+pub mod lsm;
 pub mod namespaces;
 pub mod network;
 pub mod process;

@@ -6,10 +6,11 @@ use oci_spec::runtime::Process;
 
 use crate::error::{Result, SysContext};
 use crate::program::{self, Program};
-use crate::{rlimits, user};
+use crate::{lsm, rlimits, user};
 
 /// Apply `process`'s rlimits, user and cwd to the calling process, and find its program
-/// (a missing program is an error here, before anything runs).
+/// (a missing program is an error here, before anything runs); the LSM labels are set
+/// last, to take effect at the exec.
 pub fn become_user_process(process: &Process) -> Result<Program> {
     if let Some(limits) = process.rlimits() {
         rlimits::apply(limits)?;
@@ -19,5 +20,10 @@ pub fn become_user_process(process: &Process) -> Result<Program> {
     user::set_umask(process.user());
     let args = process.args().as_deref().unwrap_or_default();
     let env = process.env().as_deref().unwrap_or_default();
-    program::resolve(args, env)
+    let program = program::resolve(args, env)?;
+    lsm::set_exec_labels(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
+    Ok(program)
 }

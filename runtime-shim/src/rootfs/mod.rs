@@ -48,6 +48,8 @@ pub struct MountContext<'a> {
     pub cgroupns: bool,
     /// Whether the container has its own user namespace (no mknod, no cgroup v1 mounts).
     pub userns: bool,
+    /// The SELinux context of filesystems mounted afresh.
+    pub mount_label: Option<&'a str>,
 }
 
 /// Everything up to (not including) the switch of root: propagation, the rootfs bind,

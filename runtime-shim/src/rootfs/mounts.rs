@@ -44,7 +44,8 @@ pub fn mount_one(m: &Mount, ctx: &super::MountContext) -> Result<()> {
     } else {
         fs::create_dir_all(&dest).io("create mount point", &dest)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        let data = crate::lsm::with_mount_label(&opts.data, ctx.mount_label);
+        let data = (!data.is_empty()).then_some(data.as_str());
         mount(Some(&source), &dest, Some(typ), opts.flags, data)
             .sys("mount", format!("{typ} on {}", dest.display()))?;
     }
