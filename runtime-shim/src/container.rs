@@ -57,14 +57,14 @@ pub struct Container {
 }
 
 /// Undo a half-made container: kill the init, remove the cgroup and the state directory.
-struct Rollback<'a> {
-    dir: Option<ContainerDir>,
-    cgroup: Option<&'a Cgroup>,
-    init: Option<Pid>,
+pub(crate) struct Rollback<'a> {
+    pub(crate) dir: Option<ContainerDir>,
+    pub(crate) cgroup: Option<&'a Cgroup>,
+    pub(crate) init: Option<Pid>,
 }
 
 impl Rollback<'_> {
-    fn disarm(&mut self) -> ContainerDir {
+    pub(crate) fn disarm(&mut self) -> ContainerDir {
         self.cgroup = None;
         self.init = None;
         self.dir.take().expect("rollback disarmed twice")
@@ -228,6 +228,13 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     let dir = rollback.disarm();
     tracing::info!(id = %opts.id, pid = pid.as_raw(), "created");
     Ok(Container { dir, record })
+}
+
+impl Container {
+    /// A container from its parts, for other ways of making one (restore).
+    pub(crate) fn from_parts(dir: ContainerDir, record: Record) -> Self {
+        Container { dir, record }
+    }
 }
 
 /// Write the pid atomically, so a reader never sees an empty file.

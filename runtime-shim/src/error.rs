@@ -64,6 +64,14 @@ pub enum Error {
     #[error("container {id:?}: {message}")]
     Init { id: String, message: String },
 
+    /// criu is missing or cannot work on this host.
+    #[error("checkpoint/restore unavailable: {0}")]
+    CriuUnavailable(String),
+
+    /// criu ran and failed.
+    #[error("{0}")]
+    CriuFailed(String),
+
     /// A feature Berth does not implement.
     #[error("not supported: {0}")]
     Unsupported(&'static str),

@@ -3,6 +3,7 @@
 //! [`container`].
 
 pub mod bundle;
+pub mod checkpoint;
 pub mod cgroups;
 pub mod channel;
 pub mod console;

@@ -13,6 +13,7 @@ mod run;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use berth_runtime::checkpoint::{self, CriuOptions};
 use berth_runtime::container::{self, Container, CreateOptions};
 use berth_runtime::{signal, Error};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -102,6 +103,30 @@ enum Command {
         #[command(flatten)]
         exec: exec::ExecArgs,
     },
+    /// Dump a running container to an image directory with criu.
+    Checkpoint {
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// Keep the container running after the dump.
+        #[arg(long)]
+        leave_running: bool,
+        id: String,
+    },
+    /// Restore a container from a criu image (always detached).
+    Restore {
+        #[command(flatten)]
+        criu: CriuArgs,
+        /// The bundle directory (config.json and root filesystem).
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Write the restored init's host pid to this file.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Accepted for runc compatibility: restore always detaches.
+        #[arg(short, long)]
+        detach: bool,
+        id: String,
+    },
     /// List containers.
     List {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
@@ -128,6 +153,35 @@ enum Command {
         #[arg(long)]
         rootless: bool,
     },
+}
+
+/// Options shared by `checkpoint` and `restore`.
+#[derive(clap::Args, Debug)]
+struct CriuArgs {
+    /// Directory of the criu image files.
+    #[arg(long, default_value = "checkpoint")]
+    image_path: PathBuf,
+    /// Directory for criu's logs and work files (default: the image directory).
+    #[arg(long)]
+    work_path: Option<PathBuf>,
+    /// Allow open TCP connections.
+    #[arg(long)]
+    tcp_established: bool,
+    /// The criu binary.
+    #[arg(long, default_value = "criu")]
+    criu: PathBuf,
+}
+
+impl CriuArgs {
+    fn options(&self, leave_running: bool) -> CriuOptions {
+        CriuOptions {
+            criu: self.criu.clone(),
+            image_path: self.image_path.clone(),
+            work_path: self.work_path.clone(),
+            leave_running,
+            tcp_established: self.tcp_established,
+        }
+    }
 }
 
 /// Options shared by `create` and `run`.
@@ -208,6 +262,28 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
             keep,
         } => return run::run(&create.options(root), detach, keep),
         Command::Exec { exec } => return exec::exec(&root, &exec),
+        Command::Checkpoint {
+            criu,
+            leave_running,
+            id,
+        } => Container::load(&root, &id)?.checkpoint(&criu.options(leave_running))?,
+        Command::Restore {
+            criu,
+            bundle,
+            pid_file,
+            detach: _,
+            id,
+        } => {
+            let opts = CreateOptions {
+                root,
+                id,
+                bundle,
+                pid_file,
+                console_socket: None,
+                no_pivot: false,
+            };
+            checkpoint::restore(&opts, &criu.options(false))?;
+        }
         Command::List { format, quiet } => {
             output::list(&container::list(&root)?, format == Format::Json, quiet)
         }
