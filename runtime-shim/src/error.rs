@@ -56,6 +56,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Setting capabilities or no_new_privileges failed.
+    #[error(transparent)]
+    Capabilities(#[from] crate::capabilities::CapError),
+
+    /// A hook failed, timed out or is invalid.
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+
     /// Setting up the container's cgroup failed.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),

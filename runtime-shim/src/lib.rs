@@ -3,15 +3,17 @@
 //! [`container`].
 
 pub mod bundle;
-pub mod checkpoint;
+pub mod capabilities;
 pub mod cgroups;
 pub mod channel;
+pub mod checkpoint;
 pub mod console;
 pub mod container;
 pub mod default_spec;
 pub mod error;
 pub mod exec;
 pub mod fork;
+pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod lsm;
