@@ -118,6 +118,9 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
         }
     }
     crate::lsm::validate(spec)?;
+    if let Some(hooks) = spec.hooks() {
+        crate::hooks::validate(hooks).map_err(|e| e.to_string())?;
+    }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
             return Err(format!(

@@ -19,6 +19,10 @@ pub enum Message {
     Ready,
     /// Parent → init: the state is recorded; stop depending on the parent.
     Committed,
+    /// Init → parent: mounts are prepared; run the prestart and createRuntime hooks.
+    RunCreateHooks,
+    /// Parent → init: those hooks ran; here is the state for the init's own hooks.
+    HooksDone(Box<crate::state::OciState>),
     /// Init → parent: setup failed.
     Failed(String),
 }

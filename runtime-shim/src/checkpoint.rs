@@ -242,6 +242,7 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         created: state::now_rfc3339(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
+        hooks: bundle.spec.hooks().clone(),
     };
     rollback.dir.as_ref().expect("armed").write(&record)?;
     if let Some(path) = &opts.pid_file {

@@ -22,6 +22,7 @@ use crate::bundle::Bundle;
 use crate::cgroups::Cgroup;
 use crate::channel::{self, Message};
 use crate::error::{Error, IoContext, Result, SysContext};
+use crate::hooks::{self, HookKind};
 use crate::init::{self, InitConfig};
 use crate::namespaces::Namespaces;
 use crate::state::{self, ContainerDir, OciState, Record, Status, EXEC_FIFO};
@@ -189,36 +190,45 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         let path = format!("/proc/{pid}/oom_score_adj");
         fs::write(&path, adj.to_string()).io("write", path)?;
     }
-    parent.send(&Message::Proceed)?;
-    match parent.recv()? {
-        Some(Message::Ready) => {}
-        Some(Message::Failed(message)) => {
-            return Err(Error::Init {
-                id: opts.id.clone(),
-                message,
-            })
-        }
-        other => {
-            return Err(Error::InitLost {
-                id: opts.id.clone(),
-                reason: format!("broke off setup ({other:?})"),
-            })
-        }
-    }
-
     let record = Record {
         id: opts.id.clone(),
         pid: pid.as_raw(),
         pid_start_time: process_info::start_time(pid.as_raw()).ok_or_else(|| Error::InitLost {
             id: opts.id.clone(),
-            reason: "exited during setup".into(),
+            reason: "exited at once".into(),
         })?,
         bundle: bundle.path.clone(),
         rootfs: bundle.rootfs.clone(),
         created: state::now_rfc3339(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
+        hooks: spec.hooks().clone(),
     };
+    parent.send(&Message::Proceed)?;
+    loop {
+        match parent.recv()? {
+            Some(Message::Ready) => break,
+            Some(Message::RunCreateHooks) => {
+                let state = record.oci_state(Status::Creating);
+                hooks::run(spec.hooks().as_ref(), HookKind::Prestart, &state)?;
+                hooks::run(spec.hooks().as_ref(), HookKind::CreateRuntime, &state)?;
+                parent.send(&Message::HooksDone(Box::new(state)))?;
+            }
+            Some(Message::Failed(message)) => {
+                return Err(Error::Init {
+                    id: opts.id.clone(),
+                    message,
+                })
+            }
+            other => {
+                return Err(Error::InitLost {
+                    id: opts.id.clone(),
+                    reason: format!("broke off setup ({other:?})"),
+                })
+            }
+        }
+    }
+
     let dir = rollback.dir.as_ref().expect("armed");
     dir.write(&record)?;
     if let Some(pid_file) = &opts.pid_file {
@@ -333,14 +343,33 @@ impl Container {
                 });
             }
         }
+        let mut file = fs::File::from(fd);
         let mut byte = [0u8; 1];
-        let n = fs::File::from(fd).read(&mut byte).io("read", &fifo)?;
+        let n = file.read(&mut byte).io("read", &fifo)?;
         fs::remove_file(&fifo).io("remove", &fifo)?;
         if n == 0 {
             return Err(Error::InitLost {
                 id: self.id().to_string(),
                 reason: "closed its start FIFO without starting".into(),
             });
+        }
+        // The init's end closes at its exec; anything written before that is why the
+        // exec did not happen (a failed startContainer hook).
+        let rest = read_until_closed(&mut file, &fifo)?;
+        if !rest.is_empty() {
+            let _ = kill(Pid::from_raw(self.record.pid), Signal::SIGKILL);
+            return Err(Error::Init {
+                id: self.id().to_string(),
+                message: rest,
+            });
+        }
+        if let Err(e) = hooks::run(
+            self.record.hooks.as_ref(),
+            HookKind::Poststart,
+            &self.state(),
+        ) {
+            let _ = kill(Pid::from_raw(self.record.pid), Signal::SIGKILL);
+            return Err(e.into());
         }
         tracing::info!(id = %self.id(), "started");
         Ok(())
@@ -398,7 +427,9 @@ impl Container {
         }
         self.record.cgroup.destroy()?;
         drop(lock);
+        let state = self.record.oci_state(Status::Stopped);
         self.dir.remove()?;
+        hooks::run_warn_only(self.record.hooks.as_ref(), HookKind::Poststop, &state);
         tracing::info!(id = %self.record.id, "deleted");
         Ok(())
     }
@@ -428,6 +459,27 @@ impl Container {
 /// The clone flags of a spec's namespaces, for callers that report them.
 pub fn clone_flags(ns: &Namespaces) -> CloneFlags {
     ns.clone_flags
+}
+
+/// Read a non-blocking FIFO until every writer has closed it.
+fn read_until_closed(file: &mut fs::File, path: &Path) -> Result<String> {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(String::from_utf8_lossy(&text).into_owned()),
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(Error::sys("poll", path.display(), e)),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+    }
 }
 
 /// Every container under `root` that can be loaded, sorted by id.

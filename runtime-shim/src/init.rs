@@ -20,10 +20,11 @@ use crate::bundle::Bundle;
 use crate::cgroups::Cgroup;
 use crate::channel::{Channel, Message};
 use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, HookKind};
 use crate::namespaces::Namespaces;
 use crate::program::Program;
 use crate::rootfs::{self, MountContext};
-use crate::state::EXEC_FIFO;
+use crate::state::{OciState, EXEC_FIFO};
 use crate::{console, network, process, sysctl};
 
 /// What the init needs from the runtime; all of it was prepared before the clone.
@@ -47,8 +48,8 @@ pub struct InitConfig<'a> {
 
 /// Run the init: set up, report, wait for `start`, exec. Never returns.
 pub fn run(cfg: InitConfig) -> ! {
-    let program = match setup(&cfg) {
-        Ok(program) => program,
+    let (program, hook_state) = match setup(&cfg) {
+        Ok(ready) => ready,
         Err(e) => {
             let _ = cfg.channel.send(&Message::Failed(e.to_string()));
             // SAFETY: _exit is always safe; it skips destructors and atexit handlers that
@@ -56,7 +57,7 @@ pub fn run(cfg: InitConfig) -> ! {
             unsafe { libc::_exit(1) }
         }
     };
-    if let Err(e) = wait_and_exec(&cfg, &program) {
+    if let Err(e) = wait_and_exec(&cfg, &program, hook_state) {
         // After `create` returned there is nobody to report to but stderr.
         eprintln!("berth-runc init: {e}");
     }
@@ -64,8 +65,9 @@ pub fn run(cfg: InitConfig) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-/// Everything between clone and "ready".
-fn setup(cfg: &InitConfig) -> Result<Program> {
+/// Everything between clone and "ready": the program to exec, and the state document
+/// for the hooks the init runs itself (if the spec has any).
+fn setup(cfg: &InitConfig) -> Result<(Program, Option<OciState>)> {
     // If the runtime dies while we set up, so do we: nobody would ever start or delete
     // us. Cleared once the runtime has recorded the container.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
@@ -123,6 +125,7 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
             .and_then(|l| l.mount_label().as_deref()),
     };
     rootfs::prepare(spec, &ctx)?;
+    let hook_state = create_hooks(cfg)?;
     rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
 
     let process = spec.process().as_ref().expect("validated by Bundle::load");
@@ -150,7 +153,38 @@ fn setup(cfg: &InitConfig) -> Result<Program> {
         sysctl::apply(sysctl)?;
     }
     rootfs::finish(spec)?;
-    process::become_user_process(process)
+    Ok((process::become_user_process(process)?, hook_state))
+}
+
+/// Hooks due while the mounts are prepared and the root not yet switched: the runtime
+/// runs prestart and createRuntime in its namespaces, then we run createContainer in
+/// ours. Returns the state for startContainer. Skipped (no round trip) without hooks.
+fn create_hooks(cfg: &InitConfig) -> Result<Option<OciState>> {
+    let Some(hooks) = cfg.bundle.spec.hooks().as_ref() else {
+        return Ok(None);
+    };
+    let due = [
+        HookKind::Prestart,
+        HookKind::CreateRuntime,
+        HookKind::CreateContainer,
+        HookKind::StartContainer,
+    ];
+    if due.iter().all(|k| k.select(hooks).is_empty()) {
+        return Ok(None);
+    }
+    cfg.channel.send(&Message::RunCreateHooks)?;
+    let state = match cfg.channel.recv()? {
+        Some(Message::HooksDone(state)) => *state,
+        _ => {
+            return Err(Error::sys(
+                "recv",
+                "init channel: runtime went away during hooks",
+                nix::errno::Errno::EPIPE,
+            ))
+        }
+    };
+    hooks::run(Some(hooks), HookKind::CreateContainer, &state)?;
+    Ok(Some(state))
 }
 
 /// setdomainname(2), which nix does not wrap.
@@ -165,7 +199,7 @@ fn set_domainname(name: &str) -> Result<()> {
 
 /// Report ready, wait until the runtime has recorded us and `start` opens the FIFO,
 /// then become the user program.
-fn wait_and_exec(cfg: &InitConfig, program: &Program) -> Result<()> {
+fn wait_and_exec(cfg: &InitConfig, program: &Program, hook_state: Option<OciState>) -> Result<()> {
     // Once we report ready the runtime may record us and exit at any moment, so the
     // parent-death signal goes first. Should the runtime die before recording the
     // container, the channel reports end-of-file and we leave by ourselves.
@@ -189,7 +223,16 @@ fn wait_and_exec(cfg: &InitConfig, program: &Program) -> Result<()> {
         Mode::empty(),
     )
     .sys("open", EXEC_FIFO)?;
-    write(fifo, b"0").sys("write", EXEC_FIFO)?;
+    write(&fifo, b"0").sys("write", EXEC_FIFO)?;
+    // `start` reads the FIFO until it closes at our exec; anything more it reads is the
+    // reason we did not get there.
+    if let (Some(mut state), Some(hooks)) = (hook_state, cfg.bundle.spec.hooks().as_ref()) {
+        state.status = crate::state::Status::Created;
+        if let Err(e) = hooks::run(Some(hooks), HookKind::StartContainer, &state) {
+            let _ = write(&fifo, e.to_string().as_bytes());
+            return Err(e.into());
+        }
+    }
     let env: &[CString] = &program.env;
     execve(&program.path, &program.args, env).sys("execve", format!("{:?}", program.path))?;
     Ok(())

@@ -85,6 +85,9 @@ pub struct Record {
     pub annotations: HashMap<String, String>,
     /// The container's cgroup, so `delete` can remove it without the spec.
     pub cgroup: Cgroup,
+    /// The spec's hooks, so start and delete run those of create time.
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// The runtime-spec state document, as `state` prints it.
