@@ -37,6 +37,66 @@ pub(crate) fn read(dir: &Path, file: &str) -> Result<String, CgroupError> {
     }
 }
 
+/// The content of `dir/file` without surrounding whitespace, or `None` if the file does
+/// not exist (a controller or feature this kernel or cgroup lacks).
+pub(crate) fn read_optional(dir: &Path, file: &str) -> Result<Option<String>, CgroupError> {
+    let path = dir.join(file);
+    match std::fs::read_to_string(&path) {
+        Ok(content) => Ok(Some(content.trim().to_owned())),
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CgroupError::Read { path, source }),
+    }
+}
+
+/// A number as cgroupfs writes it; `max` reads as `u64::MAX`.
+pub(crate) fn parse_u64(path: &Path, text: &str) -> Result<u64, CgroupError> {
+    let text = text.trim();
+    if text == "max" {
+        return Ok(u64::MAX);
+    }
+    text.parse().map_err(|_| CgroupError::Parse {
+        path: path.to_path_buf(),
+        content: text.to_owned(),
+    })
+}
+
+/// `dir/file` as a number (see [`parse_u64`]), or `None` if the file does not exist.
+pub(crate) fn read_u64(dir: &Path, file: &str) -> Result<Option<u64>, CgroupError> {
+    match read_optional(dir, file)? {
+        Some(text) => parse_u64(&dir.join(file), &text).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A "flat keyed" file (`key value` per line, as `memory.stat` or `cpu.stat`), or an
+/// empty map if the file does not exist.
+pub(crate) fn read_keyed(
+    dir: &Path,
+    file: &str,
+) -> Result<std::collections::BTreeMap<String, u64>, CgroupError> {
+    let mut map = std::collections::BTreeMap::new();
+    let Some(content) = read_optional(dir, file)? else {
+        return Ok(map);
+    };
+    let path = dir.join(file);
+    for line in content.lines().filter(|l| !l.trim().is_empty()) {
+        let mut fields = line.split_whitespace();
+        let (Some(key), Some(value), None) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(CgroupError::Parse {
+                path,
+                content: line.to_owned(),
+            });
+        };
+        map.insert(key.to_owned(), parse_u64(&path, value)?);
+    }
+    Ok(map)
+}
+
+/// Whether `dir/file` exists.
+pub(crate) fn exists(dir: &Path, file: &str) -> bool {
+    dir.join(file).exists()
+}
+
 /// The directories from just below the hierarchy's mount point down to the container's
 /// cgroup, top first.
 pub(crate) fn levels(hierarchy: &Hierarchy) -> Result<Vec<PathBuf>, CgroupError> {
@@ -155,6 +215,27 @@ mod tests {
         std::fs::write(tmp.path().join("pids.max"), "max\n").unwrap();
         write(tmp.path(), "pids.max", "10").unwrap();
         assert_eq!(read(tmp.path(), "pids.max").unwrap(), "10");
+    }
+
+    #[test]
+    fn optional_numbers_and_keyed_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(read_optional(tmp.path(), "nope").unwrap(), None);
+        assert_eq!(read_u64(tmp.path(), "nope").unwrap(), None);
+        std::fs::write(tmp.path().join("pids.max"), "max\n").unwrap();
+        assert_eq!(read_u64(tmp.path(), "pids.max").unwrap(), Some(u64::MAX));
+        std::fs::write(tmp.path().join("cpu.stat"), "usage_usec 12\nnr_periods 0\n").unwrap();
+        let stat = read_keyed(tmp.path(), "cpu.stat").unwrap();
+        assert_eq!(stat["usage_usec"], 12);
+        assert_eq!(stat.len(), 2);
+        assert!(read_keyed(tmp.path(), "nope").unwrap().is_empty());
+        std::fs::write(tmp.path().join("bad"), "a 1 2\n").unwrap();
+        assert!(matches!(
+            read_keyed(tmp.path(), "bad"),
+            Err(CgroupError::Parse { .. })
+        ));
+        std::fs::write(tmp.path().join("bad"), "a x\n").unwrap();
+        assert!(read_keyed(tmp.path(), "bad").is_err());
     }
 
     #[test]

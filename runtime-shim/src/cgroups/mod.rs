@@ -9,14 +9,32 @@
 //! Layout: one controller per file under [`v1`] and [`v2`], each a small [`Controller`]
 //! implementation tested against a temporary directory standing in for cgroupfs.
 //!
-//! Resources applied: `pids.limit`, `memory.{limit,reservation,swap}`,
-//! `cpu.{shares,quota,period,cpus,mems}`. Other resources (devices, blockIO, hugepages,
-//! network, rdma, unified) are not applied by this module yet.
+//! Resources applied, v1 and v2 unless noted: `memory` (limit, reservation, swap;
+//! swappiness, disableOOMKiller and kernelTCP on v1 only — ignored with a warning on v2,
+//! as runc does), `cpu` (shares/weight, quota, period, burst, idle, cpus, mems; realtime
+//! on v1 only — refused on v2), `pids`, `blockIO` (weights, throttles), `hugepageLimits`,
+//! `devices` (v1 allow/deny files; v2 an eBPF program), `network` (v1 only — refused on
+//! v2), `rdma`, `unified` (v2 only — refused on v1). A resource whose controller the
+//! host does not have is a [`CgroupError::ControllerUnavailable`], never silently
+//! dropped.
+//!
+//! Beyond creation: [`Cgroup::update`] (the `update` command), [`Cgroup::freeze`] /
+//! [`Cgroup::thaw`] / [`Cgroup::is_frozen`] (`pause`/`resume`), [`Cgroup::stats`] (runc's
+//! `events --stats` shape) and [`Cgroup::oom_kill_count`] (OOM notifications).
 
+mod devices;
 mod fs;
+mod hugetlb;
 mod mountinfo;
+mod rdma;
+mod stats;
 mod v1;
 mod v2;
+
+pub use stats::{
+    BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
+    Stats, Throttling,
+};
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -107,6 +125,27 @@ pub enum CgroupError {
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// Freezing did not complete (the cgroup is thawed again), or a freezer state made no
+    /// sense.
+    #[error("freezing {path}: {reason}")]
+    Freeze {
+        /// The cgroup directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Loading or attaching the v2 eBPF device program failed.
+    #[error("{operation} for {path}: {source}{detail}")]
+    Bpf {
+        /// The cgroup directory the program is for.
+        path: PathBuf,
+        /// The `bpf(2)` command or step, e.g. `BPF_PROG_LOAD`.
+        operation: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+        /// Extra context, such as the verifier's log (empty if none).
+        detail: String,
     },
     /// Removing a cgroup directory failed (after retrying on `EBUSY`).
     #[error("removing cgroup {path}: {source}")]
@@ -265,6 +304,94 @@ impl Cgroup {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Apply `resources` to the existing cgroup (the `update` command). Only what they
+    /// set is written; everything else keeps its value. The device list is replaced only
+    /// if `resources.devices` is given. Nothing is created: a cgroup that is gone is an
+    /// error naming the file.
+    pub fn update(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        match &self.paths {
+            CgroupPaths::V1 { controllers, .. } => v1::update(controllers, resources),
+            CgroupPaths::V2 { unified } => v2::update(unified, resources),
+        }
+    }
+
+    /// Freeze every process in the cgroup (`pause`) and wait until they are all stopped:
+    /// v1's `freezer.state`, or `cgroup.freeze` on v2 (and on a hybrid host without the
+    /// v1 freezer). A cgroup that does not freeze in time is thawed again and the error
+    /// says so.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
+        match self.freezer()? {
+            Freezer::V1(dir) => v1::freeze(dir),
+            Freezer::V2(dir) => v2::freeze(dir),
+        }
+    }
+
+    /// Thaw the cgroup (`resume`). Thawing a cgroup that is not frozen is fine.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
+        match self.freezer()? {
+            Freezer::V1(dir) => v1::thaw(dir),
+            Freezer::V2(dir) => v2::thaw(dir),
+        }
+    }
+
+    /// Whether the cgroup itself is frozen (a freeze still in progress, or one inherited
+    /// from an ancestor, does not count).
+    pub fn is_frozen(&self) -> Result<bool, CgroupError> {
+        match self.freezer()? {
+            Freezer::V1(dir) => v1::is_frozen(dir),
+            Freezer::V2(dir) => v2::is_frozen(dir),
+        }
+    }
+
+    /// Resource usage, shaped like runc's `events --stats` data. Controllers the host
+    /// lacks leave their part at zero; a cgroup that is gone is an error.
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        self.check_exists()?;
+        match &self.paths {
+            CgroupPaths::V1 { controllers, .. } => v1::stats(controllers),
+            CgroupPaths::V2 { unified } => v2::stats(unified.path()),
+        }
+    }
+
+    /// How many processes the kernel's OOM killer has killed in the cgroup so far (v1
+    /// `memory.oom_control`, v2 `memory.events`). Poll it and compare to notice OOM kills.
+    pub fn oom_kill_count(&self) -> Result<u64, CgroupError> {
+        match &self.paths {
+            CgroupPaths::V1 { controllers, .. } => v1::oom_kill_count(controllers),
+            CgroupPaths::V2 { unified } => v2::oom_kill_count(unified.path()),
+        }
+    }
+
+    /// Where freezing happens: the v1 freezer if mounted, else the unified hierarchy.
+    fn freezer(&self) -> Result<Freezer<'_>, CgroupError> {
+        match &self.paths {
+            CgroupPaths::V1 {
+                controllers,
+                unified,
+            } => match (v1::freezer_dir(controllers), unified) {
+                (Some(dir), _) => Ok(Freezer::V1(dir)),
+                (None, Some(unified)) => Ok(Freezer::V2(unified.path())),
+                (None, None) => Err(CgroupError::ControllerUnavailable {
+                    controller: "freezer",
+                    path: PathBuf::from(MOUNTINFO),
+                }),
+            },
+            CgroupPaths::V2 { unified } => Ok(Freezer::V2(unified.path())),
+        }
+    }
+
+    /// An error naming the cgroup if none of its directories exists.
+    fn check_exists(&self) -> Result<(), CgroupError> {
+        let dirs = self.dirs();
+        match dirs.first() {
+            Some(first) if !dirs.iter().any(|dir| dir.is_dir()) => Err(CgroupError::Read {
+                path: first.to_path_buf(),
+                source: std::io::ErrorKind::NotFound.into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Where the cgroup lives, per hierarchy.
     pub fn paths(&self) -> &CgroupPaths {
         &self.paths
@@ -294,6 +421,12 @@ impl Cgroup {
         }
         dirs
     }
+}
+
+/// The directory whose freezer [`Cgroup::freeze`] uses, by interface.
+enum Freezer<'a> {
+    V1(&'a Path),
+    V2(&'a Path),
 }
 
 /// The spec's cgroups path, checked and split into normal components.
@@ -809,5 +942,440 @@ mod tests {
         for dir in cgroup.dirs() {
             assert!(!dir.exists(), "{} left behind", dir.display());
         }
+    }
+
+    /// Whether real v1 tests can run here; prints why not.
+    fn on_root_v1_host(test: &str) -> bool {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping {test}: not root");
+            return false;
+        }
+        match detect_v2(Path::new(CGROUP_ROOT)) {
+            Ok(false) => true,
+            Ok(true) => {
+                eprintln!("skipping {test}: host is cgroup v2");
+                false
+            }
+            Err(err) => {
+                eprintln!("skipping {test}: {err}");
+                false
+            }
+        }
+    }
+
+    /// A whole disk (not loop/zram/ram) as `(major, minor)`, for throttle tests.
+    fn a_disk() -> Option<(u64, u64)> {
+        let mut names: Vec<_> = std::fs::read_dir("/sys/block")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| {
+                !["loop", "zram", "ram", "nbd", "dm-"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
+            .collect();
+        names.sort();
+        let dev = std::fs::read_to_string(format!("/sys/block/{}/dev", names.first()?)).ok()?;
+        let (major, minor) = dev.trim().split_once(':')?;
+        Some((major.parse().ok()?, minor.parse().ok()?))
+    }
+
+    /// Field 14 of /proc/<pid>/stat: user time in ticks.
+    fn utime(pid: i32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(11).unwrap().parse().unwrap()
+    }
+
+    fn proc_state(pid: i32) -> String {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn v1_dir<'a>(cgroup: &'a Cgroup, controller: &str) -> &'a Path {
+        dir_of(cgroup.paths(), controller).unwrap()
+    }
+
+    /// Kills the child and removes the cgroup even when an assertion fails.
+    struct Cleanup<'a> {
+        cgroup: &'a Cgroup,
+        child: Option<std::process::Child>,
+        extra_dirs: Vec<PathBuf>,
+    }
+
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            if let Some(child) = self.child.as_mut() {
+                let _ = self.cgroup.thaw();
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            let _ = self.cgroup.destroy();
+            for dir in &self.extra_dirs {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+
+    /// Every v1 resource this host has, for real: written, read back, updated; stats of
+    /// a busy process; freeze and thaw.
+    #[test]
+    fn real_v1_resources_stats_freezer_update() {
+        if !on_root_v1_host("real_v1_resources_stats_freezer_update") {
+            return;
+        }
+        let name = format!("/berth-test-{}-res", std::process::id());
+        let cgroup = Cgroup::new(Some(Path::new(&name)), "unused").unwrap();
+        let mut resources = serde_json::json!({
+            "memory": {"limit": 268435456, "swappiness": 10, "disableOOMKiller": true,
+                       "kernelTCP": 16777216},
+            "cpu": {"shares": 512, "quota": 200000, "period": 100000, "burst": 10000,
+                    "idle": 0, "realtimeRuntime": 10000, "realtimePeriod": 1000000},
+            "pids": {"limit": 20},
+            "devices": [{"allow": false, "access": "rwm"},
+                        {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}],
+            "blockIO": {"weight": 300}
+        });
+        let disk = a_disk();
+        if let Some((major, minor)) = disk {
+            resources["blockIO"]["throttleReadBpsDevice"] =
+                serde_json::json!([{"major": major, "minor": minor, "rate": 1048576}]);
+            resources["blockIO"]["throttleWriteIOPSDevice"] =
+                serde_json::json!([{"major": major, "minor": minor, "rate": 100}]);
+        }
+        let resources: LinuxResources = serde_json::from_value(resources).unwrap();
+        cgroup.create(Some(&resources)).unwrap();
+        let mut cleanup = Cleanup {
+            cgroup: &cgroup,
+            child: None,
+            extra_dirs: Vec::new(),
+        };
+
+        let read =
+            |controller: &str, file: &str| fs::read(v1_dir(&cgroup, controller), file).unwrap();
+        assert_eq!(read("memory", "memory.swappiness"), "10");
+        assert!(read("memory", "memory.oom_control").contains("oom_kill_disable 1"));
+        assert_eq!(read("memory", "memory.kmem.tcp.limit_in_bytes"), "16777216");
+        assert_eq!(read("cpu", "cpu.shares"), "512");
+        assert_eq!(read("cpu", "cpu.cfs_quota_us"), "200000");
+        assert_eq!(read("cpu", "cpu.cfs_burst_us"), "10000");
+        assert_eq!(read("cpu", "cpu.rt_runtime_us"), "10000");
+        assert_eq!(read("cpu", "cpu.idle"), "0");
+        let blkio = v1_dir(&cgroup, "blkio");
+        if fs::exists(blkio, "blkio.bfq.weight") {
+            assert_eq!(read("blkio", "blkio.bfq.weight"), "300");
+        }
+        if let Some((major, minor)) = disk {
+            assert_eq!(
+                read("blkio", "blkio.throttle.read_bps_device"),
+                format!("{major}:{minor} 1048576")
+            );
+            assert_eq!(
+                read("blkio", "blkio.throttle.write_iops_device"),
+                format!("{major}:{minor} 100")
+            );
+        }
+        // devices.list holds exactly the emulated list: the defaults plus 10:229.
+        let rules = resources.devices().as_deref().unwrap();
+        let expected = devices::Emulator::for_spec(rules).unwrap().v1_list();
+        let mut listed: Vec<String> = read("devices", "devices.list")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let mut want = expected.clone();
+        listed.sort();
+        want.sort();
+        assert_eq!(listed, want);
+        assert!(listed.contains(&"c 10:229 rw".to_owned()), "{listed:?}");
+        assert!(listed.contains(&"c 136:* rwm".to_owned()), "{listed:?}");
+
+        // A busy process: CPU time shows in the stats, and stops while frozen. It execs
+        // once inside, so that it has memory charged here (v1 does not move charges).
+        let child = std::process::Command::new("sh")
+            .args(["-c", "sleep 0.1; exec sh -c 'while :; do :; done'"])
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        cleanup.child = Some(child);
+        cgroup.add_process(pid).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        let stats = cgroup.stats().unwrap();
+        assert!(
+            stats.cpu.usage.total > 50_000_000,
+            "a busy loop for 300ms: {:?}",
+            stats.cpu
+        );
+        assert!(stats.cpu.usage.user > 0, "{:?}", stats.cpu);
+        assert_eq!(
+            stats.cpu.usage.percpu.len(),
+            stats.cpu.usage.percpu_user.len()
+        );
+        assert!(!stats.cpu.usage.percpu.is_empty());
+        assert!(
+            stats.cpu.throttling.periods > 0,
+            "quota set: {:?}",
+            stats.cpu
+        );
+        assert_eq!(stats.pids.current, 1);
+        assert_eq!(stats.pids.limit, 20);
+        assert!(stats.memory.usage.usage > 0, "{:?}", stats.memory);
+        assert_eq!(stats.memory.usage.limit, 268_435_456);
+        assert!(
+            stats.memory.raw.contains_key("rss"),
+            "{:?}",
+            stats.memory.raw
+        );
+        let json = serde_json::to_value(&stats).unwrap();
+        assert!(
+            json["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+            "{json}"
+        );
+        assert_eq!(cgroup.oom_kill_count().unwrap(), 0);
+
+        assert!(!cgroup.is_frozen().unwrap());
+        cgroup.freeze().unwrap();
+        assert_eq!(read("freezer", "freezer.state"), "FROZEN");
+        assert!(cgroup.is_frozen().unwrap());
+        assert!(
+            proc_state(pid).starts_with('D'),
+            "frozen: {}",
+            proc_state(pid)
+        );
+        let before = utime(pid);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(utime(pid), before, "no CPU time while frozen");
+        cgroup.thaw().unwrap();
+        assert_eq!(read("freezer", "freezer.state"), "THAWED");
+        assert!(!cgroup.is_frozen().unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(utime(pid) > before, "running again after thaw");
+
+        // update: only what is given changes.
+        let update: LinuxResources = serde_json::from_str(
+            r#"{"pids": {"limit": 7}, "memory": {"swappiness": 30},
+                "devices": [{"allow": false, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}]}"#,
+        )
+        .unwrap();
+        cgroup.update(&update).unwrap();
+        assert_eq!(read("pids", "pids.max"), "7");
+        assert_eq!(read("memory", "memory.swappiness"), "30");
+        assert_eq!(read("memory", "memory.limit_in_bytes"), "268435456");
+        assert_eq!(read("cpu", "cpu.shares"), "512");
+        let listed = read("devices", "devices.list");
+        assert!(listed.lines().any(|l| l == "c 1:11 r"), "{listed}");
+        assert!(!listed.lines().any(|l| l == "c 10:229 rw"), "{listed}");
+        let stats = cgroup.stats().unwrap();
+        assert_eq!(stats.pids.limit, 7);
+
+        drop(cleanup);
+        for dir in cgroup.dirs() {
+            assert!(!dir.exists(), "{} left behind", dir.display());
+        }
+        assert!(cgroup.stats().is_err(), "stats of a removed cgroup");
+    }
+
+    /// What this host lacks is a clear error, and nothing is left behind.
+    #[test]
+    fn real_v1_unavailable_resources_are_refused() {
+        if !on_root_v1_host("real_v1_unavailable_resources_are_refused") {
+            return;
+        }
+        let name = format!("/berth-test-{}-missing", std::process::id());
+        let cgroup = Cgroup::new(Some(Path::new(&name)), "unused").unwrap();
+        let CgroupPaths::V1 { controllers, .. } = cgroup.paths() else {
+            panic!("expected v1");
+        };
+        for (json, controller) in [
+            (
+                r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}"#,
+                "hugetlb",
+            ),
+            (r#"{"network": {"classID": 1048577}}"#, "net_cls"),
+            (
+                r#"{"network": {"priorities": [{"name": "lo", "priority": 1}]}}"#,
+                "net_prio",
+            ),
+        ] {
+            if controllers.contains_key(controller) {
+                eprintln!("{controller} is mounted here; not checking its absence");
+                continue;
+            }
+            let resources: LinuxResources = serde_json::from_str(json).unwrap();
+            let err = cgroup.create(Some(&resources)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("cgroup controller {controller} is not available")),
+                "{err}"
+            );
+            for dir in cgroup.dirs() {
+                assert!(!dir.exists(), "{} left behind", dir.display());
+            }
+        }
+        let unified: LinuxResources =
+            serde_json::from_str(r#"{"unified": {"memory.high": "1"}}"#).unwrap();
+        let err = cgroup.create(Some(&unified)).unwrap_err();
+        assert!(err.to_string().contains("cgroup v1 host"), "{err}");
+    }
+
+    /// Realtime runtime beyond what the parent has: the error says where to look.
+    #[test]
+    fn real_v1_realtime_needs_parent_runtime() {
+        if !on_root_v1_host("real_v1_realtime_needs_parent_runtime") {
+            return;
+        }
+        let top = format!("berth-test-{}-rt", std::process::id());
+        let cgroup = Cgroup::new(Some(Path::new(&format!("/{top}/c1"))), "unused").unwrap();
+        if !fs::exists(
+            v1_dir(&cgroup, "cpu").parent().unwrap().parent().unwrap(),
+            "cpu.rt_runtime_us",
+        ) {
+            eprintln!("skipping real_v1_realtime_needs_parent_runtime: no RT group scheduling");
+            return;
+        }
+        let resources: LinuxResources =
+            serde_json::from_str(r#"{"cpu": {"realtimeRuntime": 10000}}"#).unwrap();
+        let err = cgroup.create(Some(&resources));
+        let tops: Vec<PathBuf> = cgroup
+            .dirs()
+            .iter()
+            .map(|d| d.parent().unwrap().to_path_buf())
+            .collect();
+        for dir in &tops {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let err = err.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("of realtime runtime for all its children"),
+            "{err}"
+        );
+        for dir in tops {
+            assert!(!dir.exists(), "{} left behind", dir.display());
+        }
+    }
+
+    /// The v2 paths for real in the hybrid host's unified hierarchy: the eBPF device
+    /// program denies what the list does not allow, is replaced (not stacked) by an
+    /// update; cgroup.freeze freezes; cpu.stat gives usage.
+    #[test]
+    fn real_unified_device_program_and_freezer() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipping real_unified_device_program_and_freezer: not root");
+            return;
+        }
+        let Ok(text) = std::fs::read_to_string(MOUNTINFO) else {
+            eprintln!("skipping real_unified_device_program_and_freezer: no mountinfo");
+            return;
+        };
+        let mounts = mountinfo::parse_mountinfo(&text);
+        let Some(mount) = mounts
+            .iter()
+            .find(|m| m.kind == MountKind::V2 && m.root == Path::new("/"))
+        else {
+            eprintln!("skipping real_unified_device_program_and_freezer: no cgroup2 mount");
+            return;
+        };
+        let placement = Placement::Absolute(PathBuf::from(format!(
+            "berth-test-{}-bpf",
+            std::process::id()
+        )));
+        let hierarchy = hierarchy_for(mount, None, "the unified hierarchy", &placement).unwrap();
+        let dir = hierarchy.path().to_path_buf();
+        let cgroup = Cgroup {
+            paths: CgroupPaths::V2 { unified: hierarchy },
+        };
+        let resources: LinuxResources =
+            serde_json::from_str(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#).unwrap();
+        cgroup.create(Some(&resources)).unwrap();
+        let _cleanup = Cleanup {
+            cgroup: &cgroup,
+            child: None,
+            extra_dirs: Vec::new(),
+        };
+        assert_eq!(v2::attached_device_programs(&dir).unwrap(), 1);
+
+        // A shell that moves itself into the cgroup, then opens devices.
+        let probe = || {
+            let script = format!(
+                "echo $$ > {}/cgroup.procs && exec sh -c \
+                 ': < /dev/null && echo null-ok; \
+                  (: < /dev/kmsg) 2>/dev/null && echo kmsg-open || echo kmsg-denied'",
+                dir.display()
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-c", &script])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        assert_eq!(probe(), "null-ok\nkmsg-denied");
+
+        let allow_kmsg: LinuxResources = serde_json::from_str(
+            r#"{"devices": [{"allow": false, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}]}"#,
+        )
+        .unwrap();
+        cgroup.update(&allow_kmsg).unwrap();
+        assert_eq!(probe(), "null-ok\nkmsg-open");
+        assert_eq!(
+            v2::attached_device_programs(&dir).unwrap(),
+            1,
+            "the update replaced the program"
+        );
+
+        // Freezing through cgroup.freeze, and core cpu.stat usage.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let result = (|| -> Result<(), String> {
+            cgroup.add_process(pid).map_err(|e| e.to_string())?;
+            cgroup.freeze().map_err(|e| e.to_string())?;
+            let events = fs::read(&dir, "cgroup.events").map_err(|e| e.to_string())?;
+            if !cgroup.is_frozen().map_err(|e| e.to_string())? || !events.contains("frozen 1") {
+                return Err(format!("not frozen: {events}"));
+            }
+            let state = proc_state(pid);
+            if !state.starts_with('S') {
+                return Err(format!("frozen task state {state}"));
+            }
+            cgroup.thaw().map_err(|e| e.to_string())?;
+            if cgroup.is_frozen().map_err(|e| e.to_string())? {
+                return Err("still frozen after thaw".to_owned());
+            }
+            let stats = cgroup.stats().map_err(|e| e.to_string())?;
+            if stats.pids != PidsStats::default() {
+                return Err(format!("no pids controller here, got {:?}", stats.pids));
+            }
+            Ok(())
+        })();
+        let _ = cgroup.thaw();
+        let _ = child.kill();
+        let _ = child.wait();
+        result.unwrap();
+        let stats = cgroup.stats().unwrap();
+        assert!(
+            stats.cpu.usage.total > 0,
+            "the probes ran here: {:?}",
+            stats.cpu
+        );
+        let err = cgroup.oom_kill_count().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CgroupError::ControllerUnavailable {
+                    controller: "memory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

@@ -1,17 +1,25 @@
-//! v1 `cpu` controller: CFS shares and bandwidth (quota per period).
+//! v1 `cpu` controller: CFS shares, bandwidth (quota per period, burst), the idle
+//! policy and realtime (RT) bandwidth; throttling statistics.
 
+use std::io::ErrorKind;
 use std::path::Path;
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
+use crate::cgroups::stats::Throttling;
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const SHARES: &str = "cpu.shares";
 const PERIOD: &str = "cpu.cfs_period_us";
 const QUOTA: &str = "cpu.cfs_quota_us";
+const BURST: &str = "cpu.cfs_burst_us";
+const IDLE: &str = "cpu.idle";
+const RT_PERIOD: &str = "cpu.rt_period_us";
+const RT_RUNTIME: &str = "cpu.rt_runtime_us";
 
-/// Writes `cpu.shares`, `cpu.cfs_period_us` and `cpu.cfs_quota_us`. 0 means "leave
-/// alone"; a quota of -1 means no limit.
+/// Writes `cpu.shares`, `cpu.cfs_{period,quota,burst}_us`, `cpu.idle` and
+/// `cpu.rt_{period,runtime}_us`. 0 means "leave alone"; a quota of -1 means no limit.
+/// Applied before the container's process joins, so a realtime process can join.
 pub(crate) struct Cpu;
 
 impl Controller for Cpu {
@@ -22,6 +30,10 @@ impl Controller for Cpu {
             cpu.shares().unwrap_or(0) != 0
                 || cpu.quota().unwrap_or(0) != 0
                 || cpu.period().unwrap_or(0) != 0
+                || cpu.burst().is_some()
+                || cpu.idle().is_some()
+                || cpu.realtime_runtime().unwrap_or(0) != 0
+                || cpu.realtime_period().unwrap_or(0) != 0
         })
     }
 
@@ -29,42 +41,153 @@ impl Controller for Cpu {
         let Some(cpu) = resources.cpu() else {
             return Ok(());
         };
-        if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
-            fs::write(dir, SHARES, &shares.to_string())?;
-        }
+        let invalid = |reason: String| CgroupError::InvalidResource {
+            controller: Self::NAME,
+            path: dir.to_path_buf(),
+            reason,
+        };
         let quota = cpu.quota().filter(|q| *q != 0);
-        if let Some(quota) = quota {
-            if quota < -1 {
-                return Err(CgroupError::InvalidResource {
-                    controller: Self::NAME,
-                    path: dir.to_path_buf(),
-                    reason: format!("cpu.quota is {quota}; use microseconds, or -1 for no limit"),
-                });
+        if let Some(quota) = quota.filter(|q| *q < -1) {
+            return Err(invalid(format!(
+                "cpu.quota is {quota}; use microseconds, or -1 for no limit"
+            )));
+        }
+        if let Some(idle) = cpu.idle().filter(|i| !matches!(i, 0 | 1)) {
+            return Err(invalid(format!("cpu.idle is {idle}; use 0 or 1")));
+        }
+        apply_realtime(dir, cpu)?;
+        if let Some(idle) = cpu.idle() {
+            fs::write(dir, IDLE, &idle.to_string())?;
+        }
+        if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
+            if cpu.idle() == Some(1) {
+                // The kernel refuses shares for an idle group, which has the lowest anyway.
+                tracing::warn!("cpu.shares ignored: the cgroup is idle (cpu.idle 1)");
+            } else {
+                fs::write(dir, SHARES, &shares.to_string())?;
             }
         }
-        // Period before quota, so the quota is checked against the new period.
-        if let Some(period) = cpu.period().filter(|p| *p != 0) {
-            let period = period.to_string();
-            if let Err(err) = fs::write_raw(&dir.join(PERIOD), &period) {
-                // A smaller period can be refused while the old quota no longer fits it:
-                // then set the quota first and retry, as runc does.
-                let Some(quota) = quota.filter(|_| err.raw_os_error() == Some(libc::EINVAL)) else {
-                    return Err(CgroupError::Write {
-                        path: dir.join(PERIOD),
-                        value: period,
-                        source: err,
-                    });
-                };
-                fs::write(dir, QUOTA, &quota.to_string())?;
-                fs::write(dir, PERIOD, &period)?;
-                return Ok(());
-            }
-        }
-        if let Some(quota) = quota {
-            fs::write(dir, QUOTA, &quota.to_string())?;
-        }
-        Ok(())
+        apply_bandwidth(dir, cpu, quota)
     }
+}
+
+/// Period, quota and burst, ordered so that each write is valid against the values
+/// already in place (as runc orders them).
+fn apply_bandwidth(dir: &Path, cpu: &LinuxCpu, quota: Option<i64>) -> Result<(), CgroupError> {
+    // Burst first, unless it does not fit the current quota: then after the new quota.
+    let mut burst_after = None;
+    if let Some(burst) = cpu.burst() {
+        let value = burst.to_string();
+        match fs::write_raw(&dir.join(BURST), &value) {
+            Ok(()) => {}
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                tracing::warn!("cpu.burst ignored: this kernel has no {BURST}");
+            }
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) && quota.is_some() => {
+                burst_after = Some(value);
+            }
+            Err(source) => {
+                return Err(CgroupError::Write {
+                    path: dir.join(BURST),
+                    value,
+                    source,
+                })
+            }
+        }
+    }
+    // Period before quota, so the quota is checked against the new period.
+    let mut quota_written = false;
+    if let Some(period) = cpu.period().filter(|p| *p != 0) {
+        let period = period.to_string();
+        if let Err(err) = fs::write_raw(&dir.join(PERIOD), &period) {
+            // A smaller period can be refused while the old quota no longer fits it:
+            // then set the quota first and retry, as runc does.
+            let Some(quota) = quota.filter(|_| err.raw_os_error() == Some(libc::EINVAL)) else {
+                return Err(CgroupError::Write {
+                    path: dir.join(PERIOD),
+                    value: period,
+                    source: err,
+                });
+            };
+            fs::write(dir, QUOTA, &quota.to_string())?;
+            fs::write(dir, PERIOD, &period)?;
+            quota_written = true;
+        }
+    }
+    if let Some(quota) = quota.filter(|_| !quota_written) {
+        fs::write(dir, QUOTA, &quota.to_string())?;
+    }
+    if let Some(burst) = burst_after {
+        fs::write(dir, BURST, &burst)?;
+    }
+    Ok(())
+}
+
+/// Realtime bandwidth. The period and runtime constrain each other, so a period the
+/// kernel refuses is retried after the runtime (runc's order).
+fn apply_realtime(dir: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
+    let runtime = cpu.realtime_runtime().filter(|r| *r != 0);
+    let mut period_after = None;
+    if let Some(period) = cpu.realtime_period().filter(|p| *p != 0) {
+        let value = period.to_string();
+        match fs::write_raw(&dir.join(RT_PERIOD), &value) {
+            Ok(()) => {}
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) && runtime.is_some() => {
+                period_after = Some(value);
+            }
+            Err(source) => {
+                return Err(CgroupError::Write {
+                    path: dir.join(RT_PERIOD),
+                    value,
+                    source,
+                })
+            }
+        }
+    }
+    let Some(runtime) = runtime else {
+        return Ok(());
+    };
+    let value = runtime.to_string();
+    if let Err(source) = fs::write_raw(&dir.join(RT_RUNTIME), &value) {
+        // The usual cause: the parent has less realtime runtime than asked for (a new
+        // cgroup's parent often has none). Say so rather than just "invalid argument".
+        let parent = dir.parent().unwrap_or(dir);
+        let available = match source.raw_os_error() {
+            Some(libc::EINVAL) => fs::read_optional(parent, RT_RUNTIME).ok().flatten(),
+            _ => None,
+        };
+        if let Some(available) = available {
+            return Err(CgroupError::InvalidResource {
+                controller: Cpu::NAME,
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "cpu.realtimeRuntime {runtime} was refused ({source}); the parent {} has \
+                     {available}us of realtime runtime for all its children",
+                    parent.display()
+                ),
+            });
+        }
+        return Err(CgroupError::Write {
+            path: dir.join(RT_RUNTIME),
+            value,
+            source,
+        });
+    }
+    if let Some(period) = period_after {
+        fs::write(dir, RT_PERIOD, &period)?;
+    }
+    Ok(())
+}
+
+/// CFS throttling from `cpu.stat` (`throttled_time` is in nanoseconds on v1).
+pub(crate) fn throttling(dir: &Path) -> Result<Throttling, CgroupError> {
+    let stat = fs::read_keyed(dir, "cpu.stat")?;
+    let get = |key: &str| stat.get(key).copied().unwrap_or(0);
+    Ok(Throttling {
+        periods: get("nr_periods"),
+        throttled_periods: get("nr_throttled"),
+        throttled_time: get("throttled_time"),
+    })
 }
 
 #[cfg(test)]
@@ -125,6 +248,79 @@ mod tests {
         assert_eq!(value(&tmp, SHARES), "1024");
         assert_eq!(value(&tmp, PERIOD), "100000");
         assert_eq!(value(&tmp, QUOTA), "-1");
+    }
+
+    #[test]
+    fn idle_burst_and_realtime() {
+        let tmp = cgroupfs();
+        for (file, value) in [
+            (BURST, "0"),
+            (IDLE, "0"),
+            (RT_PERIOD, "1000000"),
+            (RT_RUNTIME, "0"),
+        ] {
+            std::fs::write(tmp.path().join(file), value).unwrap();
+        }
+        let json = r#"{"cpu": {"idle": 1, "shares": 2048, "quota": 50000, "burst": 10000,
+                               "realtimePeriod": 500000, "realtimeRuntime": 20000}}"#;
+        let resources: LinuxResources = serde_json::from_str(json).unwrap();
+        assert!(Cpu::needed(&resources));
+        apply_json(&tmp, json).unwrap();
+        assert_eq!(value(&tmp, IDLE), "1");
+        assert_eq!(
+            value(&tmp, SHARES),
+            "1024",
+            "shares skipped for an idle group"
+        );
+        assert_eq!(value(&tmp, QUOTA), "50000");
+        assert_eq!(value(&tmp, BURST), "10000");
+        assert_eq!(value(&tmp, RT_PERIOD), "500000");
+        assert_eq!(value(&tmp, RT_RUNTIME), "20000");
+    }
+
+    #[test]
+    fn burst_without_kernel_support_is_ignored() {
+        let tmp = cgroupfs();
+        apply_json(&tmp, r#"{"cpu": {"burst": 1000}}"#).unwrap();
+        assert!(!tmp.path().join(BURST).exists());
+    }
+
+    #[test]
+    fn realtime_alone_is_needed() {
+        for json in [
+            r#"{"cpu": {"realtimeRuntime": 1000}}"#,
+            r#"{"cpu": {"realtimePeriod": 1000}}"#,
+            r#"{"cpu": {"idle": 0}}"#,
+        ] {
+            let resources: LinuxResources = serde_json::from_str(json).unwrap();
+            assert!(Cpu::needed(&resources), "{json}");
+        }
+    }
+
+    #[test]
+    fn bad_idle_is_refused() {
+        let tmp = cgroupfs();
+        let err = apply_json(&tmp, r#"{"cpu": {"idle": 2}}"#).unwrap_err();
+        assert!(err.to_string().contains("cpu.idle"), "{err}");
+    }
+
+    #[test]
+    fn throttling_from_cpu_stat() {
+        let tmp = cgroupfs();
+        std::fs::write(
+            tmp.path().join("cpu.stat"),
+            "nr_periods 10\nnr_throttled 3\nthrottled_time 123456\n",
+        )
+        .unwrap();
+        let throttling = throttling(tmp.path()).unwrap();
+        assert_eq!(
+            (
+                throttling.periods,
+                throttling.throttled_periods,
+                throttling.throttled_time
+            ),
+            (10, 3, 123_456)
+        );
     }
 
     #[test]

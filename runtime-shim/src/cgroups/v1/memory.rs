@@ -1,18 +1,26 @@
-//! v1 `memory` controller: memory limit, soft limit (reservation) and memory+swap limit.
+//! v1 `memory` controller: memory limit, soft limit (reservation), memory+swap limit,
+//! swappiness, the OOM killer switch and the kernel TCP buffer limit; usage statistics
+//! and the OOM kill count.
 
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
+use crate::cgroups::stats::{MemoryEntry, MemoryStats};
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const LIMIT: &str = "memory.limit_in_bytes";
 const SOFT_LIMIT: &str = "memory.soft_limit_in_bytes";
 const MEMSW_LIMIT: &str = "memory.memsw.limit_in_bytes";
+const SWAPPINESS: &str = "memory.swappiness";
+const OOM_CONTROL: &str = "memory.oom_control";
+const KMEM_TCP_LIMIT: &str = "memory.kmem.tcp.limit_in_bytes";
 
-/// Writes `memory.limit_in_bytes`, `memory.soft_limit_in_bytes` and
-/// `memory.memsw.limit_in_bytes`. In the OCI values 0 means "leave alone" and -1 means
-/// unlimited, which v1 accepts as written.
+/// Writes `memory.limit_in_bytes`, `memory.soft_limit_in_bytes`,
+/// `memory.memsw.limit_in_bytes`, `memory.swappiness`, `memory.oom_control` and
+/// `memory.kmem.tcp.limit_in_bytes`. In the OCI byte values 0 means "leave alone" and -1
+/// means unlimited, which v1 accepts as written. `kernel` (kmem) is ignored with a
+/// warning, as runc does: kernels since 5.16 do not enforce it.
 pub(crate) struct Memory;
 
 impl Controller for Memory {
@@ -20,9 +28,16 @@ impl Controller for Memory {
 
     fn needed(resources: &LinuxResources) -> bool {
         resources.memory().as_ref().is_some_and(|memory| {
-            [memory.limit(), memory.reservation(), memory.swap()]
-                .iter()
-                .any(|value| set(*value).is_some())
+            [
+                memory.limit(),
+                memory.reservation(),
+                memory.swap(),
+                memory.kernel_tcp(),
+            ]
+            .iter()
+            .any(|value| set(*value).is_some())
+                || swappiness(memory).is_some()
+                || memory.disable_oom_killer() == Some(true)
         })
     }
 
@@ -34,6 +49,15 @@ impl Controller for Memory {
         let reservation = checked(dir, "reservation", memory.reservation())?;
         let mut swap = checked(dir, "swap", memory.swap())?;
         check_swap(dir, memory)?;
+        let kernel_tcp = checked(dir, "kernelTCP", memory.kernel_tcp())?;
+        let swappiness = swappiness(memory);
+        if let Some(swappiness) = swappiness.filter(|s| *s > 100) {
+            return Err(CgroupError::InvalidResource {
+                controller: Self::NAME,
+                path: dir.to_path_buf(),
+                reason: format!("memory.swappiness is {swappiness}; the range is 0-100"),
+            });
+        }
         // "Unlimited memory" with swap unset means unlimited memory+swap too, where the
         // kernel accounts swap at all.
         if limit == Some(-1) && swap.is_none() && dir.join(MEMSW_LIMIT).exists() {
@@ -63,7 +87,77 @@ impl Controller for Memory {
         if let Some(reservation) = reservation {
             fs::write(dir, SOFT_LIMIT, &reservation.to_string())?;
         }
-        Ok(())
+        if let Some(swappiness) = swappiness {
+            fs::write(dir, SWAPPINESS, &swappiness.to_string())?;
+        }
+        if memory.disable_oom_killer() == Some(true) {
+            fs::write(dir, OOM_CONTROL, "1")?;
+        }
+        apply_kernel(dir, memory, kernel_tcp)
+    }
+}
+
+/// Kernel memory: the TCP buffer limit where the kernel still has it; the general kmem
+/// limit is only warned about.
+fn apply_kernel(dir: &Path, memory: &LinuxMemory, tcp: Option<i64>) -> Result<(), CgroupError> {
+    if let Some(tcp) = tcp {
+        if fs::exists(dir, KMEM_TCP_LIMIT) {
+            fs::write(dir, KMEM_TCP_LIMIT, &tcp.to_string())?;
+        } else {
+            tracing::warn!(path = %dir.display(), "memory.kernelTCP ignored: this kernel has no {KMEM_TCP_LIMIT}");
+        }
+    }
+    if set(memory.kernel()).is_some() {
+        tracing::warn!(
+            "memory.kernel ignored: kernel memory limits are not enforced by Linux since 5.16"
+        );
+    }
+    Ok(())
+}
+
+/// The swappiness to write, if any. `u64::MAX` is how a `-1` ("unset") written by Go
+/// tools as an unsigned number arrives.
+fn swappiness(memory: &LinuxMemory) -> Option<u64> {
+    memory.swappiness().filter(|s| *s != u64::MAX)
+}
+
+/// Usage, limits and `memory.stat` of the cgroup at `dir`. Files this kernel lacks
+/// (e.g. `memsw` without swap accounting) read as zero.
+pub(crate) fn stats(dir: &Path) -> Result<MemoryStats, CgroupError> {
+    let entry = |prefix: &str| -> Result<MemoryEntry, CgroupError> {
+        let file = |name: &str| format!("{prefix}.{name}");
+        Ok(MemoryEntry {
+            limit: fs::read_u64(dir, &file("limit_in_bytes"))?.unwrap_or(0),
+            usage: fs::read_u64(dir, &file("usage_in_bytes"))?.unwrap_or(0),
+            max: fs::read_u64(dir, &file("max_usage_in_bytes"))?.unwrap_or(0),
+            failcnt: fs::read_u64(dir, &file("failcnt"))?.unwrap_or(0),
+        })
+    };
+    let raw = fs::read_keyed(dir, "memory.stat")?;
+    Ok(MemoryStats {
+        cache: raw.get("cache").copied().unwrap_or(0),
+        usage: entry("memory")?,
+        swap: entry("memory.memsw")?,
+        kernel: entry("memory.kmem")?,
+        kernel_tcp: entry("memory.kmem.tcp")?,
+        raw,
+    })
+}
+
+/// How many processes the OOM killer has killed in the cgroup (`oom_kill` in
+/// `memory.oom_control`, kernel 4.13 and later).
+pub(crate) fn oom_kill_count(dir: &Path) -> Result<u64, CgroupError> {
+    let control = fs::read_keyed(dir, OOM_CONTROL)?;
+    match control.get("oom_kill") {
+        Some(count) => Ok(*count),
+        None if fs::exists(dir, OOM_CONTROL) => Err(CgroupError::Parse {
+            path: dir.join(OOM_CONTROL),
+            content: "no oom_kill line (kernel older than 4.13)".to_owned(),
+        }),
+        None => Err(CgroupError::Read {
+            path: dir.join(OOM_CONTROL),
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
     }
 }
 
@@ -168,6 +262,80 @@ mod tests {
         }
         assert_eq!(value(&tmp, LIMIT), UNLIMITED);
         assert_eq!(value(&tmp, MEMSW_LIMIT), UNLIMITED);
+    }
+
+    #[test]
+    fn swappiness_oom_killer_and_kernel_tcp() {
+        let tmp = cgroupfs(true);
+        std::fs::write(tmp.path().join(SWAPPINESS), "60").unwrap();
+        std::fs::write(tmp.path().join(OOM_CONTROL), "oom_kill_disable 0").unwrap();
+        std::fs::write(tmp.path().join(KMEM_TCP_LIMIT), UNLIMITED).unwrap();
+        let json = r#"{"memory": {"swappiness": 10, "disableOOMKiller": true,
+                                  "kernelTCP": 1048576, "kernel": 4096}}"#;
+        let resources: LinuxResources = serde_json::from_str(json).unwrap();
+        assert!(Memory::needed(&resources));
+        apply_json(&tmp, json).unwrap();
+        assert_eq!(value(&tmp, SWAPPINESS), "10");
+        assert_eq!(value(&tmp, OOM_CONTROL), "1");
+        assert_eq!(value(&tmp, KMEM_TCP_LIMIT), "1048576");
+        assert_eq!(value(&tmp, LIMIT), UNLIMITED, "limits left alone");
+    }
+
+    #[test]
+    fn oom_killer_false_and_unset_swappiness_write_nothing() {
+        let tmp = cgroupfs(true);
+        for json in [
+            r#"{"memory": {"disableOOMKiller": false}}"#,
+            r#"{"memory": {"swappiness": 18446744073709551615}}"#,
+            r#"{"memory": {"kernel": 4096}}"#,
+        ] {
+            let resources: LinuxResources = serde_json::from_str(json).unwrap();
+            assert!(!Memory::needed(&resources), "{json}");
+            apply_json(&tmp, json).unwrap();
+        }
+        assert!(!tmp.path().join(OOM_CONTROL).exists());
+        assert!(!tmp.path().join(SWAPPINESS).exists());
+    }
+
+    #[test]
+    fn kernel_tcp_without_the_file_is_ignored() {
+        let tmp = cgroupfs(true);
+        apply_json(&tmp, r#"{"memory": {"kernelTCP": 4096}}"#).unwrap();
+        assert!(!tmp.path().join(KMEM_TCP_LIMIT).exists());
+    }
+
+    #[test]
+    fn swappiness_above_100_is_refused() {
+        let tmp = cgroupfs(true);
+        std::fs::write(tmp.path().join(SWAPPINESS), "60").unwrap();
+        let err = apply_json(&tmp, r#"{"memory": {"swappiness": 101}}"#).unwrap_err();
+        assert!(err.to_string().contains("0-100"), "{err}");
+        assert_eq!(value(&tmp, SWAPPINESS), "60");
+    }
+
+    #[test]
+    fn stats_and_oom_kills() {
+        let tmp = cgroupfs(false);
+        for (file, content) in [
+            ("memory.usage_in_bytes", "8192"),
+            ("memory.max_usage_in_bytes", "16384"),
+            ("memory.failcnt", "2"),
+            ("memory.stat", "cache 4096\nrss 8192\n"),
+            (OOM_CONTROL, "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"),
+        ] {
+            std::fs::write(tmp.path().join(file), content).unwrap();
+        }
+        let stats = stats(tmp.path()).unwrap();
+        assert_eq!(stats.usage.usage, 8192);
+        assert_eq!(stats.usage.max, 16384);
+        assert_eq!(stats.usage.failcnt, 2);
+        assert_eq!(stats.usage.limit, 9_223_372_036_854_771_712);
+        assert_eq!(stats.cache, 4096);
+        assert_eq!(stats.raw["rss"], 8192);
+        assert_eq!(stats.swap, MemoryEntry::default(), "no swap accounting");
+        assert_eq!(oom_kill_count(tmp.path()).unwrap(), 3);
+        std::fs::write(tmp.path().join(OOM_CONTROL), "oom_kill_disable 0\n").unwrap();
+        assert!(oom_kill_count(tmp.path()).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::cgroups::stats::PidsStats;
 use crate::cgroups::{fs, CgroupError, Controller};
 
 /// Writes `pids.max`.
@@ -31,6 +32,16 @@ fn max_value(limit: i64) -> String {
     } else {
         "max".to_owned()
     }
+}
+
+/// `pids.current` and `pids.max` (0 for `max`), the same files on v1 and v2.
+pub(crate) fn stats(dir: &Path) -> Result<PidsStats, CgroupError> {
+    Ok(PidsStats {
+        current: fs::read_u64(dir, "pids.current")?.unwrap_or(0),
+        limit: fs::read_u64(dir, "pids.max")?
+            .filter(|max| *max != u64::MAX)
+            .unwrap_or(0),
+    })
 }
 
 #[cfg(test)]
@@ -71,6 +82,21 @@ mod tests {
         result.unwrap();
         assert_eq!(pids_max(&tmp), "");
         assert!(!Pids::needed(&LinuxResources::default()));
+    }
+
+    #[test]
+    fn stats_read_current_and_max() {
+        let (tmp, _) = apply_json(r#"{"pids": {"limit": 0}}"#);
+        std::fs::write(tmp.path().join("pids.current"), "3\n").unwrap();
+        assert_eq!(
+            stats(tmp.path()).unwrap(),
+            PidsStats {
+                current: 3,
+                limit: 0
+            }
+        );
+        std::fs::write(tmp.path().join("pids.max"), "12\n").unwrap();
+        assert_eq!(stats(tmp.path()).unwrap().limit, 12);
     }
 
     #[test]

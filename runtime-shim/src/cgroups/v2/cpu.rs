@@ -1,16 +1,22 @@
-//! v2 `cpu` controller: weight (from v1-style shares) and bandwidth (`cpu.max`).
+//! v2 `cpu` controller: weight (from v1-style shares), bandwidth (`cpu.max`, burst) and
+//! the idle policy; usage and throttling statistics from `cpu.stat`. Realtime bandwidth
+//! does not exist in v2 and is refused.
 
+use std::io::ErrorKind;
 use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::cgroups::stats::{CpuStats, CpuUsage, Throttling};
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const WEIGHT: &str = "cpu.weight";
 const MAX: &str = "cpu.max";
+const BURST: &str = "cpu.max.burst";
+const IDLE: &str = "cpu.idle";
 
-/// Writes `cpu.weight` and `cpu.max`. 0 means "leave alone"; a negative quota means no
-/// limit (`max`).
+/// Writes `cpu.weight`, `cpu.max`, `cpu.max.burst` and `cpu.idle`. 0 means "leave
+/// alone"; a negative quota means no limit (`max`).
 pub(crate) struct Cpu;
 
 impl Controller for Cpu {
@@ -21,6 +27,10 @@ impl Controller for Cpu {
             cpu.shares().unwrap_or(0) != 0
                 || cpu.quota().unwrap_or(0) != 0
                 || cpu.period().unwrap_or(0) != 0
+                || cpu.burst().is_some()
+                || cpu.idle().is_some()
+                || cpu.realtime_runtime().unwrap_or(0) != 0
+                || cpu.realtime_period().unwrap_or(0) != 0
         })
     }
 
@@ -28,11 +38,54 @@ impl Controller for Cpu {
         let Some(cpu) = resources.cpu() else {
             return Ok(());
         };
+        let invalid = |reason: String| CgroupError::InvalidResource {
+            controller: Self::NAME,
+            path: dir.to_path_buf(),
+            reason,
+        };
+        if cpu.realtime_runtime().unwrap_or(0) != 0 || cpu.realtime_period().unwrap_or(0) != 0 {
+            return Err(invalid(
+                "cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no realtime bandwidth control"
+                    .to_owned(),
+            ));
+        }
+        if let Some(idle) = cpu.idle().filter(|i| !matches!(i, 0 | 1)) {
+            return Err(invalid(format!("cpu.idle is {idle}; use 0 or 1")));
+        }
+        if let Some(idle) = cpu.idle() {
+            fs::write(dir, IDLE, &idle.to_string())?;
+        }
         if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
-            fs::write(dir, WEIGHT, &shares_to_weight(shares).to_string())?;
+            if cpu.idle() == Some(1) {
+                // The kernel refuses a weight for an idle group, which has the lowest anyway.
+                tracing::warn!("cpu.shares ignored: the cgroup is idle (cpu.idle 1)");
+            } else {
+                fs::write(dir, WEIGHT, &shares_to_weight(shares).to_string())?;
+            }
         }
         let quota = cpu.quota().unwrap_or(0);
         let period = cpu.period().unwrap_or(0);
+        // Burst before the new quota, unless it does not fit the current one.
+        let mut burst_after = None;
+        if let Some(burst) = cpu.burst() {
+            let value = burst.to_string();
+            match fs::write_raw(&dir.join(BURST), &value) {
+                Ok(()) => {}
+                Err(err) if err.kind() == ErrorKind::NotFound => {
+                    tracing::warn!("cpu.burst ignored: this kernel has no {BURST}");
+                }
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) && quota != 0 => {
+                    burst_after = Some(value);
+                }
+                Err(source) => {
+                    return Err(CgroupError::Write {
+                        path: dir.join(BURST),
+                        value,
+                        source,
+                    })
+                }
+            }
+        }
         if quota != 0 || period != 0 {
             let mut max = if quota > 0 {
                 quota.to_string()
@@ -44,8 +97,32 @@ impl Controller for Cpu {
             }
             fs::write(dir, MAX, &max)?;
         }
+        if let Some(burst) = burst_after {
+            fs::write(dir, BURST, &burst)?;
+        }
         Ok(())
     }
+}
+
+/// Usage and throttling from `cpu.stat` (microseconds there, nanoseconds in [`CpuStats`]).
+/// The usage lines are core (present without the cpu controller); the throttling lines
+/// come with it.
+pub(crate) fn stats(dir: &Path) -> Result<CpuStats, CgroupError> {
+    let stat = fs::read_keyed(dir, "cpu.stat")?;
+    let get = |key: &str| stat.get(key).copied().unwrap_or(0);
+    Ok(CpuStats {
+        usage: CpuUsage {
+            total: get("usage_usec").saturating_mul(1000),
+            user: get("user_usec").saturating_mul(1000),
+            kernel: get("system_usec").saturating_mul(1000),
+            ..CpuUsage::default()
+        },
+        throttling: Throttling {
+            periods: get("nr_periods"),
+            throttled_periods: get("nr_throttled"),
+            throttled_time: get("throttled_usec").saturating_mul(1000),
+        },
+    })
 }
 
 /// v1 shares [2, 262144] mapped onto v2 weight [1, 10000], the formula runc and crun
@@ -100,6 +177,60 @@ mod tests {
     fn quota_alone_keeps_the_period() {
         let (_, max) = apply_json(r#"{"cpu": {"quota": 25000}}"#);
         assert_eq!(max, "25000");
+    }
+
+    #[test]
+    fn idle_and_burst() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (file, value) in [
+            (WEIGHT, "100"),
+            (MAX, "max 100000"),
+            (BURST, "0"),
+            (IDLE, "0"),
+        ] {
+            std::fs::write(tmp.path().join(file), value).unwrap();
+        }
+        let resources: LinuxResources = serde_json::from_str(
+            r#"{"cpu": {"idle": 1, "shares": 4096, "quota": 20000, "burst": 5000}}"#,
+        )
+        .unwrap();
+        assert!(Cpu::needed(&resources));
+        Cpu::apply(tmp.path(), &resources).unwrap();
+        assert_eq!(fs::read(tmp.path(), IDLE).unwrap(), "1");
+        assert_eq!(
+            fs::read(tmp.path(), WEIGHT).unwrap(),
+            "100",
+            "no weight when idle"
+        );
+        assert_eq!(fs::read(tmp.path(), MAX).unwrap(), "20000");
+        assert_eq!(fs::read(tmp.path(), BURST).unwrap(), "5000");
+    }
+
+    #[test]
+    fn realtime_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let resources: LinuxResources =
+            serde_json::from_str(r#"{"cpu": {"realtimeRuntime": 1000}}"#).unwrap();
+        assert!(Cpu::needed(&resources));
+        let err = Cpu::apply(tmp.path(), &resources).unwrap_err();
+        assert!(err.to_string().contains("realtime"), "{err}");
+    }
+
+    #[test]
+    fn stats_from_cpu_stat() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("cpu.stat"),
+            "usage_usec 3000\nuser_usec 2000\nsystem_usec 1000\nnr_periods 5\n\
+             nr_throttled 1\nthrottled_usec 70\nnr_bursts 0\n",
+        )
+        .unwrap();
+        let stats = stats(tmp.path()).unwrap();
+        assert_eq!(stats.usage.total, 3_000_000);
+        assert_eq!(stats.usage.user, 2_000_000);
+        assert_eq!(stats.usage.kernel, 1_000_000);
+        assert_eq!(stats.throttling.periods, 5);
+        assert_eq!(stats.throttling.throttled_time, 70_000);
     }
 
     #[test]

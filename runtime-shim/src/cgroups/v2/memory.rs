@@ -1,9 +1,11 @@
-//! v2 `memory` controller: hard limit, protection (reservation) and swap.
+//! v2 `memory` controller: hard limit, protection (reservation) and swap; usage
+//! statistics and the OOM kill count.
 
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
+use crate::cgroups::stats::{MemoryEntry, MemoryStats};
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const MAX: &str = "memory.max";
@@ -62,6 +64,69 @@ impl Controller for Memory {
         }
         Ok(())
     }
+}
+
+/// Log the memory settings v2 has no file for, which are ignored (as runc ignores them):
+/// swappiness, the OOM killer switch and the kernel memory limits.
+pub(crate) fn warn_ignored(resources: &LinuxResources) {
+    let Some(memory) = resources.memory() else {
+        return;
+    };
+    if memory.swappiness().is_some_and(|s| s != u64::MAX) {
+        tracing::warn!("memory.swappiness ignored: cgroup v2 has no per-cgroup swappiness");
+    }
+    if memory.disable_oom_killer() == Some(true) {
+        tracing::warn!("memory.disableOOMKiller ignored: cgroup v2 cannot disable the OOM killer");
+    }
+    if memory.kernel().unwrap_or(0) != 0 || memory.kernel_tcp().unwrap_or(0) != 0 {
+        tracing::warn!(
+            "memory.kernel/kernelTCP ignored: cgroup v2 counts kernel memory in memory.max"
+        );
+    }
+}
+
+/// Usage, limits and `memory.stat`, shaped as on v1: `swap` is memory plus swap, as v1
+/// counts it. Files the cgroup lacks (no memory controller, no swap) read as zero.
+pub(crate) fn stats(dir: &Path) -> Result<MemoryStats, CgroupError> {
+    let entry = |prefix: &str| -> Result<MemoryEntry, CgroupError> {
+        let events = fs::read_keyed(dir, &format!("{prefix}.events"))?;
+        Ok(MemoryEntry {
+            limit: fs::read_u64(dir, &format!("{prefix}.max"))?.unwrap_or(0),
+            usage: fs::read_u64(dir, &format!("{prefix}.current"))?.unwrap_or(0),
+            max: fs::read_u64(dir, &format!("{prefix}.peak"))?.unwrap_or(0),
+            failcnt: events.get("max").copied().unwrap_or(0),
+        })
+    };
+    let usage = entry("memory")?;
+    let mut swap = entry("memory.swap")?;
+    swap.usage = swap.usage.saturating_add(usage.usage);
+    if swap.limit != u64::MAX {
+        swap.limit = swap.limit.saturating_add(usage.limit);
+    }
+    let raw = fs::read_keyed(dir, "memory.stat")?;
+    Ok(MemoryStats {
+        cache: raw.get("file").copied().unwrap_or(0),
+        usage,
+        swap,
+        raw,
+        ..MemoryStats::default()
+    })
+}
+
+/// How many processes the OOM killer has killed in the cgroup (`oom_kill` in
+/// `memory.events`).
+pub(crate) fn oom_kill_count(dir: &Path) -> Result<u64, CgroupError> {
+    const EVENTS: &str = "memory.events";
+    if !fs::exists(dir, EVENTS) {
+        return Err(CgroupError::ControllerUnavailable {
+            controller: Memory::NAME,
+            path: dir.join(EVENTS),
+        });
+    }
+    Ok(fs::read_keyed(dir, EVENTS)?
+        .get("oom_kill")
+        .copied()
+        .unwrap_or(0))
 }
 
 fn limit_value(value: i64) -> String {
@@ -168,6 +233,41 @@ mod tests {
         }
         assert_eq!(value(&tmp, MAX), "max");
         assert_eq!(value(&tmp, SWAP_MAX), "max");
+    }
+
+    #[test]
+    fn stats_count_swap_as_v1_does() {
+        let tmp = cgroupfs(true);
+        for (file, content) in [
+            (MAX, "1048576"),
+            ("memory.current", "4096"),
+            ("memory.peak", "8192"),
+            ("memory.events", "low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n"),
+            ("memory.swap.current", "1024"),
+            ("memory.stat", "anon 2048\nfile 1024\n"),
+        ] {
+            std::fs::write(tmp.path().join(file), content).unwrap();
+        }
+        let stats = stats(tmp.path()).unwrap();
+        assert_eq!(
+            stats.usage,
+            MemoryEntry {
+                limit: 1_048_576,
+                usage: 4096,
+                max: 8192,
+                failcnt: 3
+            }
+        );
+        assert_eq!(stats.swap.usage, 5120);
+        assert_eq!(stats.swap.limit, u64::MAX, "swap.max is max");
+        assert_eq!(stats.cache, 1024);
+        assert_eq!(stats.raw["anon"], 2048);
+        assert_eq!(oom_kill_count(tmp.path()).unwrap(), 1);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            oom_kill_count(empty.path()),
+            Err(CgroupError::ControllerUnavailable { .. })
+        ));
     }
 
     #[test]

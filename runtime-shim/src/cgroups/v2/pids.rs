@@ -4,6 +4,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::cgroups::stats::PidsStats;
 use crate::cgroups::{fs, CgroupError, Controller};
 
 /// Writes `pids.max`.
@@ -33,6 +34,16 @@ fn max_value(limit: i64) -> String {
     }
 }
 
+/// `pids.current` and `pids.max` (0 for `max`).
+pub(crate) fn stats(dir: &Path) -> Result<PidsStats, CgroupError> {
+    Ok(PidsStats {
+        current: fs::read_u64(dir, "pids.current")?.unwrap_or(0),
+        limit: fs::read_u64(dir, "pids.max")?
+            .filter(|max| *max != u64::MAX)
+            .unwrap_or(0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +71,19 @@ mod tests {
     fn absent_writes_nothing() {
         assert_eq!(apply_json("{}"), "");
         assert!(!Pids::needed(&LinuxResources::default()));
+    }
+
+    #[test]
+    fn stats_read_current_and_max() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("pids.current"), "2\n").unwrap();
+        std::fs::write(tmp.path().join("pids.max"), "max\n").unwrap();
+        assert_eq!(
+            stats(tmp.path()).unwrap(),
+            PidsStats {
+                current: 2,
+                limit: 0
+            }
+        );
     }
 }
