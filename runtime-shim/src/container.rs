@@ -397,6 +397,38 @@ impl Container {
         kill(Pid::from_raw(self.record.pid), signal).sys("kill", format!("pid {}", self.record.pid))
     }
 
+    /// Freeze every process of the container.
+    pub fn pause(&self) -> Result<()> {
+        let _lock = self.dir.lock()?;
+        self.require("pause", Status::can_pause)?;
+        self.record.cgroup.freeze()?;
+        tracing::info!(id = %self.id(), "paused");
+        Ok(())
+    }
+
+    /// Thaw a paused container.
+    pub fn resume(&self) -> Result<()> {
+        let _lock = self.dir.lock()?;
+        self.require("resume", Status::can_resume)?;
+        self.record.cgroup.thaw()?;
+        tracing::info!(id = %self.id(), "resumed");
+        Ok(())
+    }
+
+    /// Change the resources of a live container.
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let _lock = self.dir.lock()?;
+        self.require("update", |s| s != Status::Stopped)?;
+        self.record.cgroup.update(resources)?;
+        tracing::info!(id = %self.id(), "updated");
+        Ok(())
+    }
+
+    /// The cgroup statistics of the container.
+    pub fn stats(&self) -> Result<crate::cgroups::Stats> {
+        Ok(self.record.cgroup.stats()?)
+    }
+
     /// Host pids of every process in the container's cgroup.
     pub fn pids(&self) -> Result<Vec<i32>> {
         Ok(self.record.cgroup.pids()?)
@@ -406,7 +438,7 @@ impl Container {
     pub fn delete(self, force: bool) -> Result<()> {
         let lock = self.dir.lock()?;
         let status = self.status();
-        if status == Status::Running && !force {
+        if matches!(status, Status::Running | Status::Paused) && !force {
             return Err(Error::WrongState {
                 id: self.id().to_string(),
                 action: "delete",
@@ -415,6 +447,10 @@ impl Container {
         }
         if status != Status::Stopped {
             let _ = kill(Pid::from_raw(self.record.pid), Signal::SIGKILL);
+        }
+        if status == Status::Paused {
+            // Frozen tasks only die once thawed.
+            self.record.cgroup.thaw()?;
         }
         // Processes that joined the container's pid namespace from outside, or a
         // container sharing the host's pid namespace, do not die with the init.

@@ -19,7 +19,6 @@ use crate::container::Container;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::flag;
 use crate::program::Program;
-use crate::state::Status;
 use crate::{console, fork, process};
 
 /// What to run in the container.
@@ -65,7 +64,7 @@ impl Container {
     /// `opts.console_socket` for callers that receive the pty master themselves.
     pub fn exec(&self, opts: &ExecOptions, console: Option<UnixStream>) -> Result<Pid> {
         let status = self.status();
-        if !matches!(status, Status::Created | Status::Running) {
+        if !status.can_exec() {
             return Err(Error::WrongState {
                 id: self.id().to_string(),
                 action: "exec in",

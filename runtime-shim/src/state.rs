@@ -33,6 +33,8 @@ pub enum Status {
     Created,
     /// The user process runs.
     Running,
+    /// The container's processes are frozen (`pause`).
+    Paused,
     /// The init has exited.
     Stopped,
 }
@@ -43,8 +45,24 @@ impl Status {
         self == Status::Created
     }
 
-    /// Signals can reach a created or running init.
+    /// Signals can reach a created, running or paused init (a paused one acts on them
+    /// once resumed; SIGKILL is delivered when `delete --force` thaws it).
     pub fn can_kill(self) -> bool {
+        matches!(self, Status::Created | Status::Running | Status::Paused)
+    }
+
+    /// Only a running container can be paused.
+    pub fn can_pause(self) -> bool {
+        self == Status::Running
+    }
+
+    /// Only a paused container can be resumed.
+    pub fn can_resume(self) -> bool {
+        self == Status::Paused
+    }
+
+    /// New processes can join a created or running container, not a frozen one.
+    pub fn can_exec(self) -> bool {
         matches!(self, Status::Created | Status::Running)
     }
 
@@ -60,6 +78,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -125,6 +144,8 @@ impl Record {
             Status::Stopped
         } else if dir.path().join(EXEC_FIFO).exists() {
             Status::Created
+        } else if self.cgroup.is_frozen().unwrap_or(false) {
+            Status::Paused
         } else {
             Status::Running
         }

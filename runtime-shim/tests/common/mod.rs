@@ -219,6 +219,12 @@ pub struct RunningCmd {
 }
 
 impl RunningCmd {
+    /// The file the command's stdout goes to, readable while it runs.
+    #[allow(dead_code)] // not every test binary follows a running command's output
+    pub fn stdout_path(&self) -> &Path {
+        &self.stdout_path
+    }
+
     /// Waits (bounded by [`COMMAND_TIMEOUT`]) for the command and collects its output.
     pub fn wait(mut self) -> CmdOutput {
         let status = loop {

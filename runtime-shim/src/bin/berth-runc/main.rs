@@ -4,11 +4,13 @@
 //! among them) can call `berth-runc` instead. Every failure is one line on stderr (and an
 //! `error` entry in `--log`) and exit status 1.
 
+mod events;
 mod exec;
 mod foreground;
 mod logging;
 mod output;
 mod run;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,6 +128,20 @@ enum Command {
         #[arg(short, long)]
         detach: bool,
         id: String,
+    },
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Change the resource limits of a container.
+    Update {
+        #[command(flatten)]
+        update: update::UpdateArgs,
+    },
+    /// Print the container's statistics and OOM events as JSON lines.
+    Events {
+        #[command(flatten)]
+        events: events::EventsArgs,
     },
     /// List containers.
     List {
@@ -262,6 +278,10 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
             keep,
         } => return run::run(&create.options(root), detach, keep),
         Command::Exec { exec } => return exec::exec(&root, &exec),
+        Command::Pause { id } => Container::load(&root, &id)?.pause()?,
+        Command::Resume { id } => Container::load(&root, &id)?.resume()?,
+        Command::Update { update } => update::update(&root, &update)?,
+        Command::Events { events } => events::events(&root, &events)?,
         Command::Checkpoint {
             criu,
             leave_running,
