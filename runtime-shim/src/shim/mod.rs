@@ -1,0 +1,3 @@
+//! The per-container shim: the protocol the engine speaks with it.
+
+pub mod protocol;

@@ -1,0 +1,114 @@
+//! The protocol between the daemon's engine and one `berth-shim`: one datagram per
+//! message (SOCK_SEQPACKET unix socket at `<shim state dir>/shim.sock`), JSON-encoded,
+//! one enum per direction, so both ends are typed and a restarted daemon can reconnect
+//! and ask again.
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::Status;
+
+/// File name of the shim's control socket inside its state directory.
+pub const SOCKET_FILE: &str = "shim.sock";
+/// File name of the exit status the shim writes (atomically) before reporting an exit.
+pub const EXIT_FILE: &str = "exit.json";
+/// File name of the shim's own pid.
+pub const PID_FILE: &str = "shim.pid";
+/// Largest datagram either side sends.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// Daemon → shim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Report the container's state.
+    State,
+    /// Start a container created with `--no-start`.
+    Start,
+    /// Send a signal to the init, or with `all` to every process of the container.
+    Kill {
+        /// Signal number.
+        signal: i32,
+        /// Every process, not only the init.
+        all: bool,
+    },
+    /// Run a further process in the container.
+    Exec {
+        /// The process (runtime-spec `process` object).
+        process: Box<oci_spec::runtime::Process>,
+    },
+    /// Freeze the container.
+    Pause,
+    /// Thaw the container.
+    Resume,
+    /// cgroup statistics.
+    Stats,
+    /// Remove the container (killing it first with `force`); the shim exits afterwards.
+    Delete {
+        /// Kill a running container first.
+        force: bool,
+    },
+    /// Exit the shim; refused while the container still exists.
+    Shutdown,
+}
+
+/// What the shim knows of its container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShimState {
+    /// Container id.
+    pub id: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// Host pid of the init (0 before create and after exit).
+    pub pid: i32,
+    /// Exit status once stopped (128 + signal for a killed init).
+    pub exit_code: Option<i32>,
+    /// When the init exited, RFC 3339.
+    pub exited_at: Option<String>,
+}
+
+/// The exit record in [`EXIT_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// Exit status (128 + signal for a killed init).
+    pub code: i32,
+    /// When the init exited, RFC 3339.
+    pub at: String,
+}
+
+/// Shim → daemon: replies to requests, in order, and events whenever they happen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Message {
+    /// The request succeeded.
+    Ok,
+    /// Reply to [`Request::State`].
+    State(ShimState),
+    /// Reply to [`Request::Exec`]: the new process's host pid.
+    Exec {
+        /// Host pid of the exec'd process.
+        pid: i32,
+    },
+    /// Reply to [`Request::Stats`].
+    Stats(Box<crate::cgroups::Stats>),
+    /// The request failed.
+    Error {
+        /// One line saying why.
+        message: String,
+    },
+    /// Event: the container exists (init set up, user code not yet run).
+    Created {
+        /// Host pid of the init.
+        pid: i32,
+    },
+    /// Event: the user process runs.
+    Started,
+    /// Event: the init exited (already recorded in [`EXIT_FILE`]).
+    Exited(ExitRecord),
+    /// Event: the kernel's OOM killer killed a process of the container.
+    Oom,
+    /// Event: creating or starting failed; the shim cleans up and exits.
+    Failed {
+        /// One line saying why.
+        message: String,
+    },
+}
