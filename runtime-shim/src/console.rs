@@ -21,6 +21,18 @@ pub fn connect(path: &Path) -> Result<UnixStream> {
     UnixStream::connect(path).io("connect to console socket", path)
 }
 
+/// The console stream a caller handed over, or else a connection to the console socket
+/// path, if either was given.
+pub fn stream_or_connect(
+    stream: Option<UnixStream>,
+    path: Option<&Path>,
+) -> Result<Option<UnixStream>> {
+    match stream {
+        Some(stream) => Ok(Some(stream)),
+        None => path.map(connect).transpose(),
+    }
+}
+
 /// Make a pty in the container's devpts, send its master over `socket`, and return the
 /// slave to become the process's terminal.
 pub fn create_and_send(socket: &UnixStream) -> Result<OwnedFd> {

@@ -120,14 +120,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
             reason: "process.terminal is true but no --console-socket was given".into(),
         });
     }
-    let console = match console {
-        Some(stream) => Some(stream),
-        None => opts
-            .console_socket
-            .as_deref()
-            .map(console::connect)
-            .transpose()?,
-    };
+    let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;
 
     let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;

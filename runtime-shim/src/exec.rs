@@ -81,14 +81,7 @@ impl Container {
             return Err(Error::Unsupported("exec without a command"));
         }
         let terminal = opts.process.terminal() == Some(true);
-        let console = match console {
-            Some(stream) => Some(stream),
-            None => opts
-                .console_socket
-                .as_deref()
-                .map(console::connect)
-                .transpose()?,
-        };
+        let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;
         if terminal && console.is_none() {
             return Err(Error::Unsupported("a terminal without --console-socket"));
         }
