@@ -121,6 +121,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         });
     }
     let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;
+    let seccomp = crate::process::compile_seccomp(linux)?;
 
     let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
@@ -167,6 +168,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
             state_dir: &state_dir,
             console: console.as_ref(),
             no_pivot: opts.no_pivot,
+            seccomp: seccomp.as_ref(),
         })
     })?;
     rollback.init = Some(pid);

@@ -60,6 +60,10 @@ pub enum Error {
     #[error(transparent)]
     Capabilities(#[from] crate::capabilities::CapError),
 
+    /// The seccomp profile is invalid or could not be installed.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+
     /// A hook failed, timed out or is invalid.
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),

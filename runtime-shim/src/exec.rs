@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
-use nix::unistd::{execve, setsid, Pid};
+use nix::unistd::{setsid, Pid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use crate::bundle::Bundle;
@@ -18,7 +18,7 @@ use crate::channel::{self, Channel, Message};
 use crate::container::Container;
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::flag;
-use crate::program::Program;
+use crate::process::Ready;
 use crate::{console, fork, process};
 
 /// What to run in the container.
@@ -106,6 +106,8 @@ impl Container {
         // The mount namespace last: it changes what paths mean.
         namespaces.sort_by_key(|n| n.kind == LinuxNamespaceType::Mount);
 
+        // The container's seccomp profile applies to exec'd processes too.
+        let seccomp = process::compile_seccomp(bundle.spec.linux().as_ref())?;
         let (parent, child) = channel::pair()?;
         for ns in namespaces
             .iter()
@@ -118,12 +120,18 @@ impl Container {
         let pid = fork::clone_init(CloneFlags::empty(), || {
             // SAFETY: closing a descriptor this (child) process owns and never uses again.
             unsafe { libc::close(parent_fd) };
-            let result = join_and_prepare(&child, &namespaces, &opts.process, console.as_ref());
+            let result = join_and_prepare(
+                &child,
+                &namespaces,
+                &opts.process,
+                console.as_ref(),
+                seccomp.as_ref(),
+            );
             match result {
-                Ok(program) => {
-                    let env: &[std::ffi::CString] = &program.env;
-                    let err = execve(&program.path, &program.args, env).unwrap_err();
-                    eprintln!("berth-runc exec: execve {:?}: {err}", program.path);
+                Ok(ready) => {
+                    if let Err(e) = ready.exec() {
+                        eprintln!("berth-runc exec: {e}");
+                    }
                 }
                 Err(e) => {
                     let _ = child.send(&Message::Failed(e.to_string()));
@@ -169,12 +177,13 @@ impl Container {
 }
 
 /// In the child: wait to be placed in the cgroup, join the namespaces, become the process.
-fn join_and_prepare(
+fn join_and_prepare<'a>(
     channel: &Channel,
     namespaces: &[NsFile],
     process: &Process,
     console: Option<&UnixStream>,
-) -> Result<Program> {
+    filter: Option<&'a crate::seccomp::Program>,
+) -> Result<Ready<'a>> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .sys("sigprocmask", "exec")?;
@@ -200,8 +209,8 @@ fn join_and_prepare(
         setsid().sys("setsid", "exec")?;
         console::attach_terminal(socket, false)?;
     }
-    let program = process::become_user_process(process)?;
+    let ready = process::become_user_process(process, filter)?;
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
     channel.send(&Message::Ready)?;
-    Ok(program)
+    Ok(ready)
 }

@@ -6,7 +6,6 @@
 //! read-only; switch user after everything that needs privilege; find the program last
 //! so that a missing binary fails `create`.
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -14,7 +13,7 @@ use nix::fcntl::{openat, OFlag};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::unistd::{execve, sethostname, setsid, write};
+use nix::unistd::{sethostname, setsid, write};
 
 use crate::bundle::Bundle;
 use crate::cgroups::Cgroup;
@@ -22,7 +21,7 @@ use crate::channel::{Channel, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::Namespaces;
-use crate::program::Program;
+use crate::process::Ready;
 use crate::rootfs::{self, MountContext};
 use crate::state::{OciState, EXEC_FIFO};
 use crate::{console, network, process, sysctl};
@@ -44,11 +43,13 @@ pub struct InitConfig<'a> {
     pub console: Option<&'a UnixStream>,
     /// chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The compiled seccomp filter, if the spec has one.
+    pub seccomp: Option<&'a crate::seccomp::Program>,
 }
 
 /// Run the init: set up, report, wait for `start`, exec. Never returns.
 pub fn run(cfg: InitConfig) -> ! {
-    let (program, hook_state) = match setup(&cfg) {
+    let (ready, hook_state) = match setup(&cfg) {
         Ok(ready) => ready,
         Err(e) => {
             let _ = cfg.channel.send(&Message::Failed(e.to_string()));
@@ -57,7 +58,7 @@ pub fn run(cfg: InitConfig) -> ! {
             unsafe { libc::_exit(1) }
         }
     };
-    if let Err(e) = wait_and_exec(&cfg, &program, hook_state) {
+    if let Err(e) = wait_and_exec(&cfg, &ready, hook_state) {
         // After `create` returned there is nobody to report to but stderr.
         eprintln!("berth-runc init: {e}");
     }
@@ -67,7 +68,7 @@ pub fn run(cfg: InitConfig) -> ! {
 
 /// Everything between clone and "ready": the program to exec, and the state document
 /// for the hooks the init runs itself (if the spec has any).
-fn setup(cfg: &InitConfig) -> Result<(Program, Option<OciState>)> {
+fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
     // If the runtime dies while we set up, so do we: nobody would ever start or delete
     // us. Cleared once the runtime has recorded the container.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
@@ -153,7 +154,10 @@ fn setup(cfg: &InitConfig) -> Result<(Program, Option<OciState>)> {
         sysctl::apply(sysctl)?;
     }
     rootfs::finish(spec)?;
-    Ok((process::become_user_process(process)?, hook_state))
+    Ok((
+        process::become_user_process(process, cfg.seccomp)?,
+        hook_state,
+    ))
 }
 
 /// Hooks due while the mounts are prepared and the root not yet switched: the runtime
@@ -199,7 +203,7 @@ fn set_domainname(name: &str) -> Result<()> {
 
 /// Report ready, wait until the runtime has recorded us and `start` opens the FIFO,
 /// then become the user program.
-fn wait_and_exec(cfg: &InitConfig, program: &Program, hook_state: Option<OciState>) -> Result<()> {
+fn wait_and_exec(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) -> Result<()> {
     // Once we report ready the runtime may record us and exit at any moment, so the
     // parent-death signal goes first. Should the runtime die before recording the
     // container, the channel reports end-of-file and we leave by ourselves.
@@ -233,7 +237,5 @@ fn wait_and_exec(cfg: &InitConfig, program: &Program, hook_state: Option<OciStat
             return Err(e.into());
         }
     }
-    let env: &[CString] = &program.env;
-    execve(&program.path, &program.args, env).sys("execve", format!("{:?}", program.path))?;
-    Ok(())
+    ready.exec()
 }

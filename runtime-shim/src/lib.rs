@@ -24,6 +24,7 @@ pub mod process_info;
 pub mod program;
 pub mod rlimits;
 pub mod rootfs;
+pub mod seccomp;
 pub mod shim;
 pub mod signal;
 pub mod state;

@@ -1,20 +1,60 @@
 //! The last steps before exec, shared by a container's init and by `exec`: limits,
-//! identity, working directory, and the program itself.
+//! identity, working directory, seccomp, and the program itself.
 
-use nix::unistd::chdir;
+use std::ffi::CString;
+
+use nix::unistd::{chdir, execve};
 use oci_spec::runtime::Process;
 
-use crate::error::{Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 use crate::program::{self, Program};
-use crate::{capabilities, lsm, rlimits, user};
+use crate::{capabilities, lsm, rlimits, seccomp, user};
+
+/// The user process, one exec away.
+pub struct Ready<'a> {
+    program: Program,
+    /// The seccomp filter still to install right before the exec.
+    late_filter: Option<&'a seccomp::Program>,
+}
+
+/// Compile the seccomp filter of a spec, in the runtime before any process is made (it
+/// allocates and logs; installing it later does neither). Notify rules are refused: the
+/// listener hand-over is not built yet.
+pub fn compile_seccomp(
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> Result<Option<seccomp::Program>> {
+    let Some(spec) = linux.and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let program = seccomp::compile(spec)?;
+    if program.has_listener() {
+        return Err(Error::Unsupported(
+            "seccomp SCMP_ACT_NOTIFY (listener hand-over)",
+        ));
+    }
+    Ok(Some(program))
+}
 
 /// Apply `process`'s rlimits, capabilities, user, cwd and no_new_privileges to the
-/// calling process, and find its program
-/// (a missing program is an error here, before anything runs); the LSM labels are set
-/// last, to take effect at the exec.
-pub fn become_user_process(process: &Process) -> Result<Program> {
+/// calling process, and find its program (a missing program is an error here, before
+/// anything runs); the LSM labels are set last, to take effect at the exec.
+///
+/// The seccomp `filter` goes in as late as possible: right before the exec when
+/// no_new_privileges is set; otherwise (installing needs CAP_SYS_ADMIN then) before the
+/// capabilities are dropped, as runc does.
+pub fn become_user_process<'a>(
+    process: &Process,
+    filter: Option<&'a seccomp::Program>,
+) -> Result<Ready<'a>> {
     if let Some(limits) = process.rlimits() {
         rlimits::apply(limits)?;
+    }
+    let no_new_privileges = process.no_new_privileges() == Some(true);
+    let mut late_filter = filter;
+    if !no_new_privileges {
+        if let Some(f) = late_filter.take() {
+            seccomp::install(f)?;
+        }
     }
     // The bounding set is dropped while still root; keepcaps carries the permitted set
     // across the uid switch, after which the sets are made exactly what the spec says.
@@ -30,8 +70,24 @@ pub fn become_user_process(process: &Process) -> Result<Program> {
         process.apparmor_profile().as_deref(),
         process.selinux_label().as_deref(),
     )?;
-    if process.no_new_privileges() == Some(true) {
+    if no_new_privileges {
         capabilities::set_no_new_privileges()?;
     }
-    Ok(program)
+    Ok(Ready {
+        program,
+        late_filter,
+    })
+}
+
+impl Ready<'_> {
+    /// Install the late seccomp filter and exec; returns only on failure.
+    pub fn exec(&self) -> Result<()> {
+        if let Some(filter) = self.late_filter {
+            seccomp::install(filter)?;
+        }
+        let p = &self.program;
+        let env: &[CString] = &p.env;
+        execve(&p.path, &p.args, env).sys("execve", format!("{:?}", p.path))?;
+        Ok(())
+    }
 }

@@ -10,8 +10,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+
+use super::CgroupError;
 
 /// Device numbers above this cannot be matched by the eBPF program's 32-bit immediates;
 /// real ones are far smaller (12-bit majors, 20-bit minors).
@@ -191,6 +194,18 @@ pub(crate) const DEFAULT_ALLOWED: &[Rule] = &[
     Rule::allow(Kind::Char, Some(5), Some(2), Access::ALL), // /dev/ptmx
     Rule::allow(Kind::Char, Some(10), Some(200), Access::ALL), // /dev/net/tun
 ];
+
+/// Whether `resources` set a device list (an empty one too: the defaults alone).
+pub(crate) fn needed(resources: &LinuxResources) -> bool {
+    resources.devices().is_some()
+}
+
+/// The list `resources` ask for, on either version (see [`Emulator::for_spec`]); a bad
+/// rule is an error about the `devices` resource of the cgroup at `dir`.
+pub(crate) fn target(dir: &Path, resources: &LinuxResources) -> Result<Emulator, CgroupError> {
+    let rules = resources.devices().as_deref().unwrap_or_default();
+    Emulator::for_spec(rules).map_err(CgroupError::invalid("devices", dir))
+}
 
 /// The v1 devices controller's state machine: a default (allow or deny everything) and
 /// exceptions to it, each merged per device match.

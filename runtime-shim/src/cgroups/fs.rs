@@ -150,6 +150,26 @@ pub(crate) fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<(), Cgroup
     Ok(())
 }
 
+/// Ask `done` (which reads a cgroup file, say) until it answers yes or `patience` runs
+/// out, sleeping between asks from 100µs doubling up to 10ms. Whether it answered yes.
+pub(crate) fn poll(
+    patience: Duration,
+    mut done: impl FnMut() -> Result<bool, CgroupError>,
+) -> Result<bool, CgroupError> {
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        if done()? {
+            return Ok(true);
+        }
+        if Instant::now() + pause > deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
 /// Remove the cgroup `dir` and its sub-cgroups, deepest first. A missing directory is
 /// fine; `EBUSY` (tasks still exiting) is retried with short sleeps until `deadline`.
 pub(crate) fn remove_tree(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {

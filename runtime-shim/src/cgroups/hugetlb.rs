@@ -1,7 +1,67 @@
-//! What the v1 and v2 `hugetlb` controllers share: checking a spec's page size and
-//! listing the sizes a cgroup directory offers.
+//! What the v1 and v2 `hugetlb` controllers share: writing the limits (the versions
+//! differ only in the file names and how "unlimited" is spelled), checking a spec's page
+//! size and listing the sizes a cgroup directory offers.
 
 use std::path::Path;
+
+use oci_spec::runtime::LinuxResources;
+
+use super::{fs, CgroupError};
+
+/// One cgroup version's spelling of the hugetlb limits.
+pub(crate) struct LimitFiles {
+    /// The limit file's suffix after `hugetlb.<size>` (`.limit_in_bytes`, `.max`).
+    pub(crate) limit: &'static str,
+    /// The reservation limit's suffix (`.rsvd.limit_in_bytes`, `.rsvd.max`).
+    pub(crate) rsvd: &'static str,
+    /// What a negative (unlimited) OCI limit is written as (`-1`, `max`).
+    pub(crate) unlimited: &'static str,
+}
+
+/// Whether `resources` has any hugepage limit.
+pub(crate) fn needed(resources: &LinuxResources) -> bool {
+    resources
+        .hugepage_limits()
+        .as_ref()
+        .is_some_and(|limits| !limits.is_empty())
+}
+
+/// Write `hugetlb.<size><limit>` for every hugepage limit in `resources`, and the
+/// reservation limit `hugetlb.<size><rsvd>` where the kernel has it (5.7+), as runc does.
+/// Every size is checked before anything is written.
+pub(crate) fn apply(
+    dir: &Path,
+    resources: &LinuxResources,
+    files: &LimitFiles,
+) -> Result<(), CgroupError> {
+    let limits = resources.hugepage_limits().as_deref().unwrap_or_default();
+    let invalid = CgroupError::invalid("hugetlb", dir);
+    for limit in limits {
+        let size = limit.page_size();
+        if !valid_page_size(size) {
+            return Err(invalid(format!(
+                "hugepage size {size:?} is not of the form 2MB, 1GB, …"
+            )));
+        }
+        if !fs::exists(dir, &format!("hugetlb.{size}{}", files.limit)) {
+            return Err(invalid(unsupported(dir, size, files.limit)));
+        }
+    }
+    for limit in limits {
+        let prefix = format!("hugetlb.{}", limit.page_size());
+        let value = if limit.limit() < 0 {
+            files.unlimited.to_owned()
+        } else {
+            limit.limit().to_string()
+        };
+        fs::write(dir, &format!("{prefix}{}", files.limit), &value)?;
+        let rsvd = format!("{prefix}{}", files.rsvd);
+        if fs::exists(dir, &rsvd) {
+            fs::write(dir, &rsvd, &value)?;
+        }
+    }
+    Ok(())
+}
 
 /// Whether `size` looks like a hugetlb page size as the kernel names it (`2MB`, `1GB`,
 /// `64KB`): digits, then `KB`, `MB` or `GB`. Anything else could name another file.

@@ -7,7 +7,10 @@
 //! state file and rebuilds it in `delete`/`ps` without the spec.
 //!
 //! Layout: one controller per file under [`v1`] and [`v2`], each a small [`Controller`]
-//! implementation tested against a temporary directory standing in for cgroupfs.
+//! implementation tested against a temporary directory standing in for cgroupfs. What
+//! both versions share sits in a file of the same name here: whole controllers where the
+//! files are the same on both (`pids`, `cpuset`, `rdma`), otherwise the common parts
+//! (`blkio`, `cpu`, `devices`, `hugetlb`, `memory`).
 //!
 //! Resources applied, v1 and v2 unless noted: `memory` (limit, reservation, swap;
 //! swappiness, disableOOMKiller and kernelTCP on v1 only — ignored with a warning on v2,
@@ -22,10 +25,15 @@
 //! [`Cgroup::thaw`] / [`Cgroup::is_frozen`] (`pause`/`resume`), [`Cgroup::stats`] (runc's
 //! `events --stats` shape) and [`Cgroup::oom_kill_count`] (OOM notifications).
 
+mod blkio;
+mod cpu;
+mod cpuset;
 mod devices;
 mod fs;
 mod hugetlb;
+mod memory;
 mod mountinfo;
+mod pids;
 mod rdma;
 mod stats;
 mod v1;
@@ -155,6 +163,28 @@ pub enum CgroupError {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+impl CgroupError {
+    /// For `map_err`: a reason made into an [`CgroupError::InvalidResource`] about
+    /// `controller`'s resources for the cgroup at `dir`.
+    pub(crate) fn invalid<'a>(
+        controller: &'static str,
+        dir: &'a Path,
+    ) -> impl Fn(String) -> Self + Copy + 'a {
+        move |reason| Self::InvalidResource {
+            controller,
+            path: dir.to_path_buf(),
+            reason,
+        }
+    }
+}
+
+/// Whether resources are applied to a new cgroup or to an existing one (`update`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Update,
 }
 
 /// A controller's resource writer: one per controller and cgroup version, each in its
@@ -321,16 +351,16 @@ impl Cgroup {
     /// says so.
     pub fn freeze(&self) -> Result<(), CgroupError> {
         match self.freezer()? {
-            Freezer::V1(dir) => v1::freeze(dir),
-            Freezer::V2(dir) => v2::freeze(dir),
+            Freezer::V1(dir) => v1::freezer::freeze(dir),
+            Freezer::V2(dir) => v2::freezer::freeze(dir),
         }
     }
 
     /// Thaw the cgroup (`resume`). Thawing a cgroup that is not frozen is fine.
     pub fn thaw(&self) -> Result<(), CgroupError> {
         match self.freezer()? {
-            Freezer::V1(dir) => v1::thaw(dir),
-            Freezer::V2(dir) => v2::thaw(dir),
+            Freezer::V1(dir) => v1::freezer::thaw(dir),
+            Freezer::V2(dir) => v2::freezer::thaw(dir),
         }
     }
 
@@ -338,8 +368,8 @@ impl Cgroup {
     /// from an ancestor, does not count).
     pub fn is_frozen(&self) -> Result<bool, CgroupError> {
         match self.freezer()? {
-            Freezer::V1(dir) => v1::is_frozen(dir),
-            Freezer::V2(dir) => v2::is_frozen(dir),
+            Freezer::V1(dir) => v1::freezer::is_frozen(dir),
+            Freezer::V2(dir) => v2::freezer::is_frozen(dir),
         }
     }
 

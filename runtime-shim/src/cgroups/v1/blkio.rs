@@ -5,6 +5,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxResources, LinuxThrottleDevice};
 
+use crate::cgroups::blkio::{device_numbers, wants_leaf_weight};
 use crate::cgroups::stats::{BlkioEntry, BlkioStats};
 use crate::cgroups::{fs, CgroupError, Controller};
 
@@ -50,29 +51,16 @@ impl Controller for Blkio {
     const NAME: &'static str = "blkio";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources.block_io().as_ref().is_some_and(|io| {
-            io.weight().unwrap_or(0) != 0
-                || io.leaf_weight().unwrap_or(0) != 0
-                || io.weight_device().as_ref().is_some_and(|d| !d.is_empty())
-                || throttles(io).any(|(_, devices)| !devices.is_empty())
-        })
+        crate::cgroups::blkio::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
         let Some(io) = resources.block_io() else {
             return Ok(());
         };
-        let invalid = |reason: String| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        };
+        let invalid = CgroupError::invalid(Self::NAME, dir);
         let weight_devices = io.weight_device().as_deref().unwrap_or_default();
-        let wants_leaf = io.leaf_weight().unwrap_or(0) != 0
-            || weight_devices
-                .iter()
-                .any(|d| d.leaf_weight().unwrap_or(0) != 0);
-        if wants_leaf && !fs::exists(dir, LEAF_WEIGHT) {
+        if wants_leaf_weight(io) && !fs::exists(dir, LEAF_WEIGHT) {
             return Err(invalid(format!(
                 "blockIO leaf weights need {LEAF_WEIGHT} (the CFQ I/O scheduler, removed in Linux 5.0), \
                  which this kernel does not have"
@@ -128,22 +116,9 @@ enum Kind {
 
 /// Each throttle file with the spec's devices for it.
 fn throttles(io: &LinuxBlockIo) -> impl Iterator<Item = (&'static str, &[LinuxThrottleDevice])> {
-    [
-        (READ_BPS, io.throttle_read_bps_device()),
-        (WRITE_BPS, io.throttle_write_bps_device()),
-        (READ_IOPS, io.throttle_read_iops_device()),
-        (WRITE_IOPS, io.throttle_write_iops_device()),
-    ]
-    .into_iter()
-    .map(|(file, devices)| (file, devices.as_deref().unwrap_or_default()))
-}
-
-/// `MAJ:MIN`, refusing negative numbers.
-fn device_numbers(major: i64, minor: i64) -> Result<String, String> {
-    if major < 0 || minor < 0 {
-        return Err(format!("device {major}:{minor} is not a device number"));
-    }
-    Ok(format!("{major}:{minor}"))
+    [READ_BPS, WRITE_BPS, READ_IOPS, WRITE_IOPS]
+        .into_iter()
+        .zip(crate::cgroups::blkio::throttles(io))
 }
 
 /// Bytes and operations per device from the first source this kernel fills.

@@ -1,11 +1,11 @@
 //! v1 `cpu` controller: CFS shares, bandwidth (quota per period, burst), the idle
 //! policy and realtime (RT) bandwidth; throttling statistics.
 
-use std::io::ErrorKind;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
+use crate::cgroups::cpu::{apply_idle_and_shares, check_idle, write_burst_early};
 use crate::cgroups::stats::Throttling;
 use crate::cgroups::{fs, CgroupError, Controller};
 
@@ -13,7 +13,6 @@ const SHARES: &str = "cpu.shares";
 const PERIOD: &str = "cpu.cfs_period_us";
 const QUOTA: &str = "cpu.cfs_quota_us";
 const BURST: &str = "cpu.cfs_burst_us";
-const IDLE: &str = "cpu.idle";
 const RT_PERIOD: &str = "cpu.rt_period_us";
 const RT_RUNTIME: &str = "cpu.rt_runtime_us";
 
@@ -26,47 +25,23 @@ impl Controller for Cpu {
     const NAME: &'static str = "cpu";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources.cpu().as_ref().is_some_and(|cpu| {
-            cpu.shares().unwrap_or(0) != 0
-                || cpu.quota().unwrap_or(0) != 0
-                || cpu.period().unwrap_or(0) != 0
-                || cpu.burst().is_some()
-                || cpu.idle().is_some()
-                || cpu.realtime_runtime().unwrap_or(0) != 0
-                || cpu.realtime_period().unwrap_or(0) != 0
-        })
+        crate::cgroups::cpu::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
         let Some(cpu) = resources.cpu() else {
             return Ok(());
         };
-        let invalid = |reason: String| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        };
+        let invalid = CgroupError::invalid(Self::NAME, dir);
         let quota = cpu.quota().filter(|q| *q != 0);
         if let Some(quota) = quota.filter(|q| *q < -1) {
             return Err(invalid(format!(
                 "cpu.quota is {quota}; use microseconds, or -1 for no limit"
             )));
         }
-        if let Some(idle) = cpu.idle().filter(|i| !matches!(i, 0 | 1)) {
-            return Err(invalid(format!("cpu.idle is {idle}; use 0 or 1")));
-        }
+        check_idle(cpu).map_err(invalid)?;
         apply_realtime(dir, cpu)?;
-        if let Some(idle) = cpu.idle() {
-            fs::write(dir, IDLE, &idle.to_string())?;
-        }
-        if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
-            if cpu.idle() == Some(1) {
-                // The kernel refuses shares for an idle group, which has the lowest anyway.
-                tracing::warn!("cpu.shares ignored: the cgroup is idle (cpu.idle 1)");
-            } else {
-                fs::write(dir, SHARES, &shares.to_string())?;
-            }
-        }
+        apply_idle_and_shares(dir, cpu, SHARES, |shares| shares)?;
         apply_bandwidth(dir, cpu, quota)
     }
 }
@@ -75,26 +50,7 @@ impl Controller for Cpu {
 /// already in place (as runc orders them).
 fn apply_bandwidth(dir: &Path, cpu: &LinuxCpu, quota: Option<i64>) -> Result<(), CgroupError> {
     // Burst first, unless it does not fit the current quota: then after the new quota.
-    let mut burst_after = None;
-    if let Some(burst) = cpu.burst() {
-        let value = burst.to_string();
-        match fs::write_raw(&dir.join(BURST), &value) {
-            Ok(()) => {}
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                tracing::warn!("cpu.burst ignored: this kernel has no {BURST}");
-            }
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) && quota.is_some() => {
-                burst_after = Some(value);
-            }
-            Err(source) => {
-                return Err(CgroupError::Write {
-                    path: dir.join(BURST),
-                    value,
-                    source,
-                })
-            }
-        }
-    }
+    let burst_after = write_burst_early(dir, BURST, cpu, quota.is_some())?;
     // Period before quota, so the quota is checked against the new period.
     let mut quota_written = false;
     if let Some(period) = cpu.period().filter(|p| *p != 0) {
@@ -182,17 +138,13 @@ fn apply_realtime(dir: &Path, cpu: &LinuxCpu) -> Result<(), CgroupError> {
 /// CFS throttling from `cpu.stat` (`throttled_time` is in nanoseconds on v1).
 pub(crate) fn throttling(dir: &Path) -> Result<Throttling, CgroupError> {
     let stat = fs::read_keyed(dir, "cpu.stat")?;
-    let get = |key: &str| stat.get(key).copied().unwrap_or(0);
-    Ok(Throttling {
-        periods: get("nr_periods"),
-        throttled_periods: get("nr_throttled"),
-        throttled_time: get("throttled_time"),
-    })
+    Ok(crate::cgroups::cpu::throttling(&stat, "throttled_time", 1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroups::cpu::IDLE;
 
     fn cgroupfs() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();

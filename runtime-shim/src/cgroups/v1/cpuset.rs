@@ -1,43 +1,12 @@
-//! v1 `cpuset` controller: the CPUs and memory nodes a container may use.
+//! v1 `cpuset` controller: the CPUs and memory nodes a container may use. Writing them
+//! is the same as on v2 ([`crate::cgroups::cpuset`]); v1 alone has to fill a new cpuset
+//! from its parent.
 
 use std::path::Path;
 
-use oci_spec::runtime::LinuxResources;
-
-use crate::cgroups::{fs, CgroupError, Controller};
-
-const CPUS: &str = "cpuset.cpus";
-const MEMS: &str = "cpuset.mems";
-
-/// Writes `cpuset.cpus` and `cpuset.mems` from `resources.cpu.{cpus,mems}`.
-pub(crate) struct Cpuset;
-
-impl Controller for Cpuset {
-    const NAME: &'static str = "cpuset";
-
-    fn needed(resources: &LinuxResources) -> bool {
-        resources.cpu().as_ref().is_some_and(|cpu| {
-            non_empty(cpu.cpus().as_deref()).is_some() || non_empty(cpu.mems().as_deref()).is_some()
-        })
-    }
-
-    fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let Some(cpu) = resources.cpu() else {
-            return Ok(());
-        };
-        if let Some(cpus) = non_empty(cpu.cpus().as_deref()) {
-            fs::write(dir, CPUS, cpus)?;
-        }
-        if let Some(mems) = non_empty(cpu.mems().as_deref()) {
-            fs::write(dir, MEMS, mems)?;
-        }
-        Ok(())
-    }
-}
-
-fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
+pub(crate) use crate::cgroups::cpuset::Cpuset;
+use crate::cgroups::cpuset::{CPUS, MEMS};
+use crate::cgroups::{fs, CgroupError};
 
 /// Fill an empty `cpuset.cpus`/`cpuset.mems` in `dir` from its parent. A v1 cpuset is
 /// created empty (unless `cgroup.clone_children` is set), and adding a process to an
@@ -57,7 +26,10 @@ pub(crate) fn inherit_from_parent(dir: &Path) -> Result<(), CgroupError> {
 
 #[cfg(test)]
 mod tests {
+    use oci_spec::runtime::LinuxResources;
+
     use super::*;
+    use crate::cgroups::Controller;
 
     fn fixture(parent: (&str, &str), child: (&str, &str)) -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::cgroups::devices::Emulator;
+use crate::cgroups::devices::{self, Emulator};
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const ALLOW: &str = "devices.allow";
@@ -20,16 +20,11 @@ impl Controller for Devices {
     const NAME: &'static str = "devices";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources.devices().is_some()
+        devices::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let rules = resources.devices().as_deref().unwrap_or_default();
-        let target = Emulator::for_spec(rules).map_err(|reason| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        })?;
+        let target = devices::target(dir, resources)?;
         // An `update` repeating the current rules changes nothing; rewriting them would
         // deny the running container every device for a moment.
         if let Some(current) = fs::read_optional(dir, LIST)? {

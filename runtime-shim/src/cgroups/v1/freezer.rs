@@ -27,35 +27,29 @@ pub(crate) fn freeze(dir: &Path) -> Result<(), CgroupError> {
 }
 
 fn try_freeze(dir: &Path) -> Result<(), CgroupError> {
-    let deadline = Instant::now() + PATIENCE;
-    let mut pause = Duration::from_micros(100);
-    for attempt in 1u32.. {
-        if attempt % 50 == 0 {
+    let mut attempt = 0u32;
+    let frozen = fs::poll(PATIENCE, || {
+        attempt += 1;
+        if attempt.is_multiple_of(50) {
             fs::write(dir, STATE, "THAWED")?;
             std::thread::sleep(Duration::from_millis(10));
         }
         fs::write(dir, STATE, "FROZEN")?;
         // Reading the state is what lets the kernel notice that every task has stopped.
         match fs::read(dir, STATE)?.as_str() {
-            "FROZEN" => {
-                if attempt > 1 {
-                    tracing::debug!(attempt, "cgroup frozen");
-                }
-                return Ok(());
-            }
-            "FREEZING" => {}
-            other => {
-                return Err(CgroupError::Freeze {
-                    path: dir.to_path_buf(),
-                    reason: format!("unexpected {STATE} {other:?} while freezing"),
-                })
-            }
+            "FROZEN" => Ok(true),
+            "FREEZING" => Ok(false),
+            other => Err(CgroupError::Freeze {
+                path: dir.to_path_buf(),
+                reason: format!("unexpected {STATE} {other:?} while freezing"),
+            }),
         }
-        if Instant::now() + pause > deadline {
-            break;
+    })?;
+    if frozen {
+        if attempt > 1 {
+            tracing::debug!(attempt, "cgroup frozen");
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(10));
+        return Ok(());
     }
     Err(CgroupError::Freeze {
         path: dir.to_path_buf(),

@@ -5,61 +5,32 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::cgroups::hugetlb::{page_sizes, unsupported, valid_page_size};
+use crate::cgroups::hugetlb::{self, page_sizes, LimitFiles};
 use crate::cgroups::stats::HugetlbStats;
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const LIMIT: &str = ".limit_in_bytes";
 const RSVD_LIMIT: &str = ".rsvd.limit_in_bytes";
+const FILES: LimitFiles = LimitFiles {
+    limit: LIMIT,
+    rsvd: RSVD_LIMIT,
+    unlimited: "-1",
+};
 
 /// Writes `hugetlb.<size>.limit_in_bytes`, and the reservation limit
-/// `hugetlb.<size>.rsvd.limit_in_bytes` where the kernel has it (5.7+), as runc does. A
-/// negative limit means unlimited.
+/// `hugetlb.<size>.rsvd.limit_in_bytes` where the kernel has it (5.7+), as runc does
+/// (see [`hugetlb::apply`]). A negative limit means unlimited (`-1`).
 pub(crate) struct Hugetlb;
 
 impl Controller for Hugetlb {
     const NAME: &'static str = "hugetlb";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources
-            .hugepage_limits()
-            .as_ref()
-            .is_some_and(|limits| !limits.is_empty())
+        hugetlb::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let limits = resources.hugepage_limits().as_deref().unwrap_or_default();
-        let invalid = |reason: String| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        };
-        // Every size checked before anything is written.
-        for limit in limits {
-            let size = limit.page_size();
-            if !valid_page_size(size) {
-                return Err(invalid(format!(
-                    "hugepage size {size:?} is not of the form 2MB, 1GB, …"
-                )));
-            }
-            if !fs::exists(dir, &format!("hugetlb.{size}{LIMIT}")) {
-                return Err(invalid(unsupported(dir, size, LIMIT)));
-            }
-        }
-        for limit in limits {
-            let prefix = format!("hugetlb.{}", limit.page_size());
-            let value = if limit.limit() < 0 {
-                "-1".to_owned()
-            } else {
-                limit.limit().to_string()
-            };
-            fs::write(dir, &format!("{prefix}{LIMIT}"), &value)?;
-            let rsvd = format!("{prefix}{RSVD_LIMIT}");
-            if fs::exists(dir, &rsvd) {
-                fs::write(dir, &rsvd, &value)?;
-            }
-        }
-        Ok(())
+        hugetlb::apply(dir, resources, &FILES)
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
+use crate::cgroups::memory::{checked, set, swappiness};
 use crate::cgroups::stats::{MemoryEntry, MemoryStats};
 use crate::cgroups::{fs, CgroupError, Controller};
 
@@ -45,18 +46,17 @@ impl Controller for Memory {
         let Some(memory) = resources.memory() else {
             return Ok(());
         };
-        let limit = checked(dir, "limit", memory.limit())?;
-        let reservation = checked(dir, "reservation", memory.reservation())?;
-        let mut swap = checked(dir, "swap", memory.swap())?;
+        let invalid = CgroupError::invalid(Self::NAME, dir);
+        let limit = checked("limit", memory.limit()).map_err(invalid)?;
+        let reservation = checked("reservation", memory.reservation()).map_err(invalid)?;
+        let mut swap = checked("swap", memory.swap()).map_err(invalid)?;
         check_swap(dir, memory)?;
-        let kernel_tcp = checked(dir, "kernelTCP", memory.kernel_tcp())?;
+        let kernel_tcp = checked("kernelTCP", memory.kernel_tcp()).map_err(invalid)?;
         let swappiness = swappiness(memory);
         if let Some(swappiness) = swappiness.filter(|s| *s > 100) {
-            return Err(CgroupError::InvalidResource {
-                controller: Self::NAME,
-                path: dir.to_path_buf(),
-                reason: format!("memory.swappiness is {swappiness}; the range is 0-100"),
-            });
+            return Err(invalid(format!(
+                "memory.swappiness is {swappiness}; the range is 0-100"
+            )));
         }
         // "Unlimited memory" with swap unset means unlimited memory+swap too, where the
         // kernel accounts swap at all.
@@ -115,12 +115,6 @@ fn apply_kernel(dir: &Path, memory: &LinuxMemory, tcp: Option<i64>) -> Result<()
     Ok(())
 }
 
-/// The swappiness to write, if any. `u64::MAX` is how a `-1` ("unset") written by Go
-/// tools as an unsigned number arrives.
-fn swappiness(memory: &LinuxMemory) -> Option<u64> {
-    memory.swappiness().filter(|s| *s != u64::MAX)
-}
-
 /// Usage, limits and `memory.stat` of the cgroup at `dir`. Files this kernel lacks
 /// (e.g. `memsw` without swap accounting) read as zero.
 pub(crate) fn stats(dir: &Path) -> Result<MemoryStats, CgroupError> {
@@ -158,23 +152,6 @@ pub(crate) fn oom_kill_count(dir: &Path) -> Result<u64, CgroupError> {
             path: dir.join(OOM_CONTROL),
             source: std::io::ErrorKind::NotFound.into(),
         }),
-    }
-}
-
-/// The value to write, if any: `None` and 0 mean "leave alone".
-fn set(value: Option<i64>) -> Option<i64> {
-    value.filter(|v| *v != 0)
-}
-
-/// [`set`], refusing negative values other than -1 (unlimited).
-fn checked(dir: &Path, field: &str, value: Option<i64>) -> Result<Option<i64>, CgroupError> {
-    match set(value) {
-        Some(v) if v < -1 => Err(CgroupError::InvalidResource {
-            controller: Memory::NAME,
-            path: dir.to_path_buf(),
-            reason: format!("memory.{field} is {v}; use a byte count, or -1 for unlimited"),
-        }),
-        value => Ok(value),
     }
 }
 

@@ -5,7 +5,7 @@ mod cpu;
 mod cpuacct;
 mod cpuset;
 mod devices;
-mod freezer;
+pub(crate) mod freezer;
 mod hugetlb;
 mod memory;
 mod net_cls;
@@ -19,7 +19,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::rdma::Rdma;
 use super::stats::Stats;
-use super::{fs, v2, CgroupError, Controller, Hierarchy, CGROUP_ROOT, MOUNTINFO};
+use super::{fs, v2, CgroupError, Controller, Hierarchy, Mode, CGROUP_ROOT, MOUNTINFO};
 
 /// One controller's entry points, so that the controllers can be walked as a list.
 struct Entry {
@@ -50,13 +50,6 @@ fn controllers_in_order() -> [Entry; 10] {
         entry::<net_prio::NetPrio>(),
         entry::<Rdma>(),
     ]
-}
-
-/// Whether a run of [`plan`] is for a new cgroup or an existing one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Create,
-    Update,
 }
 
 /// The controllers `resources` need, each with its directory; an error, before anything
@@ -191,21 +184,6 @@ pub(crate) fn oom_kill_count(
 /// The v1 freezer's directory, if the freezer is mounted.
 pub(crate) fn freezer_dir(controllers: &BTreeMap<String, Hierarchy>) -> Option<&Path> {
     dir_of(controllers, "freezer")
-}
-
-/// Freeze through the v1 freezer at `dir`.
-pub(crate) fn freeze(dir: &Path) -> Result<(), CgroupError> {
-    freezer::freeze(dir)
-}
-
-/// Thaw through the v1 freezer at `dir`.
-pub(crate) fn thaw(dir: &Path) -> Result<(), CgroupError> {
-    freezer::thaw(dir)
-}
-
-/// Whether the v1 freezer at `dir` is frozen.
-pub(crate) fn is_frozen(dir: &Path) -> Result<bool, CgroupError> {
-    freezer::is_frozen(dir)
 }
 
 #[cfg(test)]

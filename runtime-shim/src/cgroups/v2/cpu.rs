@@ -2,18 +2,17 @@
 //! the idle policy; usage and throttling statistics from `cpu.stat`. Realtime bandwidth
 //! does not exist in v2 and is refused.
 
-use std::io::ErrorKind;
 use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::cgroups::stats::{CpuStats, CpuUsage, Throttling};
+use crate::cgroups::cpu::{apply_idle_and_shares, check_idle, write_burst_early};
+use crate::cgroups::stats::{CpuStats, CpuUsage};
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const WEIGHT: &str = "cpu.weight";
 const MAX: &str = "cpu.max";
 const BURST: &str = "cpu.max.burst";
-const IDLE: &str = "cpu.idle";
 
 /// Writes `cpu.weight`, `cpu.max`, `cpu.max.burst` and `cpu.idle`. 0 means "leave
 /// alone"; a negative quota means no limit (`max`).
@@ -23,69 +22,26 @@ impl Controller for Cpu {
     const NAME: &'static str = "cpu";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources.cpu().as_ref().is_some_and(|cpu| {
-            cpu.shares().unwrap_or(0) != 0
-                || cpu.quota().unwrap_or(0) != 0
-                || cpu.period().unwrap_or(0) != 0
-                || cpu.burst().is_some()
-                || cpu.idle().is_some()
-                || cpu.realtime_runtime().unwrap_or(0) != 0
-                || cpu.realtime_period().unwrap_or(0) != 0
-        })
+        crate::cgroups::cpu::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
         let Some(cpu) = resources.cpu() else {
             return Ok(());
         };
-        let invalid = |reason: String| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        };
+        let invalid = CgroupError::invalid(Self::NAME, dir);
         if cpu.realtime_runtime().unwrap_or(0) != 0 || cpu.realtime_period().unwrap_or(0) != 0 {
             return Err(invalid(
                 "cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no realtime bandwidth control"
                     .to_owned(),
             ));
         }
-        if let Some(idle) = cpu.idle().filter(|i| !matches!(i, 0 | 1)) {
-            return Err(invalid(format!("cpu.idle is {idle}; use 0 or 1")));
-        }
-        if let Some(idle) = cpu.idle() {
-            fs::write(dir, IDLE, &idle.to_string())?;
-        }
-        if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
-            if cpu.idle() == Some(1) {
-                // The kernel refuses a weight for an idle group, which has the lowest anyway.
-                tracing::warn!("cpu.shares ignored: the cgroup is idle (cpu.idle 1)");
-            } else {
-                fs::write(dir, WEIGHT, &shares_to_weight(shares).to_string())?;
-            }
-        }
+        check_idle(cpu).map_err(invalid)?;
+        apply_idle_and_shares(dir, cpu, WEIGHT, shares_to_weight)?;
         let quota = cpu.quota().unwrap_or(0);
         let period = cpu.period().unwrap_or(0);
         // Burst before the new quota, unless it does not fit the current one.
-        let mut burst_after = None;
-        if let Some(burst) = cpu.burst() {
-            let value = burst.to_string();
-            match fs::write_raw(&dir.join(BURST), &value) {
-                Ok(()) => {}
-                Err(err) if err.kind() == ErrorKind::NotFound => {
-                    tracing::warn!("cpu.burst ignored: this kernel has no {BURST}");
-                }
-                Err(err) if err.raw_os_error() == Some(libc::EINVAL) && quota != 0 => {
-                    burst_after = Some(value);
-                }
-                Err(source) => {
-                    return Err(CgroupError::Write {
-                        path: dir.join(BURST),
-                        value,
-                        source,
-                    })
-                }
-            }
-        }
+        let burst_after = write_burst_early(dir, BURST, cpu, quota != 0)?;
         if quota != 0 || period != 0 {
             let mut max = if quota > 0 {
                 quota.to_string()
@@ -117,11 +73,7 @@ pub(crate) fn stats(dir: &Path) -> Result<CpuStats, CgroupError> {
             kernel: get("system_usec").saturating_mul(1000),
             ..CpuUsage::default()
         },
-        throttling: Throttling {
-            periods: get("nr_periods"),
-            throttled_periods: get("nr_throttled"),
-            throttled_time: get("throttled_usec").saturating_mul(1000),
-        },
+        throttling: crate::cgroups::cpu::throttling(&stat, "throttled_usec", 1000),
     })
 }
 
@@ -135,6 +87,7 @@ fn shares_to_weight(shares: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroups::cpu::IDLE;
 
     fn apply_json(json: &str) -> (String, String) {
         let tmp = tempfile::tempdir().unwrap();

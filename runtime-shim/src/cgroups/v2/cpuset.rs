@@ -1,48 +1,16 @@
-//! v2 `cpuset` controller: the CPUs and memory nodes a container may use.
+//! v2 `cpuset` controller: the CPUs and memory nodes a container may use, written as on
+//! v1 ([`crate::cgroups::cpuset`]). Unlike v1, an empty v2 cpuset uses its parent's, so
+//! nothing needs copying.
 
-use std::path::Path;
-
-use oci_spec::runtime::LinuxResources;
-
-use crate::cgroups::{fs, CgroupError, Controller};
-
-const CPUS: &str = "cpuset.cpus";
-const MEMS: &str = "cpuset.mems";
-
-/// Writes `cpuset.cpus` and `cpuset.mems` from `resources.cpu.{cpus,mems}`. Unlike v1,
-/// an empty v2 cpuset uses its parent's, so nothing needs copying.
-pub(crate) struct Cpuset;
-
-impl Controller for Cpuset {
-    const NAME: &'static str = "cpuset";
-
-    fn needed(resources: &LinuxResources) -> bool {
-        resources.cpu().as_ref().is_some_and(|cpu| {
-            non_empty(cpu.cpus().as_deref()).is_some() || non_empty(cpu.mems().as_deref()).is_some()
-        })
-    }
-
-    fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let Some(cpu) = resources.cpu() else {
-            return Ok(());
-        };
-        if let Some(cpus) = non_empty(cpu.cpus().as_deref()) {
-            fs::write(dir, CPUS, cpus)?;
-        }
-        if let Some(mems) = non_empty(cpu.mems().as_deref()) {
-            fs::write(dir, MEMS, mems)?;
-        }
-        Ok(())
-    }
-}
-
-fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
+pub(crate) use crate::cgroups::cpuset::Cpuset;
 
 #[cfg(test)]
 mod tests {
+    use oci_spec::runtime::LinuxResources;
+
     use super::*;
+    use crate::cgroups::cpuset::{CPUS, MEMS};
+    use crate::cgroups::{fs, Controller};
 
     #[test]
     fn writes_cpus_and_mems() {

@@ -14,7 +14,7 @@ use std::path::Path;
 use oci_spec::runtime::LinuxResources;
 
 use super::bpf;
-use crate::cgroups::devices::{Access, Emulator, Kind, Match};
+use crate::cgroups::devices::{self, Access, Emulator, Kind, Match};
 use crate::cgroups::{CgroupError, Controller};
 
 /// `BPF_DEVCG_DEV_BLOCK` and `BPF_DEVCG_DEV_CHAR`.
@@ -77,17 +77,11 @@ impl Controller for Devices {
     const NAME: &'static str = "devices";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources.devices().is_some()
+        devices::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let rules = resources.devices().as_deref().unwrap_or_default();
-        let emulator =
-            Emulator::for_spec(rules).map_err(|reason| CgroupError::InvalidResource {
-                controller: Self::NAME,
-                path: dir.to_path_buf(),
-                reason,
-            })?;
+        let emulator = devices::target(dir, resources)?;
         let program = bpf::load(dir, &program(&emulator))?;
         let cgroup = open_dir(dir)?;
         let old = bpf::query(dir, &cgroup)?;

@@ -2,7 +2,7 @@
 //! no controller needed) and the `frozen` flag in `cgroup.events`.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cgroups::{fs, CgroupError};
 
@@ -21,17 +21,8 @@ pub(crate) fn freeze(dir: &Path) -> Result<(), CgroupError> {
         });
     }
     fs::write(dir, FREEZE, "1")?;
-    let deadline = Instant::now() + PATIENCE;
-    let mut pause = Duration::from_micros(100);
-    loop {
-        if events_frozen(dir)? {
-            return Ok(());
-        }
-        if Instant::now() + pause > deadline {
-            break;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(10));
+    if fs::poll(PATIENCE, || events_frozen(dir))? {
+        return Ok(());
     }
     if let Err(err) = fs::write(dir, FREEZE, "0") {
         tracing::warn!(error = %err, "thawing after a failed freeze");

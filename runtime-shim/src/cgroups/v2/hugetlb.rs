@@ -5,59 +5,31 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use crate::cgroups::hugetlb::{page_sizes, unsupported, valid_page_size};
+use crate::cgroups::hugetlb::{self, page_sizes, LimitFiles};
 use crate::cgroups::stats::HugetlbStats;
 use crate::cgroups::{fs, CgroupError, Controller};
 
 const MAX: &str = ".max";
 const RSVD_MAX: &str = ".rsvd.max";
+const FILES: LimitFiles = LimitFiles {
+    limit: MAX,
+    rsvd: RSVD_MAX,
+    unlimited: "max",
+};
 
 /// Writes `hugetlb.<size>.max`, and `hugetlb.<size>.rsvd.max` where the kernel has it,
-/// as runc does. A negative limit means unlimited (`max`).
+/// as runc does (see [`hugetlb::apply`]). A negative limit means unlimited (`max`).
 pub(crate) struct Hugetlb;
 
 impl Controller for Hugetlb {
     const NAME: &'static str = "hugetlb";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources
-            .hugepage_limits()
-            .as_ref()
-            .is_some_and(|limits| !limits.is_empty())
+        hugetlb::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let limits = resources.hugepage_limits().as_deref().unwrap_or_default();
-        let invalid = |reason: String| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        };
-        for limit in limits {
-            let size = limit.page_size();
-            if !valid_page_size(size) {
-                return Err(invalid(format!(
-                    "hugepage size {size:?} is not of the form 2MB, 1GB, …"
-                )));
-            }
-            if !fs::exists(dir, &format!("hugetlb.{size}{MAX}")) {
-                return Err(invalid(unsupported(dir, size, MAX)));
-            }
-        }
-        for limit in limits {
-            let prefix = format!("hugetlb.{}", limit.page_size());
-            let value = if limit.limit() < 0 {
-                "max".to_owned()
-            } else {
-                limit.limit().to_string()
-            };
-            fs::write(dir, &format!("{prefix}{MAX}"), &value)?;
-            let rsvd = format!("{prefix}{RSVD_MAX}");
-            if fs::exists(dir, &rsvd) {
-                fs::write(dir, &rsvd, &value)?;
-            }
-        }
-        Ok(())
+        hugetlb::apply(dir, resources, &FILES)
     }
 }
 

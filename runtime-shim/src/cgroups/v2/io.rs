@@ -6,6 +6,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
+use crate::cgroups::blkio::{device_numbers, throttles, wants_leaf_weight};
 use crate::cgroups::stats::{BlkioEntry, BlkioStats};
 use crate::cgroups::{fs, CgroupError, Controller};
 
@@ -24,36 +25,15 @@ impl Controller for Io {
     const NAME: &'static str = "io";
 
     fn needed(resources: &LinuxResources) -> bool {
-        resources.block_io().as_ref().is_some_and(|io| {
-            io.weight().unwrap_or(0) != 0
-                || io.leaf_weight().unwrap_or(0) != 0
-                || io.weight_device().as_ref().is_some_and(|d| !d.is_empty())
-                || [
-                    io.throttle_read_bps_device(),
-                    io.throttle_write_bps_device(),
-                    io.throttle_read_iops_device(),
-                    io.throttle_write_iops_device(),
-                ]
-                .iter()
-                .any(|devices| devices.as_ref().is_some_and(|d| !d.is_empty()))
-        })
+        crate::cgroups::blkio::needed(resources)
     }
 
     fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
         let Some(io) = resources.block_io() else {
             return Ok(());
         };
-        let invalid = |reason: String| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        };
-        let weight_devices = io.weight_device().as_deref().unwrap_or_default();
-        if io.leaf_weight().unwrap_or(0) != 0
-            || weight_devices
-                .iter()
-                .any(|d| d.leaf_weight().unwrap_or(0) != 0)
-        {
+        let invalid = CgroupError::invalid(Self::NAME, dir);
+        if wants_leaf_weight(io) {
             return Err(invalid(
                 "blockIO leaf weights do not exist in cgroup v2 (they were CFQ's, a v1 scheduler)"
                     .to_owned(),
@@ -61,21 +41,17 @@ impl Controller for Io {
         }
         // Check every device number before writing anything.
         let mut device_weights = Vec::new();
-        for device in weight_devices {
-            let numbers = numbers(device.major(), device.minor()).map_err(&invalid)?;
+        for device in io.weight_device().as_deref().unwrap_or_default() {
+            let numbers = device_numbers(device.major(), device.minor()).map_err(&invalid)?;
             if let Some(weight) = device.weight().filter(|w| *w != 0) {
                 device_weights.push((numbers, weight));
             }
         }
         let mut limits: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (key, devices) in [
-            ("rbps", io.throttle_read_bps_device()),
-            ("wbps", io.throttle_write_bps_device()),
-            ("riops", io.throttle_read_iops_device()),
-            ("wiops", io.throttle_write_iops_device()),
-        ] {
-            for device in devices.as_deref().unwrap_or_default() {
-                let numbers = numbers(device.major(), device.minor()).map_err(&invalid)?;
+        let keys = ["rbps", "wbps", "riops", "wiops"];
+        for (key, devices) in keys.into_iter().zip(throttles(io)) {
+            for device in devices {
+                let numbers = device_numbers(device.major(), device.minor()).map_err(&invalid)?;
                 let rate = match device.rate() {
                     0 => "max".to_owned(),
                     rate => rate.to_string(),
@@ -108,13 +84,6 @@ impl Controller for Io {
         }
         Ok(())
     }
-}
-
-fn numbers(major: i64, minor: i64) -> Result<String, String> {
-    if major < 0 || minor < 0 {
-        return Err(format!("device {major}:{minor} is not a device number"));
-    }
-    Ok(format!("{major}:{minor}"))
 }
 
 /// v1's blkio weight [10, 1000] onto v2's io.weight [1, 10000] (runc's formula).

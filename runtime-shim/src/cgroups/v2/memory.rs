@@ -5,6 +5,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
+use crate::cgroups::memory::{checked, set, swappiness};
 use crate::cgroups::stats::{MemoryEntry, MemoryStats};
 use crate::cgroups::{fs, CgroupError, Controller};
 
@@ -23,7 +24,7 @@ impl Controller for Memory {
         resources.memory().as_ref().is_some_and(|memory| {
             [memory.limit(), memory.reservation(), memory.swap()]
                 .iter()
-                .any(|value| value.is_some_and(|v| v != 0))
+                .any(|value| set(*value).is_some())
         })
     }
 
@@ -31,20 +32,9 @@ impl Controller for Memory {
         let Some(memory) = resources.memory() else {
             return Ok(());
         };
-        let invalid = |reason: String| CgroupError::InvalidResource {
-            controller: Self::NAME,
-            path: dir.to_path_buf(),
-            reason,
-        };
-        let limit = memory.limit().unwrap_or(0);
-        let reservation = memory.reservation().unwrap_or(0);
-        for (field, value) in [("limit", limit), ("reservation", reservation)] {
-            if value < -1 {
-                return Err(invalid(format!(
-                    "memory.{field} is {value}; use a byte count, or -1 for unlimited"
-                )));
-            }
-        }
+        let invalid = CgroupError::invalid(Self::NAME, dir);
+        let limit = checked("limit", memory.limit()).map_err(invalid)?;
+        let reservation = checked("reservation", memory.reservation()).map_err(invalid)?;
         // Swap first: memory.swap.max does not depend on memory.max in v2.
         if let Some(swap) = swap_max(memory).map_err(invalid)? {
             let value = limit_value(swap);
@@ -56,10 +46,10 @@ impl Controller for Memory {
                 result => result?,
             }
         }
-        if limit != 0 {
+        if let Some(limit) = limit {
             fs::write(dir, MAX, &limit_value(limit))?;
         }
-        if reservation != 0 {
+        if let Some(reservation) = reservation {
             fs::write(dir, LOW, &limit_value(reservation))?;
         }
         Ok(())
@@ -72,7 +62,7 @@ pub(crate) fn warn_ignored(resources: &LinuxResources) {
     let Some(memory) = resources.memory() else {
         return;
     };
-    if memory.swappiness().is_some_and(|s| s != u64::MAX) {
+    if swappiness(memory).is_some() {
         tracing::warn!("memory.swappiness ignored: cgroup v2 has no per-cgroup swappiness");
     }
     if memory.disable_oom_killer() == Some(true) {
@@ -141,15 +131,12 @@ fn limit_value(value: i64) -> String {
 /// to leave it alone. The OCI `swap` counts memory plus swap; v2 limits swap alone.
 fn swap_max(memory: &LinuxMemory) -> Result<Option<i64>, String> {
     let limit = memory.limit().unwrap_or(0);
-    let swap = memory.swap().unwrap_or(0);
+    let swap = checked("swap", memory.swap())?.unwrap_or(0);
     match (limit, swap) {
         // Unlimited memory with swap unset: unlimited swap too, as on v1.
         (-1, 0) => Ok(Some(-1)),
         (_, 0) => Ok(None),
         (_, -1) => Ok(Some(-1)),
-        (_, swap) if swap < -1 => Err(format!(
-            "memory.swap is {swap}; use a byte count, or -1 for unlimited"
-        )),
         (0 | -1, _) => Err("memory.swap needs memory.limit to be set".to_owned()),
         (limit, swap) if swap < limit => Err(format!(
             "memory.swap ({swap}) is memory+swap and must be >= memory.limit ({limit})"

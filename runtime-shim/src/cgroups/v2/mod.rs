@@ -5,7 +5,7 @@ mod bpf;
 mod cpu;
 mod cpuset;
 mod devices;
-mod freezer;
+pub(crate) mod freezer;
 mod hugetlb;
 mod io;
 mod memory;
@@ -18,19 +18,12 @@ use oci_spec::runtime::LinuxResources;
 
 use super::rdma::Rdma;
 use super::stats::Stats;
-use super::{fs, CgroupError, Controller, Hierarchy};
+use super::{fs, CgroupError, Controller, Hierarchy, Mode};
 
 /// Controllers enabled for the container's cgroup whenever the host offers them, so its
 /// usage is accounted even without limits. Failing to enable one is only an error if the
 /// resources need it.
 const ACCOUNTED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids"];
-
-/// Whether a run of [`apply_all`] is for a new cgroup or an existing one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Create,
-    Update,
-}
 
 /// The controllers `resources` need enabled, and the v1-only resources refused: v2 has
 /// no network classes or priorities (use eBPF).
@@ -148,21 +141,6 @@ pub(crate) fn oom_kill_count(dir: &Path) -> Result<u64, CgroupError> {
 #[cfg(test)]
 pub(crate) fn attached_device_programs(dir: &Path) -> Result<usize, CgroupError> {
     devices::attached(dir)
-}
-
-/// Freeze through `cgroup.freeze`.
-pub(crate) fn freeze(dir: &Path) -> Result<(), CgroupError> {
-    freezer::freeze(dir)
-}
-
-/// Thaw through `cgroup.freeze`.
-pub(crate) fn thaw(dir: &Path) -> Result<(), CgroupError> {
-    freezer::thaw(dir)
-}
-
-/// Whether `cgroup.freeze` is set and every task has stopped.
-pub(crate) fn is_frozen(dir: &Path) -> Result<bool, CgroupError> {
-    freezer::is_frozen(dir)
 }
 
 /// Make the controllers in [`ACCOUNTED`] and `required` available to `dir`'s children.

@@ -1,52 +1,15 @@
-//! v2 `pids` controller: the maximum number of tasks.
+//! v2 `pids` controller: the maximum number of tasks. The files are the same as on v1,
+//! so both use the one controller in [`crate::cgroups::pids`].
 
-use std::path::Path;
-
-use oci_spec::runtime::LinuxResources;
-
-use crate::cgroups::stats::PidsStats;
-use crate::cgroups::{fs, CgroupError, Controller};
-
-/// Writes `pids.max`.
-pub(crate) struct Pids;
-
-impl Controller for Pids {
-    const NAME: &'static str = "pids";
-
-    fn needed(resources: &LinuxResources) -> bool {
-        resources.pids().is_some()
-    }
-
-    fn apply(dir: &Path, resources: &LinuxResources) -> Result<(), CgroupError> {
-        let Some(pids) = resources.pids() else {
-            return Ok(());
-        };
-        fs::write(dir, "pids.max", &max_value(pids.limit()))
-    }
-}
-
-/// The OCI limit as `pids.max` spells it: 0 or negative means no limit (`max`).
-fn max_value(limit: i64) -> String {
-    if limit > 0 {
-        limit.to_string()
-    } else {
-        "max".to_owned()
-    }
-}
-
-/// `pids.current` and `pids.max` (0 for `max`).
-pub(crate) fn stats(dir: &Path) -> Result<PidsStats, CgroupError> {
-    Ok(PidsStats {
-        current: fs::read_u64(dir, "pids.current")?.unwrap_or(0),
-        limit: fs::read_u64(dir, "pids.max")?
-            .filter(|max| *max != u64::MAX)
-            .unwrap_or(0),
-    })
-}
+pub(crate) use crate::cgroups::pids::{stats, Pids};
 
 #[cfg(test)]
 mod tests {
+    use oci_spec::runtime::LinuxResources;
+
     use super::*;
+    use crate::cgroups::stats::PidsStats;
+    use crate::cgroups::Controller;
 
     fn apply_json(json: &str) -> String {
         let tmp = tempfile::tempdir().unwrap();
