@@ -30,6 +30,47 @@ pub struct CriuOptions {
     pub leave_running: bool,
     /// Allow established TCP connections in the dump.
     pub tcp_established: bool,
+    /// Allow external unix sockets.
+    pub ext_unix_sk: bool,
+    /// Allow a process attached to a terminal (implied by `process.terminal`).
+    pub shell_job: bool,
+    /// Dump and restore file locks.
+    pub file_locks: bool,
+    /// Namespaces to create empty on restore (e.g. `network`).
+    pub empty_ns: Vec<String>,
+    /// Images of a previous (pre-)dump, for incremental dumps.
+    pub parent_path: Option<PathBuf>,
+    /// Dump memory only, leaving the container running.
+    pub pre_dump: bool,
+    /// Send the memory pages to a criu page server at ADDRESS:PORT.
+    pub page_server: Option<String>,
+    /// criu's cgroup mode (soft, full, strict, ignore).
+    pub manage_cgroups_mode: Option<String>,
+}
+
+impl CriuOptions {
+    /// The options common to dump and restore.
+    fn common_args(&self, spec: &Spec) -> Vec<String> {
+        let mut args = Vec::new();
+        match &self.manage_cgroups_mode {
+            Some(mode) => args.push(format!("--manage-cgroups={mode}")),
+            None => args.push("--manage-cgroups".into()),
+        }
+        for (on, flag) in [
+            (self.tcp_established, "--tcp-established"),
+            (self.ext_unix_sk, "--ext-unix-sk"),
+            (self.file_locks, "--file-locks"),
+            (
+                self.shell_job || spec.process().as_ref().and_then(|p| p.terminal()) == Some(true),
+                "--shell-job",
+            ),
+        ] {
+            if on {
+                args.push(flag.into());
+            }
+        }
+        args
+    }
 }
 
 /// Why criu cannot be used here, or `Ok` if `criu check` passes.
@@ -89,7 +130,7 @@ fn external_mounts(spec: &Spec, restore: bool) -> Vec<String> {
 fn dump_args(pid: i32, rootfs: &Path, spec: &Spec, opts: &CriuOptions) -> Vec<String> {
     let work = opts.work_path.as_ref().unwrap_or(&opts.image_path);
     let mut args = vec![
-        "dump".to_string(),
+        if opts.pre_dump { "pre-dump" } else { "dump" }.to_string(),
         "--tree".into(),
         pid.to_string(),
         "--images-dir".into(),
@@ -101,17 +142,25 @@ fn dump_args(pid: i32, rootfs: &Path, spec: &Spec, opts: &CriuOptions) -> Vec<St
         "-v4".into(),
         "--root".into(),
         rootfs.display().to_string(),
-        "--manage-cgroups".into(),
-        "--file-locks".into(),
     ];
+    args.extend(opts.common_args(spec));
     if opts.leave_running {
         args.push("--leave-running".into());
     }
-    if opts.tcp_established {
-        args.push("--tcp-established".into());
+    if let Some(parent) = &opts.parent_path {
+        args.push("--prev-images-dir".into());
+        args.push(parent.display().to_string());
     }
-    if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
-        args.push("--shell-job".into());
+    if let Some(server) = &opts.page_server {
+        let (address, port) = server.rsplit_once(':').unwrap_or((server.as_str(), ""));
+        args.extend([
+            "--page-server".into(),
+            "--address".into(),
+            address.to_string(),
+        ]);
+        if !port.is_empty() {
+            args.extend(["--port".into(), port.to_string()]);
+        }
     }
     args.extend(external_mounts(spec, false));
     args
@@ -139,14 +188,15 @@ pub(crate) fn restore_args(
         "--restore-detached".into(),
         "--pidfile".into(),
         pid_file.display().to_string(),
-        "--manage-cgroups".into(),
-        "--file-locks".into(),
     ];
-    if opts.tcp_established {
-        args.push("--tcp-established".into());
-    }
-    if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
-        args.push("--shell-job".into());
+    args.extend(opts.common_args(spec));
+    for ns in &opts.empty_ns {
+        args.push("--empty-ns".into());
+        args.push(if ns == "network" {
+            "net".into()
+        } else {
+            ns.clone()
+        });
     }
     args.extend(external_mounts(spec, true));
     args
@@ -181,7 +231,8 @@ impl Container {
     /// removed afterwards (its image can be restored under the same or another id).
     pub fn checkpoint(self, opts: &CriuOptions) -> Result<()> {
         let status = self.status();
-        if status != Status::Running {
+        // containerd pauses a container before it checkpoints it.
+        if !matches!(status, Status::Running | Status::Paused) {
             return Err(Error::WrongState {
                 id: self.id().to_string(),
                 action: "checkpoint",
@@ -272,6 +323,14 @@ mod tests {
             work_path: None,
             leave_running: true,
             tcp_established: false,
+            ext_unix_sk: false,
+            shell_job: false,
+            file_locks: true,
+            empty_ns: vec!["network".into()],
+            parent_path: None,
+            pre_dump: false,
+            page_server: None,
+            manage_cgroups_mode: None,
         };
         let args = dump_args(42, Path::new("/rootfs"), &spec(), &opts);
         let joined = args.join(" ");
@@ -289,6 +348,7 @@ mod tests {
             "{restore}"
         );
         assert!(restore.contains("--restore-detached --pidfile /p"));
+        assert!(restore.contains("--empty-ns net"), "{restore}");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     /// chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// How many file descriptors after stdio (3, 4, …) the container inherits; every
+    /// other descriptor is closed at the exec.
+    pub preserve_fds: u32,
 }
 
 /// A container known to the runtime.
@@ -169,6 +172,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
             console: console.as_ref(),
             no_pivot: opts.no_pivot,
             seccomp: seccomp.as_ref(),
+            preserve_fds: opts.preserve_fds,
         })
     })?;
     rollback.init = Some(pid);

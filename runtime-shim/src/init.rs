@@ -45,6 +45,8 @@ pub struct InitConfig<'a> {
     pub no_pivot: bool,
     /// The compiled seccomp filter, if the spec has one.
     pub seccomp: Option<&'a crate::seccomp::Program>,
+    /// Descriptors after stdio handed to the user process.
+    pub preserve_fds: u32,
 }
 
 /// Run the init: set up, report, wait for `start`, exec. Never returns.
@@ -154,10 +156,8 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
         sysctl::apply(sysctl)?;
     }
     rootfs::finish(spec)?;
-    Ok((
-        process::become_user_process(process, cfg.seccomp)?,
-        hook_state,
-    ))
+    let ready = process::become_user_process(process, cfg.seccomp)?.preserve_fds(cfg.preserve_fds);
+    Ok((ready, hook_state))
 }
 
 /// Hooks due while the mounts are prepared and the root not yet switched: the runtime

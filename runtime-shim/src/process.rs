@@ -15,6 +15,8 @@ pub struct Ready<'a> {
     program: Program,
     /// The seccomp filter still to install right before the exec.
     late_filter: Option<&'a seccomp::Program>,
+    /// Descriptors after stdio that the program inherits.
+    preserve_fds: u32,
 }
 
 /// Compile the seccomp filter of a spec, in the runtime before any process is made (it
@@ -76,12 +78,44 @@ pub fn become_user_process<'a>(
     Ok(Ready {
         program,
         late_filter,
+        preserve_fds: 0,
     })
 }
 
 impl Ready<'_> {
-    /// Install the late seccomp filter and exec; returns only on failure.
+    /// Hand descriptors 3 .. 3+`n` to the program (runc's --preserve-fds).
+    pub fn preserve_fds(mut self, n: u32) -> Self {
+        self.preserve_fds = n;
+        self
+    }
+
+    /// Install the late seccomp filter and exec; returns only on failure. Descriptors
+    /// beyond stdio and the preserved ones are closed at the exec, so nothing of the
+    /// runtime's (or its caller's) leaks into the container.
     pub fn exec(&self) -> Result<()> {
+        let keep_until = 3 + self.preserve_fds;
+        for fd in 3..keep_until {
+            // SAFETY: F_SETFD on a descriptor number only changes its flags; one that is
+            // not open just fails with EBADF.
+            unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, 0) };
+        }
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only marks this process's
+        // descriptors close-on-exec.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                keep_until,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        if rc < 0 {
+            return Err(Error::sys(
+                "close_range",
+                "CLOSE_RANGE_CLOEXEC",
+                nix::errno::Errno::last(),
+            ));
+        }
         if let Some(filter) = self.late_filter {
             seccomp::install(filter)?;
         }

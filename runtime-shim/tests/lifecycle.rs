@@ -586,3 +586,42 @@ fn version_flag() {
         "no version number on the first line: {out}"
     );
 }
+
+#[test]
+fn preserve_fds_passes_exactly_the_given_descriptors() {
+    // fd 3 and 4 are open in the caller; with --preserve-fds 1 only fd 3 reaches the
+    // container (read through it), and nothing beyond it leaks.
+    let c = TestContainer::new(
+        "lc-preserve-fds",
+        &["sh", "-c", "cat <&3; ls /proc/self/fd | tr '\\n' ' '"],
+    );
+    c.write_config();
+    let secret = c.tmp_path().join("fd3.txt");
+    fs::write(&secret, "through-fd-3\n").unwrap();
+    let script = format!(
+        "exec 3<{} 4</dev/null; exec {} --root {} run --preserve-fds 1 --bundle {} {}",
+        secret.display(),
+        runtime().display(),
+        c.root.display(),
+        c.bundle.display(),
+        c.id
+    );
+    let out = spawn_cmd(
+        std::path::Path::new("/bin/sh"),
+        &["-c", &script],
+        &c.io,
+        None,
+    )
+    .wait();
+    out.assert_success();
+    let lines = out.stdout_lines();
+    assert_eq!(lines[0], "through-fd-3", "{out}");
+    // ls itself opens one more descriptor (3 is ours, the next is ls's directory).
+    let fds: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(fds[..4], ["0", "1", "2", "3"], "{out}");
+    assert!(
+        fds.len() <= 5,
+        "descriptors leaked into the container: {fds:?}"
+    );
+    c.assert_nothing_left();
+}

@@ -90,7 +90,6 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
         for dev in devices::default_devices() {
             devices::create(rootfs, &dev, ctx.userns)?;
         }
-        devices::create_symlinks(rootfs)?;
     }
     for d in spec
         .linux()
@@ -98,6 +97,11 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
         .flat_map(|l| l.devices().iter().flatten())
     {
         devices::create(rootfs, &devices::from_spec(d)?, ctx.userns)?;
+    }
+    // The symlinks last, as runc: a spec device at /dev/ptmx (privileged containers list
+    // the host's) gives way to the link into the container's own devpts.
+    if dev_is_tmpfs {
+        devices::create_symlinks(rootfs)?;
     }
     Ok(())
 }

@@ -21,7 +21,13 @@ use berth_runtime::{signal, Error};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// `--version`, shaped like runc's so tools that parse it find the version and spec lines.
-const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+const VERSION: &str = concat!(
+    "version ",
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: berth-",
+    env!("CARGO_PKG_VERSION"),
+    "\nspec: 1.2.0"
+);
 
 /// Berth's OCI runtime, runc-compatible.
 #[derive(Parser, Debug)]
@@ -42,6 +48,13 @@ struct Cli {
     /// Accepted for runc compatibility; the systemd cgroup driver is not supported.
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// The criu binary, for checkpoint and restore (before the command, as runc).
+    #[arg(long, default_value = "criu")]
+    criu: PathBuf,
+    /// Accepted for runc compatibility (true, false or auto) before the command;
+    /// berth-runc runs as root.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -109,9 +122,8 @@ enum Command {
     Checkpoint {
         #[command(flatten)]
         criu: CriuArgs,
-        /// Keep the container running after the dump.
-        #[arg(long)]
-        leave_running: bool,
+        #[command(flatten)]
+        dump: DumpArgs,
         id: String,
     },
     /// Restore a container from a criu image (always detached).
@@ -127,6 +139,18 @@ enum Command {
         /// Accepted for runc compatibility: restore always detaches.
         #[arg(short, long)]
         detach: bool,
+        /// Accepted for runc compatibility: the restored init is never our child.
+        #[arg(long)]
+        no_subreaper: bool,
+        /// Unix socket that receives the pty master of a restored terminal.
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        /// Use chroot instead of pivot_root.
+        #[arg(long)]
+        no_pivot: bool,
+        /// Namespaces to create empty (e.g. network).
+        #[arg(long)]
+        empty_ns: Vec<String>,
         id: String,
     },
     /// Freeze every process of a container.
@@ -156,8 +180,8 @@ enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         format: Format,
         id: String,
-        /// Options passed to ps(1) (default -ef).
-        #[arg(last = true)]
+        /// Options passed to ps(1) (default -ef), after the id (with or without `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
     /// Write a default config.json.
@@ -183,19 +207,61 @@ struct CriuArgs {
     /// Allow open TCP connections.
     #[arg(long)]
     tcp_established: bool,
-    /// The criu binary.
-    #[arg(long, default_value = "criu")]
-    criu: PathBuf,
+    /// Allow external unix sockets.
+    #[arg(long)]
+    ext_unix_sk: bool,
+    /// Allow a process attached to a terminal.
+    #[arg(long)]
+    shell_job: bool,
+    /// Handle file locks.
+    #[arg(long)]
+    file_locks: bool,
+    /// criu's cgroup mode: soft, full, strict or ignore.
+    #[arg(long)]
+    manage_cgroups_mode: Option<String>,
+}
+
+/// The flags only `checkpoint` has.
+#[derive(clap::Args, Debug)]
+struct DumpArgs {
+    /// Keep the container running after the dump.
+    #[arg(long)]
+    leave_running: bool,
+    /// Images of a previous dump, for an incremental one.
+    #[arg(long)]
+    parent_path: Option<PathBuf>,
+    /// Dump memory only, leaving the container running.
+    #[arg(long)]
+    pre_dump: bool,
+    /// Send memory pages to a criu page server at ADDRESS:PORT.
+    #[arg(long)]
+    page_server: Option<String>,
+    /// Namespaces to create empty on restore (given at checkpoint, as runc).
+    #[arg(long)]
+    empty_ns: Vec<String>,
 }
 
 impl CriuArgs {
-    fn options(&self, leave_running: bool) -> CriuOptions {
+    fn options(
+        &self,
+        criu: PathBuf,
+        dump: Option<&DumpArgs>,
+        empty_ns: Vec<String>,
+    ) -> CriuOptions {
         CriuOptions {
-            criu: self.criu.clone(),
+            criu,
             image_path: self.image_path.clone(),
             work_path: self.work_path.clone(),
-            leave_running,
+            leave_running: dump.is_some_and(|d| d.leave_running || d.pre_dump),
             tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            empty_ns,
+            parent_path: dump.and_then(|d| d.parent_path.clone()),
+            pre_dump: dump.is_some_and(|d| d.pre_dump),
+            page_server: dump.and_then(|d| d.page_server.clone()),
+            manage_cgroups_mode: self.manage_cgroups_mode.clone(),
         }
     }
 }
@@ -215,6 +281,12 @@ struct CreateArgs {
     /// Use chroot instead of pivot_root (for root filesystems on ramfs).
     #[arg(long)]
     no_pivot: bool,
+    /// Accepted for runc compatibility: berth-runc never creates a session keyring.
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass this many file descriptors after stdio (3, 4, …) to the container.
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
     /// The container id.
     id: String,
 }
@@ -228,12 +300,25 @@ impl CreateArgs {
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
             no_pivot: self.no_pivot,
+            preserve_fds: self.preserve_fds,
         }
     }
 }
 
+/// go-runc spells some long options with one dash (`-no-subreaper`); clap would read
+/// those as bundles of short flags. Respell them before parsing.
+fn normalized_args() -> Vec<std::ffi::OsString> {
+    const SINGLE_DASH_LONG: &[&str] = &["-no-subreaper"];
+    std::env::args_os()
+        .map(|a| match a.to_str() {
+            Some(s) if SINGLE_DASH_LONG.contains(&s) => format!("-{s}").into(),
+            _ => a,
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(normalized_args());
     logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
     match execute(cli) {
         Ok(code) => code,
@@ -282,16 +367,19 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
         Command::Resume { id } => Container::load(&root, &id)?.resume()?,
         Command::Update { update } => update::update(&root, &update)?,
         Command::Events { events } => events::events(&root, &events)?,
-        Command::Checkpoint {
-            criu,
-            leave_running,
-            id,
-        } => Container::load(&root, &id)?.checkpoint(&criu.options(leave_running))?,
+        Command::Checkpoint { criu, dump, id } => {
+            let opts = criu.options(cli.criu, Some(&dump), dump.empty_ns.clone());
+            Container::load(&root, &id)?.checkpoint(&opts)?
+        }
         Command::Restore {
             criu,
             bundle,
             pid_file,
             detach: _,
+            no_subreaper: _,
+            console_socket,
+            no_pivot,
+            empty_ns,
             id,
         } => {
             let opts = CreateOptions {
@@ -299,10 +387,11 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
                 id,
                 bundle,
                 pid_file,
-                console_socket: None,
-                no_pivot: false,
+                console_socket,
+                no_pivot,
+                preserve_fds: 0,
             };
-            checkpoint::restore(&opts, &criu.options(false))?;
+            checkpoint::restore(&opts, &criu.options(cli.criu, None, empty_ns))?;
         }
         Command::List { format, quiet } => {
             output::list(&container::list(&root)?, format == Format::Json, quiet)
