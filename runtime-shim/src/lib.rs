@@ -12,6 +12,7 @@ pub mod container;
 pub mod default_spec;
 pub mod error;
 pub mod exec;
+pub mod features;
 pub mod fork;
 pub mod hooks;
 pub mod id;

@@ -110,7 +110,7 @@ fn events_reports_an_oom_kill() {
     c.run_with(&["-d"]).assert_success();
     let events = c.spawn(&["events", "--interval", "1h", &c.id]);
     // The tail is OOM-killed, the shell goes on sleeping; stop it once the OOM is seen.
-    let text = c.wait_for_file(&events.stdout_path().to_path_buf(), "an oom event", |t| {
+    let text = c.wait_for_file(events.stdout_path(), "an oom event", |t| {
         t.contains("\"oom\"")
     });
     assert!(

@@ -53,6 +53,46 @@ impl MountOptions {
     }
 }
 
+/// Every option name this runtime understands (flags and propagation), for `features`.
+pub const KNOWN: &[&str] = &[
+    "defaults",
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "dirsync",
+    "mand",
+    "nomand",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "diratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "remount",
+    "bind",
+    "rbind",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+    "tmpcopyup",
+    "rro",
+    "rrw",
+];
+
 /// Options that are mount(2) flags: (true if the option clears the flag, the flag).
 fn flag_of(opt: &str) -> Option<(bool, MsFlags)> {
     use MsFlags as F;
@@ -120,6 +160,16 @@ mod tests {
             .contains(MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
         assert_eq!(o.data, "mode=755,size=64k");
+    }
+
+    #[test]
+    fn every_known_option_is_understood() {
+        for opt in KNOWN {
+            assert!(
+                flag_of(opt).is_some() || propagation_of(opt).is_some() || ignored(opt),
+                "{opt}"
+            );
+        }
     }
 
     #[test]

@@ -42,6 +42,27 @@ pub use compile::compile;
 pub use install::install;
 pub use listener::send_listener;
 
+/// The `SCMP_ARCH_*` names a filter can cover (those with a syscall table here).
+pub fn supported_architectures() -> Vec<String> {
+    use oci_spec::runtime::Arch;
+    [
+        Arch::ScmpArchX86_64,
+        Arch::ScmpArchX86,
+        Arch::ScmpArchX32,
+        Arch::ScmpArchAarch64,
+        Arch::ScmpArchArm,
+        Arch::ScmpArchRiscv64,
+        Arch::ScmpArchS390x,
+        Arch::ScmpArchPpc64,
+        Arch::ScmpArchPpc64le,
+        Arch::ScmpArchLoongarch64,
+    ]
+    .into_iter()
+    .filter(|a| arch::Target::from_oci(*a).is_some())
+    .filter_map(|a| serde_json::to_value(a).ok()?.as_str().map(str::to_owned))
+    .collect()
+}
+
 /// What can go wrong compiling or installing a filter. Rule errors name the rule as
 /// `linux.seccomp.syscalls[N] (names…)`.
 #[derive(Debug, thiserror::Error)]

@@ -112,3 +112,53 @@ pub enum Message {
         message: String,
     },
 }
+
+impl Message {
+    /// True for the messages the shim sends unasked (created, started, exited, oom,
+    /// failed); false for replies to a request.
+    pub fn is_event(&self) -> bool {
+        matches!(
+            self,
+            Message::Created { .. }
+                | Message::Started
+                | Message::Exited(_)
+                | Message::Oom
+                | Message::Failed { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_and_replies_are_told_apart() {
+        assert!(Message::Started.is_event());
+        assert!(Message::Exited(ExitRecord {
+            code: 3,
+            at: "now".into()
+        })
+        .is_event());
+        assert!(!Message::Ok.is_event());
+        assert!(!Message::Exec { pid: 1 }.is_event());
+    }
+
+    #[test]
+    fn wire_form_is_tagged_json() {
+        let text = serde_json::to_string(&Request::Kill {
+            signal: 9,
+            all: false,
+        })
+        .unwrap();
+        assert_eq!(text, r#"{"op":"kill","signal":9,"all":false}"#);
+        let text = serde_json::to_string(&Message::Exited(ExitRecord {
+            code: 3,
+            at: "t".into(),
+        }))
+        .unwrap();
+        assert_eq!(text, r#"{"kind":"exited","code":3,"at":"t"}"#);
+        let back: Message = serde_json::from_str(&text).unwrap();
+        assert!(matches!(back, Message::Exited(ExitRecord { code: 3, .. })));
+    }
+}

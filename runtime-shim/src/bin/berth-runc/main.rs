@@ -184,6 +184,8 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Print the runtime-spec features document: what this runtime implements.
+    Features,
     /// Write a default config.json.
     Spec {
         /// Directory to write config.json into.
@@ -405,6 +407,7 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
             output::ps(&c.pids()?, format == Format::Json, &ps_args)?;
         }
         Command::Spec { bundle, rootless } => output::write_spec(&bundle, rootless)?,
+        Command::Features => output::print_json_pretty(&berth_runtime::features::features()),
     }
     Ok(ExitCode::SUCCESS)
 }

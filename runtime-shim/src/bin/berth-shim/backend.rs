@@ -1,0 +1,307 @@
+//! Who makes and drives the container: the runtime library in this process (the default,
+//! no exec at all) or an external OCI runtime binary with runc's command line.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use berth_runtime::cgroups::Stats;
+use berth_runtime::container::{self, Container, CreateOptions};
+use berth_runtime::exec::ExecOptions;
+use nix::sys::signal::Signal;
+use oci_spec::runtime::Process;
+
+/// The container, as one of the two ways of driving it.
+// One value for the life of the process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Backend {
+    /// Through the library; `None` once deleted.
+    Builtin {
+        root: PathBuf,
+        id: String,
+        container: Option<Container>,
+    },
+    /// Through `runtime --root root <verb> … id`.
+    External {
+        runtime: PathBuf,
+        root: PathBuf,
+        id: String,
+        /// Where the runtime's own log goes (`--log`), for its error messages.
+        log: PathBuf,
+        /// The shim's state directory, for the runtime's temporary files.
+        state_dir: PathBuf,
+    },
+}
+
+/// The container's stdout/stderr while a process of it is made: fds 1 and 2 of the shim
+/// point there for the duration (the library's clone and the runtime binary inherit them).
+pub struct Stdio2<'a> {
+    pub out: Option<&'a [OwnedFd; 2]>,
+    /// The shim's own stderr (its log), restored afterwards.
+    pub shim_log: &'a OwnedFd,
+    pub devnull: &'a OwnedFd,
+}
+
+impl Stdio2<'_> {
+    /// Run `f` with fds 1/2 on the container's pipes (or /dev/null), then restore them.
+    fn around<T>(&self, f: impl FnOnce() -> T) -> T {
+        let (o, e) = match self.out {
+            Some([o, e]) => (o.as_raw_fd(), e.as_raw_fd()),
+            None => (self.devnull.as_raw_fd(), self.devnull.as_raw_fd()),
+        };
+        // SAFETY: dup2 onto the standard descriptors, all of which this process owns.
+        unsafe {
+            libc::dup2(o, 1);
+            libc::dup2(e, 2);
+        }
+        let result = f();
+        // SAFETY: as above.
+        unsafe {
+            libc::dup2(self.devnull.as_raw_fd(), 1);
+            libc::dup2(self.shim_log.as_raw_fd(), 2);
+        }
+        result
+    }
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+impl Backend {
+    /// Create the container; returns the init's host pid.
+    pub fn create(&mut self, bundle: &Path, stdio: &Stdio2<'_>) -> Result<i32> {
+        match self {
+            Backend::Builtin {
+                root,
+                id,
+                container,
+            } => {
+                let opts = CreateOptions {
+                    root: root.clone(),
+                    id: id.clone(),
+                    bundle: bundle.to_path_buf(),
+                    pid_file: None,
+                    console_socket: None,
+                    no_pivot: false,
+                    preserve_fds: 0,
+                };
+                let c = stdio
+                    .around(|| container::create(&opts))
+                    .map_err(|e| e.to_string())?;
+                let pid = c.pid();
+                *container = Some(c);
+                Ok(pid)
+            }
+            Backend::External { state_dir, id, .. } => {
+                let pid_file = state_dir.join("init.pid");
+                let (bundle, pid_arg, id) = (
+                    bundle.as_os_str().to_owned(),
+                    pid_file.as_os_str().to_owned(),
+                    id.clone(),
+                );
+                let args: [&std::ffi::OsStr; 6] = [
+                    "create".as_ref(),
+                    "--bundle".as_ref(),
+                    &bundle,
+                    "--pid-file".as_ref(),
+                    &pid_arg,
+                    id.as_ref(),
+                ];
+                stdio.around(|| self.run(&args, true))?;
+                let text = fs::read_to_string(&pid_file)
+                    .map_err(|e| format!("reading {}: {e}", pid_file.display()))?;
+                let _ = fs::remove_file(&pid_file);
+                text.trim()
+                    .parse()
+                    .map_err(|_| format!("bad pid {text:?} in {}", pid_file.display()))
+            }
+        }
+    }
+
+    /// Let the user process run.
+    pub fn start(&self) -> Result<()> {
+        match self {
+            Backend::Builtin { .. } => self.container()?.start().map_err(|e| e.to_string()),
+            Backend::External { id, .. } => self.run(&["start", id.as_str()], false).map(drop),
+        }
+    }
+
+    /// Signal the init (or every process with `all`).
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        let sig = Signal::try_from(signal).map_err(|_| format!("invalid signal {signal}"))?;
+        match self {
+            Backend::Builtin { .. } => self.container()?.kill(sig, all).map_err(|e| e.to_string()),
+            Backend::External { id, .. } => {
+                let n = signal.to_string();
+                let mut args = vec!["kill"];
+                if all {
+                    args.push("--all");
+                }
+                args.extend([id.as_str(), n.as_str()]);
+                self.run(&args, false).map(drop)
+            }
+        }
+    }
+
+    /// Freeze or thaw.
+    pub fn pause(&self, pause: bool) -> Result<()> {
+        match self {
+            Backend::Builtin { .. } => {
+                let c = self.container()?;
+                if pause { c.pause() } else { c.resume() }.map_err(|e| e.to_string())
+            }
+            Backend::External { id, .. } => {
+                let verb = if pause { "pause" } else { "resume" };
+                self.run(&[verb, id.as_str()], false).map(drop)
+            }
+        }
+    }
+
+    /// cgroup statistics.
+    pub fn stats(&self) -> Result<Stats> {
+        match self {
+            Backend::Builtin { .. } => self.container()?.stats().map_err(|e| e.to_string()),
+            Backend::External { id, .. } => {
+                let out = self.run(&["events", "--stats", id.as_str()], false)?;
+                let mut value: serde_json::Value =
+                    serde_json::from_slice(&out).map_err(|e| format!("runtime events: {e}"))?;
+                serde_json::from_value(value["data"].take())
+                    .map_err(|e| format!("runtime events data: {e}"))
+            }
+        }
+    }
+
+    /// Run one more process in the container; returns its host pid.
+    pub fn exec(&self, process: Process, stdio: &Stdio2<'_>) -> Result<i32> {
+        match self {
+            Backend::Builtin { .. } => {
+                let c = self.container()?;
+                let opts = ExecOptions {
+                    process,
+                    pid_file: None,
+                    console_socket: None,
+                };
+                stdio
+                    .around(|| c.exec(&opts, None))
+                    .map(|p| p.as_raw())
+                    .map_err(|e| e.to_string())
+            }
+            Backend::External { state_dir, id, .. } => {
+                let spec = state_dir.join("exec-process.json");
+                let pid_file = state_dir.join("exec.pid");
+                let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
+                fs::write(&spec, json).map_err(|e| format!("writing {}: {e}", spec.display()))?;
+                let (spec_arg, pid_arg) =
+                    (spec.as_os_str().to_owned(), pid_file.as_os_str().to_owned());
+                let args: [&std::ffi::OsStr; 7] = [
+                    "exec".as_ref(),
+                    "--detach".as_ref(),
+                    "--process".as_ref(),
+                    &spec_arg,
+                    "--pid-file".as_ref(),
+                    &pid_arg,
+                    id.as_ref(),
+                ];
+                let result = stdio.around(|| self.run(&args, true));
+                let _ = fs::remove_file(&spec);
+                result?;
+                let text = fs::read_to_string(&pid_file).map_err(|e| e.to_string())?;
+                let _ = fs::remove_file(&pid_file);
+                text.trim()
+                    .parse()
+                    .map_err(|_| format!("bad exec pid {text:?}"))
+            }
+        }
+    }
+
+    /// Remove the container.
+    pub fn delete(&mut self, force: bool) -> Result<()> {
+        match self {
+            Backend::Builtin {
+                root,
+                id,
+                container,
+            } => {
+                let c = container.take().ok_or("the container is already deleted")?;
+                if let Err(e) = c.delete(force) {
+                    // Still there (refused, or half-deleted): keep driving what is left.
+                    *container = Container::load(root, id).ok();
+                    return Err(e.to_string());
+                }
+                Ok(())
+            }
+            Backend::External { id, .. } => {
+                let id = id.clone();
+                let mut args = vec!["delete"];
+                if force {
+                    args.push("--force");
+                }
+                args.push(&id);
+                self.run(&args, false).map(drop)
+            }
+        }
+    }
+
+    /// Whether the runtime still knows the container.
+    pub fn exists(&self) -> bool {
+        match self {
+            Backend::Builtin { root, id, .. } => Container::load(root, id).is_ok(),
+            Backend::External { id, .. } => self.run(&["state", id.as_str()], false).is_ok(),
+        }
+    }
+
+    fn container(&self) -> Result<&Container> {
+        match self {
+            Backend::Builtin {
+                container: Some(c), ..
+            } => Ok(c),
+            _ => Err("the container is deleted".into()),
+        }
+    }
+
+    /// Run the external runtime; its stdout is returned. With `inherit`, its stdout and
+    /// stderr are the shim's fds 1/2 (the container's pipes, for `create` and `exec`);
+    /// otherwise both are captured. A failure is the runtime's last line of stderr (or
+    /// of its `--log`).
+    fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], inherit: bool) -> Result<Vec<u8>> {
+        let Backend::External {
+            runtime, root, log, ..
+        } = self
+        else {
+            return Err("not an external runtime".into());
+        };
+        let mut cmd = Command::new(runtime);
+        cmd.arg("--root")
+            .arg(root)
+            .arg("--log")
+            .arg(log)
+            .args(args)
+            .stdin(Stdio::null());
+        if inherit {
+            cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        }
+        let verb = args
+            .first()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let out = cmd
+            .output()
+            .map_err(|e| format!("running {}: {e}", runtime.display()))?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = match stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+            Some(line) => line.to_owned(),
+            None => fs::read_to_string(log)
+                .ok()
+                .and_then(|t| t.lines().last().map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        Err(format!(
+            "{} {verb} failed ({}): {last}",
+            runtime.display(),
+            out.status
+        ))
+    }
+}

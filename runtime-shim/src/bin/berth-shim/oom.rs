@@ -1,0 +1,175 @@
+//! OOM notification without polling. The container's memory cgroup is found from its
+//! init's `/proc/<pid>/cgroup` (so it works whichever runtime made the container):
+//! - v1: an eventfd registered through `cgroup.event_control` on `memory.oom_control`;
+//! - v2: inotify on `memory.events`, whose modification the kernel notifies.
+//!
+//! A wake-up is only a hint: the `oom_kill` count in the same file is compared with the
+//! last one seen, and only a rise is an OOM kill.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// A watch on one memory cgroup.
+pub struct OomWatch {
+    fd: OwnedFd,
+    counter: PathBuf,
+    seen: u64,
+}
+
+impl OomWatch {
+    /// Watch the memory cgroup of `pid`; `Ok(None)` when it has none (no memory
+    /// controller, e.g. a hybrid host's empty cgroup2).
+    pub fn for_pid(pid: i32) -> io::Result<Option<OomWatch>> {
+        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+        let mounts = fs::read_to_string("/proc/self/mountinfo")?;
+        let Some((dir, v2)) = memory_dir(&cgroups, &mounts) else {
+            return Ok(None);
+        };
+        if v2 {
+            let counter = dir.join("memory.events");
+            if !counter.exists() {
+                return Ok(None);
+            }
+            // SAFETY: plain syscall; the result is checked.
+            let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `fd` was just returned by inotify_init1 and is owned from here on.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            let cpath = std::ffi::CString::new(counter.as_os_str().as_encoded_bytes())
+                .map_err(io::Error::other)?;
+            // SAFETY: `cpath` is a NUL-terminated path; `fd` is an inotify instance.
+            if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), cpath.as_ptr(), libc::IN_MODIFY) }
+                < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            let seen = read_count(&counter).unwrap_or(0);
+            return Ok(Some(OomWatch { fd, counter, seen }));
+        }
+        let counter = dir.join("memory.oom_control");
+        let control = File::open(&counter)?;
+        // SAFETY: plain syscall; the result is checked.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `efd` was just returned by eventfd and is owned from here on.
+        let fd = unsafe { OwnedFd::from_raw_fd(efd) };
+        fs::write(
+            dir.join("cgroup.event_control"),
+            format!("{} {}", fd.as_raw_fd(), control.as_raw_fd()),
+        )?;
+        let seen = read_count(&counter).unwrap_or(0);
+        Ok(Some(OomWatch { fd, counter, seen }))
+    }
+
+    /// The descriptor to poll for readability.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// After a wake-up: consume it and tell whether the OOM killer struck since last
+    /// time. `Err` when the cgroup is gone (stop watching).
+    pub fn check(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 512];
+        // SAFETY: `buf` is writable for its length; the fd is non-blocking.
+        while unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        let now = read_count(&self.counter)?;
+        let rose = now > self.seen;
+        self.seen = now;
+        Ok(rose)
+    }
+}
+
+/// The `oom_kill` line of `memory.oom_control` (v1) or `memory.events` (v2).
+fn read_count(path: &Path) -> io::Result<u64> {
+    let text = fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("oom_kill "))
+        .find_map(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+/// The memory cgroup directory from `/proc/<pid>/cgroup` and `/proc/self/mountinfo`
+/// text, and whether it is cgroup v2.
+fn memory_dir(cgroups: &str, mountinfo: &str) -> Option<(PathBuf, bool)> {
+    let mut v1 = None;
+    let mut v2 = None;
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if ctrls.split(',').any(|c| c == "memory") {
+            v1 = Some(path);
+        } else if ctrls.is_empty() {
+            v2 = Some(path);
+        }
+    }
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 3 {
+            continue;
+        }
+        let (root, mountpoint) = (l[3], l[4]);
+        let rel = |p: &str| -> Option<PathBuf> {
+            let rest = p.strip_prefix(root.trim_end_matches('/'))?;
+            Some(Path::new(mountpoint).join(rest.trim_start_matches('/')))
+        };
+        match (r[0], v1, v2) {
+            ("cgroup", Some(p), _) if r[2].split(',').any(|o| o == "memory") => {
+                return rel(p).map(|d| (d, false));
+            }
+            ("cgroup2", None, Some(p)) => return rel(p).map(|d| (d, true)),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTS: &str = "\
+30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+34 25 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+35 25 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+";
+
+    #[test]
+    fn v1_memory_wins_on_hybrid() {
+        let cg = "5:memory:/berth/c1\n4:cpu,cpuacct:/berth/c1\n0::/berth/c1\n";
+        assert_eq!(
+            memory_dir(cg, MOUNTS),
+            Some((PathBuf::from("/sys/fs/cgroup/memory/berth/c1"), false))
+        );
+    }
+
+    #[test]
+    fn v2_when_no_v1_memory() {
+        let mounts = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            memory_dir("0::/a/b\n", mounts),
+            Some((PathBuf::from("/sys/fs/cgroup/a/b"), true))
+        );
+        assert_eq!(memory_dir("0::/a/b\n", ""), None);
+    }
+
+    #[test]
+    fn counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("memory.oom_control");
+        fs::write(&f, "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n").unwrap();
+        assert_eq!(read_count(&f).unwrap(), 4);
+    }
+}
