@@ -1,0 +1,68 @@
+//! How a worker turns a job into a running container. The engine only sees this trait:
+//! tests plug in a no-op or instrumented launcher; the daemon plugs in the one that
+//! spawns `berth-shim` and waits for its `created`/`started` messages.
+
+use crate::queue::Job;
+
+/// What a successful launch reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Launched {
+    /// Host pid of the container's init.
+    pub pid: i32,
+    /// Pid of the shim that owns the container (0 where there is none, as in tests).
+    pub shim_pid: i32,
+    /// The user process runs (`false`: the container is only created, as asked by a
+    /// spec with `start: false`).
+    pub started: bool,
+}
+
+/// Why a launch failed. `kind` is a short, bounded label (it becomes the `reason` label
+/// of the failures metric); `message` is the one line a user reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct LaunchError {
+    /// Bounded label: `spawn`, `create`, `start`, `shim_gone`, `timeout`, `panic` …
+    pub kind: &'static str,
+    /// One line saying why.
+    pub message: String,
+}
+
+impl LaunchError {
+    /// A failure of the given kind.
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        LaunchError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Creates (and by default starts) the container a job describes. Called from a start
+/// worker thread; may block for as long as the start takes.
+pub trait Launcher: Send + Sync + 'static {
+    /// Launch `job`; return once the container is created (and started if asked).
+    fn launch(&self, job: &Job) -> Result<Launched, LaunchError>;
+}
+
+impl<F> Launcher for F
+where
+    F: Fn(&Job) -> Result<Launched, LaunchError> + Send + Sync + 'static,
+{
+    fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
+        self(job)
+    }
+}
+
+/// A launcher that does nothing and succeeds at once (benches, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopLauncher;
+
+impl Launcher for NoopLauncher {
+    fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
+        Ok(Launched {
+            pid: 0,
+            shim_pid: 0,
+            started: job.spec.start,
+        })
+    }
+}

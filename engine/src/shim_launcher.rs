@@ -1,0 +1,306 @@
+//! The real launcher: one `berth-shim` per container. A start worker spawns the shim,
+//! waits for it to report the container created (and started), and hands the shim's
+//! socket to the [`Monitor`] that follows it from then on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_runtime::shim::client::{spawn_shim, ShimClient, SpawnOptions};
+use berth_runtime::shim::protocol::{Message, Request};
+use berth_runtime::state::Status;
+
+use crate::launcher::{LaunchError, Launched, Launcher};
+use crate::monitor::Monitor;
+use crate::queue::Job;
+use crate::record::SpecSource;
+
+/// Where shims, bundles of inline specs and runtime state live, and how shims run.
+#[derive(Debug, Clone)]
+pub struct ShimConfig {
+    /// The `berth-shim` binary.
+    pub shim_binary: PathBuf,
+    /// The daemon's state directory.
+    pub state_dir: PathBuf,
+    /// The default external runtime (`None`: the built-in library).
+    pub runtime: Option<PathBuf>,
+    /// Size cap of each container's log.
+    pub log_max: u64,
+    /// How long a start may take before it is failed.
+    pub start_timeout: Duration,
+}
+
+impl ShimConfig {
+    /// The shim directory of container `id` (socket, pid, exit record, logs).
+    pub fn shim_dir(&self, id: &str) -> PathBuf {
+        self.state_dir.join("shims").join(id)
+    }
+
+    /// The runtime's state root, shared by every container.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.state_dir.join("runtime")
+    }
+}
+
+/// Spawns a shim per job.
+pub struct ShimLauncher {
+    config: ShimConfig,
+    monitor: Arc<Monitor>,
+}
+
+impl ShimLauncher {
+    /// A launcher that hands every launched shim to `monitor`.
+    pub fn new(config: ShimConfig, monitor: Arc<Monitor>) -> Self {
+        ShimLauncher { config, monitor }
+    }
+
+    /// The bundle directory of a job: its own, or one written for an inline spec.
+    fn bundle_of(&self, job: &Job) -> Result<PathBuf, LaunchError> {
+        match &job.spec.source {
+            SpecSource::Bundle(path) => Ok(path.clone()),
+            SpecSource::Inline { spec, rootfs } => {
+                let dir = self.config.state_dir.join("bundles").join(&job.id);
+                write_inline_bundle(&dir, spec, rootfs)
+                    .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", dir.display())))?;
+                Ok(dir)
+            }
+        }
+    }
+}
+
+/// Write `config.json` for an inline spec, its root pointing at `rootfs`.
+fn write_inline_bundle(
+    dir: &Path,
+    spec: &oci_spec::runtime::Spec,
+    rootfs: &Path,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut spec = spec.clone();
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_path(rootfs.to_path_buf());
+    spec.set_root(Some(root));
+    let text = serde_json::to_vec(&spec).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("config.json"), text)
+}
+
+impl Launcher for ShimLauncher {
+    fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
+        let dir = self.config.shim_dir(&job.id);
+        let opts = SpawnOptions {
+            binary: self.config.shim_binary.clone(),
+            id: job.id.clone(),
+            bundle: self.bundle_of(job)?,
+            state_dir: dir.clone(),
+            runtime_root: self.config.runtime_root(),
+            runtime: job
+                .spec
+                .runtime
+                .clone()
+                .or_else(|| self.config.runtime.clone()),
+            log: Some(dir.join("container.log")),
+            log_max: Some(self.config.log_max),
+            no_start: !job.spec.start,
+        };
+        let mut child = spawn_shim(&opts).map_err(|e| {
+            LaunchError::new(
+                "spawn",
+                format!("{}: {e}", self.config.shim_binary.display()),
+            )
+        })?;
+        let shim_pid = child.id() as i32;
+        let deadline = Instant::now() + self.config.start_timeout;
+        let fail = |child: &mut std::process::Child, err: LaunchError| {
+            // A shim that failed exits by itself; one that hangs is stopped here.
+            if !matches!(child.try_wait(), Ok(Some(_))) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+            err
+        };
+        let mut client = match ShimClient::connect_timeout(&dir, self.config.start_timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = shim_failure(&dir).unwrap_or_else(|| e.to_string());
+                return Err(fail(&mut child, LaunchError::new("create", reason)));
+            }
+        };
+        match wait_until_launched(&mut client, job.spec.start, deadline) {
+            Ok(pid) => {
+                self.monitor.watch(job.id.clone(), client, Some(child), dir);
+                Ok(Launched {
+                    pid,
+                    shim_pid,
+                    started: job.spec.start,
+                })
+            }
+            Err(mut e) => {
+                if let Some(reason) = shim_failure(&dir) {
+                    e.message = reason;
+                }
+                Err(fail(&mut child, e))
+            }
+        }
+    }
+}
+
+/// The reason a shim gave for failing, from the last line of its log.
+fn shim_failure(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("shim.log")).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// Ask the shim where it stands and follow its events until the container is created
+/// (and running, if it is to start); returns the init's pid.
+fn wait_until_launched(
+    client: &mut ShimClient,
+    start: bool,
+    deadline: Instant,
+) -> Result<i32, LaunchError> {
+    let lost = |e: &dyn std::fmt::Display| LaunchError::new("shim_gone", e.to_string());
+    let remaining = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    client
+        .set_read_timeout(Some(remaining()))
+        .map_err(|e| lost(&e))?;
+    // Events sent before we connected are not replayed: the state says where it is.
+    let mut pid = 0;
+    let mut done = false;
+    let observe = |msg: &Message, pid: &mut i32, done: &mut bool| -> Result<(), LaunchError> {
+        match msg {
+            Message::State(s) => {
+                if s.pid > 0 {
+                    *pid = s.pid;
+                }
+                *done = match s.status {
+                    Status::Creating => false,
+                    Status::Created => !start,
+                    Status::Running | Status::Paused | Status::Stopped => true,
+                };
+            }
+            Message::Created { pid: p } => {
+                *pid = *p;
+                *done = !start;
+            }
+            Message::Started | Message::Exited(_) => *done = true,
+            Message::Failed { message } => return Err(LaunchError::new("create", message.clone())),
+            _ => {}
+        }
+        Ok(())
+    };
+    let reply = client.request(&Request::State).map_err(|e| lost(&e))?;
+    for event in client.take_events() {
+        observe(&event, &mut pid, &mut done)?;
+    }
+    observe(&reply, &mut pid, &mut done)?;
+    while !done {
+        if Instant::now() >= deadline {
+            return Err(LaunchError::new(
+                "timeout",
+                "the shim did not report the container started in time",
+            ));
+        }
+        client
+            .set_read_timeout(Some(remaining()))
+            .map_err(|e| lost(&e))?;
+        let msg = client.recv_event().map_err(|e| lost(&e))?;
+        observe(&msg, &mut pid, &mut done)?;
+    }
+    client.set_read_timeout(None).map_err(|e| lost(&e))?;
+    Ok(pid)
+}
+
+/// Turn what the monitor sees of each shim into state changes of `engine`'s records.
+pub fn follow(engine: &Arc<crate::Engine>, monitor: &Monitor) {
+    use crate::monitor::ShimEvent;
+    use crate::record::Change;
+    use crate::state_machine::State;
+
+    let engine = Arc::downgrade(engine);
+    monitor.set_sink(move |id, event| {
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        let result = match event {
+            ShimEvent::Message(msg) => engine.apply_shim_message(id, &msg).map(drop),
+            ShimEvent::Gone(Some(exit)) => engine
+                .apply_shim_message(id, &Message::Exited(exit))
+                .map(drop),
+            ShimEvent::Gone(None) => match engine.get(id) {
+                Some(r)
+                    if matches!(
+                        r.state,
+                        State::Creating | State::Created | State::Running | State::Paused
+                    ) =>
+                {
+                    engine
+                        .apply(
+                            id,
+                            Change::Failed {
+                                reason: "its shim died without recording an exit (killed?)".into(),
+                            },
+                        )
+                        .map(drop)
+                }
+                _ => Ok(()),
+            },
+        };
+        if let Err(e) = result {
+            tracing::debug!(%id, "shim event not applied: {e}");
+        }
+    });
+}
+
+/// After a restart: find every recovered container's shim again. A shim that answers is
+/// followed as before and its state adopted; one that is gone left its exit record if
+/// its container exited, and without one the container is marked failed with the
+/// reason. Returns how many shims were found.
+pub fn reattach(engine: &crate::Engine, monitor: &Monitor, config: &ShimConfig) -> usize {
+    use berth_runtime::shim::client::read_exit_file;
+    use berth_runtime::shim::protocol::ShimState;
+
+    let mut found = 0;
+    for record in engine.list() {
+        if !record.state.has_shim() || record.state == crate::State::Stopped {
+            continue;
+        }
+        let id = record.id.clone();
+        let dir = config.shim_dir(&id);
+        let answer = ShimClient::connect(&dir).ok().and_then(|mut client| {
+            match client.request(&Request::State) {
+                Ok(Message::State(state)) => Some((client, state)),
+                _ => None,
+            }
+        });
+        let result = match answer {
+            Some((client, state)) => {
+                found += 1;
+                let r = engine.reconcile(&id, Some(&state));
+                monitor.watch(id.clone(), client, None, dir);
+                r
+            }
+            None => match read_exit_file(&dir).ok().flatten() {
+                Some(exit) => {
+                    let state = ShimState {
+                        id: id.clone(),
+                        status: Status::Stopped,
+                        pid: record.pid.unwrap_or(0),
+                        exit_code: Some(exit.code),
+                        exited_at: Some(exit.at),
+                    };
+                    engine.reconcile(&id, Some(&state))
+                }
+                None => engine.reconcile(&id, None),
+            },
+        };
+        if let Err(e) = result {
+            tracing::warn!(%id, "recovering: {e}");
+        }
+    }
+    found
+}
