@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
@@ -489,11 +488,6 @@ impl Container {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
-}
-
-/// The clone flags of a spec's namespaces, for callers that report them.
-pub fn clone_flags(ns: &Namespaces) -> CloneFlags {
-    ns.clone_flags
 }
 
 /// Read a non-blocking FIFO until every writer has closed it.
