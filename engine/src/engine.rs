@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Instant;
 
-use berth_runtime::shim::protocol::{Message, ShimState};
+use berth_runtime::shim::protocol::{Message, Request, ShimState};
 use berth_runtime::Status;
 use parking_lot::{Mutex, RwLock};
 
+use crate::control::{Control, ControlError, CONTROL_WORKERS};
 use crate::events::{Bus, EventKind, Subscription, DEFAULT_BUFFER, DEFAULT_HISTORY};
 use crate::launcher::{LaunchError, Launcher};
 use crate::metrics as m;
@@ -135,6 +136,7 @@ struct Inner {
 pub struct Engine {
     inner: Arc<Inner>,
     pool: Pool,
+    control: Control,
     accepting: AtomicBool,
     max_queued: usize,
 }
@@ -215,6 +217,11 @@ impl Engine {
             counts: Default::default(),
             live_shims: AtomicI64::new(0),
         });
+        let control = Control::new(
+            Arc::clone(&inner.launcher),
+            CONTROL_WORKERS,
+            config.max_queued,
+        )?;
         let requeue = inner.recover();
         let handler_inner = Arc::clone(&inner);
         let handler: Handler = Arc::new(move |job| handler_inner.run(job));
@@ -222,6 +229,7 @@ impl Engine {
         let engine = Engine {
             inner,
             pool,
+            control,
             accepting: AtomicBool::new(true),
             max_queued: config.max_queued,
         };
@@ -425,6 +433,32 @@ impl Engine {
         Ok(g.clone())
     }
 
+    /// Ask container `id`'s shim for `request` (kill, pause, resume, exec, stats,
+    /// delete) through the control queue, waiting up to `timeout`; a confirmed pause or
+    /// resume changes the record. Exits and deletions follow from the shim's events.
+    pub fn control(
+        &self,
+        id: &str,
+        request: Request,
+        timeout: std::time::Duration,
+    ) -> Result<Message, ControlError> {
+        if self.inner.lookup(id).is_none() {
+            return Err(ControlError::NotFound(id.to_owned()));
+        }
+        let change = match request {
+            Request::Pause => Some(Change::Paused),
+            Request::Resume => Some(Change::Resumed),
+            _ => None,
+        };
+        let reply = self.control.request(id, request, timeout)?;
+        if let (Some(change), Message::Ok) = (change, &reply) {
+            if let Err(e) = self.apply(id, change) {
+                tracing::warn!(%id, "after a confirmed control request: {e}");
+            }
+        }
+        Ok(reply)
+    }
+
     /// Change the number of start workers now.
     pub fn set_workers(&self, n: usize) -> Result<(), PoolError> {
         self.pool.set_workers(n)
@@ -475,6 +509,7 @@ impl Engine {
     pub fn shutdown(&self) -> Vec<String> {
         self.accepting.store(false, SeqCst);
         self.pool.shutdown();
+        self.control.shutdown();
         let mut left = Vec::new();
         while let Some(job) = self.inner.queue.pop() {
             left.push(job.id);

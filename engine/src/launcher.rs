@@ -2,6 +2,8 @@
 //! tests plug in a no-op or instrumented launcher; the daemon plugs in the one that
 //! spawns `berth-shim` and waits for its `created`/`started` messages.
 
+use berth_runtime::shim::protocol::{Message, Request};
+
 use crate::queue::Job;
 
 /// What a successful launch reports.
@@ -42,6 +44,16 @@ impl LaunchError {
 pub trait Launcher: Send + Sync + 'static {
     /// Launch `job`; return once the container is created (and started if asked).
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError>;
+
+    /// Send `request` to the shim of container `id` and return its reply. Launchers
+    /// without shims (tests, benches) refuse.
+    fn control(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {
+        let _ = (id, request);
+        Err(LaunchError::new(
+            "unsupported",
+            "this launcher has no shims to control",
+        ))
+    }
 }
 
 impl<F> Launcher for F

@@ -3,6 +3,7 @@
 //! persistence and recovery, metrics. It knows nothing of HTTP; it drives containers
 //! through a [`Launcher`] (the daemon's spawns `berth-shim`).
 
+pub mod control;
 pub mod engine;
 pub mod events;
 pub mod launcher;
@@ -15,6 +16,7 @@ pub mod record;
 pub mod shim_launcher;
 pub mod state_machine;
 
+pub use control::ControlError;
 pub use engine::{ChangeError, Config, Engine, Stats, SubmitError};
 pub use events::{Event, EventKind, Item, Subscription};
 pub use launcher::{LaunchError, Launched, Launcher, NoopLauncher};

@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use crossbeam::channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
-use crate::queue::{Job, JobQueue};
+use crate::queue::{Job, Queue};
 
 /// Default number of start workers.
 pub const DEFAULT_WORKERS: usize = 10;
@@ -25,7 +25,7 @@ pub const MAX_WORKERS: usize = 1024;
 
 /// What a worker does with a job. It must not panic (a panic is caught and the worker
 /// goes on, but the job's record is then the handler's business).
-pub type Handler = Arc<dyn Fn(Job) + Send + Sync + 'static>;
+pub type Handler<T = Job> = Arc<dyn Fn(T) + Send + Sync + 'static>;
 
 /// A pool size outside 1..=MAX_WORKERS, or a pool that is shut down.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,9 +38,9 @@ pub enum PoolError {
     ShutDown,
 }
 
-struct Shared {
-    queue: Arc<JobQueue>,
-    handler: Handler,
+struct Shared<T> {
+    queue: Arc<Queue<T>>,
+    handler: Handler<T>,
     /// Workers wanted.
     target: AtomicUsize,
     /// Worker threads alive (may exceed `target` while surplus ones finish a job).
@@ -55,15 +55,15 @@ struct Shared {
     stop_rx: Receiver<()>,
 }
 
-/// The start-worker pool.
-pub struct Pool {
-    shared: Arc<Shared>,
+/// A worker pool: the start workers (`Pool<Job>`), or any other kind of job.
+pub struct Pool<T: Send + 'static = Job> {
+    shared: Arc<Shared<T>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     stop_tx: Mutex<Option<Sender<()>>>,
     next_id: AtomicUsize,
 }
 
-impl std::fmt::Debug for Pool {
+impl<T: Send + 'static> std::fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
             .field("workers", &self.workers())
@@ -73,9 +73,13 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-impl Pool {
+impl<T: Send + 'static> Pool<T> {
     /// Start `workers` threads that run jobs from `queue` through `handler`.
-    pub fn new(queue: Arc<JobQueue>, workers: usize, handler: Handler) -> Result<Self, PoolError> {
+    pub fn new(
+        queue: Arc<Queue<T>>,
+        workers: usize,
+        handler: Handler<T>,
+    ) -> Result<Self, PoolError> {
         check_size(workers)?;
         let (wake_tx, wake_rx) = bounded(MAX_WORKERS);
         let (stop_tx, stop_rx) = bounded(0);
@@ -186,7 +190,7 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
+impl<T: Send + 'static> Drop for Pool<T> {
     fn drop(&mut self) {
         self.shutdown();
     }
@@ -200,7 +204,7 @@ fn check_size(n: usize) -> Result<(), PoolError> {
     }
 }
 
-fn worker(s: Arc<Shared>) {
+fn worker<T: Send + 'static>(s: Arc<Shared<T>>) {
     loop {
         if s.shutting_down.load(SeqCst) || retire(&s) {
             break;
@@ -229,7 +233,7 @@ fn worker(s: Arc<Shared>) {
 }
 
 /// Leave if there are more workers than wanted (lowers `live` on the way out).
-fn retire(s: &Shared) -> bool {
+fn retire<T>(s: &Shared<T>) -> bool {
     let mut live = s.live.load(SeqCst);
     while live > s.target.load(SeqCst) {
         match s.live.compare_exchange(live, live - 1, SeqCst, SeqCst) {
@@ -241,7 +245,7 @@ fn retire(s: &Shared) -> bool {
 }
 
 /// Take an in-flight slot if fewer than `target` jobs run.
-fn acquire_slot(s: &Shared) -> bool {
+fn acquire_slot<T>(s: &Shared<T>) -> bool {
     let mut cur = s.in_flight.load(SeqCst);
     loop {
         if cur >= s.target.load(SeqCst) {
@@ -257,13 +261,13 @@ fn acquire_slot(s: &Shared) -> bool {
     }
 }
 
-fn release_slot(s: &Shared) {
+fn release_slot<T>(s: &Shared<T>) {
     let before = s.in_flight.fetch_sub(1, SeqCst);
     metrics::gauge!(crate::metrics::BUSY_WORKERS).set((before - 1) as f64);
 }
 
 /// Block until a wake-up token or shutdown, unless work (or retirement) is already due.
-fn park(s: &Shared) {
+fn park<T>(s: &Shared<T>) {
     s.idle.fetch_add(1, SeqCst);
     fence(SeqCst);
     let due = !s.queue.is_empty() && s.in_flight.load(SeqCst) < s.target.load(SeqCst)

@@ -84,6 +84,20 @@ fn write_inline_bundle(
 }
 
 impl Launcher for ShimLauncher {
+    fn control(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {
+        let dir = self.config.shim_dir(id);
+        let mut client =
+            ShimClient::connect(&dir).map_err(|e| LaunchError::new("shim_gone", e.to_string()))?;
+        client
+            .set_read_timeout(Some(self.config.start_timeout))
+            .map_err(|e| LaunchError::new("shim_gone", e.to_string()))?;
+        match client.request(request) {
+            Ok(Message::Error { message }) => Err(LaunchError::new("refused", message)),
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(LaunchError::new("shim_gone", e.to_string())),
+        }
+    }
+
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
         let dir = self.config.shim_dir(&job.id);
         let opts = SpawnOptions {
