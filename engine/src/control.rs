@@ -66,7 +66,7 @@ impl Control {
             // The asker may have stopped waiting; its loss.
             let _ = job.reply.send(reply);
         });
-        let pool = Pool::new(Arc::clone(&queue), workers, handler)?;
+        let pool = Pool::with_gauge(Arc::clone(&queue), workers, handler, None)?;
         Ok(Control { queue, pool })
     }
 

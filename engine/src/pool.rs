@@ -50,6 +50,8 @@ struct Shared<T> {
     /// Workers parked or about to park.
     idle: AtomicUsize,
     shutting_down: AtomicBool,
+    /// The gauge counting busy workers (the start pool's only).
+    busy_gauge: Option<&'static str>,
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
     stop_rx: Receiver<()>,
@@ -74,11 +76,22 @@ impl<T: Send + 'static> std::fmt::Debug for Pool<T> {
 }
 
 impl<T: Send + 'static> Pool<T> {
-    /// Start `workers` threads that run jobs from `queue` through `handler`.
+    /// Start `workers` threads that run jobs from `queue` through `handler`; the busy
+    /// ones are counted in the busy-workers gauge.
     pub fn new(
         queue: Arc<Queue<T>>,
         workers: usize,
         handler: Handler<T>,
+    ) -> Result<Self, PoolError> {
+        Self::with_gauge(queue, workers, handler, Some(crate::metrics::BUSY_WORKERS))
+    }
+
+    /// Like [`Pool::new`], with busy workers counted in `busy_gauge` (or nowhere).
+    pub fn with_gauge(
+        queue: Arc<Queue<T>>,
+        workers: usize,
+        handler: Handler<T>,
+        busy_gauge: Option<&'static str>,
     ) -> Result<Self, PoolError> {
         check_size(workers)?;
         let (wake_tx, wake_rx) = bounded(MAX_WORKERS);
@@ -92,6 +105,7 @@ impl<T: Send + 'static> Pool<T> {
                 in_flight: AtomicUsize::new(0),
                 idle: AtomicUsize::new(0),
                 shutting_down: AtomicBool::new(false),
+                busy_gauge,
                 wake_tx,
                 wake_rx,
                 stop_rx,
@@ -253,7 +267,11 @@ fn acquire_slot<T>(s: &Shared<T>) -> bool {
         }
         match s.in_flight.compare_exchange(cur, cur + 1, SeqCst, SeqCst) {
             Ok(_) => {
-                metrics::gauge!(crate::metrics::BUSY_WORKERS).set((cur + 1) as f64);
+                // Increments, not sets: a value computed by one thread and set after
+                // another's would leave the gauge stale.
+                if let Some(name) = s.busy_gauge {
+                    metrics::gauge!(name).increment(1.0);
+                }
                 return true;
             }
             Err(now) => cur = now,
@@ -262,8 +280,11 @@ fn acquire_slot<T>(s: &Shared<T>) -> bool {
 }
 
 fn release_slot<T>(s: &Shared<T>) {
-    let before = s.in_flight.fetch_sub(1, SeqCst);
-    metrics::gauge!(crate::metrics::BUSY_WORKERS).set((before - 1) as f64);
+    // The gauge first: whoever sees the slot free sees the gauge down too.
+    if let Some(name) = s.busy_gauge {
+        metrics::gauge!(name).decrement(1.0);
+    }
+    s.in_flight.fetch_sub(1, SeqCst);
 }
 
 /// Block until a wake-up token or shutdown, unless work (or retirement) is already due.
