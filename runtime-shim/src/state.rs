@@ -228,6 +228,24 @@ impl ContainerDir {
             .map_err(|(_, errno)| Error::sys("flock", self.path.display(), errno))
     }
 
+    /// Remove the directory of a `create` that died before recording the container
+    /// (killed, or the machine's power): only if no live `create` holds its lock.
+    pub fn remove_abandoned(self) -> Result<()> {
+        let file = File::open(&self.path).io("open state directory", &self.path)?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => {
+                drop(lock);
+                self.remove()
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(Error::WrongState {
+                id: self.id.clone(),
+                action: "delete",
+                status: Status::Creating,
+            }),
+            Err((_, errno)) => Err(Error::sys("flock", self.path.display(), errno)),
+        }
+    }
+
     /// Read the record, or `None` while `create` has not yet written it.
     pub fn read(&self) -> Result<Option<Record>> {
         let file = self.path.join(STATE_FILE);

@@ -417,3 +417,19 @@ fn unknown_command() {
         "{out}"
     );
 }
+
+#[test]
+fn force_delete_removes_what_a_killed_create_left() {
+    if skip_under_runc("runc keeps no directory for a create it did not finish") {
+        return;
+    }
+    // A create killed before it recorded the container leaves only its directory.
+    let c = TestContainer::new("err-abandoned", &["true"]);
+    std::fs::create_dir_all(c.root.join(&c.id)).unwrap();
+    c.cmd(&["state", &c.id])
+        .assert_one_line_error(&["creating"], &[]);
+    c.delete().assert_failure();
+    c.delete_force().assert_success();
+    assert!(!c.root.join(&c.id).exists());
+    c.assert_nothing_left();
+}

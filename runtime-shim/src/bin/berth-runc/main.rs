@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use berth_runtime::checkpoint::{self, CriuOptions};
 use berth_runtime::container::{self, Container, CreateOptions};
-use berth_runtime::{signal, Error};
+use berth_runtime::{signal, Error, Status};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// `--version`, shaped like runc's so tools that parse it find the version and spec lines.
@@ -357,6 +357,13 @@ fn execute(cli: Cli) -> Result<ExitCode, Error> {
             Ok(c) => c.delete(force)?,
             // runc: `delete --force` of a container that is not there succeeds.
             Err(Error::NotFound(_)) if force => {}
+            // What a killed `create` left behind (no record yet) goes with --force.
+            Err(Error::WrongState {
+                status: Status::Creating,
+                ..
+            }) if force => {
+                berth_runtime::state::ContainerDir::open(&root, &id)?.remove_abandoned()?
+            }
             Err(e) => return Err(e),
         },
         Command::Run {
