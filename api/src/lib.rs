@@ -1,4 +1,9 @@
-//! Berth's HTTP/JSON front end. Routes and the daemon land with the API issue.
+//! Berth's HTTP/JSON front end: the routes of the API (one module per concept) and the
+//! server that hosts an [`engine::Engine`] behind them on a unix socket (hyper 1.x).
 
 /// The engine this front end hosts.
 pub use berth_engine as engine;
+
+pub mod routes;
+pub mod server;
+pub mod signal;

@@ -1,0 +1,128 @@
+//! API errors: an HTTP status and the JSON body `{"error":{"code":…,"message":…}}`.
+
+use berth_engine::{ChangeError, ControlError, SubmitError};
+use hyper::StatusCode;
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// One line for a human.
+    pub message: String,
+    /// Seconds for a `Retry-After` header (429, 503).
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400: the body or query is malformed.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404: no such container or route.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409: the container's state forbids it.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 422: well-formed but invalid.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500: the daemon failed.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code, "message": self.message}})
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        let status = match &e {
+            SubmitError::InvalidId(_) | SubmitError::InvalidSpec(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            SubmitError::Exists(_) => StatusCode::CONFLICT,
+            SubmitError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            SubmitError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut err = ApiError::new(status, e.code(), e.to_string());
+        if matches!(e, SubmitError::QueueFull { .. } | SubmitError::ShuttingDown) {
+            err.retry_after = Some(1);
+        }
+        err
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match &e {
+            ChangeError::NotFound(_) => ApiError::not_found("not_found", e.to_string()),
+            ChangeError::Illegal(_) => ApiError::conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match &e {
+            ControlError::NotFound(_) => ApiError::not_found("not_found", e.to_string()),
+            ControlError::QueueFull(_) => {
+                let mut err =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", e.to_string());
+                err.retry_after = Some(1);
+                err
+            }
+            ControlError::Timeout(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "shim_timeout", e.to_string())
+            }
+            ControlError::Shim { error, .. } if error.kind == "refused" => {
+                ApiError::conflict(e.to_string())
+            }
+            ControlError::Shim { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "shim_error", e.to_string())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_map_to_statuses() {
+        let e: ApiError = SubmitError::InvalidId("x".into()).into();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let e: ApiError = SubmitError::QueueFull { capacity: 1 }.into();
+        assert_eq!(
+            (e.status, e.retry_after),
+            (StatusCode::TOO_MANY_REQUESTS, Some(1))
+        );
+        let e: ApiError = ChangeError::NotFound("x".into()).into();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(e.body()["error"]["code"], "not_found");
+    }
+}

@@ -1,0 +1,303 @@
+//! The API's routes, one module per concept, and what they share: the application
+//! state, reading a bounded JSON body, the query string, JSON answers.
+
+pub mod containers;
+pub mod errors;
+pub mod events;
+pub mod metrics;
+pub mod system;
+
+use std::sync::Arc;
+
+use berth_engine::Engine;
+use bytes::Bytes;
+use std::convert::Infallible;
+
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+pub use errors::ApiError;
+
+/// How long a client may take to send its request body, by default.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What every handler can reach.
+pub struct App {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// The default runtime, for `GET /v1/system` (`None`: built in).
+    pub runtime: Option<std::path::PathBuf>,
+    /// Where shims keep their containers' logs (`None`: no logs route).
+    pub shim: Option<berth_engine::shim_launcher::ShimConfig>,
+    /// How long a client may take to send its request body.
+    pub body_timeout: std::time::Duration,
+    /// The Prometheus exporter's handle (`None`: `/metrics` answers 404).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+/// The route pattern of a path, as a bounded metrics label.
+fn route_of(segments: &[&str]) -> &'static str {
+    match segments {
+        ["healthz"] => "/healthz",
+        ["metrics"] => "/metrics",
+        ["v1", "system"] => "/v1/system",
+        ["v1", "events"] => "/v1/events",
+        ["v1", "system", "workers"] => "/v1/system/workers",
+        ["v1", "containers"] => "/v1/containers",
+        ["v1", "containers", _] => "/v1/containers/{id}",
+        ["v1", "containers", _, "kill"] => "/v1/containers/{id}/kill",
+        ["v1", "containers", _, "stats"] => "/v1/containers/{id}/stats",
+        ["v1", "containers", _, "logs"] => "/v1/containers/{id}/logs",
+        ["v1", "containers", _, "start"] => "/v1/containers/{id}/start",
+        ["v1", "containers", _, "pause"] => "/v1/containers/{id}/pause",
+        ["v1", "containers", _, "resume"] => "/v1/containers/{id}/resume",
+        _ => "unmatched",
+    }
+}
+
+/// The answer type of every route.
+pub type Reply = Result<Response<Full<Bytes>>, ApiError>;
+
+/// Route `req` and answer it; never fails, never panics on input.
+pub async fn handle<B>(app: Arc<App>, req: Request<B>) -> Response<BoxBody<Bytes, Infallible>>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = Query::parse(req.uri().query());
+    let segments: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let began = std::time::Instant::now();
+    let route = route_of(&segments);
+    if let (&Method::GET, ["v1", "events"]) = (&method, segments.as_slice()) {
+        let response = match events::stream(&app, &query) {
+            Ok(resp) => resp.map(BodyExt::boxed),
+            Err(e) => error_response(&e).map(BodyExt::boxed),
+        };
+        metrics::record(route, response.status(), began.elapsed());
+        return response;
+    }
+    let result = match (&method, segments.as_slice()) {
+        (&Method::GET, ["healthz"]) => system::healthz(),
+        (&Method::GET, ["metrics"]) => metrics::render(&app),
+        (&Method::GET, ["v1", "system"]) => system::info(&app),
+        (&Method::PUT, ["v1", "system", "workers"]) => match read_json(&app, req).await {
+            Ok(body) => system::set_workers(&app, body),
+            Err(e) => Err(e),
+        },
+        (&Method::GET, ["v1", "containers"]) => containers::list(&app, &query),
+        (&Method::POST, ["v1", "containers"]) => match read_json(&app, req).await {
+            Ok(body) => containers::create(&app, body, &query).await,
+            Err(e) => Err(e),
+        },
+        (&Method::GET, ["v1", "containers", id]) => containers::get(&app, id),
+        (&Method::DELETE, ["v1", "containers", id]) => containers::delete(&app, id, &query).await,
+        (&Method::POST, ["v1", "containers", id, "kill"]) => {
+            let id = id.to_string();
+            match read_json(&app, req).await {
+                Ok(body) => containers::kill(&app, &id, body).await,
+                Err(e) => Err(e),
+            }
+        }
+        (&Method::GET, ["v1", "containers", id, "stats"]) => containers::stats(&app, id).await,
+        (&Method::GET, ["v1", "containers", id, "logs"]) => {
+            containers::logs(&app, id, &query).await
+        }
+        (&Method::POST, ["v1", "containers", id, action @ ("start" | "pause" | "resume")]) => {
+            containers::action(&app, id, action).await
+        }
+        _ if route != "unmatched" => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )),
+        _ => Err(ApiError::not_found(
+            "no_route",
+            format!("no route {method} {path}"),
+        )),
+    };
+    let response = result.unwrap_or_else(|e| error_response(&e));
+    metrics::record(route, response.status(), began.elapsed());
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
+    response.map(BodyExt::boxed)
+}
+
+/// A JSON answer with `status`.
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+/// The answer for an error.
+pub fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(&e.body()).unwrap_or_default();
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = e.status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(secs) = e.retry_after {
+        h.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Read the body (at most the configured limit) and decode it as `T`. An empty body
+/// decodes as `{}`.
+pub async fn read_json<T, B>(app: &App, req: Request<B>) -> Result<T, ApiError>
+where
+    T: DeserializeOwned,
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body exceeds {} bytes", app.body_limit),
+        )
+    };
+    if let Some(len) = req.headers().get(CONTENT_LENGTH) {
+        let len = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("bad_header", "invalid Content-Length"))?;
+        if len > app.body_limit as u64 {
+            return Err(too_large());
+        }
+    }
+    let collect = Limited::new(req.into_body(), app.body_limit).collect();
+    let body = tokio::time::timeout(app.body_timeout, collect)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    app.body_timeout.as_secs_f64()
+                ),
+            )
+        })?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::bad_request("bad_body", format!("reading the body: {e}"))
+            }
+        })?
+        .to_bytes();
+    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &body
+    };
+    serde_json::from_slice(text).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() {
+            "malformed_json"
+        } else {
+            "invalid_body"
+        };
+        ApiError::bad_request(code, format!("request body: {e}"))
+    })
+}
+
+/// A parsed query string (`a=b&c=d`, percent-decoded).
+#[derive(Debug, Default, Clone)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Parse `raw`.
+    pub fn parse(raw: Option<&str>) -> Self {
+        let pairs = raw
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), decode(v))
+            })
+            .collect();
+        Query(pairs)
+    }
+
+    /// The last value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A boolean parameter: absent is `false`; `true`/`1`/empty are true, `false`/`0` false.
+    pub fn flag(&self, key: &str) -> Result<bool, ApiError> {
+        match self.get(key) {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") | Some("") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(
+                "bad_query",
+                format!("{key}={other:?}: expected true or false"),
+            )),
+        }
+    }
+}
+
+/// Percent-decoding (`+` is a space); bad escapes are kept as they are.
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of one hex digit.
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings() {
+        let q = Query::parse(Some("state=running&force&x=a%20b&bad=%zz&end=%4"));
+        assert_eq!(q.get("state"), Some("running"));
+        assert_eq!(q.flag("force"), Ok(true));
+        assert_eq!(q.flag("missing"), Ok(false));
+        assert_eq!(q.get("x"), Some("a b"));
+        assert_eq!(q.get("bad"), Some("%zz"));
+        assert_eq!(q.get("end"), Some("%4"));
+        assert!(Query::parse(Some("force=maybe")).flag("force").is_err());
+    }
+}
