@@ -313,7 +313,10 @@ impl Engine {
     /// Remove a container that is queued, stopped or failed (a queued one is cancelled:
     /// the worker that pops its job skips it).
     pub fn delete(&self, id: &str) -> Result<Record, ChangeError> {
-        self.apply(id, Change::Deleted)
+        let record = self.apply(id, Change::Deleted)?;
+        // What the launcher kept for the container (shim directory, inline bundle).
+        self.inner.launcher.forget(id);
+        Ok(record)
     }
 
     /// Turn a message from container `id`'s shim into a state change. Replies to

@@ -45,6 +45,12 @@ pub trait Launcher: Send + Sync + 'static {
     /// Launch `job`; return once the container is created (and started if asked).
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError>;
 
+    /// Remove what was kept for container `id` once it is deleted (its shim's
+    /// directory and logs, a bundle written for an inline spec). Nothing by default.
+    fn forget(&self, id: &str) {
+        let _ = id;
+    }
+
     /// Send `request` to the shim of container `id` and return its reply. Launchers
     /// without shims (tests, benches) refuse.
     fn control(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {

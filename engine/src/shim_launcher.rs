@@ -84,6 +84,20 @@ fn write_inline_bundle(
 }
 
 impl Launcher for ShimLauncher {
+    fn forget(&self, id: &str) {
+        for dir in [
+            self.config.shim_dir(id),
+            self.config.state_dir.join("bundles").join(id),
+        ] {
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(%id, "removing {}: {e}", dir.display());
+                }
+                _ => {}
+            }
+        }
+    }
+
     fn control(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {
         let dir = self.config.shim_dir(id);
         let mut client =

@@ -171,7 +171,15 @@ fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
         assert!(!cg.exists(), "{} left behind", cg.display());
         let pid_file = shim.shim_dir(id).join("shim.pid");
         assert!(!pid_file.exists(), "shim of {id} still there");
-        let _ = engine.delete(id);
+        // The monitor reports the exit once the shim is gone; then the record can go.
+        wait_all(engine, std::slice::from_ref(id), "stopped", |s| {
+            matches!(s, State::Stopped | State::Failed)
+        });
+        engine.delete(id).unwrap();
+        assert!(
+            !shim.shim_dir(id).exists(),
+            "{id}'s shim directory outlived delete"
+        );
     }
     let runtime_left: Vec<_> = fs::read_dir(shim.runtime_root())
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
