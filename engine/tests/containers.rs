@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_engine::monitor::Monitor;
@@ -14,60 +14,8 @@ use berth_engine::{Config, ContainerSpec, Engine, State};
 use berth_runtime::shim::client::ShimClient;
 use berth_runtime::shim::protocol::Request;
 
-/// The berth-shim binary of this workspace, built if `cargo test` did not build it.
-fn shim_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let bin = dir.join("berth-shim");
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let ok = Command::new(cargo)
-                .args(["build", "-p", "berth-runtime", "--bin", "berth-shim"])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            assert!(
-                ok && bin.exists(),
-                "cannot build berth-shim at {}",
-                bin.display()
-            );
-        }
-        bin
-    })
-    .clone()
-}
-
-/// A root filesystem from the host's own binaries and their libraries, built once per
-/// scratch directory (so it goes when the directory goes).
-fn rootfs(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    if root.join("bin/sleep").exists() {
-        return root;
-    }
-    for d in ["proc", "dev", "sys", "tmp"] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    for bin in ["/bin/sh", "/bin/sleep", "/bin/true"] {
-        let real = fs::canonicalize(bin).unwrap();
-        let mut files = vec![real.clone(), PathBuf::from(bin)];
-        let ldd = Command::new("ldd").arg(&real).output().unwrap();
-        for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
-            if word.starts_with('/') {
-                files.push(PathBuf::from(word));
-            }
-        }
-        for f in &files {
-            let dest = root.join(f.strip_prefix("/").unwrap());
-            fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            if !dest.exists() {
-                fs::copy(f, &dest).unwrap();
-            }
-        }
-    }
-    root
-}
+mod support;
+use support::{bundle, shim_binary};
 
 /// A scratch state directory; on drop (also when a test fails) every shim under it is
 /// killed, every container removed, and the directory deleted.
@@ -96,19 +44,6 @@ impl Drop for Scratch {
         }
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-/// A bundle running `args`, with a cgroup of its own.
-fn bundle(dir: &Path, id: &str, args: &[&str]) -> PathBuf {
-    let mut spec = berth_runtime::default_spec::default_spec(false, 0, 0);
-    spec["process"]["terminal"] = false.into();
-    spec["process"]["args"] = serde_json::json!(args);
-    spec["root"]["path"] = serde_json::json!(rootfs(dir));
-    spec["linux"]["cgroupsPath"] = serde_json::json!(format!("/{id}"));
-    let b = dir.join("bundles").join(id);
-    fs::create_dir_all(&b).unwrap();
-    fs::write(b.join("config.json"), spec.to_string()).unwrap();
-    b
 }
 
 /// An engine with real shims under `state`.
