@@ -433,3 +433,12 @@ fn force_delete_removes_what_a_killed_create_left() {
     assert!(!c.root.join(&c.id).exists());
     c.assert_nothing_left();
 }
+
+#[test]
+fn detached_terminal_without_console_socket() {
+    let mut c = TestContainer::new("err-detach-tty", &["true"]);
+    c.spec["process"]["terminal"] = json!(true);
+    c.run_with(&["-d"])
+        .assert_one_line_error(&["console", "tty"], &["terminal"]);
+    c.assert_nothing_left();
+}
