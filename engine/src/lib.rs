@@ -15,6 +15,7 @@ pub mod queue;
 pub mod record;
 pub mod shim_launcher;
 pub mod state_machine;
+pub mod statefs;
 
 pub use control::ControlError;
 pub use engine::{ChangeError, Config, Engine, Stats, SubmitError};
