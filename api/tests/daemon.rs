@@ -686,10 +686,10 @@ fn delete_all(d: &Daemon, ids: &[String]) {
 }
 
 #[test]
-fn a_burst_of_100_concurrent_posts_all_run() {
+fn a_burst_of_500_concurrent_posts_all_run() {
     let scratch = Scratch::new("burst");
     let d = Daemon::start(&scratch, &[]);
-    let answers = burst(&d, &scratch, "b", 100);
+    let answers = burst(&d, &scratch, "b", 500);
     for (id, r) in &answers {
         assert_eq!(r.status, 202, "{id}: {r:?}");
     }
@@ -698,7 +698,7 @@ fn a_burst_of_100_concurrent_posts_all_run() {
         wait_state(&d, id, "running");
     }
     let r = d.call("GET", "/v1/system", None);
-    assert_eq!(r.body["containers"]["running"], 100, "{r:?}");
+    assert_eq!(r.body["containers"]["running"], 500, "{r:?}");
     delete_all(&d, &ids);
 }
 

@@ -353,6 +353,16 @@ impl Engine {
                     .announce(&mut g, EventKind::Oom, Some(state), Timestamp::now());
                 return Ok(Some(g.clone()));
             }
+            Message::ExecExited { pid, code } => {
+                // Told, not recorded: the container's own state is unchanged.
+                let mut about = g.clone();
+                about.pid = Some(*pid);
+                about.exit_code = Some(*code);
+                self.inner
+                    .bus
+                    .publish(EventKind::Exec, Some(g.state), &about, Timestamp::now());
+                return Ok(None);
+            }
             Message::Ok
             | Message::State(_)
             | Message::Exec { .. }

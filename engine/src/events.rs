@@ -29,6 +29,9 @@ pub enum EventKind {
     State,
     /// The OOM killer killed a process of the container (state unchanged).
     Oom,
+    /// A process exec'd in the container exited (state unchanged; `pid` and
+    /// `exit_code` are that process's).
+    Exec,
 }
 
 /// One lifecycle event.

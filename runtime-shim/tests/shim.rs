@@ -168,10 +168,11 @@ fn delete_and_check(c: &TestContainer, shim: &mut Shim, mut client: ShimClient, 
     // Forget what was heard so far (created, started …).
     client.take_events();
     ok(&mut client, Request::Delete { force });
-    // Then only an exit not yet heard (a force delete), and the end.
+    // Then only exits not yet heard (a force delete kills the init and any exec'd
+    // process), and the end.
     loop {
         match client.recv_event() {
-            Ok(Message::Exited(_)) => {}
+            Ok(Message::Exited(_) | Message::ExecExited { .. }) => {}
             Err(ClientError::Closed) => break,
             other => panic!("after delete: {other:?}"),
         }
@@ -299,6 +300,7 @@ fn builtin_pause_resume_stats_exec_and_force_delete() {
 
     let pid = match client
         .request(&Request::Exec {
+            output: None,
             process: process(&["sh", "-c", "echo from-exec; sleep 1000"]),
         })
         .unwrap()
@@ -348,6 +350,7 @@ fn external_runtime_berth_runc() {
     }
     match client
         .request(&Request::Exec {
+            output: None,
             process: process(&["sh", "-c", "echo ext-exec"]),
         })
         .unwrap()
@@ -356,6 +359,39 @@ fn external_runtime_berth_runc() {
         other => panic!("exec: {other:?}"),
     }
     wait_for_file(&shim.log, "exec output", |t| t.contains("ext-exec\n"));
+    // With an output file of its own, and its exit reported.
+    let out = shim.state_dir.join("exec-1.out");
+    let pid = match client
+        .request(&Request::Exec {
+            output: Some(out.clone()),
+            process: process(&["sh", "-c", "echo to-file; exit 4"]),
+        })
+        .unwrap()
+    {
+        Message::Exec { pid } => pid,
+        other => panic!("exec: {other:?}"),
+    };
+    loop {
+        match client.recv_event() {
+            Ok(Message::ExecExited { pid: p, code }) if p == pid => {
+                assert_eq!(code, 4);
+                break;
+            }
+            Ok(_) => {}
+            other => panic!("waiting for the exec's exit: {other:?}"),
+        }
+    }
+    assert_eq!(fs::read_to_string(&out).unwrap(), "to-file\n");
+    // Outside the shim's directory: refused.
+    assert!(matches!(
+        client
+            .request(&Request::Exec {
+                output: Some("/tmp/elsewhere.out".into()),
+                process: process(&["true"]),
+            })
+            .unwrap(),
+        Message::Error { .. }
+    ));
     // SIGTERM would be ignored by a pid 1 without a handler: SIGKILL, to all.
     ok(
         &mut client,
@@ -552,6 +588,7 @@ fn created_container_with_an_exec_is_deleted_without_force() {
     // init cannot finish dying until the shim reaps it.
     match client
         .request(&Request::Exec {
+            output: None,
             process: process(&["sleep", "1000"]),
         })
         .unwrap()

@@ -9,7 +9,7 @@ use berth_engine::{ContainerSpec, ControlError, Item, Record, SpecSource, State}
 use hyper::StatusCode;
 use serde::Deserialize;
 
-use super::{json, ApiError, App, Query, Reply};
+use super::{blocking, json, ApiError, App, Query, Reply};
 
 /// How long `?wait=running` waits by default, and at most.
 const WAIT_DEFAULT: Duration = Duration::from_secs(60);
@@ -35,6 +35,41 @@ pub struct CreateRequest {
     pub runtime: Option<PathBuf>,
     /// Start once created (default true).
     pub start: Option<bool>,
+}
+
+impl CreateRequest {
+    /// The engine's form of this request (a generated id if none was given), or why
+    /// it is unusable.
+    pub fn into_spec(self) -> Result<ContainerSpec, ApiError> {
+        let source = match (self.bundle, self.spec, self.rootfs) {
+            (Some(bundle), None, None) => SpecSource::Bundle(bundle),
+            (None, Some(spec), Some(rootfs)) => SpecSource::Inline { spec, rootfs },
+            (None, Some(_), None) => {
+                return Err(ApiError::invalid(
+                    "invalid_spec",
+                    "an inline spec needs rootfs (absolute path of its root filesystem)",
+                ))
+            }
+            (None, None, _) => {
+                return Err(ApiError::invalid(
+                    "invalid_spec",
+                    "give bundle (absolute path of an OCI bundle), or spec and rootfs",
+                ))
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    "invalid_spec",
+                    "give either bundle, or spec and rootfs, not both",
+                ))
+            }
+        };
+        Ok(ContainerSpec {
+            id: self.id.unwrap_or_else(generate_id),
+            source,
+            runtime: self.runtime,
+            start: self.start.unwrap_or(true),
+        })
+    }
 }
 
 /// Body of `POST /v1/containers/{id}/kill`.
@@ -84,15 +119,6 @@ fn settled(state: State, start: bool) -> bool {
     }
 }
 
-/// Run blocking engine work off the async threads.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("a worker task failed: {e}")))?
-}
-
 /// `POST /v1/containers[?wait=running[&timeout=SECS]]`.
 pub async fn create(app: &Arc<App>, body: CreateRequest, query: &Query) -> Reply {
     let wait = match query.get("wait") {
@@ -114,36 +140,8 @@ pub async fn create(app: &Arc<App>, body: CreateRequest, query: &Query) -> Reply
                 ApiError::bad_request("bad_query", format!("timeout={t:?}: expected seconds"))
             })?,
     };
-    let source = match (body.bundle, body.spec, body.rootfs) {
-        (Some(bundle), None, None) => SpecSource::Bundle(bundle),
-        (None, Some(spec), Some(rootfs)) => SpecSource::Inline { spec, rootfs },
-        (None, Some(_), None) => {
-            return Err(ApiError::invalid(
-                "invalid_spec",
-                "an inline spec needs rootfs (absolute path of its root filesystem)",
-            ))
-        }
-        (None, None, _) => {
-            return Err(ApiError::invalid(
-                "invalid_spec",
-                "give bundle (absolute path of an OCI bundle), or spec and rootfs",
-            ))
-        }
-        _ => {
-            return Err(ApiError::invalid(
-                "invalid_spec",
-                "give either bundle, or spec and rootfs, not both",
-            ))
-        }
-    };
-    let id = body.id.unwrap_or_else(generate_id);
-    let start = body.start.unwrap_or(true);
-    let spec = ContainerSpec {
-        id: id.clone(),
-        source,
-        runtime: body.runtime,
-        start,
-    };
+    let spec = body.into_spec()?;
+    let (id, start) = (spec.id.clone(), spec.start);
     let engine = Arc::clone(&app.engine);
     let (record, code) = blocking(move || {
         let mut sub = wait.then(|| engine.subscribe());
@@ -177,7 +175,13 @@ pub async fn create(app: &Arc<App>, body: CreateRequest, query: &Query) -> Reply
     json(code, &record)
 }
 
-/// `GET /v1/containers[?state=STATE]`.
+/// Most records one page of `GET /v1/containers` holds, by default and at most.
+const PAGE_DEFAULT: usize = 1000;
+const PAGE_MAX: usize = 10_000;
+
+/// `GET /v1/containers[?state=STATE][&limit=N][&after=CURSOR]`: records in the order
+/// they were queued, a page at a time; `next` is the cursor of the following page
+/// (`null` on the last). A cursor stays valid when containers come and go.
 pub fn list(app: &App, query: &Query) -> Reply {
     let filter = match query.get("state") {
         None => None,
@@ -193,21 +197,72 @@ pub fn list(app: &App, query: &Query) -> Reply {
             )?,
         ),
     };
-    let mut records: Vec<Record> = app
+    let limit = match query.get("limit") {
+        None => PAGE_DEFAULT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n @ 1..=PAGE_MAX) => n,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_query",
+                    format!("limit={l:?}: expected 1 to {PAGE_MAX}"),
+                ))
+            }
+        },
+    };
+    let after = query.get("after").map(Cursor::parse).transpose()?;
+    let mut records: Vec<(Cursor, Record)> = app
         .engine
         .list()
         .into_iter()
         .filter(|r| filter.is_none_or(|f| r.state == f))
+        .map(|r| (Cursor::of(&r), r))
+        .filter(|(c, _)| after.as_ref().is_none_or(|a| c > a))
         .collect();
-    records.sort_by(|a, b| (a.timestamps.queued, &a.id).cmp(&(b.timestamps.queued, &b.id)));
+    records.sort_by(|a, b| a.0.cmp(&b.0));
+    let next = (records.len() > limit).then(|| records[limit - 1].0.to_string());
+    records.truncate(limit);
+    let page: Vec<Record> = records.into_iter().map(|(_, r)| r).collect();
     json(
         StatusCode::OK,
-        &serde_json::json!({ "containers": records }),
+        &serde_json::json!({ "containers": page, "next": next }),
     )
 }
 
+/// A position in the list: when the container was queued (ns since the epoch), then
+/// its id; written `NANOS-ID`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Cursor(u128, String);
+
+impl Cursor {
+    fn of(r: &Record) -> Self {
+        let nanos = r
+            .timestamps
+            .queued
+            .and_then(|t| t.0.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Cursor(nanos, r.id.clone())
+    }
+
+    fn parse(s: &str) -> Result<Self, ApiError> {
+        s.split_once('-')
+            .and_then(|(n, id)| Some(Cursor(n.parse().ok()?, id.to_owned())))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_query",
+                    format!("after={s:?}: not a cursor (use `next` from the previous page)"),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
 /// The record of `id`, or 404.
-fn record(app: &App, id: &str) -> Result<Record, ApiError> {
+pub(crate) fn record(app: &App, id: &str) -> Result<Record, ApiError> {
     app.engine
         .get(id)
         .ok_or_else(|| ApiError::not_found("not_found", format!("no container {id}")))
@@ -391,70 +446,18 @@ pub async fn stats(app: &Arc<App>, id: &str) -> Reply {
     }
 }
 
-/// `GET /v1/containers/{id}/logs[?tail=N]`: the container's stdout and stderr as the
-/// shim kept them (the rotated `.1` part first), the last `N` lines with `tail`.
-pub async fn logs(app: &Arc<App>, id: &str, query: &Query) -> Reply {
-    let tail = match query.get("tail") {
-        None => None,
-        Some(t) => Some(t.parse::<usize>().map_err(|_| {
-            ApiError::bad_request("bad_query", format!("tail={t:?}: expected a line count"))
-        })?),
-    };
-    record(app, id)?;
-    let shim = app
-        .shim
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no_logs", "this daemon keeps no logs"))?;
-    let log = shim.shim_dir(id).join("container.log");
-    let text = blocking(move || {
-        let mut text = std::fs::read(log.with_extension("log.1")).unwrap_or_default();
-        match std::fs::read(&log) {
-            Ok(t) => text.extend_from_slice(&t),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ApiError::internal(format!("reading the log: {e}"))),
-        }
-        Ok(text)
-    })
-    .await?;
-    let text = match tail {
-        None => text,
-        Some(n) => last_lines(&text, n).to_vec(),
-    };
-    let mut resp = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(text)));
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    Ok(resp)
-}
-
-/// The last `n` lines of `text` (a final line without a newline counts).
-fn last_lines(text: &[u8], n: usize) -> &[u8] {
-    if n == 0 {
-        return &[];
-    }
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    let start = body
-        .iter()
-        .enumerate()
-        .rev()
-        .filter(|(_, b)| **b == b'\n')
-        .nth(n - 1)
-        .map_or(0, |(i, _)| i + 1);
-    &text[start..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn tail_takes_the_last_lines() {
-        assert_eq!(last_lines(b"a\nb\nc\n", 2), b"b\nc\n");
-        assert_eq!(last_lines(b"a\nb\nc", 1), b"c");
-        assert_eq!(last_lines(b"a\nb\n", 5), b"a\nb\n");
-        assert_eq!(last_lines(b"a\n", 0), b"");
-        assert_eq!(last_lines(b"", 3), b"");
+    fn cursors_round_trip_and_order() {
+        let c = Cursor(17, "a-b.c".into());
+        assert_eq!(Cursor::parse(&c.to_string()).unwrap(), c);
+        assert!(Cursor(17, "b".into()) > c);
+        assert!(Cursor(18, "a".into()) > Cursor(17, "z".into()));
+        assert!(Cursor::parse("x-y").is_err());
+        assert!(Cursor::parse("12").is_err());
     }
 
     #[test]

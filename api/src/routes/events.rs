@@ -1,6 +1,6 @@
 //! `GET /v1/events`: a live NDJSON stream of lifecycle events, one JSON object per line
 //! (`{"item":"event",…}`, or `{"item":"lagged","missed":N}` when this client fell
-//! behind), filterable by container (`?id=`) and type (`?type=state|oom`), from now or
+//! behind), filterable by container (`?id=`) and type (`?type=state|oom|exec`), from now or
 //! from a sequence number (`?since=SEQ`).
 
 use std::pin::Pin;
@@ -22,8 +22,15 @@ const CLIENT_BUFFER: usize = 256;
 /// How often the reader checks that its client is still there.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 
-/// A response body fed from a channel of lines.
+/// A response body fed from a channel of chunks (lines, log output).
 pub struct LineStream(mpsc::Receiver<Bytes>);
+
+impl LineStream {
+    /// A body that ends when every sender of `rx` is gone.
+    pub fn new(rx: mpsc::Receiver<Bytes>) -> Self {
+        LineStream(rx)
+    }
+}
 
 impl Body for LineStream {
     type Data = Bytes;
@@ -39,17 +46,18 @@ impl Body for LineStream {
     }
 }
 
-/// `GET /v1/events[?id=ID][&type=state|oom][&since=SEQ]`.
+/// `GET /v1/events[?id=ID][&type=state|oom|exec][&since=SEQ]`.
 pub fn stream(app: &Arc<App>, query: &Query) -> Result<Response<LineStream>, ApiError> {
     let id = query.get("id").map(str::to_owned);
     let kind = match query.get("type") {
         None => None,
         Some("state") => Some(EventKind::State),
         Some("oom") => Some(EventKind::Oom),
+        Some("exec") => Some(EventKind::Exec),
         Some(other) => {
             return Err(ApiError::bad_request(
                 "bad_query",
-                format!("type={other:?}: expected state or oom"),
+                format!("type={other:?}: expected state, oom or exec"),
             ))
         }
     };

@@ -1,10 +1,14 @@
 //! The API's routes, one module per concept, and what they share: the application
 //! state, reading a bounded JSON body, the query string, JSON answers.
 
+pub mod batch;
 pub mod containers;
 pub mod errors;
 pub mod events;
+pub mod exec;
+pub mod logs;
 pub mod metrics;
+pub mod openapi;
 pub mod system;
 
 use std::sync::Arc;
@@ -41,23 +45,62 @@ pub struct App {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
-/// The route pattern of a path, as a bounded metrics label.
-fn route_of(segments: &[&str]) -> &'static str {
-    match segments {
-        ["healthz"] => "/healthz",
-        ["metrics"] => "/metrics",
-        ["v1", "system"] => "/v1/system",
-        ["v1", "events"] => "/v1/events",
-        ["v1", "system", "workers"] => "/v1/system/workers",
-        ["v1", "containers"] => "/v1/containers",
-        ["v1", "containers", _] => "/v1/containers/{id}",
-        ["v1", "containers", _, "kill"] => "/v1/containers/{id}/kill",
-        ["v1", "containers", _, "stats"] => "/v1/containers/{id}/stats",
-        ["v1", "containers", _, "logs"] => "/v1/containers/{id}/logs",
-        ["v1", "containers", _, "start"] => "/v1/containers/{id}/start",
-        ["v1", "containers", _, "pause"] => "/v1/containers/{id}/pause",
-        ["v1", "containers", _, "resume"] => "/v1/containers/{id}/resume",
-        _ => "unmatched",
+/// Every route the server answers: method and path pattern (`{id}`: one segment).
+/// The OpenAPI document lists exactly these (a test checks both ways); a path that
+/// matches no pattern is a 404, a method a pattern lacks a 405.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/v1/openapi.json"),
+    ("GET", "/v1/system"),
+    ("PUT", "/v1/system/workers"),
+    ("GET", "/v1/events"),
+    ("GET", "/v1/containers"),
+    ("POST", "/v1/containers"),
+    ("POST", "/v1/containers/batch"),
+    ("GET", "/v1/containers/{id}"),
+    ("DELETE", "/v1/containers/{id}"),
+    ("POST", "/v1/containers/{id}/start"),
+    ("POST", "/v1/containers/{id}/kill"),
+    ("POST", "/v1/containers/{id}/pause"),
+    ("POST", "/v1/containers/{id}/resume"),
+    ("POST", "/v1/containers/{id}/exec"),
+    ("GET", "/v1/containers/{id}/logs"),
+    ("GET", "/v1/containers/{id}/stats"),
+];
+
+/// Whether `segments` fit `pattern`.
+fn fits(pattern: &str, segments: &[&str]) -> bool {
+    let parts = pattern.trim_start_matches('/').split('/');
+    parts.clone().count() == segments.len()
+        && parts.zip(segments).all(|(p, s)| p == "{id}" || p == *s)
+}
+
+/// How a path and method meet the route table.
+enum Routed {
+    /// A route: its pattern (a bounded metrics label).
+    Route(&'static str),
+    /// The path exists, the method not: the pattern and the methods it has.
+    WrongMethod(&'static str, Vec<&'static str>),
+    /// No such path.
+    Unmatched,
+}
+
+/// Look up `method` on `segments`, preferring a literal segment to `{id}`
+/// (`POST /v1/containers/batch`; `GET /v1/containers/batch` still reads a container
+/// called "batch").
+fn route_of(method: &Method, segments: &[&str]) -> Routed {
+    let ids = |p: &&str| p.matches("{id}").count();
+    let fitting = || ROUTES.iter().filter(|(_, p)| fits(p, segments));
+    if let Some((_, p)) = fitting()
+        .filter(|(m, _)| *m == method.as_str())
+        .min_by_key(|(_, p)| ids(p))
+    {
+        return Routed::Route(p);
+    }
+    match fitting().min_by_key(|(_, p)| ids(p)) {
+        Some((_, p)) => Routed::WrongMethod(p, fitting().map(|(m, _)| *m).collect()),
+        None => Routed::Unmatched,
     }
 }
 
@@ -70,6 +113,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let began = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = Query::parse(req.uri().query());
@@ -78,59 +122,118 @@ where
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
-    let began = std::time::Instant::now();
-    let route = route_of(&segments);
-    if let (&Method::GET, ["v1", "events"]) = (&method, segments.as_slice()) {
-        let response = match events::stream(&app, &query) {
-            Ok(resp) => resp.map(BodyExt::boxed),
-            Err(e) => error_response(&e).map(BodyExt::boxed),
-        };
-        metrics::record(route, response.status(), began.elapsed());
-        return response;
-    }
-    let result = match (&method, segments.as_slice()) {
-        (&Method::GET, ["healthz"]) => system::healthz(),
-        (&Method::GET, ["metrics"]) => metrics::render(&app),
-        (&Method::GET, ["v1", "system"]) => system::info(&app),
-        (&Method::PUT, ["v1", "system", "workers"]) => match read_json(&app, req).await {
-            Ok(body) => system::set_workers(&app, body),
-            Err(e) => Err(e),
-        },
-        (&Method::GET, ["v1", "containers"]) => containers::list(&app, &query),
-        (&Method::POST, ["v1", "containers"]) => match read_json(&app, req).await {
-            Ok(body) => containers::create(&app, body, &query).await,
-            Err(e) => Err(e),
-        },
-        (&Method::GET, ["v1", "containers", id]) => containers::get(&app, id),
-        (&Method::DELETE, ["v1", "containers", id]) => containers::delete(&app, id, &query).await,
-        (&Method::POST, ["v1", "containers", id, "kill"]) => {
-            let id = id.to_string();
-            match read_json(&app, req).await {
-                Ok(body) => containers::kill(&app, &id, body).await,
-                Err(e) => Err(e),
-            }
-        }
-        (&Method::GET, ["v1", "containers", id, "stats"]) => containers::stats(&app, id).await,
-        (&Method::GET, ["v1", "containers", id, "logs"]) => {
-            containers::logs(&app, id, &query).await
-        }
-        (&Method::POST, ["v1", "containers", id, action @ ("start" | "pause" | "resume")]) => {
-            containers::action(&app, id, action).await
-        }
-        _ if route != "unmatched" => Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{method} is not allowed on {path}"),
-        )),
-        _ => Err(ApiError::not_found(
-            "no_route",
-            format!("no route {method} {path}"),
-        )),
+    // `{id}` is always the third segment.
+    let id = segments.get(2).copied().unwrap_or_default();
+    let (route, result) = match route_of(&method, &segments) {
+        Routed::Route(route) => (route, dispatch(&app, req, &method, route, id, &query).await),
+        Routed::WrongMethod(route, allowed) => (
+            route,
+            Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{method} is not allowed on {path} (allowed: {})",
+                    allowed.join(", ")
+                ),
+            )),
+        ),
+        Routed::Unmatched => (
+            "unmatched",
+            Err(ApiError::not_found(
+                "no_route",
+                format!("no route {method} {path}"),
+            )),
+        ),
     };
-    let response = result.unwrap_or_else(|e| error_response(&e));
+    let response = result.unwrap_or_else(|e| error_response(&e).map(BodyExt::boxed));
     metrics::record(route, response.status(), began.elapsed());
     tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
-    response.map(BodyExt::boxed)
+    response
+}
+
+/// The route pattern `method` on `path` is counted under in the metrics (a bounded
+/// label; `unmatched` for paths no route has).
+pub fn route_label(method: &Method, path: &str) -> &'static str {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match route_of(method, &segments) {
+        Routed::Route(r) | Routed::WrongMethod(r, _) => r,
+        Routed::Unmatched => "unmatched",
+    }
+}
+
+/// A streamed or whole answer.
+type Answer = Result<Response<BoxBody<Bytes, Infallible>>, ApiError>;
+
+/// Answer `route` (a pattern of [`ROUTES`] that allows `method`).
+async fn dispatch<B>(
+    app: &Arc<App>,
+    req: Request<B>,
+    method: &Method,
+    route: &str,
+    id: &str,
+    query: &Query,
+) -> Answer
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let whole = |r: Reply| r.map(|resp| resp.map(BodyExt::boxed));
+    let streamed =
+        |r: Result<Response<events::LineStream>, ApiError>| r.map(|resp| resp.map(BodyExt::boxed));
+    match (method.as_str(), route) {
+        ("GET", "/healthz") => whole(system::healthz()),
+        ("GET", "/metrics") => whole(metrics::render(app)),
+        ("GET", "/v1/openapi.json") => whole(openapi::document()),
+        ("GET", "/v1/system") => whole(system::info(app)),
+        ("PUT", "/v1/system/workers") => {
+            whole(system::set_workers(app, read_json(app, req).await?))
+        }
+        ("GET", "/v1/events") => streamed(events::stream(app, query)),
+        ("GET", "/v1/containers") => whole(containers::list(app, query)),
+        ("POST", "/v1/containers") => {
+            let body = read_json(app, req).await?;
+            whole(containers::create(app, body, query).await)
+        }
+        ("POST", "/v1/containers/batch") => {
+            let body = read_json(app, req).await?;
+            whole(batch::create(app, body).await)
+        }
+        ("GET", "/v1/containers/{id}") => whole(containers::get(app, id)),
+        ("DELETE", "/v1/containers/{id}") => whole(containers::delete(app, id, query).await),
+        ("POST", "/v1/containers/{id}/kill") => {
+            let body = read_json(app, req).await?;
+            whole(containers::kill(app, id, body).await)
+        }
+        ("POST", "/v1/containers/{id}/exec") => {
+            let body = read_json(app, req).await?;
+            whole(exec::exec(app, id, body).await)
+        }
+        ("POST", "/v1/containers/{id}/start") => whole(containers::action(app, id, "start").await),
+        ("POST", "/v1/containers/{id}/pause") => whole(containers::action(app, id, "pause").await),
+        ("POST", "/v1/containers/{id}/resume") => {
+            whole(containers::action(app, id, "resume").await)
+        }
+        ("GET", "/v1/containers/{id}/logs") => {
+            if query.flag("follow")? {
+                streamed(logs::follow(app, id, query))
+            } else {
+                whole(logs::read(app, id, query).await)
+            }
+        }
+        ("GET", "/v1/containers/{id}/stats") => whole(containers::stats(app, id).await),
+        _ => Err(ApiError::internal(format!(
+            "route {method} {route} is listed but has no handler"
+        ))),
+    }
+}
+
+/// Run blocking engine work off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("a worker task failed: {e}")))?
 }
 
 /// A JSON answer with `status`.

@@ -35,6 +35,10 @@ pub enum Request {
     Exec {
         /// The process (runtime-spec `process` object).
         process: Box<oci_spec::runtime::Process>,
+        /// A file (made by the shim, mode 0600) to take the process's stdout and
+        /// stderr; `None`: the container's log.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<std::path::PathBuf>,
     },
     /// Freeze the container.
     Pause,
@@ -106,6 +110,13 @@ pub enum Message {
     Exited(ExitRecord),
     /// Event: the kernel's OOM killer killed a process of the container.
     Oom,
+    /// Event: a process started with [`Request::Exec`] exited.
+    ExecExited {
+        /// Its host pid.
+        pid: i32,
+        /// Exit status (128 + signal when killed).
+        code: i32,
+    },
     /// Event: creating or starting failed; the shim cleans up and exits.
     Failed {
         /// One line saying why.
@@ -123,6 +134,7 @@ impl Message {
                 | Message::Started
                 | Message::Exited(_)
                 | Message::Oom
+                | Message::ExecExited { .. }
                 | Message::Failed { .. }
         )
     }
@@ -142,6 +154,7 @@ mod tests {
         .is_event());
         assert!(!Message::Ok.is_event());
         assert!(!Message::Exec { pid: 1 }.is_event());
+        assert!(Message::ExecExited { pid: 1, code: 0 }.is_event());
     }
 
     #[test]

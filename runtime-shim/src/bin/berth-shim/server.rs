@@ -76,6 +76,8 @@ struct Shim {
     pid: i32,
     exit: Option<ExitRecord>,
     created: bool,
+    /// Host pids of exec'd processes not yet reaped; their exits are reported.
+    execs: Vec<i32>,
 }
 
 impl Shim {
@@ -157,6 +159,7 @@ impl Shim {
             pid: 0,
             exit: None,
             created: false,
+            execs: Vec::new(),
         })
     }
 
@@ -381,10 +384,12 @@ impl Shim {
             Request::Kill { signal, all } => {
                 (done(self.backend.kill(signal, all)), After::Continue)
             }
-            Request::Exec { process } => {
-                let stdio = self.stdio();
-                let reply = match self.backend.exec(*process, &stdio) {
-                    Ok(pid) => Message::Exec { pid },
+            Request::Exec { process, output } => {
+                let reply = match self.exec(*process, output.as_deref()) {
+                    Ok(pid) => {
+                        self.execs.push(pid);
+                        Message::Exec { pid }
+                    }
                     Err(message) => Message::Error { message },
                 };
                 (reply, After::Continue)
@@ -435,6 +440,45 @@ impl Shim {
         }
     }
 
+    /// Run one more process in the container, its stdout and stderr to `output` (a
+    /// new file in our state directory) or the container's log.
+    fn exec(
+        &self,
+        process: oci_spec::runtime::Process,
+        output: Option<&Path>,
+    ) -> Result<i32, String> {
+        let Some(path) = output else {
+            return self.backend.exec(process, &self.stdio());
+        };
+        if path.parent() != Some(self.state_dir.as_path()) {
+            return Err(format!(
+                "exec output {} must be a file in {}",
+                path.display(),
+                self.state_dir.display()
+            ));
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| format!("exec output {}: {e}", path.display()))?;
+        let err = file
+            .try_clone()
+            .map_err(|e| format!("exec output {}: {e}", path.display()))?;
+        let fds = [OwnedFd::from(file), OwnedFd::from(err)];
+        let stdio = Stdio2 {
+            out: Some(&fds),
+            shim_log: &self.shim_log,
+            devnull: &self.devnull,
+        };
+        let result = self.backend.exec(process, &stdio);
+        if result.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        result
+    }
+
     /// Kill the container (thawing it first) and reap its init here before the runtime
     /// deletes it: a pid namespace's init only finishes dying once every process of the
     /// namespace is reaped, and `exec`'d ones are our children — a runtime waiting for
@@ -474,6 +518,10 @@ impl Shim {
                 Ok(WaitStatus::Signaled(pid, sig, _)) if pid.as_raw() == self.pid => {
                     self.init_exited(128 + sig as i32)
                 }
+                Ok(WaitStatus::Exited(pid, code)) => self.exec_exited(pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.exec_exited(pid.as_raw(), 128 + sig as i32)
+                }
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
                 Err(Errno::EINTR) | Ok(_) => continue,
                 Err(e) => {
@@ -481,6 +529,15 @@ impl Shim {
                     return;
                 }
             }
+        }
+    }
+
+    /// A child other than the init is gone: report it if it was exec'd (else it was an
+    /// orphan of the container, reaped as subreaper).
+    fn exec_exited(&mut self, pid: i32, code: i32) {
+        if let Some(i) = self.execs.iter().position(|p| *p == pid) {
+            self.execs.swap_remove(i);
+            self.broadcast(&Message::ExecExited { pid, code });
         }
     }
 

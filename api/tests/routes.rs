@@ -1,0 +1,288 @@
+//! berthd's batch, paging, exec and log-following routes end to end (as root): a real
+//! daemon on a scratch socket and state directory, real containers.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::support::rootfs;
+use harness::{Daemon, Resp, Scratch};
+use serde_json::{json, Value};
+
+/// An inline create for `id` running `args`, in its own cgroup.
+fn create(scratch: &Scratch, id: &str, args: &[&str]) -> Value {
+    let mut spec = berth_api::engine::runtime::default_spec::default_spec(false, 0, 0);
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = json!(args);
+    spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+    json!({"id": id, "spec": spec, "rootfs": rootfs(&scratch.0)})
+}
+
+/// Poll until `id` is in state `want` (bounded); its record.
+fn wait_state(d: &Daemon, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = d.call("GET", &format!("/v1/containers/{id}"), None);
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.json["state"] == want {
+            return r.json;
+        }
+        assert!(Instant::now() < deadline, "{id} never {want}: {r:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Force-delete `ids` and check they are gone.
+fn delete_all(d: &Daemon, ids: &[String]) {
+    for id in ids {
+        let r = d.call("DELETE", &format!("/v1/containers/{id}?force=true"), None);
+        assert_eq!(r.status, 204, "{id}: {r:?}");
+    }
+    let r = d.call("GET", "/v1/containers", None);
+    assert_eq!(r.json["containers"], json!([]), "{r:?}");
+}
+
+/// The first line of the stream at `path` that contains `needle` (bounded wait).
+fn first_line_with(d: &Daemon, path: &str, needle: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
+    BufReader::new(s)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle} at {path}"))
+}
+
+fn expect_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{r:?}");
+    assert_eq!(r.json["error"]["code"], code, "{r:?}");
+}
+
+#[test]
+fn a_batch_queues_the_good_items_and_names_the_bad_ones() {
+    let scratch = Scratch::new("batch");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let pid = std::process::id();
+    let good: Vec<String> = (0..3).map(|i| format!("api-batch{i}-{pid}")).collect();
+    let mut items: Vec<Value> = good
+        .iter()
+        .map(|id| create(&scratch, id, &["sleep", "1000"]))
+        .collect();
+    items.push(json!({"id": "bad/id", "bundle": "/nonexistent"}));
+    items.push(create(&scratch, &good[0], &["sleep", "1000"]));
+    items.push(json!({"id": format!("api-batchx-{pid}")}));
+    let r = d.call(
+        "POST",
+        "/v1/containers/batch",
+        Some(&json!({ "containers": items }).to_string()),
+    );
+    assert_eq!(r.status, 207, "{r:?}");
+    assert_eq!(
+        (r.json["accepted"].as_u64(), r.json["failed"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let results = r.json["results"].as_array().unwrap();
+    for (i, id) in good.iter().enumerate() {
+        assert_eq!(results[i]["id"], id.as_str(), "{r:?}");
+        assert_eq!(results[i]["record"]["id"], id.as_str(), "{r:?}");
+    }
+    assert_eq!(results[3]["index"], 3);
+    assert_eq!(results[3]["error"]["code"], "invalid_id", "{r:?}");
+    assert_eq!(results[4]["error"]["code"], "conflict", "{r:?}");
+    assert_eq!(results[5]["error"]["code"], "invalid_spec", "{r:?}");
+    for id in &good {
+        wait_state(&d, id, "running");
+    }
+    // Nothing was made for the refused ones.
+    let r = d.call("GET", "/v1/containers", None);
+    assert_eq!(r.json["containers"].as_array().unwrap().len(), 3, "{r:?}");
+
+    // Whole-request errors create nothing.
+    let r = d.call("POST", "/v1/containers/batch", Some(r#"{"containers":[]}"#));
+    expect_error(&r, 400, "empty_batch");
+    let many = vec![json!({"bundle": "/x"}); 1001];
+    let r = d.call(
+        "POST",
+        "/v1/containers/batch",
+        Some(&json!({ "containers": many }).to_string()),
+    );
+    expect_error(&r, 400, "batch_too_large");
+    let r = d.call(
+        "POST",
+        "/v1/containers/batch",
+        Some(r#"{"containers":[],"x":1}"#),
+    );
+    expect_error(&r, 400, "invalid_body");
+    let r = d.call("POST", "/v1/containers/batch", Some(r#"{"containers":["#));
+    expect_error(&r, 400, "malformed_json");
+    let r = d.call("GET", "/v1/containers", None);
+    assert_eq!(r.json["containers"].as_array().unwrap().len(), 3, "{r:?}");
+
+    // Paging walks every container once, in the order they were queued.
+    let mut seen = Vec::new();
+    let mut path = "/v1/containers?limit=2".to_owned();
+    loop {
+        let r = d.call("GET", &path, None);
+        assert_eq!(r.status, 200, "{r:?}");
+        let page = r.json["containers"].as_array().unwrap();
+        assert!(page.len() <= 2, "{r:?}");
+        seen.extend(page.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        match r.json["next"].as_str() {
+            Some(next) => path = format!("/v1/containers?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, good);
+    expect_error(
+        &d.call("GET", "/v1/containers?limit=0", None),
+        400,
+        "bad_query",
+    );
+    expect_error(
+        &d.call("GET", "/v1/containers?after=nope", None),
+        400,
+        "bad_query",
+    );
+    delete_all(&d, &good);
+}
+
+#[test]
+fn exec_runs_in_the_container_and_answers_with_its_exit_and_output() {
+    let scratch = Scratch::new("exec");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let pid = std::process::id();
+    let id = format!("api-exec-{pid}");
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&create(&scratch, &id, &["sleep", "1000"]).to_string()),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let rec = wait_state(&d, &id, "running");
+    let path = format!("/v1/containers/{id}/exec");
+
+    // It runs inside: its own pid namespace (the init is pid 1 there), env added.
+    let body = json!({
+        "args": ["sh", "-c", "read -r c < /proc/1/comm; echo pid1=$c; echo $GREETING >&2; exit 3"],
+        "env": ["GREETING=hello"],
+    });
+    let r = d.call("POST", &path, Some(&body.to_string()));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json["exit_code"], 3, "{r:?}");
+    let out = r.json["output"].as_str().unwrap();
+    assert!(out.contains("pid1=sleep\n"), "{out:?}");
+    assert!(out.contains("hello"), "{out:?}");
+    assert_eq!(r.json["truncated"], false);
+    assert_ne!(r.json["pid"], rec["pid"]);
+
+    // Not waited: answered at once, the exit is an event.
+    let r = d.call(
+        "POST",
+        &path,
+        Some(&json!({"args": ["true"], "wait": false}).to_string()),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let exec_pid = r.json["pid"].as_i64().unwrap();
+    let line = first_line_with(
+        &d,
+        &format!("/v1/events?since=1&id={id}&type=exec"),
+        &format!("\"pid\":{exec_pid},"),
+    );
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["type"], "exec", "{event}");
+    assert_eq!(event["exit_code"], 0, "{event}");
+    assert_eq!(event["state"], "running", "{event}");
+
+    let r = d.call("POST", &path, Some(r#"{"args":[]}"#));
+    expect_error(&r, 422, "invalid_exec");
+    let r = d.call("POST", &path, Some(r#"{"args":["true"],"cwd":"relative"}"#));
+    expect_error(&r, 422, "invalid_exec");
+    let r = d.call("POST", &path, Some(r#"{"args":["/nonexistent"]}"#));
+    assert!(r.status == 422 || r.json["exit_code"] != 0, "{r:?}");
+    let r = d.call(
+        "POST",
+        "/v1/containers/nope/exec",
+        Some(r#"{"args":["true"]}"#),
+    );
+    expect_error(&r, 404, "not_found");
+
+    let r = d.call(
+        "POST",
+        &format!("/v1/containers/{id}/kill"),
+        Some(r#"{"signal":"KILL"}"#),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    wait_state(&d, &id, "stopped");
+    let r = d.call("POST", &path, Some(r#"{"args":["true"]}"#));
+    expect_error(&r, 409, "conflict");
+    assert!(exec_pid > 0);
+    delete_all(&d, &[id]);
+}
+
+#[test]
+fn following_logs_streams_until_the_container_stops() {
+    let scratch = Scratch::new("follow");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let id = format!("api-follow-{}", std::process::id());
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(
+            &create(
+                &scratch,
+                &id,
+                &[
+                    "sh",
+                    "-c",
+                    "echo first; sleep 1; echo second; sleep 1; echo third",
+                ],
+            )
+            .to_string(),
+        ),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    wait_state(&d, &id, "running");
+    let began = Instant::now();
+    // Ends by itself once the container has stopped and its output is drained.
+    let r = d.call(
+        "GET",
+        &format!("/v1/containers/{id}/logs?follow=true"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let (a, b, c) = (
+        r.text.find("first"),
+        r.text.find("second"),
+        r.text.find("third"),
+    );
+    assert!(a.is_some() && a < b && b < c, "{:?}", r.text);
+    assert!(began.elapsed() < Duration::from_secs(30));
+    // Following a stopped container gives what is kept, with tail, and ends.
+    let r = d.call(
+        "GET",
+        &format!("/v1/containers/{id}/logs?follow=true&tail=1"),
+        None,
+    );
+    assert!(
+        r.text.contains("third") && !r.text.contains("second"),
+        "{:?}",
+        r.text
+    );
+    expect_error(
+        &d.call(
+            "GET",
+            &format!("/v1/containers/{id}/logs?follow=maybe"),
+            None,
+        ),
+        400,
+        "bad_query",
+    );
+    expect_error(
+        &d.call("GET", "/v1/containers/nope/logs?follow=true", None),
+        404,
+        "not_found",
+    );
+    delete_all(&d, &[id]);
+}
