@@ -4,6 +4,9 @@
 /// The engine this front end hosts.
 pub use berth_engine as engine;
 
+pub mod auth;
+pub mod config;
 pub mod routes;
+pub mod scrape;
 pub mod server;
 pub mod signal;

@@ -1,23 +1,36 @@
-//! The listener: a unix socket served by hyper (HTTP/1.1), one task per connection,
-//! until a shutdown future completes.
+//! The listeners: a unix socket and, when configured, a TCP address, served by hyper
+//! (HTTP/1.1), one task per connection, until a shutdown future completes.
+//!
+//! The unix socket is guarded by its file mode (0660); a TCP listener may carry a bearer
+//! token, checked here — before routing — for every request on it.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::UnixListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::routes::{handle, App};
+use crate::auth::Token;
+use crate::routes::{error_response, handle, ApiError, App};
 
-/// How long a client may take to send its request headers.
+/// How long a client may take to send its request headers, by default.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bind a unix socket at `path` with `mode` (e.g. 0o660), making its directory and
@@ -40,42 +53,164 @@ pub fn bind(path: &Path, mode: u32) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serve `app` on `listener` until `shutdown` completes; then stop accepting (open
+/// Bind a TCP listener at `addr`.
+pub async fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// One listener and what its requests must show.
+pub enum Listener {
+    /// A unix socket; its file mode is the access control.
+    Unix(UnixListener),
+    /// A TCP listener; with a token, every request must carry it.
+    Tcp(TcpListener, Option<Arc<Token>>),
+}
+
+/// How connections are served.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            header_timeout: HEADER_TIMEOUT,
+        }
+    }
+}
+
+/// Serve `app` on one unix socket until `shutdown` completes; then stop accepting (open
 /// connections are not waited for).
 pub async fn serve(listener: UnixListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    // EMFILE and the like: back off instead of spinning.
-                    tracing::warn!("accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    serve_all(
+        vec![Listener::Unix(listener)],
+        app,
+        Options::default(),
+        shutdown,
+    )
+    .await;
+}
+
+/// Serve `app` on every listener until `shutdown` completes; then stop accepting on all
+/// of them (open connections are not waited for).
+pub async fn serve_all(
+    listeners: Vec<Listener>,
+    app: Arc<App>,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop, stopped) = watch::channel(false);
+    let mut loops = tokio::task::JoinSet::new();
+    for listener in listeners {
         let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let app = Arc::clone(&app);
-                let span = tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path()
-                );
-                async move { Ok::<_, Infallible>(handle(app, req).await) }.instrument(span)
-            });
-            let result = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = result {
-                tracing::debug!("connection: {e}");
-            }
-        });
+        let stopped = stopped.clone();
+        loops.spawn(accept_loop(listener, app, options, stopped));
     }
+    shutdown.await;
+    let _ = stop.send(true);
+    while loops.join_next().await.is_some() {}
+}
+
+/// Accept connections on `listener` until `stopped` turns true.
+async fn accept_loop(
+    listener: Listener,
+    app: Arc<App>,
+    options: Options,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return,
+            accepted = accept(&listener) => accepted,
+        };
+        match accepted {
+            Ok(Accepted::Unix(stream)) => {
+                tokio::spawn(connection(stream, Arc::clone(&app), options, None));
+            }
+            Ok(Accepted::Tcp(stream)) => {
+                // Small answers are written at once, not held back by Nagle.
+                let _ = stream.set_nodelay(true);
+                let token = match &listener {
+                    Listener::Tcp(_, token) => token.clone(),
+                    Listener::Unix(_) => None,
+                };
+                tokio::spawn(connection(stream, Arc::clone(&app), options, token));
+            }
+            Err(e) => {
+                // EMFILE and the like: back off instead of spinning.
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// A connection just accepted.
+enum Accepted {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+async fn accept(listener: &Listener) -> io::Result<Accepted> {
+    match listener {
+        Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        Listener::Tcp(l, _) => l.accept().await.map(|(s, _)| Accepted::Tcp(s)),
+    }
+}
+
+/// Serve one connection; with `token`, every request must carry it.
+async fn connection<S>(stream: S, app: Arc<App>, options: Options, token: Option<Arc<Token>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let app = Arc::clone(&app);
+        let token = token.clone();
+        let span = tracing::info_span!(
+            "request",
+            method = %req.method(),
+            path = %req.uri().path()
+        );
+        async move {
+            if let Some(token) = token {
+                if !token.accepts(req.headers().get(AUTHORIZATION)) {
+                    return Ok::<_, Infallible>(unauthorized(&req));
+                }
+            }
+            Ok(handle(app, req).await)
+        }
+        .instrument(span)
+    });
+    let result = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(e) = result {
+        tracing::debug!("connection: {e}");
+    }
+}
+
+/// 401 for a request without the right token, counted like any other answer.
+fn unauthorized<B>(req: &Request<B>) -> Response<BoxBody<Bytes, Infallible>> {
+    let began = Instant::now();
+    let error = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "this listener needs the header `Authorization: Bearer <token>` with the configured token",
+    );
+    let mut response = error_response(&error);
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let path = req.uri().path();
+    crate::routes::metrics::record(
+        crate::routes::route_label(req.method(), path),
+        response.status(),
+        began.elapsed(),
+    );
+    tracing::info!(method = %req.method(), path, "401: missing or wrong bearer token");
+    response.map(BodyExt::boxed)
 }

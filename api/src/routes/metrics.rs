@@ -1,6 +1,10 @@
 //! `GET /metrics`: Prometheus text exposition through `metrics-exporter-prometheus` —
-//! the engine's metrics and the API's own (requests by route and status, latency).
+//! the engine's metrics and the API's own (requests by route and status, latency) from
+//! the global recorder, then what is read at scrape time (berthd's process, the
+//! containers' cgroups; see [`crate::scrape`]).
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -44,13 +48,48 @@ pub fn record(route: &'static str, status: StatusCode, took: Duration) {
     metrics::histogram!(HTTP_DURATION, "route" => route).record(took.as_secs_f64());
 }
 
+/// The exporter's handle and the scrape-time collectors.
+pub struct Exporter {
+    handle: PrometheusHandle,
+    containers: crate::scrape::containers::Containers,
+}
+
+impl Exporter {
+    /// Install the global recorder (see [`install`]); container metrics are read from
+    /// the state records under `runtime_root` (`None`: none).
+    pub fn install(runtime_root: Option<PathBuf>) -> Result<Self, String> {
+        Ok(Exporter {
+            handle: install()?,
+            containers: crate::scrape::containers::Containers::new(runtime_root),
+        })
+    }
+
+    /// The whole exposition: the recorder's metrics, then berthd's process and the
+    /// live containers' cgroups. Reads files: call off the async threads.
+    pub fn render(&self, engine: &berth_engine::Engine) -> String {
+        let mut out = self.handle.render();
+        crate::scrape::finish(&mut out);
+        if let Some(process) = crate::scrape::process::read() {
+            crate::scrape::process::render(&process, &mut out);
+        }
+        let usage = self.containers.collect(engine);
+        crate::scrape::containers::render(&usage, &mut out);
+        out
+    }
+}
+
 /// `GET /metrics`.
-pub fn render(app: &App) -> Reply {
-    let handle = app
-        .metrics
-        .as_ref()
-        .ok_or_else(|| ApiError::not_found("no_metrics", "metrics are not enabled"))?;
-    let mut resp = Response::new(Full::new(Bytes::from(handle.render())));
+pub async fn render(app: &Arc<App>) -> Reply {
+    if app.metrics.is_none() {
+        return Err(ApiError::not_found("no_metrics", "metrics are not enabled"));
+    }
+    let app = Arc::clone(app);
+    let text = super::blocking(move || match &app.metrics {
+        Some(exporter) => Ok(exporter.render(&app.engine)),
+        None => Err(ApiError::not_found("no_metrics", "metrics are not enabled")),
+    })
+    .await?;
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -41,8 +41,9 @@ pub struct App {
     pub shim: Option<berth_engine::shim_launcher::ShimConfig>,
     /// How long a client may take to send its request body.
     pub body_timeout: std::time::Duration,
-    /// The Prometheus exporter's handle (`None`: `/metrics` answers 404).
-    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The Prometheus exporter and the scrape-time collectors (`None`: `/metrics`
+    /// answers 404).
+    pub metrics: Option<metrics::Exporter>,
 }
 
 /// Every route the server answers: method and path pattern (`{id}`: one segment).
@@ -182,7 +183,7 @@ where
         |r: Result<Response<events::LineStream>, ApiError>| r.map(|resp| resp.map(BodyExt::boxed));
     match (method.as_str(), route) {
         ("GET", "/healthz") => whole(system::healthz()),
-        ("GET", "/metrics") => whole(metrics::render(app)),
+        ("GET", "/metrics") => whole(metrics::render(app).await),
         ("GET", "/v1/openapi.json") => whole(openapi::document()),
         ("GET", "/v1/system") => whole(system::info(app)),
         ("PUT", "/v1/system/workers") => {

@@ -1,0 +1,480 @@
+//! berthd's configuration, read in one place: flags, then `BERTH_*` environment
+//! variables, then a TOML file (`--config FILE`), then the defaults.
+//!
+//! The flags, their environment variables and their defaults are declared once, on
+//! [`Args`] (clap), so `berthd --help` documents all three. A value counts as set by the
+//! command line or the environment when clap says it did not come from the default; only
+//! then does it beat the file. Everything is checked here, before the daemon creates
+//! anything: a bad setting is a [`ConfigError`], one line naming the setting (and the
+//! file), and exit status 2.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
+
+use crate::auth::Token;
+
+/// Default unix socket.
+pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+/// Default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/run/berth";
+
+/// The Berth daemon: an HTTP/JSON API over the container engine.
+///
+/// Every setting can come from a flag, from its `BERTH_*` environment variable, or from
+/// the TOML file given with `--config` (keys are the flag names with `_` for `-`, e.g.
+/// `state_dir = "/run/berth"`); flags beat the environment, which beats the file, which
+/// beats the defaults.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "berthd", version)]
+pub struct Args {
+    /// TOML configuration file (unknown keys are refused).
+    #[arg(long, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Unix socket to listen on (made with mode 0660; no token needed there).
+    #[arg(long, env = "BERTH_SOCKET", default_value = DEFAULT_SOCKET, value_name = "PATH")]
+    pub socket: PathBuf,
+    /// Also listen on TCP at this address, e.g. 127.0.0.1:2375. An address that is not
+    /// loopback needs a token.
+    #[arg(long, env = "BERTH_TCP", value_name = "ADDR")]
+    pub tcp: Option<SocketAddr>,
+    /// Bearer token every TCP request must carry (`Authorization: Bearer TOKEN`).
+    /// Prefer --token-file: a flag is visible in `ps`.
+    #[arg(
+        long,
+        env = "BERTH_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// File holding the bearer token (a trailing newline is ignored).
+    #[arg(long, env = "BERTH_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// State directory: container records, shim directories, runtime state.
+    #[arg(long, env = "BERTH_STATE_DIR", default_value = DEFAULT_STATE_DIR, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Start workers (containers being started at once).
+    #[arg(long, env = "BERTH_WORKERS", default_value_t = 10, value_name = "N")]
+    pub workers: usize,
+    /// OCI runtime: `builtin` (the runtime library inside each shim) or the absolute
+    /// path of a runc-compatible binary.
+    #[arg(
+        long,
+        env = "BERTH_RUNTIME",
+        default_value = "builtin",
+        value_name = "RUNTIME"
+    )]
+    pub runtime: String,
+    /// The `berth-shim` binary (default: `berth-shim` beside this executable).
+    #[arg(long, env = "BERTH_SHIM", value_name = "PATH")]
+    pub shim: Option<PathBuf>,
+    /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing directive
+    /// such as `berth_engine=debug`); `RUST_LOG` overrides it.
+    #[arg(
+        long,
+        env = "BERTH_LOG_LEVEL",
+        default_value = "info",
+        value_name = "FILTER"
+    )]
+    pub log_level: String,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "BERTH_BODY_LIMIT", default_value_t = 1 << 20, value_name = "BYTES")]
+    pub body_limit: usize,
+    /// Most start jobs waiting at once; more get 429.
+    #[arg(long, env = "BERTH_MAX_QUEUED",
+          default_value_t = crate::engine::queue::DEFAULT_MAX_QUEUED, value_name = "N")]
+    pub max_queued: usize,
+    /// How long a client may take to send its request headers, in seconds.
+    #[arg(
+        long,
+        env = "BERTH_HEADER_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECS"
+    )]
+    pub header_timeout: u64,
+    /// How long a client may take to send a request body, in seconds.
+    #[arg(long, env = "BERTH_BODY_TIMEOUT",
+          default_value_t = crate::routes::BODY_TIMEOUT.as_secs(), value_name = "SECS")]
+    pub body_timeout: u64,
+    /// How long a container's start may take before it is failed, in seconds.
+    #[arg(
+        long,
+        env = "BERTH_START_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    pub start_timeout: u64,
+}
+
+/// The configuration file: every key optional, unknown keys refused. The bearer token
+/// itself is not a key (a config file is often world-readable); `token_file` is.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    socket: Option<PathBuf>,
+    tcp: Option<SocketAddr>,
+    token_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    workers: Option<usize>,
+    runtime: Option<String>,
+    shim: Option<PathBuf>,
+    log_level: Option<String>,
+    body_limit: Option<usize>,
+    max_queued: Option<usize>,
+    header_timeout: Option<u64>,
+    body_timeout: Option<u64>,
+    start_timeout: Option<u64>,
+}
+
+/// A setting that cannot be used. Its message is one line that names the setting (and
+/// the configuration file, where the value came from there).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file cannot be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML, has an unknown key or a value of the
+    /// wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the line and the key.
+        message: String,
+    },
+    /// A value is out of range or names something that is not there.
+    #[error("{setting}: {message}")]
+    Invalid {
+        /// The setting, as a flag (`--workers`).
+        setting: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(setting: &'static str, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            setting,
+            message: message.into(),
+        }
+    }
+}
+
+/// The daemon's settings, merged and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Unix socket path.
+    pub socket: PathBuf,
+    /// TCP address, if any.
+    pub tcp: Option<SocketAddr>,
+    /// The bearer token TCP requests must carry, if any.
+    pub token: Option<Token>,
+    /// State directory (not created yet).
+    pub state_dir: PathBuf,
+    /// Start workers.
+    pub workers: usize,
+    /// External runtime binary (`None`: built in).
+    pub runtime: Option<PathBuf>,
+    /// The shim binary (checked to exist).
+    pub shim: PathBuf,
+    /// Log filter.
+    pub log_level: String,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Most queued start jobs.
+    pub max_queued: usize,
+    /// Time allowed for request headers.
+    pub header_timeout: Duration,
+    /// Time allowed for a request body.
+    pub body_timeout: Duration,
+    /// Time allowed for a container's start.
+    pub start_timeout: Duration,
+}
+
+/// Where a value came from; a higher source wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Default,
+    File,
+    Env,
+    Flag,
+}
+
+impl Config {
+    /// Parse this process's command line and environment (clap exits with status 2 on
+    /// a malformed command line, or prints `--help`), then read the file and check.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let matches = Args::command().get_matches();
+        let args = Args::from_arg_matches(&matches).map_err(|e| e.exit())?;
+        Self::resolve(&args, &matches)
+    }
+
+    /// Like [`Config::from_env`] for an explicit command line (the environment is still
+    /// read); clap's errors are returned as [`ConfigError::Invalid`].
+    pub fn from_args<I, T>(argv: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli_error = |e: clap::Error| ConfigError::invalid("command line", e.kind().to_string());
+        let matches = Args::command()
+            .try_get_matches_from(argv)
+            .map_err(cli_error)?;
+        let args = Args::from_arg_matches(&matches).map_err(cli_error)?;
+        Self::resolve(&args, &matches)
+    }
+
+    /// Merge `args` (flags and env, with clap's defaults) with the file they name.
+    fn resolve(args: &Args, matches: &ArgMatches) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => File::default(),
+        };
+        let source = |id: &str| match matches.value_source(id) {
+            Some(ValueSource::CommandLine) => Source::Flag,
+            Some(ValueSource::EnvVariable) => Source::Env,
+            _ => Source::Default,
+        };
+        let set = |id: &str| source(id) > Source::Default;
+        let socket = layered(set("socket"), args.socket.clone(), file.socket);
+        let state_dir = layered(set("state_dir"), args.state_dir.clone(), file.state_dir);
+        let tcp = layered_opt(set("tcp"), args.tcp, file.tcp);
+        let workers = layered(set("workers"), args.workers, file.workers);
+        let runtime = layered(set("runtime"), args.runtime.clone(), file.runtime);
+        let shim = layered_opt(set("shim"), args.shim.clone(), file.shim);
+        let log_level = layered(set("log_level"), args.log_level.clone(), file.log_level);
+        let body_limit = layered(set("body_limit"), args.body_limit, file.body_limit);
+        let max_queued = layered(set("max_queued"), args.max_queued, file.max_queued);
+        let header_timeout = layered(
+            set("header_timeout"),
+            args.header_timeout,
+            file.header_timeout,
+        );
+        let body_timeout = layered(set("body_timeout"), args.body_timeout, file.body_timeout);
+        let start_timeout = layered(set("start_timeout"), args.start_timeout, file.start_timeout);
+
+        // The token: from --token/BERTH_TOKEN, or read from a token file named by a
+        // flag, the environment or the config file; the higher source wins.
+        let token_source = args.token.as_ref().map(|_| source("token"));
+        let file_source = match (&args.token_file, &file.token_file) {
+            (Some(p), _) => Some((source("token_file"), p.clone())),
+            (None, Some(p)) => Some((Source::File, p.clone())),
+            (None, None) => None,
+        };
+        let token = match (token_source, file_source) {
+            (Some(a), Some((b, _))) if a == b => {
+                return Err(ConfigError::invalid(
+                    "--token",
+                    "give the token or a token file, not both",
+                ))
+            }
+            (Some(a), Some((b, path))) if b > a => Some(read_token(&path)?),
+            (Some(_), _) => Some(
+                Token::new(args.token.as_deref().unwrap_or_default())
+                    .map_err(|m| ConfigError::invalid("--token", m))?,
+            ),
+            (None, Some((_, path))) => Some(read_token(&path)?),
+            (None, None) => None,
+        };
+
+        check_range("--workers", workers, 1, 4096)?;
+        check_range("--body-limit", body_limit, 1, 1 << 30)?;
+        check_range("--max-queued", max_queued, 1, 1 << 24)?;
+        let seconds = |setting, secs: u64| {
+            check_range(setting, secs as usize, 1, 86_400).map(|()| Duration::from_secs(secs))
+        };
+        let header_timeout = seconds("--header-timeout", header_timeout)?;
+        let body_timeout = seconds("--body-timeout", body_timeout)?;
+        let start_timeout = seconds("--start-timeout", start_timeout)?;
+        if let Some(addr) = tcp {
+            if !addr.ip().is_loopback() && token.is_none() {
+                return Err(ConfigError::invalid(
+                    "--tcp",
+                    format!(
+                        "{addr} is not a loopback address: configure a token \
+                         (--token-file, BERTH_TOKEN_FILE or token_file) to listen there"
+                    ),
+                ));
+            }
+        }
+        if token.is_some() && tcp.is_none() {
+            tracing::debug!("a token is configured but no TCP address: the token is unused");
+        }
+        let runtime = match runtime.as_str() {
+            "builtin" => None,
+            path => {
+                let p = PathBuf::from(path);
+                if !p.is_absolute() || !p.is_file() {
+                    return Err(ConfigError::invalid(
+                        "--runtime",
+                        format!(
+                            "{path}: expected `builtin` or the absolute path of a runtime binary"
+                        ),
+                    ));
+                }
+                Some(p)
+            }
+        };
+        let shim = match shim {
+            Some(p) => p,
+            None => std::env::current_exe()
+                .map_err(|e| ConfigError::invalid("--shim", format!("cannot find berthd: {e}")))?
+                .with_file_name("berth-shim"),
+        };
+        if !shim.is_file() {
+            return Err(ConfigError::invalid(
+                "--shim",
+                format!(
+                    "{} not found (build berth-shim or pass --shim PATH)",
+                    shim.display()
+                ),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+            return Err(ConfigError::invalid(
+                "--log-level",
+                format!("{log_level:?}: {e}"),
+            ));
+        }
+        Ok(Config {
+            socket,
+            tcp,
+            token,
+            state_dir,
+            workers,
+            runtime,
+            shim,
+            log_level,
+            body_limit,
+            max_queued,
+            header_timeout,
+            body_timeout,
+            start_timeout,
+        })
+    }
+}
+
+/// The flag's or environment's value when one was given (`explicit`), else the file's,
+/// else clap's default (which `cli` then holds).
+fn layered<T>(explicit: bool, cli: T, file: Option<T>) -> T {
+    match file {
+        Some(value) if !explicit => value,
+        _ => cli,
+    }
+}
+
+/// [`layered`] for a setting without a default.
+fn layered_opt<T>(explicit: bool, cli: Option<T>, file: Option<T>) -> Option<T> {
+    if explicit {
+        cli
+    } else {
+        file.or(cli)
+    }
+}
+
+/// Read and decode the configuration file.
+fn read_file(path: &Path) -> Result<File, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: one_line(&text, &e),
+    })
+}
+
+/// A TOML error as one line: `line N: message` (toml's own rendering spans lines).
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let key = key_at(text, span.start);
+            match key {
+                Some(key) if !message.contains(&key) => format!("line {line}: {key}: {message}"),
+                _ => format!("line {line}: {message}"),
+            }
+        }
+        None => message,
+    }
+}
+
+/// The key of the `key = value` line around byte `at`, if it is one.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('#') && !key.starts_with('[')).then(|| key.to_owned())
+}
+
+/// Read the token file: its content without surrounding whitespace (a trailing newline).
+fn read_token(path: &Path) -> Result<Token, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::invalid("--token-file", format!("{}: {e}", path.display())))?;
+    Token::new(text.trim())
+        .map_err(|m| ConfigError::invalid("--token-file", format!("{}: {m}", path.display())))
+}
+
+/// `value` must lie in `min..=max`.
+fn check_range(
+    setting: &'static str,
+    value: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            setting,
+            format!("{value} is out of range {min}–{max}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<File, String> {
+        toml::from_str::<File>(text).map_err(|e| one_line(text, &e))
+    }
+
+    #[test]
+    fn file_errors_name_line_and_key() {
+        let e = parse("workers = 3\nwokers = 4\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("wokers"), "{e}");
+        let e = parse("workers = \"ten\"\n").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("workers"), "{e}");
+        let e = parse("tcp = \"localhost\"\n").unwrap_err();
+        assert!(e.contains("tcp"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        assert!(parse("workers = 3\ntcp = \"127.0.0.1:2375\"\n").is_ok());
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../berthd.example.toml");
+        let file = parse(text).unwrap();
+        assert!(file.socket.is_some() && file.workers.is_some());
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(check_range("--workers", 0, 1, 10).is_err());
+        assert!(check_range("--workers", 10, 1, 10).is_ok());
+    }
+}

@@ -1,0 +1,377 @@
+//! Per-container cgroup metrics, named as cAdvisor names them, for every running or
+//! paused container: read straight from cgroupfs at scrape time.
+//!
+//! Where a container's cgroup lives is in its runtime state record (the built-in runtime
+//! and `berth-runc` write the same one under the shared runtime root); that is read once
+//! per container and remembered, so a scrape costs a handful of small reads per
+//! container. Containers of a runtime whose state we cannot read (runc's own format) are
+//! left out. Reading files is safe in the multithreaded daemon; nothing here forks.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use berth_engine::runtime::cgroups::{Cgroup, CgroupPaths};
+use berth_engine::runtime::container::Container;
+use berth_engine::{Engine, State};
+
+use super::{Family, Kind};
+
+/// Above this a memory limit means "none" (v1 writes its page-counter maximum, about
+/// 2^63, for an unlimited cgroup).
+const UNLIMITED: u64 = 1 << 62;
+
+/// The cgroup files one container's metrics come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Files {
+    cpu: Option<Cpu>,
+    memory: Option<Memory>,
+    /// `pids.current`.
+    pids: Option<PathBuf>,
+}
+
+/// Where the cumulative CPU time is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cpu {
+    /// v1 `cpuacct.usage`: nanoseconds.
+    Nanos(PathBuf),
+    /// v2 `cpu.stat`: the `usage_usec` line.
+    Stat(PathBuf),
+}
+
+/// The memory controller's files, v1 or v2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Memory {
+    /// `memory.usage_in_bytes` / `memory.current`.
+    usage: PathBuf,
+    /// `memory.max_usage_in_bytes` / `memory.peak` (kernel 5.19+).
+    max_usage: PathBuf,
+    /// `memory.limit_in_bytes` / `memory.max` (`max`: no limit).
+    limit: PathBuf,
+}
+
+impl Files {
+    /// The files of the cgroup at `paths`.
+    fn of(paths: &CgroupPaths) -> Self {
+        match paths {
+            CgroupPaths::V1 { controllers, .. } => {
+                let dir = |name: &str| controllers.get(name).map(|h| h.path().to_path_buf());
+                Files {
+                    cpu: dir("cpuacct").map(|d| Cpu::Nanos(d.join("cpuacct.usage"))),
+                    memory: dir("memory").map(|d| Memory {
+                        usage: d.join("memory.usage_in_bytes"),
+                        max_usage: d.join("memory.max_usage_in_bytes"),
+                        limit: d.join("memory.limit_in_bytes"),
+                    }),
+                    pids: dir("pids").map(|d| d.join("pids.current")),
+                }
+            }
+            CgroupPaths::V2 { unified } => {
+                let d = unified.path();
+                Files {
+                    cpu: Some(Cpu::Stat(d.join("cpu.stat"))),
+                    memory: Some(Memory {
+                        usage: d.join("memory.current"),
+                        max_usage: d.join("memory.peak"),
+                        limit: d.join("memory.max"),
+                    }),
+                    pids: Some(d.join("pids.current")),
+                }
+            }
+        }
+    }
+
+    /// Read the usage now. A controller whose file is missing is left out; a cgroup
+    /// that is gone altogether (the container just exited) is an error.
+    fn read(&self) -> io::Result<Usage> {
+        let mut usage = Usage::default();
+        let mut found = false;
+        if let Some(cpu) = &self.cpu {
+            usage.cpu_seconds = match cpu {
+                Cpu::Nanos(path) => optional(read_u64(path))?.map(|ns| ns as f64 / 1e9),
+                Cpu::Stat(path) => optional(keyed(path, "usage_usec"))?.map(|us| us as f64 / 1e6),
+            };
+            found |= usage.cpu_seconds.is_some();
+        }
+        if let Some(memory) = &self.memory {
+            usage.memory_bytes = optional(read_u64(&memory.usage))?;
+            usage.memory_max_bytes = optional(read_u64(&memory.max_usage))?;
+            usage.memory_limit_bytes = match optional(std::fs::read_to_string(&memory.limit))? {
+                Some(text) if text.trim() == "max" => Some(0),
+                Some(text) => Some(parse_u64(&memory.limit, &text)?).map(|limit| {
+                    if limit >= UNLIMITED {
+                        0
+                    } else {
+                        limit
+                    }
+                }),
+                None => None,
+            };
+            found |= usage.memory_bytes.is_some();
+        }
+        if let Some(pids) = &self.pids {
+            usage.pids = optional(read_u64(pids))?;
+            found |= usage.pids.is_some();
+        }
+        if found {
+            Ok(usage)
+        } else {
+            Err(io::ErrorKind::NotFound.into())
+        }
+    }
+}
+
+/// One container's usage; `None` where the controller is not there.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Usage {
+    /// Cumulative CPU time, in seconds.
+    pub cpu_seconds: Option<f64>,
+    /// Memory in use (cache included), in bytes.
+    pub memory_bytes: Option<u64>,
+    /// The most memory ever in use, in bytes.
+    pub memory_max_bytes: Option<u64>,
+    /// The memory limit in bytes; 0 for none.
+    pub memory_limit_bytes: Option<u64>,
+    /// Processes and threads in the cgroup.
+    pub pids: Option<u64>,
+}
+
+/// Finds and reads the cgroups of the engine's live containers.
+#[derive(Debug)]
+pub struct Containers {
+    /// The runtime state root (`None`: no cgroup metrics).
+    runtime_root: Option<PathBuf>,
+    /// Cgroup files by container id, for the containers seen live at the last scrape.
+    known: Mutex<HashMap<String, Arc<Files>>>,
+}
+
+impl Containers {
+    /// Read container state records under `runtime_root`.
+    pub fn new(runtime_root: Option<PathBuf>) -> Self {
+        Containers {
+            runtime_root,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The usage of every running or paused container of `engine`, sorted by id.
+    /// Containers no longer live are forgotten, so their series go with them.
+    pub fn collect(&self, engine: &Engine) -> Vec<(String, Usage)> {
+        let Some(root) = &self.runtime_root else {
+            return Vec::new();
+        };
+        let mut live: Vec<String> = engine
+            .list()
+            .into_iter()
+            .filter(|r| matches!(r.state, State::Running | State::Paused))
+            .map(|r| r.id)
+            .collect();
+        live.sort_unstable();
+        let files: Vec<(String, Option<Arc<Files>>)> = {
+            let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+            let wanted: HashSet<&str> = live.iter().map(String::as_str).collect();
+            known.retain(|id, _| wanted.contains(id.as_str()));
+            live.into_iter()
+                .map(|id| {
+                    let files = match known.get(&id) {
+                        Some(files) => Some(Arc::clone(files)),
+                        None => locate(root, &id).map(|files| {
+                            let files = Arc::new(files);
+                            known.insert(id.clone(), Arc::clone(&files));
+                            files
+                        }),
+                    };
+                    (id, files)
+                })
+                .collect()
+        };
+        let mut out = Vec::with_capacity(files.len());
+        for (id, files) in files {
+            let Some(files) = files else { continue };
+            match files.read() {
+                Ok(usage) => out.push((id, usage)),
+                // The container exited between the listing and the read.
+                Err(e) => tracing::debug!(container = %id, "cgroup metrics: {e}"),
+            }
+        }
+        out
+    }
+}
+
+/// The cgroup files of container `id`, from its runtime state record.
+fn locate(root: &Path, id: &str) -> Option<Files> {
+    match Container::load(root, id) {
+        Ok(container) => {
+            let cgroup: &Cgroup = &container.record().cgroup;
+            Some(Files::of(cgroup.paths()))
+        }
+        Err(e) => {
+            tracing::debug!(container = %id, "no cgroup metrics: {e}");
+            None
+        }
+    }
+}
+
+/// How a family's value is taken from a container's usage.
+type Value = fn(&Usage) -> Option<f64>;
+
+/// Append the `container_*` families for `usage` to `out`. Families with no sample are
+/// left out entirely.
+pub fn render(usage: &[(String, Usage)], out: &mut String) {
+    let families: [(&'static str, Kind, &str, Value); 5] = [
+        (
+            "container_cpu_usage_seconds_total",
+            Kind::Counter,
+            "Cumulative CPU time consumed by the container, in seconds.",
+            |u| u.cpu_seconds,
+        ),
+        (
+            "container_memory_usage_bytes",
+            Kind::Gauge,
+            "Memory in use by the container, page cache included, in bytes.",
+            |u| u.memory_bytes.map(|v| v as f64),
+        ),
+        (
+            "container_memory_max_usage_bytes",
+            Kind::Gauge,
+            "Most memory the container has used, in bytes.",
+            |u| u.memory_max_bytes.map(|v| v as f64),
+        ),
+        (
+            "container_spec_memory_limit_bytes",
+            Kind::Gauge,
+            "Memory limit of the container, in bytes (0: none).",
+            |u| u.memory_limit_bytes.map(|v| v as f64),
+        ),
+        (
+            "container_pids",
+            Kind::Gauge,
+            "Processes and threads in the container's cgroup.",
+            |u| u.pids.map(|v| v as f64),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        if !usage.iter().any(|(_, u)| value(u).is_some()) {
+            continue;
+        }
+        let mut family = Family::new(out, name, kind, help);
+        for (id, u) in usage {
+            if let Some(v) = value(u) {
+                family.labelled(&[("id", id)], v);
+            }
+        }
+    }
+}
+
+/// `Ok(None)` for a file that does not exist (a controller or kernel without it).
+fn optional<T>(result: io::Result<T>) -> io::Result<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn read_u64(path: &Path) -> io::Result<u64> {
+    parse_u64(path, &std::fs::read_to_string(path)?)
+}
+
+fn parse_u64(path: &Path, text: &str) -> io::Result<u64> {
+    text.trim().parse().map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: not a number: {:?}", path.display(), text.trim()),
+        )
+    })
+}
+
+/// The value of `key` in a flat-keyed file such as `cpu.stat`.
+fn keyed(path: &Path, key: &str) -> io::Result<u64> {
+    let text = std::fs::read_to_string(path)?;
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: no {key} line", path.display()),
+            )
+        })?;
+    parse_u64(path, line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("berth-scrape-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn reads_v1_and_v2_files() {
+        let dir = scratch("files");
+        let w = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+        w("cpuacct.usage", "1500000000\n");
+        w("memory.usage_in_bytes", "4096\n");
+        w("memory.limit_in_bytes", "9223372036854771712\n");
+        w("pids.current", "2\n");
+        let v1 = Files {
+            cpu: Some(Cpu::Nanos(dir.join("cpuacct.usage"))),
+            memory: Some(Memory {
+                usage: dir.join("memory.usage_in_bytes"),
+                max_usage: dir.join("memory.max_usage_in_bytes"),
+                limit: dir.join("memory.limit_in_bytes"),
+            }),
+            pids: Some(dir.join("pids.current")),
+        };
+        let u = v1.read().unwrap();
+        assert_eq!(u.cpu_seconds, Some(1.5));
+        assert_eq!(u.memory_bytes, Some(4096));
+        assert_eq!(u.memory_max_bytes, None);
+        assert_eq!(u.memory_limit_bytes, Some(0));
+        assert_eq!(u.pids, Some(2));
+
+        w("cpu.stat", "usage_usec 2500000\nuser_usec 1\n");
+        w("memory.max", "max\n");
+        let v2 = Files {
+            cpu: Some(Cpu::Stat(dir.join("cpu.stat"))),
+            memory: Some(Memory {
+                usage: dir.join("memory.usage_in_bytes"),
+                max_usage: dir.join("memory.peak"),
+                limit: dir.join("memory.max"),
+            }),
+            pids: None,
+        };
+        let u = v2.read().unwrap();
+        assert_eq!(u.cpu_seconds, Some(2.5));
+        assert_eq!(u.memory_limit_bytes, Some(0));
+
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(v1.read().is_err(), "a cgroup that is gone is an error");
+    }
+
+    #[test]
+    fn renders_only_families_with_samples() {
+        let mut out = String::new();
+        let usage = Usage {
+            pids: Some(1),
+            cpu_seconds: Some(0.25),
+            ..Usage::default()
+        };
+        render(&[("c1".into(), usage)], &mut out);
+        assert!(
+            out.contains("container_cpu_usage_seconds_total{id=\"c1\"} 0.25\n"),
+            "{out}"
+        );
+        assert!(out.contains("container_pids{id=\"c1\"} 1\n"), "{out}");
+        assert!(!out.contains("memory"), "{out}");
+        let mut empty = String::new();
+        render(&[], &mut empty);
+        assert!(empty.is_empty());
+    }
+}

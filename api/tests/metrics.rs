@@ -1,0 +1,93 @@
+//! `/metrics` beyond the engine's counters: berthd's process metrics and per-container
+//! cgroup metrics for a real running container, gone once the container is deleted,
+//! and the whole exposition accepted by promtool.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::support::bundle;
+use harness::{promtool_check, Daemon, Scratch};
+use serde_json::json;
+
+/// The value of the sample `series` (name and labels exactly as written) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn process_and_container_metrics() {
+    let scratch = Scratch::new("metrics");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let id = format!("metrics-{}", std::process::id());
+    let b = bundle(&scratch.0, &id, &["sleep", "1000"]);
+    let r = d.call(
+        "POST",
+        "/v1/containers?wait=running&timeout=60",
+        Some(&json!({"id": id, "bundle": b}).to_string()),
+    );
+    assert!(r.status == 201 || r.status == 200, "{r:?}");
+    assert_eq!(r.json["state"], "running", "{r:?}");
+
+    let r = d.call("GET", "/metrics", None);
+    assert_eq!(r.status, 200, "{r:?}");
+    let text = r.text;
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "process_threads",
+    ] {
+        let v = sample(&text, name).unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+        assert!(v >= 0.0, "{name} {v}");
+    }
+    assert!(
+        text.contains("# TYPE process_cpu_seconds_total counter"),
+        "{text}"
+    );
+    assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 0.0);
+    assert!(sample(&text, "process_threads").unwrap() >= 1.0);
+
+    let label = format!("{{id=\"{id}\"}}");
+    let memory = sample(&text, &format!("container_memory_usage_bytes{label}"));
+    assert!(
+        memory.is_some_and(|m| m > 0.0),
+        "memory {memory:?} in:\n{text}"
+    );
+    let pids = sample(&text, &format!("container_pids{label}"));
+    assert!(pids.is_some_and(|p| p >= 1.0), "pids {pids:?} in:\n{text}");
+    let cpu = sample(&text, &format!("container_cpu_usage_seconds_total{label}"));
+    assert!(cpu.is_some_and(|c| c >= 0.0), "cpu {cpu:?} in:\n{text}");
+    assert!(text.contains("# TYPE container_cpu_usage_seconds_total counter"));
+    assert!(sample(&text, &format!("container_spec_memory_limit_bytes{label}")).is_some());
+    promtool_check(&text);
+
+    // Paused containers are still measured.
+    let r = d.call("POST", &format!("/v1/containers/{id}/pause"), None);
+    assert!(r.status < 300, "{r:?}");
+    let text = d.call("GET", "/metrics", None).text;
+    assert!(
+        sample(&text, &format!("container_pids{label}")).is_some(),
+        "{text}"
+    );
+    let _ = d.call("POST", &format!("/v1/containers/{id}/resume"), None);
+
+    let r = d.call("DELETE", &format!("/v1/containers/{id}?force=true"), None);
+    assert_eq!(r.status, 204, "{r:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = d.call("GET", "/metrics", None).text;
+        if !text.contains(&id) {
+            assert!(sample(&text, "process_threads").is_some());
+            promtool_check(&text);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{id} still in:\n{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
