@@ -1,0 +1,153 @@
+//! What every container of the burst runs: a root filesystem made from the host's own
+//! `sleep` and `sh` (no download), and the default spec `berth-runc spec` writes, made
+//! to sleep in the background with a cgroup of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+
+/// Host binaries copied into the root filesystem, with the libraries `ldd` names.
+const HOST_BINARIES: [&str; 2] = ["/bin/sleep", "/bin/sh"];
+
+/// Make `<dir>/rootfs` and return its path.
+pub fn rootfs(dir: &Path) -> Result<PathBuf> {
+    let root = dir.join("rootfs");
+    // The spec mounts over these; a read-only root cannot grow them at start.
+    for d in ["proc", "dev", "sys", "tmp"] {
+        let p = root.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| Error::io("creating", p, e))?;
+    }
+    for bin in HOST_BINARIES {
+        let real = std::fs::canonicalize(bin).map_err(|e| Error::io("resolving", bin, e))?;
+        let mut files = vec![PathBuf::from(bin), real.clone()];
+        files.extend(libraries(&real)?);
+        for f in files {
+            let Ok(rel) = f.strip_prefix("/") else {
+                continue;
+            };
+            let dest = root.join(rel);
+            if dest.exists() {
+                continue;
+            }
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+            }
+            std::fs::copy(&f, &dest).map_err(|e| Error::io("copying", &f, e))?;
+        }
+    }
+    Ok(root)
+}
+
+/// The shared libraries `ldd` lists for `binary` (absolute paths only).
+fn libraries(binary: &Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(|e| Error::Program {
+            program: "ldd".into(),
+            message: e.to_string(),
+        })?;
+    // A static binary makes ldd fail: it then needs no library.
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// The default spec of `berth-runc spec` (pid, network, ipc, uts, mount and cgroup
+/// namespaces, runc's default mounts, capabilities and masked paths), running
+/// `sleep infinity` without a terminal.
+pub fn default_spec(runc: &Path, dir: &Path) -> Result<Value> {
+    let out = Command::new(runc)
+        .arg("spec")
+        .arg("--bundle")
+        .arg(dir)
+        .output()
+        .map_err(|e| Error::Program {
+            program: runc.display().to_string(),
+            message: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(Error::Program {
+            program: format!("{} spec", runc.display()),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    let path = dir.join("config.json");
+    let text = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+    let mut spec: Value = serde_json::from_slice(&text).map_err(|e| Error::Program {
+        program: "berth-runc spec".into(),
+        message: format!("{}: {e}", path.display()),
+    })?;
+    spec["process"]["terminal"] = json!(false);
+    spec["process"]["args"] = json!(["sleep", "infinity"]);
+    Ok(spec)
+}
+
+/// The body of `POST /v1/containers` for any container of the run, serialized once:
+/// only the id and the cgroup path differ between containers.
+#[derive(Debug, Clone)]
+pub struct CreateTemplate {
+    /// The JSON text before and after the cgroup path, and the tail after the id.
+    head: String,
+    middle: String,
+    tail: String,
+}
+
+/// Stands in for the cgroup path while the template is serialized.
+const MARK: &str = "@@berth-loadtest-cgroup@@";
+
+impl CreateTemplate {
+    /// A template for `spec` in `rootfs`, with an optional per-container `runtime`.
+    pub fn new(spec: &Value, rootfs: &Path, runtime: Option<&Path>) -> Self {
+        let mut spec = spec.clone();
+        spec["linux"]["cgroupsPath"] = json!(MARK);
+        let mut body = json!({ "spec": spec, "rootfs": rootfs });
+        if let Some(r) = runtime {
+            body["runtime"] = json!(r);
+        }
+        let text = body.to_string();
+        let (before, after) = text.split_once(MARK).unwrap_or((&text, ""));
+        // `{"id":"<ID>",` then the rest of the object.
+        CreateTemplate {
+            head: "{\"id\":\"".into(),
+            middle: format!("\",{}", &before[1..]),
+            tail: after.to_owned(),
+        }
+    }
+
+    /// The body creating container `id` in cgroup `cgroup` (both plain ASCII names the
+    /// harness made, so they need no JSON escaping).
+    pub fn body(&self, id: &str, cgroup: &str) -> String {
+        let mut s = String::with_capacity(
+            self.head.len() + self.middle.len() + self.tail.len() + id.len() + cgroup.len(),
+        );
+        s.push_str(&self.head);
+        s.push_str(id);
+        s.push_str(&self.middle);
+        s.push_str(cgroup);
+        s.push_str(&self.tail);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_bodies_are_the_spec_with_id_and_cgroup() {
+        let spec = json!({"process": {"args": ["sleep"]}, "linux": {"namespaces": []}});
+        let t = CreateTemplate::new(&spec, Path::new("/r"), Some(Path::new("/usr/sbin/runc")));
+        let body: Value = serde_json::from_str(&t.body("lt-a-1", "/berth-lt-a/lt-a-1")).unwrap();
+        assert_eq!(body["id"], "lt-a-1");
+        assert_eq!(body["rootfs"], "/r");
+        assert_eq!(body["runtime"], "/usr/sbin/runc");
+        assert_eq!(body["spec"]["linux"]["cgroupsPath"], "/berth-lt-a/lt-a-1");
+        assert_eq!(body["spec"]["process"]["args"][0], "sleep");
+    }
+}

@@ -1,0 +1,208 @@
+//! Taking a run down: every container it made is deleted through the API (concurrently),
+//! or — when the daemon is gone — its shims and container processes are killed and its
+//! cgroups removed; then what is left is looked for.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::api;
+use crate::client::Conn;
+use crate::procfs;
+
+/// What the cleanup did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Cleaned {
+    /// Containers deleted through the API.
+    pub deleted: usize,
+    /// Seconds the deletes took.
+    pub delete_seconds: f64,
+    /// Errors met on the way.
+    pub errors: Vec<String>,
+}
+
+/// Delete every container whose id starts with `prefix` with `concurrency` clients,
+/// retrying the ones being created, until none is listed or `deadline`.
+pub async fn delete_all(
+    socket: &Path,
+    prefix: &str,
+    concurrency: usize,
+    deadline: Instant,
+) -> Cleaned {
+    let began = Instant::now();
+    let mut cleaned = Cleaned::default();
+    let mut conn = Conn::new(socket);
+    loop {
+        let ids: Vec<String> = match api::records(&mut conn, prefix).await {
+            Ok(r) => r.into_iter().map(|r| r.id).collect(),
+            Err(e) => {
+                cleaned.errors.push(format!("listing containers: {e}"));
+                break;
+            }
+        };
+        if ids.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            cleaned.errors.push(format!(
+                "{} container(s) still listed at the deadline",
+                ids.len()
+            ));
+            break;
+        }
+        let queue = Arc::new(Mutex::new(ids));
+        let tasks: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                let socket = socket.to_path_buf();
+                tokio::spawn(async move {
+                    let mut conn = Conn::new(&socket);
+                    let (mut done, mut errors) = (0usize, Vec::new());
+                    loop {
+                        let Some(id) = queue.lock().await.pop() else {
+                            return (done, errors);
+                        };
+                        match api::delete(&mut conn, &id).await {
+                            Ok(Ok(true)) => done += 1,
+                            Ok(Ok(false)) => {} // being created: the next round retries
+                            Ok(Err(why)) => errors.push(format!("DELETE {id}: {why}")),
+                            Err(e) => {
+                                errors.push(e.to_string());
+                                return (done, errors);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut broken = false;
+        for t in tasks {
+            if let Ok((done, errors)) = t.await {
+                cleaned.deleted += done;
+                broken |= errors.iter().any(|e| e.contains("connecting"));
+                cleaned.errors.extend(errors);
+            }
+        }
+        if broken {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cleaned.errors.truncate(20);
+    cleaned.delete_seconds = began.elapsed().as_secs_f64();
+    cleaned
+}
+
+/// Without a daemon to ask: SIGKILL the run's shims and every process in its cgroups.
+pub fn kill_leftovers(prefix: &str, cgroup_parent: &str) {
+    for pid in procfs::shims_of(prefix) {
+        signal_kill(pid);
+    }
+    for dir in cgroup_dirs(cgroup_parent) {
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+            signal_kill(pid);
+        }
+    }
+}
+
+fn signal_kill(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        if pid > 1 {
+            // SAFETY: kill(2) has no memory effects; the pid was just read from /proc.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// The run's cgroup directories (`<hierarchy>/<parent>` and below), deepest first.
+fn cgroup_dirs(cgroup_parent: &str) -> Vec<PathBuf> {
+    let rel = cgroup_parent.trim_start_matches('/');
+    let mut roots = Vec::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        // Skip the comma-named aliases' symlinks (cpu -> cpu,cpuacct): same directory.
+        if h.file_type().is_ok_and(|t| t.is_dir()) {
+            roots.push(h.path().join(rel));
+        }
+    }
+    roots.push(Path::new("/sys/fs/cgroup").join(rel));
+    let mut out = Vec::new();
+    for r in roots {
+        collect_dirs(&r, &mut out);
+    }
+    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    out.dedup();
+    out
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    if !dir.is_dir() {
+        return;
+    }
+    out.push(dir.to_path_buf());
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_dirs(&e.path(), out);
+        }
+    }
+}
+
+/// Remove the run's (empty) cgroup directories, waiting a little for killed processes
+/// to leave them.
+pub fn remove_cgroups(cgroup_parent: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let dirs = cgroup_dirs(cgroup_parent);
+        let mut left = false;
+        for d in &dirs {
+            left |= std::fs::remove_dir(d).is_err() && d.exists();
+        }
+        if !left || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What the run left behind: shims, cgroup directories, mounts under `tmp`.
+pub fn leftovers(prefix: &str, cgroup_parent: &str, tmp: Option<&Path>) -> Vec<String> {
+    let mut left = Vec::new();
+    // Shims exit right after their container is deleted; give them a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut shims = procfs::shims_of(prefix);
+    while !shims.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        shims = procfs::shims_of(prefix);
+    }
+    if !shims.is_empty() {
+        left.push(format!(
+            "{} berth-shim process(es): {:?}",
+            shims.len(),
+            shims
+        ));
+    }
+    let dirs = cgroup_dirs(cgroup_parent);
+    if !dirs.is_empty() {
+        left.push(format!(
+            "{} cgroup dir(s), e.g. {}",
+            dirs.len(),
+            dirs[dirs.len() - 1].display()
+        ));
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mounts: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|m| tmp.is_some_and(|t| Path::new(m).starts_with(t)) || m.contains(prefix))
+        .collect();
+    if !mounts.is_empty() {
+        left.push(format!("{} mount(s), e.g. {}", mounts.len(), mounts[0]));
+    }
+    left
+}

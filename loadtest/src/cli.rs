@@ -1,0 +1,88 @@
+//! The command line: every knob of the experiment in one place.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Fire a burst of container creates at berthd and report how fast they start.
+///
+/// By default it starts a private berthd (its own socket and state directory under a
+/// temporary directory), prepares a root filesystem from the host's own binaries, creates
+/// `--containers` containers with `--concurrency` HTTP clients, follows the event stream
+/// until every one is running or failed, then deletes them all and stops its daemon.
+#[derive(Debug, Parser)]
+#[command(name = "berth-loadtest", version)]
+pub struct Args {
+    /// Containers to create.
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    pub containers: usize,
+    /// Concurrent HTTP clients (each keeps one connection open).
+    #[arg(short = 'c', long, default_value_t = 100)]
+    pub concurrency: usize,
+    /// Start workers of the harness's own berthd (`berthd --workers`).
+    #[arg(short = 'w', long, default_value_t = 10)]
+    pub workers: usize,
+    /// OCI runtime: `builtin` or the absolute path of a runc-compatible binary such as
+    /// /usr/sbin/runc (its own berthd's `--runtime`; with `--host`, asked per container).
+    #[arg(long, default_value = "builtin")]
+    pub runtime: String,
+    /// Use POST /v1/containers/batch, SIZE creates per request (default 100).
+    #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "100")]
+    pub batch: Option<usize>,
+    /// Leave the containers and the daemon running, and print how to clean up.
+    #[arg(long)]
+    pub keep: bool,
+    /// Run the burst this many times (a fresh daemon each time) and report the median.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Verify this many random containers from the inside (namespaces, pid 1, cgroup).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub check: usize,
+    /// Use the berthd listening on this unix socket instead of starting one.
+    #[arg(long, value_name = "SOCKET")]
+    pub host: Option<PathBuf>,
+    /// Give up after this many seconds in all (each run's burst, checks and cleanup).
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub timeout: u64,
+    /// Print one JSON object on stdout instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw running containers over time and the latency distribution to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Directory holding berthd, berth-shim and berth-runc (default: beside this
+    /// executable, else built with cargo).
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl Args {
+    /// Refuse combinations that cannot work, with the reason.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.containers == 0 {
+            return Err("--containers must be at least 1".into());
+        }
+        if self.concurrency == 0 {
+            return Err("--concurrency must be at least 1".into());
+        }
+        if self.workers == 0 {
+            return Err("--workers must be at least 1".into());
+        }
+        if self.repeat == 0 {
+            return Err("--repeat must be at least 1".into());
+        }
+        if self.batch == Some(0) || self.batch.is_some_and(|b| b > 1000) {
+            return Err("--batch SIZE must be between 1 and 1000".into());
+        }
+        if self.keep && self.repeat > 1 {
+            return Err("--keep keeps one run's containers: use it without --repeat".into());
+        }
+        if self.runtime != "builtin" && !PathBuf::from(&self.runtime).is_absolute() {
+            return Err(format!(
+                "--runtime {}: expected `builtin` or an absolute path",
+                self.runtime
+            ));
+        }
+        Ok(())
+    }
+}

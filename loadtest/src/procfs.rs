@@ -1,0 +1,144 @@
+//! Reading what the kernel says about processes and the machine: memory (VmHWM, RSS),
+//! CPU time, and this run's shims, found by their command lines.
+
+use std::path::Path;
+use std::time::Duration;
+
+/// Clock ticks per second, for /proc CPU times.
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// Bytes per page, for statm.
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(p).unwrap_or(4096)
+}
+
+/// A `kB` field of /proc/PID/status (VmHWM, VmRSS), in bytes.
+pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_field_kb(&text, field)
+}
+
+fn status_field_kb(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+}
+
+/// Resident set of `pid` in bytes (from statm: cheap to read).
+pub fn rss(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
+/// User plus system CPU time of `pid` (its threads included).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields follow the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')' come state (field 3) ... utime is field 14, stime 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_secs_f64(
+        (utime + stime) / ticks_per_second(),
+    ))
+}
+
+/// The machine's CPU time so far: (busy, total), all CPUs together.
+pub fn machine_cpu() -> Option<(Duration, Duration)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    let tick = ticks_per_second();
+    Some((
+        Duration::from_secs_f64(total.saturating_sub(idle) as f64 / tick),
+        Duration::from_secs_f64(total as f64 / tick),
+    ))
+}
+
+/// This process's own CPU time (user + system).
+pub fn own_cpu() -> Duration {
+    cpu_time(std::process::id()).unwrap_or_default()
+}
+
+/// Pids of the `berth-shim` processes of containers whose id starts with `prefix`
+/// (the shim is run as `berth-shim --id ID ...`).
+pub fn shims_of(prefix: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // comm first: one short read rules out almost every process.
+        let comm = std::fs::read(entry.path().join("comm")).unwrap_or_default();
+        if comm != b"berth-shim\n" {
+            continue;
+        }
+        if is_shim_of(&entry.path(), prefix) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn is_shim_of(proc_dir: &Path, prefix: &str) -> bool {
+    let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+    let mut args = cmdline.split(|&b| b == 0);
+    while let Some(a) = args.next() {
+        if a == b"--id" {
+            return args
+                .next()
+                .is_some_and(|id| id.starts_with(prefix.as_bytes()));
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_are_read_in_bytes() {
+        let text = "Name:\tberthd\nVmHWM:\t   2048 kB\nVmRSS:\t  1024 kB\n";
+        assert_eq!(status_field_kb(text, "VmHWM"), Some(2048 * 1024));
+        assert_eq!(status_field_kb(text, "VmRSS"), Some(1024 * 1024));
+        assert_eq!(status_field_kb(text, "VmSwap"), None);
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_and_memory() {
+        let me = std::process::id();
+        assert!(cpu_time(me).is_some());
+        assert!(rss(me).is_some_and(|r| r > 0));
+        assert!(status_kb(me, "VmHWM").is_some_and(|r| r > 0));
+        let (busy, total) = machine_cpu().unwrap();
+        assert!(busy <= total);
+    }
+}

@@ -1,0 +1,82 @@
+//! A thread that samples, while a burst runs, the total resident memory of this run's
+//! shims (they come and go, so only sampling sees their peak).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::procfs;
+
+/// How often the shims are counted and measured.
+const EVERY: Duration = Duration::from_millis(250);
+
+/// The highest figures seen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peaks {
+    /// Largest sum of the shims' resident sets, in bytes.
+    pub shims_rss: u64,
+    /// Most shims alive at once.
+    pub shims: usize,
+}
+
+/// The running sampler; [`Sampler::finish`] stops it and returns what it saw.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Peaks>>,
+}
+
+impl Sampler {
+    /// Sample the shims of containers whose ids start with `prefix`.
+    pub fn start(prefix: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let prefix = prefix.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("sampler".into())
+            .spawn(move || {
+                let mut peaks = Peaks::default();
+                loop {
+                    peaks = peaks.max(sample(&prefix));
+                    if flag.load(Ordering::Relaxed) {
+                        return peaks;
+                    }
+                    std::thread::sleep(EVERY);
+                }
+            })
+            .ok();
+        Sampler { stop, thread }
+    }
+
+    /// Stop sampling (after one last sample) and return the peaks.
+    pub fn finish(mut self) -> Peaks {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn sample(prefix: &str) -> Peaks {
+    let pids = procfs::shims_of(prefix);
+    Peaks {
+        shims_rss: pids.iter().filter_map(|&p| procfs::rss(p)).sum(),
+        shims: pids.len(),
+    }
+}
+
+impl Peaks {
+    fn max(self, other: Peaks) -> Peaks {
+        Peaks {
+            shims_rss: self.shims_rss.max(other.shims_rss),
+            shims: self.shims.max(other.shims),
+        }
+    }
+}

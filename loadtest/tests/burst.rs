@@ -1,0 +1,249 @@
+//! `berth-loadtest` end to end (as root): the built harness runs small bursts against
+//! its own berthd and must report them correctly and leave nothing behind — also when
+//! every start fails, and when it is interrupted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A private TMPDIR for one harness run (so its temp dir can be found); removed on
+/// drop, also when the test fails.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("berth-lt-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Whatever the harness left in its TMPDIR.
+    fn left(&self) -> Vec<String> {
+        std::fs::read_dir(&self.0)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().display().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The directory of this build's berthd, berth-shim and berth-runc, built (in the test
+/// binary's profile) if needed.
+fn bin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(build_bins).clone()
+}
+
+fn build_bins() -> PathBuf {
+    let harness = PathBuf::from(env!("CARGO_BIN_EXE_berth-loadtest"));
+    let dir = harness.parent().unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", "berth-api", "-p", "berth-runtime", "--bins"]);
+    if dir.ends_with("release") {
+        build.arg("--release");
+    }
+    let ok = build
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "cannot build berthd, berth-shim and berth-runc");
+    dir
+}
+
+fn harness(scratch: &Scratch, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth-loadtest"));
+    cmd.arg("--bin-dir")
+        .arg(bin_dir())
+        .args(["--timeout", "120"])
+        .args(args)
+        .env("TMPDIR", &scratch.0)
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn json_of(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON on stdout ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Nothing of run `run` remains: no shim, no cgroup directory, no temp dir.
+fn assert_nothing_left(scratch: &Scratch, run: &str) {
+    let marker = format!("lt-{run}-");
+    let shims: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("berth-shim") && c.contains(&marker))
+        .collect();
+    assert!(shims.is_empty(), "shims left: {shims:?}");
+    let cgroups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(format!("berth-lt-{run}")))
+        .filter(|p| p.exists())
+        .collect();
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    assert!(
+        scratch.left().is_empty(),
+        "files left: {:?}",
+        scratch.left()
+    );
+}
+
+fn assert_ordered(report: &Value, key: &str) {
+    let p = &report[key];
+    let v: Vec<f64> = ["p50", "p90", "p99", "max"]
+        .iter()
+        .map(|k| p[k].as_f64().unwrap_or_else(|| panic!("{key}.{k} in {p}")))
+        .collect();
+    assert!(v[0] > 0.0, "{key}: {p}");
+    assert!(v.windows(2).all(|w| w[0] <= w[1]), "{key} not ordered: {p}");
+}
+
+#[test]
+fn a_small_burst_runs_every_container_and_cleans_up() {
+    let scratch = Scratch::new("burst");
+    let out = harness(
+        &scratch,
+        &[
+            "--containers",
+            "30",
+            "--concurrency",
+            "10",
+            "--check",
+            "3",
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    let report = json_of(&out);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["containers"], 30, "{report}");
+    assert_eq!(report["running"], 30, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["failures"], serde_json::json!({}), "{report}");
+    assert!(
+        report["starts_per_second"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    for key in ["latency_ms", "queue_wait_ms", "start_ms"] {
+        assert_ordered(&report, key);
+    }
+    assert_eq!(report["latency_ms"]["count"], 30, "{report}");
+    assert_eq!(report["checked"], 3, "{report}");
+    assert_eq!(report["check_errors"], serde_json::json!([]), "{report}");
+    assert_eq!(report["cleanup"]["deleted"], 30, "{report}");
+    assert_eq!(report["left_behind"], serde_json::json!([]), "{report}");
+    assert!(report["memory"]["berthd_peak_bytes"].as_u64().unwrap() > 0);
+    assert!(report["memory"]["shims_peak_count"].as_u64().unwrap() > 0);
+    assert!(report["cpu"]["machine_busy_seconds"].as_f64().unwrap() > 0.0);
+    assert_nothing_left(&scratch, report["run"].as_str().unwrap());
+}
+
+#[test]
+fn failed_starts_are_reported_by_reason_and_fail_the_run() {
+    let scratch = Scratch::new("fail");
+    // A "runtime" that refuses everything: every start fails.
+    let out = harness(
+        &scratch,
+        &[
+            "--containers",
+            "5",
+            "--concurrency",
+            "5",
+            "--runtime",
+            "/bin/false",
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    let report = json_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["running"], 0, "{report}");
+    assert_eq!(report["failed"], 5, "{report}");
+    let reasons = report["failures"].as_object().unwrap();
+    assert_eq!(
+        reasons.values().filter_map(Value::as_u64).sum::<u64>(),
+        5,
+        "{report}"
+    );
+    assert!(
+        reasons
+            .keys()
+            .all(|r| !r.contains(&format!("lt-{}-", report["run"].as_str().unwrap()))),
+        "{report}"
+    );
+    assert_eq!(report["ok"], false);
+    assert_nothing_left(&scratch, report["run"].as_str().unwrap());
+}
+
+#[test]
+fn an_interrupted_burst_still_removes_every_container() {
+    let scratch = Scratch::new("sigint");
+    let mut child = harness(&scratch, &["--containers", "200", "--concurrency", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once some containers exist (or the burst is over: then it just ends).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_shims_under(&scratch.0) < 5 && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own unreaped child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(130) | Some(0)),
+        "{:?}: {stderr}",
+        out.status
+    );
+    if out.status.code() == Some(130) {
+        assert!(stderr.contains("nothing left behind"), "{stderr}");
+    }
+    assert!(
+        scratch.left().is_empty(),
+        "files left: {:?}",
+        scratch.left()
+    );
+    assert_eq!(count_shims_under(&scratch.0), 0, "{stderr}");
+}
+
+/// Shims whose command line names a path under `dir` (the harness's temp dir).
+fn count_shims_under(dir: &Path) -> usize {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("berth-shim") && c.contains(&needle))
+        .count()
+}
