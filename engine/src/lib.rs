@@ -13,6 +13,7 @@ pub mod persist;
 pub mod pool;
 pub mod queue;
 pub mod record;
+pub mod remove;
 pub mod shim_launcher;
 pub mod state_machine;
 pub mod statefs;
@@ -23,6 +24,7 @@ pub use events::{Event, EventKind, Item, Subscription};
 pub use launcher::{LaunchError, Launched, Launcher, NoopLauncher};
 pub use queue::{Job, JobQueue, QueueFull};
 pub use record::{Change, ContainerSpec, Record, SpecSource, Timestamp, Timestamps};
+pub use remove::RemoveError;
 pub use state_machine::{IllegalTransition, State};
 
 /// The OCI runtime library the engine's shims are built on.

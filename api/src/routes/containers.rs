@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_engine::runtime::shim::protocol::Request as ShimRequest;
-use berth_engine::{ContainerSpec, ControlError, Item, Record, SpecSource, State};
+use berth_engine::{ContainerSpec, Item, Record, SpecSource, State};
 use hyper::StatusCode;
 use serde::Deserialize;
 
@@ -16,8 +16,8 @@ const WAIT_DEFAULT: Duration = Duration::from_secs(60);
 const WAIT_MAX: Duration = Duration::from_secs(300);
 /// How long a control request (kill, delete) may wait for the shim.
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a forced delete waits for the container to stop.
-const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a delete waits for the shim to remove the container.
+const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Body of `POST /v1/containers`.
 #[derive(Debug, Deserialize)]
@@ -314,65 +314,9 @@ pub async fn kill(app: &Arc<App>, id: &str, body: KillRequest) -> Reply {
 /// its runtime state and cgroup) and forget it. A live container needs `force`.
 pub async fn delete(app: &Arc<App>, id: &str, query: &Query) -> Reply {
     let force = query.flag("force")?;
-    let current = record(app, id)?;
     let engine = Arc::clone(&app.engine);
     let id = id.to_owned();
-    match current.state {
-        State::Queued | State::Deleted => {}
-        State::Creating => {
-            return Err(ApiError::conflict(format!(
-                "container {id} is being created; retry once it is running or failed"
-            )))
-        }
-        State::Created | State::Running | State::Paused if !force => {
-            return Err(ApiError::conflict(format!(
-                "container {id} is {}; stop it first or use ?force=true",
-                current.state.as_str()
-            )))
-        }
-        live @ (State::Created
-        | State::Running
-        | State::Paused
-        | State::Stopped
-        | State::Failed) => {
-            let engine = Arc::clone(&engine);
-            let id = id.clone();
-            blocking(move || {
-                let request = ShimRequest::Delete {
-                    force: live != State::Stopped,
-                };
-                match engine.control(&id, request, CONTROL_TIMEOUT) {
-                    Ok(_) => {}
-                    // A failed container's shim is usually gone already.
-                    Err(ControlError::Shim { ref error, .. })
-                        if live == State::Failed || error.kind == "shim_gone" => {}
-                    Err(e) => return Err(e.into()),
-                }
-                // The exit arrives from the shim as an event: wait for it.
-                let deadline = Instant::now() + STOP_TIMEOUT;
-                loop {
-                    match engine.get(&id).map(|r| r.state) {
-                        None | Some(State::Stopped | State::Failed | State::Deleted) => {
-                            return Ok(())
-                        }
-                        Some(_) if Instant::now() >= deadline => {
-                            return Err(ApiError::new(
-                                StatusCode::GATEWAY_TIMEOUT,
-                                "stop_timeout",
-                                format!("container {id} did not stop in time"),
-                            ))
-                        }
-                        Some(_) => std::thread::sleep(Duration::from_millis(10)),
-                    }
-                }
-            })
-            .await?;
-        }
-    }
-    match engine.delete(&id) {
-        Ok(_) | Err(berth_engine::ChangeError::NotFound(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
+    blocking(move || Ok(engine.remove(&id, force, REMOVE_TIMEOUT)?)).await?;
     let mut resp = json(StatusCode::NO_CONTENT, &())?;
     *resp.body_mut() = http_body_util::Full::new(bytes::Bytes::new());
     resp.headers_mut().remove(hyper::header::CONTENT_TYPE);

@@ -1,6 +1,6 @@
 //! API errors: an HTTP status and the JSON body `{"error":{"code":…,"message":…}}`.
 
-use berth_engine::{ChangeError, ControlError, SubmitError};
+use berth_engine::{ChangeError, ControlError, RemoveError, SubmitError};
 use hyper::StatusCode;
 
 /// An error answer.
@@ -81,6 +81,19 @@ impl From<ChangeError> for ApiError {
         match &e {
             ChangeError::NotFound(_) => ApiError::not_found("not_found", e.to_string()),
             ChangeError::Illegal(_) => ApiError::conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<RemoveError> for ApiError {
+    fn from(e: RemoveError) -> Self {
+        match e {
+            RemoveError::NotFound(_) => ApiError::not_found("not_found", e.to_string()),
+            RemoveError::Busy(_) | RemoveError::Live { .. } => ApiError::conflict(e.to_string()),
+            RemoveError::Control(c) => c.into(),
+            RemoveError::StopTimeout(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "stop_timeout", e.to_string())
+            }
         }
     }
 }
