@@ -5,6 +5,7 @@
 pub use berth_engine as engine;
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod routes;
 pub mod scrape;

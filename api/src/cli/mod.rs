@@ -1,0 +1,49 @@
+//! `berth`, the command-line client of berthd: parse the command line ([`args`]), talk
+//! to the daemon over HTTP ([`client`]), print tables or the daemon's JSON
+//! ([`commands`]), and end with an exit status scripts can use ([`error`]).
+
+pub mod args;
+pub mod client;
+pub mod commands;
+pub mod error;
+pub mod host;
+pub mod table;
+pub mod time;
+pub mod view;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use error::CliError;
+
+/// Run the CLI with the process's arguments; the exit status follows [`error`]'s codes.
+pub fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2.
+    let cli = args::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            return ExitCode::from(error::EXIT_REFUSED);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(status) => ExitCode::from(status),
+        Err(e) => match e.exit_status() {
+            Some(status) => {
+                report(&e);
+                ExitCode::from(status)
+            }
+            None => ExitCode::SUCCESS,
+        },
+    }
+}
+
+/// Print `e` as the one line on stderr.
+pub fn report(e: &CliError) {
+    eprintln!("berth: {}", error::one_line(&e.to_string()));
+}

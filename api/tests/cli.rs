@@ -1,0 +1,461 @@
+//! `berth`, the CLI, end to end (as root): a real berthd on a scratch socket and state
+//! directory, real containers in a root filesystem made of the host's binaries, and the
+//! built `berth` binary driven as a user or a script would: its output, its one-line
+//! errors and its exit statuses.
+
+mod harness;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::support::rootfs;
+use harness::{free_port, Daemon, Scratch};
+use serde_json::Value;
+
+/// How long one `berth` run may take before the test gives up on it.
+const DEADLINE: Duration = Duration::from_secs(90);
+
+/// What one `berth` run did.
+#[derive(Debug)]
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    /// Assert success; its stdout.
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "{self:#?}");
+        &self.stdout
+    }
+
+    /// Its stdout as JSON (after asserting success).
+    fn json(&self) -> Value {
+        serde_json::from_str(self.ok()).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
+    }
+
+    /// Assert exit status `code` with exactly one line on stderr containing `want`.
+    fn fails(&self, code: i32, want: &str) {
+        assert_eq!(self.code, Some(code), "{self:#?}");
+        assert_eq!(self.stderr.lines().count(), 1, "{self:#?}");
+        assert!(self.stderr.contains(want), "no {want:?} in {self:#?}");
+    }
+}
+
+/// Run `berth` with `args` and `env` (and none of this process's `BERTH_*`); a run that
+/// does not end in time is killed and fails the test.
+fn berth_env(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BERTH_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain both pipes beside the wait, so a chatty run cannot block on a full pipe.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("berth {args:?} did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Out {
+        code: status.code(),
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// `berth --host <the daemon's socket> args…`.
+fn berth(d: &Daemon, args: &[&str]) -> Out {
+    let host = format!("unix://{}", d.socket.display());
+    let mut all = vec!["--host", host.as_str()];
+    all.extend_from_slice(args);
+    berth_env(&all, &[])
+}
+
+/// Poll `berth --json inspect id` until its state is `want` (bounded); the record.
+fn wait_state(d: &Daemon, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let record = berth(d, &["--json", "inspect", id]).json();
+        if record["state"] == want {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "{id} never {want}: {record}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The row of `id` in a human table, split into cells.
+fn row<'a>(table: &'a str, id: &str) -> Option<Vec<&'a str>> {
+    table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&id))
+}
+
+/// Wait until the container's default cgroup is gone (bounded).
+fn assert_cgroup_gone(id: &str) {
+    let cg = Path::new("/sys/fs/cgroup/pids/berth").join(id);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cg.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!cg.exists(), "{} left behind", cg.display());
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn lifecycle_through_the_cli() {
+    let scratch = Scratch::new("cli-life");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let root: PathBuf = rootfs(&scratch.0);
+    let root = path_str(&root);
+    let pid = std::process::id();
+    let (sleeper, echo, created) = (
+        format!("cli-s-{pid}"),
+        format!("cli-e-{pid}"),
+        format!("cli-c-{pid}"),
+    );
+    let first_seq = berth(&d, &["--json", "system"]).json()["next_event_seq"]
+        .as_u64()
+        .unwrap();
+
+    // run: create, start, wait until running, print the id.
+    let out = berth(
+        &d,
+        &[
+            "run", "--id", &sleeper, "--rootfs", root, "--", "sleep", "1000",
+        ],
+    );
+    assert_eq!(out.ok(), format!("{sleeper}\n"));
+    let table = berth(&d, &["ps"]).ok().to_owned();
+    assert!(table.starts_with("ID "), "{table}");
+    let cells = row(&table, &sleeper).unwrap_or_else(|| panic!("{sleeper} not in {table}"));
+    assert_eq!(cells[1], "running", "{table}");
+    let init: i64 = cells[2].parse().unwrap_or_else(|_| panic!("pid? {table}"));
+    assert!(init > 0, "{table}");
+    let listed = berth(&d, &["--json", "ps"]).json();
+    let mine: Vec<&Value> = listed["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == sleeper.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{listed}");
+    assert_eq!(
+        (&mine[0]["state"], mine[0]["pid"].as_i64()),
+        (&Value::from("running"), Some(init)),
+        "{listed}"
+    );
+    assert_eq!(berth(&d, &["ps", "-q"]).ok(), format!("{sleeper}\n"));
+
+    // inspect: the record, pretty.
+    let out = berth(&d, &["inspect", &sleeper]);
+    assert!(out.ok().lines().count() > 5, "not pretty: {out:#?}");
+    let record = out.json();
+    assert_eq!(
+        (&record["id"], &record["state"]),
+        (&Value::from(sleeper.as_str()), &Value::from("running")),
+        "{record}"
+    );
+
+    // stats: a table row, and the daemon's JSON.
+    let out = berth(&d, &["stats", &sleeper]);
+    let cells = row(out.ok(), &sleeper).unwrap_or_else(|| panic!("{out:#?}"));
+    assert!(cells[1].ends_with('s'), "cpu column: {out:#?}");
+    assert!(cells[2].ends_with('B'), "memory column: {out:#?}");
+    assert_eq!(cells[3], "1", "one process (sleep): {out:#?}");
+    let stats = berth(&d, &["--json", "stats", &sleeper]).json();
+    assert_eq!(stats["pids"]["current"], 1, "{stats}");
+    assert!(
+        stats["memory"]["usage"]["usage"].as_u64() > Some(0),
+        "{stats}"
+    );
+
+    // exec: the output, and the process's exit status as berth's.
+    let out = berth(
+        &d,
+        &[
+            "exec",
+            "-e",
+            "WHO=exec",
+            &sleeper,
+            "--",
+            "sh",
+            "-c",
+            "echo out $WHO; echo err >&2; exit 3",
+        ],
+    );
+    assert_eq!(out.code, Some(3), "{out:#?}");
+    assert!(
+        out.stdout.contains("out exec\n") && out.stdout.contains("err\n"),
+        "{out:#?}"
+    );
+    assert_eq!(berth(&d, &["exec", &sleeper, "--", "true"]).ok(), "");
+    let done = berth(
+        &d,
+        &["--json", "exec", &sleeper, "--", "sh", "-c", "echo hi"],
+    )
+    .json();
+    assert_eq!(
+        (&done["exit_code"], &done["output"]),
+        (&Value::from(0), &Value::from("hi\n")),
+        "{done}"
+    );
+
+    // logs of a container that echoes (with an environment variable of ours), then
+    // stays: its stop below comes from a kill, like the sleeper's.
+    let out = berth(
+        &d,
+        &[
+            "run",
+            "--id",
+            &echo,
+            "--rootfs",
+            root,
+            "-e",
+            "GREETING=hello",
+            "--",
+            "sh",
+            "-c",
+            "echo $GREETING; echo second; exec sleep 1000",
+        ],
+    );
+    assert_eq!(out.ok(), format!("{echo}\n"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let logs = berth(&d, &["logs", &echo]).ok().to_owned();
+        if logs == "hello\nsecond\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs of {echo}: {logs:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(berth(&d, &["logs", "--tail", "1", &echo]).ok(), "second\n");
+    assert_eq!(
+        berth(&d, &["kill", "-s", "9", &echo]).ok(),
+        format!("{echo}\n")
+    );
+    let record = wait_state(&d, &echo, "stopped");
+    assert_eq!(record["exit_code"], 137, "{record}");
+    // Following a stopped container's log prints it and ends.
+    assert_eq!(berth(&d, &["logs", "-f", &echo]).ok(), "hello\nsecond\n");
+    // ps hides stopped containers unless asked.
+    assert!(row(berth(&d, &["ps"]).ok(), &echo).is_none());
+    let table = berth(&d, &["ps", "-a"]).ok().to_owned();
+    let cells = row(&table, &echo).unwrap_or_else(|| panic!("{echo} not in {table}"));
+    assert_eq!((cells[1], cells[3]), ("stopped", "137"), "{table}");
+    let stopped = berth(&d, &["--json", "ps", "--state", "stopped"]).json();
+    assert_eq!(
+        stopped["containers"].as_array().map(Vec::len),
+        Some(1),
+        "{stopped}"
+    );
+
+    // create leaves it created; start runs it.
+    let out = berth(
+        &d,
+        &[
+            "create", "--id", &created, "--rootfs", root, "--", "sleep", "1000",
+        ],
+    );
+    assert_eq!(out.ok(), format!("{created}\n"));
+    let table = berth(&d, &["ps"]).ok().to_owned();
+    assert_eq!(
+        row(&table, &created).map(|c| c[1]),
+        Some("created"),
+        "{table}"
+    );
+    assert_eq!(berth(&d, &["start", &created]).ok(), format!("{created}\n"));
+    wait_state(&d, &created, "running");
+
+    // kill, then rm; rm -f of a running one.
+    assert_eq!(
+        berth(&d, &["kill", "-s", "KILL", &sleeper]).ok(),
+        format!("{sleeper}\n")
+    );
+    let record = wait_state(&d, &sleeper, "stopped");
+    assert_eq!(record["exit_code"], 137, "{record}");
+    berth(&d, &["rm", &created]).fails(1, "(conflict, HTTP 409)");
+    assert_eq!(
+        berth(&d, &["rm", &sleeper, &echo]).ok(),
+        format!("{sleeper}\n{echo}\n")
+    );
+    assert_eq!(
+        berth(&d, &["rm", "-f", &created]).ok(),
+        format!("{created}\n")
+    );
+    berth(&d, &["inspect", &sleeper]).fails(1, "(not_found, HTTP 404)");
+    let left = berth(&d, &["--json", "ps", "-a"]).json();
+    assert_eq!(left["containers"], Value::Array(vec![]), "{left}");
+    for id in [&sleeper, &echo, &created] {
+        assert_cgroup_gone(id);
+    }
+
+    // events: the sleeper's whole life, in order, from the history.
+    let since = first_seq.to_string();
+    let out = berth(
+        &d,
+        &[
+            "events", "--since", &since, "--id", &sleeper, "--type", "state", "-n", "6",
+        ],
+    );
+    let lines: Vec<&str> = out.ok().lines().collect();
+    let transitions: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!((cells[2], cells[3]), (sleeper.as_str(), "state"), "{l}");
+            cells[4]
+        })
+        .collect();
+    assert_eq!(
+        transitions,
+        [
+            "none->queued",
+            "queued->creating",
+            "creating->created",
+            "created->running",
+            "running->stopped",
+            "stopped->deleted"
+        ],
+        "{out:#?}"
+    );
+    assert!(lines[4].contains("exit=137"), "{out:#?}");
+    let out = berth(
+        &d,
+        &[
+            "--json", "events", "--since", &since, "--type", "state", "-n", "18",
+        ],
+    );
+    let mut last = 0;
+    for line in out.ok().lines() {
+        let event: Value = serde_json::from_str(line).unwrap();
+        let seq = event["seq"].as_u64().unwrap();
+        assert!(seq > last, "out of order: {out:#?}");
+        last = seq;
+    }
+    assert_eq!(out.stdout.lines().count(), 18, "{out:#?}");
+
+    // system: the figures, and a live pool resize.
+    let info = berth(&d, &["system"]).ok().to_owned();
+    assert_eq!(row(&info, "workers"), Some(vec!["workers", "10"]), "{info}");
+    let info = berth(&d, &["system", "workers", "3"]).ok().to_owned();
+    assert_eq!(row(&info, "workers"), Some(vec!["workers", "3"]), "{info}");
+    assert_eq!(berth(&d, &["--json", "system"]).json()["workers"], 3);
+}
+
+#[test]
+fn errors_and_exit_statuses() {
+    let scratch = Scratch::new("cli-err");
+    let token = "cli-T0ken";
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut d = Daemon::start(&scratch, &["--tcp", &addr], &[("BERTH_TOKEN", token)]);
+    let root: PathBuf = rootfs(&scratch.0);
+    let pid = std::process::id();
+
+    // The daemon says no: exit 1, one line on stderr, nothing on stdout.
+    let out = berth(&d, &["inspect", &format!("cli-nope-{pid}")]);
+    out.fails(1, "(not_found, HTTP 404)");
+    assert!(out.stderr.starts_with("berth: "), "{out:#?}");
+    assert_eq!(out.stdout, "", "{out:#?}");
+    berth(&d, &["kill", "-s", "NOSUCH", "x"]).fails(1, "(invalid_signal, HTTP 422)");
+    berth(&d, &["rm", "bad/id"]).fails(1, "HTTP 4");
+    berth(&d, &["events", "--type", "other"]).fails(1, "(bad_query, HTTP 400)");
+    berth(&d, &["exec", &format!("cli-nope-{pid}"), "--", "true"]).fails(1, "HTTP 404");
+    // One bad id among good ones: the others still happen, the status says 1.
+    let failing = format!("cli-f-{pid}");
+    let out = berth(
+        &d,
+        &[
+            "run",
+            "--id",
+            &failing,
+            "--rootfs",
+            path_str(&root),
+            "--",
+            "/no/such/binary",
+        ],
+    );
+    out.fails(1, &format!("container {failing} failed"));
+    assert_eq!(out.stdout, format!("{failing}\n"), "{out:#?}");
+    let out = berth(&d, &["rm", "cli-nope", &failing]);
+    out.fails(1, "(not_found, HTTP 404)");
+    assert_eq!(out.stdout, format!("{failing}\n"), "{out:#?}");
+
+    // Usage errors: 2, before any request.
+    for args in [
+        &["ps", "--bogus"][..],
+        &["run"][..],
+        &["run", "--rootfs", "/r"][..],
+        &["run", "--bundle", "/b", "--rootfs", "/r", "sh"][..],
+        &["logs", "--tail", "x", "id"][..],
+        &["exec", "id"][..],
+        &["system", "workers", "many"][..],
+        &["--host", "ftp://x", "ps"][..],
+    ] {
+        let out = berth(&d, args);
+        assert_eq!(out.code, Some(2), "{args:?}: {out:#?}");
+    }
+    let help = berth_env(&["--help"], &[]);
+    assert!(
+        help.ok().contains("Exit status") && help.stdout.contains("3  berthd could not be reached"),
+        "{help:#?}"
+    );
+
+    // TCP: the token from --token or BERTH_TOKEN, and the daemon's 401 without it.
+    let tcp = format!("tcp://{addr}");
+    berth_env(&["--host", &tcp, "ps"], &[]).fails(1, "(unauthorized, HTTP 401)");
+    berth_env(&["--host", &tcp, "--token", "wrong", "ps"], &[])
+        .fails(1, "(unauthorized, HTTP 401)");
+    assert!(berth_env(&["--host", &tcp, "--token", token, "ps"], &[])
+        .ok()
+        .starts_with("ID "));
+    let info = berth_env(
+        &["--json", "system"],
+        &[("BERTH_HOST", &tcp), ("BERTH_TOKEN", token)],
+    )
+    .json();
+    assert_eq!(info["workers"], 10, "{info}");
+
+    // No daemon: 3.
+    let missing = scratch.0.join("no-such.sock");
+    berth_env(&["--host", path_str(&missing), "ps"], &[]).fails(3, "cannot reach berthd");
+    let host = format!("unix://{}", d.socket.display());
+    assert_eq!(d.stop(), Some(0));
+    berth_env(&["--host", &host, "ps"], &[]).fails(3, "cannot reach berthd");
+    berth_env(&["--host", &tcp, "--token", token, "system"], &[]).fails(3, "cannot reach berthd");
+}
