@@ -301,6 +301,32 @@ fn lifecycle_through_the_cli() {
     );
     assert_eq!(berth(&d, &["start", &created]).ok(), format!("{created}\n"));
     wait_state(&d, &created, "running");
+    assert_eq!(berth(&d, &["pause", &created]).ok(), format!("{created}\n"));
+    let table = berth(&d, &["ps"]).ok().to_owned();
+    assert_eq!(
+        row(&table, &created).map(|c| c[1]),
+        Some("paused"),
+        "{table}"
+    );
+    assert_eq!(
+        berth(&d, &["resume", &created]).ok(),
+        format!("{created}\n")
+    );
+    wait_state(&d, &created, "running");
+
+    // Paging: one container per request, all of them shown, in the order queued.
+    let ids = berth(&d, &["ps", "-a", "-q", "--page-size", "1"])
+        .ok()
+        .to_owned();
+    assert_eq!(ids, format!("{sleeper}\n{echo}\n{created}\n"));
+    let paged = berth(&d, &["--json", "ps", "-a", "--page-size", "1"]).json();
+    let paged: Vec<&str> = paged["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(paged, [&sleeper, &echo, &created], "{paged:?}");
 
     // kill, then rm; rm -f of a running one.
     assert_eq!(

@@ -128,6 +128,9 @@ pub struct PsArgs {
     /// Only print ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Containers per request (default: the daemon's page size); all pages are shown.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: Option<u32>,
 }
 
 /// `kill`.

@@ -16,8 +16,13 @@ use crate::cli::view::{PageView, RecordView};
 /// At most this many pages are followed (a daemon that keeps answering `next` is wrong).
 const MAX_PAGES: usize = 100_000;
 
-/// Every container the daemon lists for `state`, following `next` through the pages.
-async fn list_all(ctx: &Ctx, state: Option<&str>) -> Result<Vec<serde_json::Value>, CliError> {
+/// Every container the daemon lists for `state`, following `next` through the pages
+/// (of `limit` containers each, or the daemon's default).
+async fn list_all(
+    ctx: &Ctx,
+    state: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Vec<serde_json::Value>, CliError> {
     let mut all = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -46,7 +51,7 @@ async fn list_all(ctx: &Ctx, state: Option<&str>) -> Result<Vec<serde_json::Valu
 /// `ps [-a] [--state S] [-q]`: live containers by default.
 pub async fn ps(ctx: &Ctx, args: PsArgs) -> Result<u8, CliError> {
     let everything = args.all || args.state.is_some();
-    let values = list_all(ctx, args.state.as_deref()).await?;
+    let values = list_all(ctx, args.state.as_deref(), args.page_size).await?;
     let shown: Vec<(serde_json::Value, RecordView)> = values
         .into_iter()
         .map(|v| {
