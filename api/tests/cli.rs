@@ -133,6 +133,17 @@ fn assert_cgroup_gone(id: &str) {
     assert!(!cg.exists(), "{} left behind", cg.display());
 }
 
+/// How many `GET /v1/containers` berthd answered with 200, from its metrics.
+fn list_requests(d: &Daemon) -> u64 {
+    let text = d.call("GET", "/metrics", None).text;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"berth_http_requests_total{route="/v1/containers",status="200"} "#)
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no list requests counted in:\n{text}"))
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -314,11 +325,14 @@ fn lifecycle_through_the_cli() {
     );
     wait_state(&d, &created, "running");
 
-    // Paging: one container per request, all of them shown, in the order queued.
+    // Paging: one container per request (three requests), all of them shown, in the
+    // order queued.
+    let before = list_requests(&d);
     let ids = berth(&d, &["ps", "-a", "-q", "--page-size", "1"])
         .ok()
         .to_owned();
     assert_eq!(ids, format!("{sleeper}\n{echo}\n{created}\n"));
+    assert_eq!(list_requests(&d) - before, 3);
     let paged = berth(&d, &["--json", "ps", "-a", "--page-size", "1"]).json();
     let paged: Vec<&str> = paged["containers"]
         .as_array()

@@ -30,6 +30,7 @@ async fn list_all(
             "/v1/containers",
             &[
                 ("state", state.map(str::to_owned)),
+                ("limit", limit.map(|l| l.to_string())),
                 ("after", after.clone()),
             ],
         );
