@@ -94,6 +94,86 @@ fn berth_env(args: &[&str], env: &[(&str, &str)]) -> Out {
     }
 }
 
+/// A `berth` that streams (logs -f, events): its stdout read as it comes; killed on
+/// drop if it is still running.
+struct Streaming {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl Streaming {
+    fn spawn(d: &Daemon, args: &[&str]) -> Self {
+        let host = format!("unix://{}", d.socket.display());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--host")
+            .arg(&host)
+            .args(args)
+            .env_remove("BERTH_HOST")
+            .env_remove("BERTH_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line + "\n").is_err() {
+                    return;
+                }
+            }
+        });
+        Streaming {
+            child,
+            lines,
+            seen: String::new(),
+        }
+    }
+
+    /// Read until the output so far is `want` (bounded).
+    fn read_until(&mut self, want: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        while self.seen != want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push_str(&line),
+                Err(_) => panic!("wanted {want:?}, got {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Wait (bounded) for the end; the exit status and the whole output.
+    fn finish(mut self) -> (Option<i32>, String) {
+        let deadline = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still streaming: {:?}",
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // The reader ends at end-of-file, once the process is gone.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            self.seen.push_str(&line);
+        }
+        (status.code(), std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `berth --host <the daemon's socket> args…`.
 fn berth(d: &Daemon, args: &[&str]) -> Out {
     let host = format!("unix://{}", d.socket.display());
@@ -276,12 +356,27 @@ fn lifecycle_through_the_cli() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(berth(&d, &["logs", "--tail", "1", &echo]).ok(), "second\n");
+    // Live: `logs -f` and `events` stream while the container runs, and the log
+    // stream ends when it stops.
+    let mut follower = Streaming::spawn(&d, &["logs", "-f", &echo]);
+    follower.read_until("hello\nsecond\n");
+    // From the next sequence number on: no race with the kill below.
+    let next = berth(&d, &["--json", "system"]).json()["next_event_seq"].to_string();
+    let watcher = Streaming::spawn(&d, &["events", "--id", &echo, "--since", &next, "-n", "1"]);
     assert_eq!(
         berth(&d, &["kill", "-s", "9", &echo]).ok(),
         format!("{echo}\n")
     );
     let record = wait_state(&d, &echo, "stopped");
     assert_eq!(record["exit_code"], 137, "{record}");
+    let (code, text) = follower.finish();
+    assert_eq!((code, text.as_str()), (Some(0), "hello\nsecond\n"));
+    let (code, text) = watcher.finish();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!(" {echo} state running->stopped ")) && text.contains("exit=137"),
+        "{text}"
+    );
     // Following a stopped container's log prints it and ends.
     assert_eq!(berth(&d, &["logs", "-f", &echo]).ok(), "hello\nsecond\n");
     // ps hides stopped containers unless asked.
