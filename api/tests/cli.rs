@@ -437,9 +437,9 @@ fn lifecycle_through_the_cli() {
         .collect();
     assert_eq!(paged, [&sleeper, &echo, &created], "{paged:?}");
 
-    // kill, then rm; rm -f of a running one.
+    // kill (every process of it), then rm; rm -f of a running one.
     assert_eq!(
-        berth(&d, &["kill", "-s", "KILL", &sleeper]).ok(),
+        berth(&d, &["kill", "--all", "-s", "KILL", &sleeper]).ok(),
         format!("{sleeper}\n")
     );
     let record = wait_state(&d, &sleeper, "stopped");
@@ -550,6 +550,21 @@ fn errors_and_exit_statuses() {
     let out = berth(&d, &["rm", "cli-nope", &failing]);
     out.fails(1, "(not_found, HTTP 404)");
     assert_eq!(out.stdout, format!("{failing}\n"), "{out:#?}");
+
+    // A bundle instead of a rootfs; the same id twice is refused.
+    let bundled = format!("cli-b-{pid}");
+    let bundle = harness::support::bundle(&scratch.0, &bundled, &["sleep", "1000"]);
+    let run = ["run", "--id", &bundled, "--bundle", path_str(&bundle)];
+    assert_eq!(berth(&d, &run).ok(), format!("{bundled}\n"));
+    berth(&d, &run).fails(1, "(conflict, HTTP 409)");
+    assert_eq!(
+        berth(&d, &["--json", "inspect", &bundled]).json()["state"],
+        "running"
+    );
+    assert_eq!(
+        berth(&d, &["rm", "-f", &bundled]).ok(),
+        format!("{bundled}\n")
+    );
 
     // Usage errors: 2, before any request.
     for args in [
