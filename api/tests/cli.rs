@@ -609,3 +609,106 @@ fn errors_and_exit_statuses() {
     berth_env(&["--host", &host, "ps"], &[]).fails(3, "cannot reach berthd");
     berth_env(&["--host", &tcp, "--token", token, "system"], &[]).fails(3, "cannot reach berthd");
 }
+
+/// A stand-in for berthd on a unix socket: answers each request with `answer(request
+/// line)` (status line, content type, body), one connection at a time, until dropped.
+struct FakeDaemon {
+    socket: PathBuf,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeDaemon {
+    fn start(
+        dir: &Path,
+        answer: impl Fn(&str) -> (&'static str, &'static str, String) + Send + 'static,
+    ) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let socket = dir.join("fake.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // Skip the headers; these requests carry no body.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let line = line.trim_end().to_owned();
+                let (status, content_type, body) = answer(&line);
+                seen.lock().unwrap().push(line);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        FakeDaemon { socket, requests }
+    }
+
+    fn berth(&self, args: &[&str]) -> Out {
+        let host = format!("unix://{}", self.socket.display());
+        let mut all = vec!["--host", host.as_str()];
+        all.extend_from_slice(args);
+        berth_env(&all, &[])
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn odd_answers_from_a_daemon() {
+    let scratch = Scratch::new("cli-fake");
+    let fake = FakeDaemon::start(&scratch.0, |line| {
+        let bad_query = r#"{"error":{"code":"bad_query","message":"unknown parameter follow"}}"#;
+        match line {
+            // A daemon without `?follow`: berth asks once more without it.
+            l if l.contains("/logs?follow=true") => {
+                ("400 Bad Request", "application/json", bad_query.into())
+            }
+            l if l.contains("/logs") => ("200 OK", "text/plain", "old output\n".into()),
+            // A proxy's error page: shown as one line.
+            l if l.contains("/v1/system") => (
+                "502 Bad Gateway",
+                "text/html",
+                "<html>\n<body>bad gateway</body>\n</html>\n".into(),
+            ),
+            // Paging whose cursor never moves: berth stops instead of looping.
+            l if l.starts_with("GET /v1/containers ") || l.starts_with("GET /v1/containers?") => (
+                "200 OK",
+                "application/json",
+                r#"{"containers":[{"id":"a","state":"running"}],"next":"c1"}"#.into(),
+            ),
+            _ => ("404 Not Found", "application/json", "{}".into()),
+        }
+    });
+
+    assert_eq!(fake.berth(&["logs", "-f", "x"]).ok(), "old output\n");
+    assert_eq!(
+        fake.requests(),
+        [
+            "GET /v1/containers/x/logs?follow=true HTTP/1.1",
+            "GET /v1/containers/x/logs HTTP/1.1"
+        ]
+    );
+    fake.berth(&["system"]).fails(
+        1,
+        "berth: <html> <body>bad gateway</body> </html> (http_error, HTTP 502)",
+    );
+    let out = fake.berth(&["ps", "-q"]);
+    assert_eq!(out.ok(), "a\na\n");
+    let pages = fake.requests().len() - 3;
+    assert_eq!(pages, 2, "{:?}", fake.requests());
+    // A 404 whose body is not the error shape.
+    fake.berth(&["inspect", "nope"])
+        .fails(1, "berth: {} (http_error, HTTP 404)");
+}
