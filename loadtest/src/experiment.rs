@@ -180,8 +180,9 @@ async fn measure(
     report.memory = Memory {
         berthd_peak_bytes: berthd_peak,
         shims_peak_total_bytes: peaks.shims_rss,
+        shims_peak_private_bytes: peaks.shims_private,
         shims_peak_count: peaks.shims,
-        per_shim_bytes: (peaks.shims > 0).then(|| peaks.shims_rss / peaks.shims as u64),
+        per_shim_private_bytes: (peaks.shims > 0).then(|| peaks.shims_private / peaks.shims as u64),
     };
     let secs = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64());
     report.cpu = Cpu {

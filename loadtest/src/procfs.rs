@@ -35,11 +35,19 @@ fn status_field_kb(text: &str, field: &str) -> Option<u64> {
         .map(|kb| kb * 1024)
 }
 
-/// Resident set of `pid` in bytes (from statm: cheap to read).
-pub fn rss(pid: u32) -> Option<u64> {
+/// Resident set of `pid` and its private (anonymous) part, in bytes — from statm,
+/// cheap enough to read for a thousand processes several times a second. The resident
+/// set counts the shared binary and libraries in every process; the private part is
+/// what each one really adds.
+pub fn rss(pid: u32) -> Option<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * page_size())
+    let mut f = text.split_whitespace().skip(1);
+    let resident: u64 = f.next()?.parse().ok()?;
+    let shared: u64 = f.next()?.parse().ok()?;
+    Some((
+        resident * page_size(),
+        resident.saturating_sub(shared) * page_size(),
+    ))
 }
 
 /// User plus system CPU time of `pid` (its threads included).
@@ -136,7 +144,7 @@ mod tests {
     fn this_process_has_cpu_time_and_memory() {
         let me = std::process::id();
         assert!(cpu_time(me).is_some());
-        assert!(rss(me).is_some_and(|r| r > 0));
+        assert!(rss(me).is_some_and(|(r, p)| r > 0 && p <= r));
         assert!(status_kb(me, "VmHWM").is_some_and(|r| r > 0));
         let (busy, total) = machine_cpu().unwrap();
         assert!(busy <= total);

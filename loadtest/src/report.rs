@@ -16,10 +16,13 @@ pub struct Memory {
     pub berthd_peak_bytes: Option<u64>,
     /// Largest total resident set of the run's shims at once, bytes (sampled).
     pub shims_peak_total_bytes: u64,
+    /// Largest total private (anonymous) resident memory of the shims, bytes: what
+    /// they cost beyond the binary and libraries they share.
+    pub shims_peak_private_bytes: u64,
     /// Most shims alive at once (sampled).
     pub shims_peak_count: usize,
-    /// `shims_peak_total_bytes / shims_peak_count`.
-    pub per_shim_bytes: Option<u64>,
+    /// `shims_peak_private_bytes / shims_peak_count`.
+    pub per_shim_private_bytes: Option<u64>,
 }
 
 /// CPU time spent during the burst (first request to last `running`).
@@ -212,13 +215,14 @@ impl RunReport {
         s += &format!("    start         {}\n", pct(&self.start_ms));
         let m = &self.memory;
         s += &format!(
-            "  memory          berthd peak {}, shims peak {:.1} MiB total for {} ({})\n",
+            "  memory          berthd peak {}; {} shims: {:.1} MiB private ({}), {:.1} MiB resident\n",
             m.berthd_peak_bytes
                 .map_or("?".into(), |b| format!("{:.1} MiB", mb(b))),
-            mb(m.shims_peak_total_bytes),
             m.shims_peak_count,
-            m.per_shim_bytes
+            mb(m.shims_peak_private_bytes),
+            m.per_shim_private_bytes
                 .map_or("-".into(), |b| format!("{:.0} KiB each", b as f64 / 1024.0)),
+            mb(m.shims_peak_total_bytes),
         );
         let c = &self.cpu;
         s += &format!(

@@ -16,6 +16,8 @@ const EVERY: Duration = Duration::from_millis(250);
 pub struct Peaks {
     /// Largest sum of the shims' resident sets, in bytes.
     pub shims_rss: u64,
+    /// Largest sum of the shims' private (anonymous) resident memory, in bytes.
+    pub shims_private: u64,
     /// Most shims alive at once.
     pub shims: usize,
 }
@@ -66,8 +68,10 @@ impl Drop for Sampler {
 
 fn sample(prefix: &str) -> Peaks {
     let pids = procfs::shims_of(prefix);
+    let mem: Vec<(u64, u64)> = pids.iter().filter_map(|&p| procfs::rss(p)).collect();
     Peaks {
-        shims_rss: pids.iter().filter_map(|&p| procfs::rss(p)).sum(),
+        shims_rss: mem.iter().map(|m| m.0).sum(),
+        shims_private: mem.iter().map(|m| m.1).sum(),
         shims: pids.len(),
     }
 }
@@ -76,6 +80,7 @@ impl Peaks {
     fn max(self, other: Peaks) -> Peaks {
         Peaks {
             shims_rss: self.shims_rss.max(other.shims_rss),
+            shims_private: self.shims_private.max(other.shims_private),
             shims: self.shims.max(other.shims),
         }
     }
