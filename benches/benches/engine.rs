@@ -22,6 +22,7 @@ impl Launcher for Counting {
             pid: 1,
             shim_pid: 0,
             started: job.spec.start,
+            exited: None,
         })
     }
 }

@@ -592,6 +592,18 @@ impl Inner {
                 if l.started && g.state == State::Created {
                     let _ = self.apply_locked(&mut g, Change::Started);
                 }
+                if let (Some(exit), State::Running) = (l.exited, g.state) {
+                    let _ = self.apply_locked(
+                        &mut g,
+                        Change::Exited {
+                            code: exit.code,
+                            at: exit.at,
+                        },
+                    );
+                }
+                drop(g);
+                // Only now: its events must find the record as the launch left it.
+                self.launcher.watch(&job.id);
             }
             Err(e) => {
                 tracing::warn!(id = %job.id, reason = e.kind, error = %e, "start failed");

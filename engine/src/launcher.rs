@@ -5,6 +5,16 @@
 use berth_runtime::shim::protocol::{Message, Request};
 
 use crate::queue::Job;
+use crate::record::Timestamp;
+
+/// The exit of a container's process, heard during its launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchExit {
+    /// Exit status (128 + signal).
+    pub code: i32,
+    /// When, as the shim recorded it.
+    pub at: Option<Timestamp>,
+}
 
 /// What a successful launch reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +26,8 @@ pub struct Launched {
     /// The user process runs (`false`: the container is only created, as asked by a
     /// spec with `start: false`).
     pub started: bool,
+    /// The process already exited (it ran briefly); applied after the start.
+    pub exited: Option<LaunchExit>,
 }
 
 /// Why a launch failed. `kind` is a short, bounded label (it becomes the `reason` label
@@ -44,6 +56,13 @@ impl LaunchError {
 pub trait Launcher: Send + Sync + 'static {
     /// Launch `job`; return once the container is created (and started if asked).
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError>;
+
+    /// Start following container `id`'s later events (exit, OOM): called by the worker
+    /// once the record reflects a successful launch, so no event overtakes it.
+    /// Nothing by default.
+    fn watch(&self, id: &str) {
+        let _ = id;
+    }
 
     /// Remove what was kept for container `id` once it is deleted (its shim's
     /// directory and logs, a bundle written for an inline spec). Nothing by default.
@@ -81,6 +100,7 @@ impl Launcher for NoopLauncher {
             pid: 0,
             shim_pid: 0,
             started: job.spec.start,
+            exited: None,
         })
     }
 }

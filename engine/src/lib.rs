@@ -21,7 +21,7 @@ pub mod statefs;
 pub use control::ControlError;
 pub use engine::{ChangeError, Config, Engine, Stats, SubmitError};
 pub use events::{Event, EventKind, Item, Subscription};
-pub use launcher::{LaunchError, Launched, Launcher, NoopLauncher};
+pub use launcher::{LaunchError, LaunchExit, Launched, Launcher, NoopLauncher};
 pub use queue::{Job, JobQueue, QueueFull};
 pub use record::{Change, ContainerSpec, Record, SpecSource, Timestamp, Timestamps};
 pub use remove::RemoveError;

@@ -2,7 +2,9 @@
 //! waits for it to report the container created (and started), and hands the shim's
 //! socket to the [`Monitor`] that follows it from then on.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,10 +12,12 @@ use berth_runtime::shim::client::{spawn_shim, ShimClient, SpawnOptions};
 use berth_runtime::shim::protocol::{Message, Request};
 use berth_runtime::state::Status;
 
-use crate::launcher::{LaunchError, Launched, Launcher};
+use parking_lot::Mutex;
+
+use crate::launcher::{LaunchError, LaunchExit, Launched, Launcher};
 use crate::monitor::Monitor;
 use crate::queue::Job;
-use crate::record::SpecSource;
+use crate::record::{SpecSource, Timestamp};
 
 /// Where shims, bundles of inline specs and runtime state live, and how shims run.
 #[derive(Debug, Clone)]
@@ -46,12 +50,19 @@ impl ShimConfig {
 pub struct ShimLauncher {
     config: ShimConfig,
     monitor: Arc<Monitor>,
+    /// Launched shims whose record does not say so yet: handed to the monitor by
+    /// [`Launcher::watch`], so their later events never overtake the launch.
+    launched: Mutex<HashMap<String, (ShimClient, Child, PathBuf)>>,
 }
 
 impl ShimLauncher {
     /// A launcher that hands every launched shim to `monitor`.
     pub fn new(config: ShimConfig, monitor: Arc<Monitor>) -> Self {
-        ShimLauncher { config, monitor }
+        ShimLauncher {
+            config,
+            monitor,
+            launched: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The bundle directory of a job: its own, or one written for an inline spec.
@@ -95,6 +106,12 @@ impl Launcher for ShimLauncher {
                 }
                 _ => {}
             }
+        }
+    }
+
+    fn watch(&self, id: &str) {
+        if let Some((client, child, dir)) = self.launched.lock().remove(id) {
+            self.monitor.watch(id.to_owned(), client, Some(child), dir);
         }
     }
 
@@ -153,12 +170,15 @@ impl Launcher for ShimLauncher {
             }
         };
         match wait_until_launched(&mut client, job.spec.start, deadline) {
-            Ok(pid) => {
-                self.monitor.watch(job.id.clone(), client, Some(child), dir);
+            Ok((pid, exited)) => {
+                self.launched
+                    .lock()
+                    .insert(job.id.clone(), (client, child, dir));
                 Ok(Launched {
                     pid,
                     shim_pid,
                     started: job.spec.start,
+                    exited,
                 })
             }
             Err(mut e) => {
@@ -181,12 +201,13 @@ fn shim_failure(dir: &Path) -> Option<String> {
 }
 
 /// Ask the shim where it stands and follow its events until the container is created
-/// (and running, if it is to start); returns the init's pid.
+/// (and running, if it is to start); returns the init's pid, and its exit if that
+/// came too (a container whose process ends at once).
 fn wait_until_launched(
     client: &mut ShimClient,
     start: bool,
     deadline: Instant,
-) -> Result<i32, LaunchError> {
+) -> Result<(i32, Option<LaunchExit>), LaunchError> {
     let lost = |e: &dyn std::fmt::Display| LaunchError::new("shim_gone", e.to_string());
     let remaining = || {
         deadline
@@ -199,7 +220,8 @@ fn wait_until_launched(
     // Events sent before we connected are not replayed: the state says where it is.
     let mut pid = 0;
     let mut done = false;
-    let observe = |msg: &Message, pid: &mut i32, done: &mut bool| -> Result<(), LaunchError> {
+    let mut exited = None;
+    let mut observe = |msg: &Message, pid: &mut i32, done: &mut bool| -> Result<(), LaunchError> {
         match msg {
             Message::State(s) => {
                 if s.pid > 0 {
@@ -215,7 +237,14 @@ fn wait_until_launched(
                 *pid = *p;
                 *done = !start;
             }
-            Message::Started | Message::Exited(_) => *done = true,
+            Message::Started => *done = true,
+            Message::Exited(exit) => {
+                exited = Some(LaunchExit {
+                    code: exit.code,
+                    at: Timestamp::parse(&exit.at),
+                });
+                *done = true;
+            }
             Message::Failed { message } => return Err(LaunchError::new("create", message.clone())),
             _ => {}
         }
@@ -240,7 +269,7 @@ fn wait_until_launched(
         observe(&msg, &mut pid, &mut done)?;
     }
     client.set_read_timeout(None).map_err(|e| lost(&e))?;
-    Ok(pid)
+    Ok((pid, exited))
 }
 
 /// Turn what the monitor sees of each shim into state changes of `engine`'s records.

@@ -189,6 +189,32 @@ fn burst_of_200_through_10_workers_with_one_bad_spec() {
 }
 
 #[test]
+fn containers_that_exit_at_once_are_seen_stopped_with_their_codes() {
+    // Their exits race the workers' own record of the start: none may be lost.
+    let dir = std::env::temp_dir().join(format!("berth-engine-quick-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _monitor, shim) = engine(&dir, 4);
+    let ids: Vec<String> = (0..24)
+        .map(|i| format!("eng-quick{i}-{}", std::process::id()))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let code = (i % 5).to_string();
+        let b = bundle(&dir, id, &["sh", "-c", &format!("exit {code}")]);
+        engine.submit(ContainerSpec::bundle(id, b)).unwrap();
+    }
+    wait_all(&engine, &ids, "stopped", |s| s == State::Stopped);
+    for (i, id) in ids.iter().enumerate() {
+        let r = engine.get(id).unwrap();
+        assert_eq!(r.exit_code, Some((i % 5) as i32), "{r:?}");
+        assert!(
+            r.timestamps.started.is_some() && r.timestamps.exited.is_some(),
+            "{r:?}"
+        );
+    }
+    clean_up(&engine, &shim, &ids);
+}
+
+#[test]
 fn a_killed_shim_is_reported() {
     let dir = std::env::temp_dir().join(format!("berth-engine-shimkill-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());

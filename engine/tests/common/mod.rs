@@ -51,6 +51,7 @@ impl Launcher for CountingLauncher {
             pid: 1000,
             shim_pid: 999,
             started: job.spec.start,
+            exited: None,
         })
     }
 }
