@@ -150,7 +150,7 @@ async fn measure(
         procfs::machine_cpu(),
         procfs::own_cpu(),
     );
-    let sampler = Sampler::start(&plan.prefix);
+    let sampler = Sampler::start(&plan.prefix, daemon_pid);
     let mut gone = || daemon.as_mut().and_then(Daemon::exited);
     let outcome = burst::run(
         Arc::clone(plan),

@@ -1,6 +1,7 @@
 //! A thread that samples, while a burst runs, the total resident memory of this run's
 //! shims (they come and go, so only sampling sees their peak).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -29,8 +30,9 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Sample the shims of containers whose ids start with `prefix`.
-    pub fn start(prefix: &str) -> Self {
+    /// Sample the shims of containers whose ids start with `prefix`, looked for among
+    /// the children of `daemon` if given (cheap), else among all processes.
+    pub fn start(prefix: &str, daemon: Option<u32>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let prefix = prefix.to_owned();
@@ -38,8 +40,9 @@ impl Sampler {
             .name("sampler".into())
             .spawn(move || {
                 let mut peaks = Peaks::default();
+                let mut known = HashSet::new();
                 loop {
-                    peaks = peaks.max(sample(&prefix));
+                    peaks = peaks.max(sample(&prefix, daemon, &mut known));
                     if flag.load(Ordering::Relaxed) {
                         return peaks;
                     }
@@ -66,8 +69,26 @@ impl Drop for Sampler {
     }
 }
 
-fn sample(prefix: &str) -> Peaks {
-    let pids = procfs::shims_of(prefix);
+/// One sample. `known` remembers the children found to be this run's shims, so each
+/// command line is read once. A miss is not remembered: a child caught between fork
+/// and exec still carries the daemon's name.
+fn sample(prefix: &str, daemon: Option<u32>, known: &mut HashSet<u32>) -> Peaks {
+    let pids = match daemon.and_then(procfs::children) {
+        Some(children) => children
+            .into_iter()
+            .filter(|&p| {
+                if known.contains(&p) {
+                    return true;
+                }
+                let shim = procfs::is_shim(p, prefix);
+                if shim {
+                    known.insert(p);
+                }
+                shim
+            })
+            .collect(),
+        None => procfs::shims_of(prefix),
+    };
     let mem: Vec<(u64, u64)> = pids.iter().filter_map(|&p| procfs::rss(p)).collect();
     Peaks {
         shims_rss: mem.iter().map(|m| m.0).sum(),
