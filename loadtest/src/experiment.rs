@@ -124,6 +124,7 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
         }
     };
     if args.keep {
+        report.kept = true;
         print_keep(&plan, daemon.as_mut(), &ctx.tmp);
         return Ok(report);
     }
@@ -269,7 +270,7 @@ fn print_keep(plan: &Plan, daemon: Option<&mut Daemon>, tmp: &Path) {
     );
     eprintln!("  list:     curl -s --unix-socket {sock} http://berth/v1/containers");
     eprintln!(
-        "  delete:   curl -s --unix-socket {sock} http://berth/v1/containers | grep -o '\"id\":\"{}[0-9]*' | cut -d'\"' -f4 \\\n            | xargs -P 20 -I{{}} curl -s -X DELETE --unix-socket {sock} 'http://berth/v1/containers/{{}}?force=true'",
+        "  delete:   curl -s --unix-socket {sock} http://berth/v1/containers | grep -o '\"id\":\"{}[0-9]*' | cut -d'\"' -f4 | sort -u \\\n            | xargs -P 20 -I{{}} curl -s -X DELETE --unix-socket {sock} 'http://berth/v1/containers/{{}}?force=true'",
         plan.prefix
     );
     if let Some(d) = daemon {
@@ -277,7 +278,7 @@ fn print_keep(plan: &Plan, daemon: Option<&mut Daemon>, tmp: &Path) {
             eprintln!("  then:     kill -TERM {pid}   # its berthd");
         }
         eprintln!(
-            "  and:      for d in /sys/fs/cgroup/*{}; do rmdir $d; done; rm -rf {}",
+            "  and:      sleep 1; for d in /sys/fs/cgroup/*{}; do rmdir $d; done; rm -rf {}",
             plan.cgroup_parent,
             tmp.display()
         );

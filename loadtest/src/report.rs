@@ -90,6 +90,8 @@ pub struct RunReport {
     pub cleanup: crate::cleanup::Cleaned,
     /// What was left behind after cleanup (empty is good).
     pub left_behind: Vec<String>,
+    /// `--keep`: nothing was cleaned up.
+    pub kept: bool,
     /// Why the run stopped early, if it did.
     pub error: Option<String>,
     /// Settings.
@@ -168,6 +170,7 @@ impl RunReport {
             check_errors: Vec::new(),
             cleanup: Default::default(),
             left_behind: Vec::new(),
+            kept: false,
             error: outcome.stopped_by.as_ref().map(ToString::to_string),
             settings,
             running_at,
@@ -250,6 +253,10 @@ impl RunReport {
                     self.check_errors.join("; ")
                 }
             );
+        }
+        if self.kept {
+            s += "  cleanup         none: --keep (see stderr for how to clean up)\n";
+            return s;
         }
         s += &format!(
             "  cleanup         {} deleted in {:.2} s; {}\n",
