@@ -239,7 +239,9 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// A JSON answer with `status`.
 pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
-    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut body = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    // A final newline, so a terminal's prompt does not follow the JSON on its line.
+    body.push(b'\n');
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -249,7 +251,8 @@ pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
 
 /// The answer for an error.
 pub fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(&e.body()).unwrap_or_default();
+    let mut body = serde_json::to_vec(&e.body()).unwrap_or_default();
+    body.push(b'\n');
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = e.status;
     let h = resp.headers_mut();
