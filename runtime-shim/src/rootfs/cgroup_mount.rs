@@ -11,10 +11,13 @@ use super::mount_options::MountOptions;
 use crate::cgroups::{Cgroup, CgroupPaths};
 use crate::error::{IoContext, Result, SysContext};
 
-/// Mount the container's cgroups at `dest`. Inside a cgroup namespace the cgroup
-/// filesystems are mounted afresh (the namespace makes the container's cgroup their
-/// root); without one, the container's own directories are bind-mounted, so the host's
-/// tree stays out of sight either way.
+/// Mount the container's cgroups at `dest`, so the host's tree stays out of sight. On
+/// cgroup v2 inside a cgroup namespace the filesystem is mounted afresh (the namespace
+/// makes the container's cgroup its root); otherwise the container's own directories are
+/// bind-mounted. On v1 that holds with a cgroup namespace too, as runc does: the view is
+/// the same, and a fresh v1 mount is costly — each takes the global cgroup mutex and
+/// walks every cgroup of the default hierarchy (`cgroup_lock_and_drain_offline`), a cost
+/// that grows with every container started, where a bind mount only copies a mount.
 pub fn mount_cgroups(
     dest: &Path,
     opts: &MountOptions,
@@ -56,22 +59,7 @@ pub fn mount_cgroups(
                     continue;
                 };
                 let target = dest.join(dir_name);
-                fs::create_dir_all(&target).io("create mount point", &target)?;
-                if cgroupns {
-                    mount(
-                        Some("cgroup"),
-                        &target,
-                        Some("cgroup"),
-                        flags,
-                        Some(names.join(",").as_str()),
-                    )
-                    .sys(
-                        "mount",
-                        format!("cgroup {} on {}", names.join(","), target.display()),
-                    )?;
-                } else {
-                    bind(own, &target, flags)?;
-                }
+                bind(own, &target, flags)?;
                 for name in names.iter().filter(|n| std::ffi::OsStr::new(n) != dir_name) {
                     let link = dest.join(name);
                     symlink(dir_name, &link).io("symlink", &link)?;
