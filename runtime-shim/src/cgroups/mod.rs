@@ -58,6 +58,9 @@ use mountinfo::{CgroupMount, MountKind, OwnCgroups};
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const OWN_CGROUP: &str = "/proc/self/cgroup";
+/// The directory, in each hierarchy's root, that holds the cgroups of containers whose
+/// spec names no `cgroupsPath` (`/berth/<id>`); the runtime's own, shared by them.
+pub(crate) const DEFAULT_PARENT: &str = "berth";
 /// How long [`Cgroup::destroy`] keeps retrying `rmdir` on `EBUSY` while exiting tasks drain.
 const DESTROY_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -480,7 +483,7 @@ impl Placement {
                         reason: "the container id cannot name a cgroup directory",
                     });
                 }
-                default = Path::new("/berth").join(id);
+                default = Path::new("/").join(DEFAULT_PARENT).join(id);
                 &default
             }
         };

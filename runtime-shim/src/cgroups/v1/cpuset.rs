@@ -24,6 +24,16 @@ pub(crate) fn inherit_from_parent(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// Make new children of `dir` start with its cpus and mems (`cgroup.clone_children`),
+/// for the runtime's own shared parent only (see the caller).
+pub(crate) fn clone_children(dir: &Path) -> Result<(), CgroupError> {
+    const CLONE_CHILDREN: &str = "cgroup.clone_children";
+    if fs::read(dir, CLONE_CHILDREN)? != "1" {
+        fs::write(dir, CLONE_CHILDREN, "1")?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use oci_spec::runtime::LinuxResources;
