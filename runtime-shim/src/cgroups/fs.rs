@@ -19,6 +19,39 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupErr
     })
 }
 
+/// Write each of `values` to `dir/file` in a `write(2)` of its own, through one open
+/// file: for files that take one entry per write (v1 `devices.allow`), without an open
+/// and a close per entry.
+pub(crate) fn write_each<'a>(
+    dir: &Path,
+    file: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    let mut values = values.into_iter().peekable();
+    let Some(first) = values.peek().copied() else {
+        return Ok(());
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|source| CgroupError::Write {
+            path: path.clone(),
+            value: first.to_owned(),
+            source,
+        })?;
+    for value in values {
+        f.write_all(value.as_bytes())
+            .map_err(|source| CgroupError::Write {
+                path: path.clone(),
+                value: value.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 /// [`write`] with the bare I/O error, for callers that react to a particular errno.
 pub(crate) fn write_raw(path: &Path, value: &str) -> std::io::Result<()> {
     OpenOptions::new()

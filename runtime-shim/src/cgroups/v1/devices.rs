@@ -32,8 +32,10 @@ impl Controller for Devices {
                 return Ok(());
             }
         }
-        for (file, line) in writes(&target) {
-            fs::write(dir, file, &line)?;
+        // Consecutive rules for one file go through one open file.
+        let writes = writes(&target);
+        for run in writes.chunk_by(|a, b| a.0 == b.0) {
+            fs::write_each(dir, run[0].0, run.iter().map(|(_, line)| line.as_str()))?;
         }
         Ok(())
     }
