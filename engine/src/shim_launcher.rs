@@ -8,7 +8,7 @@ use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_runtime::shim::client::{spawn_shim, ShimClient, SpawnOptions};
+use berth_runtime::shim::client::{spawn_shim_connected, ShimClient, SpawnOptions};
 use berth_runtime::shim::protocol::{Message, Request};
 use berth_runtime::state::Status;
 
@@ -146,7 +146,8 @@ impl Launcher for ShimLauncher {
             log_max: Some(self.config.log_max),
             no_start: !job.spec.start,
         };
-        let mut child = spawn_shim(&opts).map_err(|e| {
+        // Connected from the start: no waiting for the shim's socket file to appear.
+        let (mut child, mut client) = spawn_shim_connected(&opts).map_err(|e| {
             LaunchError::new(
                 "spawn",
                 format!("{}: {e}", self.config.shim_binary.display()),
@@ -161,13 +162,6 @@ impl Launcher for ShimLauncher {
             }
             let _ = child.wait();
             err
-        };
-        let mut client = match ShimClient::connect_timeout(&dir, self.config.start_timeout) {
-            Ok(c) => c,
-            Err(e) => {
-                let reason = shim_failure(&dir).unwrap_or_else(|| e.to_string());
-                return Err(fail(&mut child, LaunchError::new("create", reason)));
-            }
         };
         match wait_until_launched(&mut client, job.spec.start, deadline) {
             Ok((pid, exited)) => {
@@ -250,7 +244,16 @@ fn wait_until_launched(
         }
         Ok(())
     };
-    let reply = client.request(&Request::State).map_err(|e| lost(&e))?;
+    let reply = match client.request(&Request::State) {
+        Ok(reply) => reply,
+        Err(e) => {
+            // A shim that failed said why before it closed: that is the error.
+            for event in client.take_events() {
+                observe(&event, &mut pid, &mut done)?;
+            }
+            return Err(lost(&e));
+        }
+    };
     for event in client.take_events() {
         observe(&event, &mut pid, &mut done)?;
     }

@@ -73,6 +73,15 @@ impl ShimClient {
         })
     }
 
+    /// A client over a socket already connected to a shim.
+    pub fn from_fd(fd: OwnedFd) -> ShimClient {
+        ShimClient {
+            fd,
+            buf: Vec::new(),
+            events: VecDeque::new(),
+        }
+    }
+
     /// [`ShimClient::connect`], retrying while the socket does not exist yet (a shim just
     /// spawned binds it within milliseconds), for at most `timeout`.
     pub fn connect_timeout(state_dir: &Path, timeout: Duration) -> Result<ShimClient, ClientError> {
@@ -255,4 +264,25 @@ impl SpawnOptions {
 /// caller lives, the shim is its child: reap it (`try_wait`) once its socket closes.
 pub fn spawn_shim(opts: &SpawnOptions) -> io::Result<Child> {
     opts.command().spawn()
+}
+
+/// [`spawn_shim`], already connected: the shim gets one end of a socket pair as its
+/// stdin (`--control-stdin`) and serves it as a client from its first instant, so it
+/// hears `created` and `started` without anyone waiting for its socket file to appear
+/// and retrying a connect. Stdin is the one descriptor std's spawn (posix_spawn, no
+/// fork of a big daemon) hands over without CLOEXEC, and only to this child.
+pub fn spawn_shim_connected(opts: &SpawnOptions) -> io::Result<(Child, ShimClient)> {
+    let (ours, theirs) = nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    let mut cmd = opts.command();
+    cmd.arg("--control-stdin").stdin(Stdio::from(theirs));
+    let child = cmd.spawn()?;
+    // `cmd` holds the shim's end until dropped: without this the shim's death could
+    // never be seen as the socket closing.
+    drop(cmd);
+    Ok((child, ShimClient::from_fd(ours)))
 }

@@ -48,6 +48,10 @@ pub struct Cli {
     /// Create the container but wait for a `start` request.
     #[arg(long)]
     pub no_start: bool,
+    /// Stdin is a connected SEQPACKET socket: serve it as a client from the start (the
+    /// daemon's connection, without waiting for the socket file).
+    #[arg(long)]
+    pub control_stdin: bool,
 }
 
 fn main() -> ExitCode {

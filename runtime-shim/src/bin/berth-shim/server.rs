@@ -100,6 +100,20 @@ impl Shim {
             .mode(0o600)
             .open(cli.state_dir.join(SHIM_LOG))?
             .into();
+        // The spawner's end of a socket pair on stdin: our first client. Moved off fd 0
+        // (CLOEXEC: the container's processes must not inherit it) before fd 0 becomes
+        // /dev/null.
+        let control = if cli.control_stdin {
+            // SAFETY: fcntl F_DUPFD_CLOEXEC on fd 0 returns a new descriptor or -1.
+            let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: a descriptor just made by fcntl that nothing else owns.
+            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        } else {
+            None
+        };
         let devnull: OwnedFd = OpenOptions::new()
             .read(true)
             .write(true)
@@ -153,7 +167,7 @@ impl Shim {
             output,
             backend,
             oom: None,
-            clients: Vec::new(),
+            clients: control.into_iter().collect(),
             buf: Vec::new(),
             status: Status::Creating,
             pid: 0,
