@@ -328,6 +328,7 @@ impl Engine {
         id: &str,
         msg: &Message,
     ) -> Result<Option<Record>, ChangeError> {
+        let _span = tracing::debug_span!("container", %id).entered();
         let rec = self
             .inner
             .lookup(id)
@@ -554,6 +555,8 @@ impl Inner {
 
     /// A worker's whole job: dequeue, launch, record the outcome. Never panics out.
     fn run(&self, job: Job) {
+        // Everything logged about this start (the launcher's too) names the container.
+        let _span = tracing::info_span!("container", id = %job.id).entered();
         let Some(rec) = self.lookup(&job.id) else {
             return; // deleted while queued
         };
