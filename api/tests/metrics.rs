@@ -91,3 +91,36 @@ fn process_and_container_metrics() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn containers_of_an_external_runtime_are_measured_too() {
+    let runc = std::path::Path::new("/usr/sbin/runc");
+    if !runc.is_file() {
+        eprintln!("runc not installed: the external-runtime case is not checked");
+        return;
+    }
+    let scratch = Scratch::new("metrics-runc");
+    let d = Daemon::start(&scratch, &["--runtime", runc.to_str().unwrap()], &[]);
+    let id = format!("metrics-runc-{}", std::process::id());
+    let b = bundle(&scratch.0, &id, &["sleep", "1000"]);
+    let r = d.call(
+        "POST",
+        "/v1/containers?wait=running&timeout=60",
+        Some(&json!({"id": id, "bundle": b}).to_string()),
+    );
+    assert_eq!(r.json["state"], "running", "{r:?}");
+    let text = d.call("GET", "/metrics", None).text;
+    let label = format!("{{id=\"{id}\"}}");
+    let pids = sample(&text, &format!("container_pids{label}"));
+    assert!(pids.is_some_and(|p| p >= 1.0), "pids {pids:?} in:\n{text}");
+    let memory = sample(&text, &format!("container_memory_usage_bytes{label}"));
+    assert!(
+        memory.is_some_and(|m| m > 0.0),
+        "memory {memory:?} in:\n{text}"
+    );
+    promtool_check(&text);
+    let r = d.call("DELETE", &format!("/v1/containers/{id}?force=true"), None);
+    assert_eq!(r.status, 204, "{r:?}");
+    let text = d.call("GET", "/metrics", None).text;
+    assert!(!text.contains(&id), "{text}");
+}

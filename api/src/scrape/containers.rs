@@ -4,8 +4,10 @@
 //! Where a container's cgroup lives is in its runtime state record (the built-in runtime
 //! and `berth-runc` write the same one under the shared runtime root); that is read once
 //! per container and remembered, so a scrape costs a handful of small reads per
-//! container. Containers of a runtime whose state we cannot read (runc's own format) are
-//! left out. Reading files is safe in the multithreaded daemon; nothing here forks.
+//! container. For a runtime whose state we cannot read (runc's own format), the cgroup
+//! is found through the container's init instead (`/proc/<pid>/cgroup`, see
+//! [`super::hierarchies`]). Reading files is safe in the multithreaded daemon; nothing
+//! here forks.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -16,6 +18,7 @@ use berth_engine::runtime::cgroups::{Cgroup, CgroupPaths};
 use berth_engine::runtime::container::Container;
 use berth_engine::{Engine, State};
 
+use super::hierarchies::{Dirs, Mounts};
 use super::{Family, Kind};
 
 /// Above this a memory limit means "none" (v1 writes its page-counter maximum, about
@@ -82,6 +85,33 @@ impl Files {
         }
     }
 
+    /// The files of the cgroup directories of a process: its v1 hierarchies, or on a
+    /// host without them its cgroup2 directory.
+    fn of_dirs(dirs: &Dirs) -> Option<Self> {
+        if dirs.v1.is_empty() {
+            let d = dirs.v2.as_ref()?;
+            return Some(Files {
+                cpu: Some(Cpu::Stat(d.join("cpu.stat"))),
+                memory: Some(Memory {
+                    usage: d.join("memory.current"),
+                    max_usage: d.join("memory.peak"),
+                    limit: d.join("memory.max"),
+                }),
+                pids: Some(d.join("pids.current")),
+            });
+        }
+        let dir = |name: &str| dirs.v1.get(name);
+        Some(Files {
+            cpu: dir("cpuacct").map(|d| Cpu::Nanos(d.join("cpuacct.usage"))),
+            memory: dir("memory").map(|d| Memory {
+                usage: d.join("memory.usage_in_bytes"),
+                max_usage: d.join("memory.max_usage_in_bytes"),
+                limit: d.join("memory.limit_in_bytes"),
+            }),
+            pids: dir("pids").map(|d| d.join("pids.current")),
+        })
+    }
+
     /// Read the usage now. A controller whose file is missing is left out; a cgroup
     /// that is gone altogether (the container just exited) is an error.
     fn read(&self) -> io::Result<Usage> {
@@ -142,6 +172,8 @@ pub struct Usage {
 pub struct Containers {
     /// The runtime state root (`None`: no cgroup metrics).
     runtime_root: Option<PathBuf>,
+    /// This host's cgroup mounts, for containers found through their init's pid.
+    mounts: Mounts,
     /// Cgroup files by container id, for the containers seen live at the last scrape.
     known: Mutex<HashMap<String, Arc<Files>>>,
 }
@@ -151,6 +183,7 @@ impl Containers {
     pub fn new(runtime_root: Option<PathBuf>) -> Self {
         Containers {
             runtime_root,
+            mounts: Mounts::read(),
             known: Mutex::new(HashMap::new()),
         }
     }
@@ -161,22 +194,22 @@ impl Containers {
         let Some(root) = &self.runtime_root else {
             return Vec::new();
         };
-        let mut live: Vec<String> = engine
+        let mut live: Vec<(String, Option<i32>)> = engine
             .list()
             .into_iter()
             .filter(|r| matches!(r.state, State::Running | State::Paused))
-            .map(|r| r.id)
+            .map(|r| (r.id, r.pid))
             .collect();
         live.sort_unstable();
         let files: Vec<(String, Option<Arc<Files>>)> = {
             let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-            let wanted: HashSet<&str> = live.iter().map(String::as_str).collect();
+            let wanted: HashSet<&str> = live.iter().map(|(id, _)| id.as_str()).collect();
             known.retain(|id, _| wanted.contains(id.as_str()));
             live.into_iter()
-                .map(|id| {
+                .map(|(id, pid)| {
                     let files = match known.get(&id) {
                         Some(files) => Some(Arc::clone(files)),
-                        None => locate(root, &id).map(|files| {
+                        None => locate(root, &self.mounts, &id, pid).map(|files| {
                             let files = Arc::new(files);
                             known.insert(id.clone(), Arc::clone(&files));
                             files
@@ -199,16 +232,22 @@ impl Containers {
     }
 }
 
-/// The cgroup files of container `id`, from its runtime state record.
-fn locate(root: &Path, id: &str) -> Option<Files> {
+/// The cgroup files of container `id`: from its runtime state record, else from the
+/// cgroup of its init `pid`.
+fn locate(root: &Path, mounts: &Mounts, id: &str, pid: Option<i32>) -> Option<Files> {
     match Container::load(root, id) {
         Ok(container) => {
             let cgroup: &Cgroup = &container.record().cgroup;
             Some(Files::of(cgroup.paths()))
         }
         Err(e) => {
-            tracing::debug!(container = %id, "no cgroup metrics: {e}");
-            None
+            let found = pid
+                .and_then(|pid| mounts.dirs_of(pid))
+                .and_then(|d| Files::of_dirs(&d));
+            if found.is_none() {
+                tracing::debug!(container = %id, "no cgroup metrics: {e}");
+            }
+            found
         }
     }
 }
