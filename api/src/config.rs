@@ -307,9 +307,6 @@ impl Config {
                 ));
             }
         }
-        if token.is_some() && tcp.is_none() {
-            tracing::debug!("a token is configured but no TCP address: the token is unused");
-        }
         let runtime = match runtime.as_str() {
             "builtin" => None,
             path => {

@@ -32,6 +32,9 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    if config.token.is_some() && config.tcp.is_none() {
+        tracing::warn!("a token is configured but no --tcp address: the unix socket needs none");
+    }
     if let Err(e) = run(config) {
         eprintln!("berthd: {e}");
         std::process::exit(1);
