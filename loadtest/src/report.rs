@@ -74,6 +74,8 @@ pub struct RunReport {
     pub submit_seconds: f64,
     /// Request sent → container running (event time), ms.
     pub latency_ms: Percentiles,
+    /// Request sent → record queued (the API accepting the create), ms.
+    pub accept_ms: Percentiles,
     /// Record queued → dequeued (waiting for a start worker), ms.
     pub queue_wait_ms: Percentiles,
     /// Record dequeued → started (the start itself), ms.
@@ -140,6 +142,14 @@ impl RunReport {
         let ms = |a: &Option<String>, b: &Option<String>| {
             Some(secs_between(api::instant(a)?, api::instant(b)?) * 1e3)
         };
+        let accept: Vec<f64> = records
+            .iter()
+            .filter_map(|r| {
+                let i: usize = r.id.strip_prefix(prefix)?.parse().ok()?;
+                let sent = outcome.tracks.get(i)?.sent?;
+                Some(secs_between(sent, api::instant(&r.timestamps.queued)?) * 1e3)
+            })
+            .collect();
         let queue: Vec<f64> = records
             .iter()
             .filter_map(|r| ms(&r.timestamps.queued, &r.timestamps.dequeued))
@@ -162,6 +172,7 @@ impl RunReport {
             seconds,
             submit_seconds: outcome.last_answer.map_or(0.0, |l| secs_between(t0, l)),
             latency_ms: Percentiles::of(&latencies),
+            accept_ms: Percentiles::of(&accept),
             queue_wait_ms: Percentiles::of(&queue),
             start_ms: Percentiles::of(&start),
             memory: Memory::default(),
@@ -214,6 +225,7 @@ impl RunReport {
             self.starts_per_second, self.running, self.seconds, self.submit_seconds
         );
         s += &format!("  request→running {}\n", pct(&self.latency_ms));
+        s += &format!("    accept        {}\n", pct(&self.accept_ms));
         s += &format!("    queue wait    {}\n", pct(&self.queue_wait_ms));
         s += &format!("    start         {}\n", pct(&self.start_ms));
         let m = &self.memory;
