@@ -163,6 +163,36 @@ fn a_small_burst_runs_every_container_and_cleans_up() {
 }
 
 #[test]
+fn a_batched_burst_runs_every_container() {
+    let scratch = Scratch::new("batch");
+    let out = harness(
+        &scratch,
+        &[
+            "--containers",
+            "20",
+            "--concurrency",
+            "2",
+            "--batch",
+            "7",
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    let report = json_of(&out);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["settings"]["batch"], 7, "{report}");
+    assert_eq!(report["running"], 20, "{report}");
+    assert_eq!(report["accept_ms"]["count"], 20, "{report}");
+    assert_eq!(report["cleanup"]["deleted"], 20, "{report}");
+    assert_nothing_left(&scratch, report["run"].as_str().unwrap());
+}
+
+#[test]
 fn failed_starts_are_reported_by_reason_and_fail_the_run() {
     let scratch = Scratch::new("fail");
     // A "runtime" that refuses everything: every start fails.
