@@ -435,6 +435,9 @@ fn bad_input_gets_the_right_status_and_creates_nothing() {
     post(r#"[1, 2]"#).expect_error(400, "invalid_body");
     post(&json!({"id": "../escape", "bundle": b}).to_string()).expect_error(422, "invalid_id");
     post(&json!({"id": "a/b", "bundle": b}).to_string()).expect_error(422, "invalid_id");
+    post(&json!({"id": "a..b", "bundle": b}).to_string()).expect_error(422, "invalid_id");
+    post(&json!({"id": "a+b", "bundle": b}).to_string()).expect_error(422, "invalid_id");
+    post(&json!({"id": "", "bundle": b}).to_string()).expect_error(422, "invalid_id");
     post(&json!({"id": "x".repeat(65), "bundle": b}).to_string()).expect_error(422, "invalid_id");
     post(&json!({"id": "ok-id"}).to_string()).expect_error(422, "invalid_spec");
     post(&json!({"id": "ok-id", "bundle": "/no/such/bundle"}).to_string())

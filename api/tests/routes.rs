@@ -286,3 +286,64 @@ fn following_logs_streams_until_the_container_stops() {
     );
     delete_all(&d, &[id]);
 }
+
+/// Read `path` as a stream (with extra `headers`): the lines that come until `lines`
+/// have, or until none came for two seconds.
+fn stream_lines(d: &Daemon, path: &str, headers: &str, lines: usize) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: berth\r\n{headers}\r\n").unwrap();
+    BufReader::new(s)
+        .lines()
+        .map_while(Result::ok)
+        .take(lines)
+        .collect()
+}
+
+#[test]
+fn events_also_stream_as_server_sent_events() {
+    let scratch = Scratch::new("sse");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let id = format!("api-sse-{}", std::process::id());
+    let r = d.call(
+        "POST",
+        "/v1/containers?wait=running",
+        Some(&create(&scratch, &id, &["sleep", "1000"]).to_string()),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    // queued, creating, created, running: events 1 to 4, each `id:`, `event:`, `data:`.
+    let got = stream_lines(
+        &d,
+        &format!("/v1/events?since=1&id={id}"),
+        "Accept: text/event-stream\r\n",
+        40,
+    );
+    let text = got.join("\n");
+    assert!(text.contains("content-type: text/event-stream"), "{text}");
+    let ids: Vec<&str> = got.iter().filter_map(|l| l.strip_prefix("id: ")).collect();
+    assert_eq!(ids, ["1", "2", "3", "4"], "{text}");
+    let data: Vec<Value> = got
+        .iter()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let states: Vec<&str> = data.iter().map(|e| e["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["queued", "creating", "created", "running"]);
+    assert!(got.iter().any(|l| l == "event: state"), "{text}");
+    // Resuming after event 2 with Last-Event-ID (as EventSource does) and ?format=sse.
+    let got = stream_lines(
+        &d,
+        &format!("/v1/events?format=sse&id={id}"),
+        "Last-Event-ID: 2\r\n",
+        30,
+    );
+    let ids: Vec<&str> = got.iter().filter_map(|l| l.strip_prefix("id: ")).collect();
+    assert_eq!(ids, ["3", "4"], "{got:?}");
+    expect_error(
+        &d.call("GET", "/v1/events?format=xml", None),
+        400,
+        "bad_query",
+    );
+    delete_all(&d, &[id]);
+}

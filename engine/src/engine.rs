@@ -159,6 +159,13 @@ pub fn validate_id(id: &str) -> Result<(), SubmitError> {
             id.chars().take(16).collect::<String>()
         )));
     }
+    // Stricter than the runtime (which takes runc's `+` too): the API's ids also name
+    // URL segments and metrics labels.
+    if id.contains("..") || id.contains('+') {
+        return Err(SubmitError::InvalidId(format!(
+            "{id:?}: only letters, digits, '_', '-' and '.' are allowed, and no \"..\""
+        )));
+    }
     berth_runtime::id::validate(id).map_err(|e| SubmitError::InvalidId(e.to_string()))
 }
 

@@ -1,7 +1,7 @@
-//! `GET /v1/events`: a live NDJSON stream of lifecycle events, one JSON object per line
+//! `GET /v1/events`: a live stream of lifecycle events, one JSON object per line
 //! (`{"item":"event",…}`, or `{"item":"lagged","missed":N}` when this client fell
-//! behind), filterable by container (`?id=`) and type (`?type=state|oom|exec`), from now or
-//! from a sequence number (`?since=SEQ`).
+//! behind) or as server-sent events, filterable by container (`?id=`) and type
+//! (`?type=state|oom|exec`), from now or from a sequence number (`?since=SEQ`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,8 +46,55 @@ impl Body for LineStream {
     }
 }
 
-/// `GET /v1/events[?id=ID][&type=state|oom|exec][&since=SEQ]`.
-pub fn stream(app: &Arc<App>, query: &Query) -> Result<Response<LineStream>, ApiError> {
+/// How the stream is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line (`application/x-ndjson`), the default.
+    Ndjson,
+    /// Server-sent events (`text/event-stream`): `id:` the sequence number (events
+    /// only), `event:` the item's kind, `data:` the JSON object — what a browser's
+    /// `EventSource` reads, resuming with `Last-Event-ID`.
+    Sse,
+}
+
+impl Format {
+    /// SSE when asked with `?format=sse` or `Accept: text/event-stream`.
+    pub fn of(query: &Query, accept: Option<&str>) -> Result<Self, ApiError> {
+        match query.get("format") {
+            Some("sse") => Ok(Format::Sse),
+            Some("ndjson") => Ok(Format::Ndjson),
+            Some(other) => Err(ApiError::bad_request(
+                "bad_query",
+                format!("format={other:?}: expected ndjson or sse"),
+            )),
+            None if accept.is_some_and(|a| a.contains("text/event-stream")) => Ok(Format::Sse),
+            None => Ok(Format::Ndjson),
+        }
+    }
+
+    /// One item as written on the stream.
+    fn frame(self, item: &Item) -> Option<Vec<u8>> {
+        let json = serde_json::to_string(item).ok()?;
+        Some(match (self, item) {
+            (Format::Ndjson, _) => format!("{json}\n").into_bytes(),
+            (Format::Sse, Item::Event(e)) => {
+                let kind = serde_json::to_value(e.kind).ok()?;
+                let kind = kind.as_str().unwrap_or("event");
+                format!("id: {}\nevent: {kind}\ndata: {json}\n\n", e.seq).into_bytes()
+            }
+            (Format::Sse, _) => format!("event: lagged\ndata: {json}\n\n").into_bytes(),
+        })
+    }
+}
+
+/// `GET /v1/events[?id=ID][&type=state|oom|exec][&since=SEQ][&format=ndjson|sse]`; an
+/// SSE client's `Last-Event-ID` resumes after that event.
+pub fn stream(
+    app: &Arc<App>,
+    query: &Query,
+    format: Format,
+    last_event_id: Option<&str>,
+) -> Result<Response<LineStream>, ApiError> {
     let id = query.get("id").map(str::to_owned);
     let kind = match query.get("type") {
         None => None,
@@ -61,7 +108,18 @@ pub fn stream(app: &Arc<App>, query: &Query) -> Result<Response<LineStream>, Api
             ))
         }
     };
+    let resume = last_event_id
+        .map(|s| {
+            s.trim().parse::<u64>().map(|n| n + 1).map_err(|_| {
+                ApiError::bad_request(
+                    "bad_header",
+                    format!("Last-Event-ID {s:?}: expected a number"),
+                )
+            })
+        })
+        .transpose()?;
     let mut sub = match query.get("since") {
+        None if resume.is_some() => app.engine.subscribe_from(resume.unwrap_or_default()),
         None => app.engine.subscribe(),
         Some(s) => {
             let seq = s.parse::<u64>().map_err(|_| {
@@ -85,10 +143,9 @@ pub fn stream(app: &Arc<App>, query: &Query) -> Result<Response<LineStream>, Api
                     continue;
                 }
             }
-            let Ok(mut line) = serde_json::to_vec(&item) else {
+            let Some(line) = format.frame(&item) else {
                 continue;
             };
-            line.push(b'\n');
             if tx.blocking_send(Bytes::from(line)).is_err() {
                 return;
             }
@@ -96,9 +153,11 @@ pub fn stream(app: &Arc<App>, query: &Query) -> Result<Response<LineStream>, Api
     });
     let mut resp = Response::new(LineStream(rx));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
+    let content_type = match format {
+        Format::Ndjson => "application/x-ndjson",
+        Format::Sse => "text/event-stream",
+    };
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(resp)
 }

@@ -189,7 +189,11 @@ where
         ("PUT", "/v1/system/workers") => {
             whole(system::set_workers(app, read_json(app, req).await?))
         }
-        ("GET", "/v1/events") => streamed(events::stream(app, query)),
+        ("GET", "/v1/events") => {
+            let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+            let format = events::Format::of(query, header("accept"))?;
+            streamed(events::stream(app, query, format, header("last-event-id")))
+        }
         ("GET", "/v1/containers") => whole(containers::list(app, query)),
         ("POST", "/v1/containers") => {
             let body = read_json(app, req).await?;
