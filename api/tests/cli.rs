@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::support::rootfs;
-use harness::{free_port, Daemon, Scratch};
+use harness::{assert_cgroup_gone, free_port, Daemon, Scratch};
 use serde_json::Value;
 
 /// How long one `berth` run may take before the test gives up on it.
@@ -203,16 +203,6 @@ fn row<'a>(table: &'a str, id: &str) -> Option<Vec<&'a str>> {
         .find(|cells| cells.first() == Some(&id))
 }
 
-/// Wait until the container's default cgroup is gone (bounded).
-fn assert_cgroup_gone(id: &str) {
-    let cg = Path::new("/sys/fs/cgroup/pids/berth").join(id);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cg.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!cg.exists(), "{} left behind", cg.display());
-}
-
 /// How many `GET /v1/containers` berthd answered with 200, from its metrics.
 fn list_requests(d: &Daemon) -> u64 {
     let text = d.call("GET", "/metrics", None).text;
@@ -230,7 +220,7 @@ fn path_str(p: &Path) -> &str {
 
 #[test]
 fn lifecycle_through_the_cli() {
-    let scratch = Scratch::new("cli-life");
+    let scratch = Scratch::new("life");
     let d = Daemon::start(&scratch, &[], &[]);
     let root: PathBuf = rootfs(&scratch.0);
     let root = path_str(&root);
@@ -457,7 +447,8 @@ fn lifecycle_through_the_cli() {
     let left = berth(&d, &["--json", "ps", "-a"]).json();
     assert_eq!(left["containers"], Value::Array(vec![]), "{left}");
     for id in [&sleeper, &echo, &created] {
-        assert_cgroup_gone(id);
+        // The default cgroup of a container berthd made from a root filesystem.
+        assert_cgroup_gone(&format!("berth/{id}"));
     }
 
     // events: the sleeper's whole life, in order, from the history.
@@ -515,7 +506,7 @@ fn lifecycle_through_the_cli() {
 
 #[test]
 fn errors_and_exit_statuses() {
-    let scratch = Scratch::new("cli-err");
+    let scratch = Scratch::new("err");
     let token = "cli-T0ken";
     let addr = format!("127.0.0.1:{}", free_port());
     let mut d = Daemon::start(&scratch, &["--tcp", &addr], &[("BERTH_TOKEN", token)]);
@@ -667,7 +658,7 @@ impl FakeDaemon {
 
 #[test]
 fn odd_answers_from_a_daemon() {
-    let scratch = Scratch::new("cli-fake");
+    let scratch = Scratch::new("fake");
     let fake = FakeDaemon::start(&scratch.0, |line| {
         let bad_query = r#"{"error":{"code":"bad_query","message":"unknown parameter follow"}}"#;
         match line {

@@ -4,21 +4,15 @@
 //! (status, content type, JSON body) is what the document says, for errors and for the
 //! whole life of a real container.
 
+mod harness;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
 
 use berth_api::routes::openapi::DOCUMENT;
 use berth_api::routes::ROUTES;
+use harness::support::bundle;
+use harness::{wait_state_checked, Daemon, Resp, Scratch};
 use serde_json::{json, Value};
-
-#[path = "../../engine/tests/support/mod.rs"]
-mod support;
-use support::{bundle, shim_binary};
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -365,252 +359,10 @@ fn the_checker_catches_what_it_should() {
 
 // ---- End to end: a real berthd ----------------------------------------------------
 
-/// A scratch directory; on drop (also when a test fails) every shim under its state
-/// directory is killed, every container removed, and the directory deleted.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("berth-openapi-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn state(&self) -> PathBuf {
-        self.0.join("state")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for entry in fs::read_dir(self.state().join("shims"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(pid) = fs::read_to_string(entry.path().join("shim.pid")) {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-        }
-        if let Ok(list) = berth_api::engine::runtime::container::list(&self.state().join("runtime"))
-        {
-            for c in list {
-                let _ = c.delete(true);
-            }
-        }
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running `berthd` on the scratch directory's socket; stopped on drop (SIGTERM, then
-/// SIGKILL).
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(scratch: &Scratch) -> Self {
-        let socket = scratch.0.join("berth.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--state-dir")
-            .arg(scratch.state())
-            .arg("--shim")
-            .arg(shim_binary())
-            .spawn()
-            .expect("starting berthd");
-        let daemon = Daemon { child, socket };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while UnixStream::connect(&daemon.socket).is_err() {
-            assert!(Instant::now() < deadline, "berthd did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon
-    }
-
-    /// Send one request (`Connection: close`) and read the answer's head.
-    fn send(&self, method: &str, path: &str, body: Option<&str>) -> Conn {
-        let mut stream = UnixStream::connect(&self.socket).expect("connecting to berthd");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .unwrap();
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n");
-        if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-                b.len()
-            ));
-        } else {
-            req.push_str("\r\n");
-        }
-        stream.write_all(req.as_bytes()).expect("sending a request");
-        Conn::head(stream, format!("{method} {path}"))
-    }
-
-    /// A whole answer.
-    fn call(&self, method: &str, path: &str, body: Option<&str>) -> Conn {
-        let mut conn = self.send(method, path, body);
-        conn.read_body();
-        conn
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One answer: its head, and its body as far as it was read.
-struct Conn {
-    what: String,
-    stream: UnixStream,
-    status: u16,
-    headers: Vec<(String, String)>,
-    /// Bytes read past the head, not yet taken.
-    buf: Vec<u8>,
-    /// The body (once read whole).
-    body: Vec<u8>,
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} -> {} {:?} {}",
-            self.what,
-            self.status,
-            self.headers,
-            String::from_utf8_lossy(&self.body)
-        )
-    }
-}
-
-impl Conn {
-    fn head(mut stream: UnixStream, what: String) -> Self {
-        let mut buf = Vec::new();
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            let mut chunk = [0u8; 4096];
-            let n = stream.read(&mut chunk).unwrap_or(0);
-            assert!(
-                n > 0,
-                "{what}: the connection closed before an answer: {buf:?}"
-            );
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{what}: bad status line in {head:?}"));
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        Conn {
-            what,
-            stream,
-            status,
-            headers,
-            buf: buf[end + 4..].to_vec(),
-            body: Vec::new(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Read more; false at the end of the stream.
-    fn fill(&mut self) -> bool {
-        let mut chunk = [0u8; 8192];
-        match self.stream.read(&mut chunk) {
-            Ok(0) | Err(_) => false,
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-        }
-    }
-
-    /// The next chunk of a chunked body; `None` at its end.
-    fn chunk(&mut self) -> Option<Vec<u8>> {
-        loop {
-            if let Some(eol) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                let size = String::from_utf8_lossy(&self.buf[..eol]);
-                let size = size.split(';').next().unwrap_or_default().trim();
-                let size = usize::from_str_radix(size, 16)
-                    .unwrap_or_else(|_| panic!("{}: bad chunk size {size:?}", self.what));
-                if size == 0 {
-                    return None;
-                }
-                if self.buf.len() >= eol + 2 + size + 2 {
-                    let data = self.buf[eol + 2..eol + 2 + size].to_vec();
-                    self.buf.drain(..eol + 2 + size + 2);
-                    return Some(data);
-                }
-            }
-            if !self.fill() {
-                return None;
-            }
-        }
-    }
-
-    /// Read the whole body.
-    fn read_body(&mut self) {
-        if self.header("transfer-encoding") == Some("chunked") {
-            while let Some(c) = self.chunk() {
-                self.body.extend_from_slice(&c);
-            }
-            return;
-        }
-        let len = self
-            .header("content-length")
-            .and_then(|l| l.parse::<usize>().ok());
-        while len.is_none_or(|l| self.buf.len() < l) {
-            if !self.fill() {
-                break;
-            }
-        }
-        self.body = std::mem::take(&mut self.buf);
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{self:?}: the body is not JSON: {e}"))
-    }
-}
-
 /// Check an answer to `method pattern` against the document: its status is listed,
 /// its content type is one listed for that status, and a JSON body fits the schema
 /// (a streamed body is not read: check its lines with [`check_json`]).
-fn check(doc: &Value, method: &str, pattern: &str, conn: &Conn) {
+fn check(doc: &Value, method: &str, pattern: &str, conn: &Resp) {
     let op = &doc["paths"][pattern][method.to_ascii_lowercase()];
     let status = conn.status.to_string();
     let resp = op["responses"].get(&status).unwrap_or_else(|| {
@@ -637,7 +389,7 @@ fn check(doc: &Value, method: &str, pattern: &str, conn: &Conn) {
         );
     }
     if ctype == "application/json" {
-        check_json(doc, &media["schema"], &conn.json(), &conn.what);
+        check_json(doc, &media["schema"], &conn.json, &conn.what);
     }
 }
 
@@ -656,7 +408,7 @@ fn concrete(pattern: &str, id: &str) -> String {
 fn berthd_serves_the_document_and_every_operation_in_it() {
     let doc = doc();
     let scratch = Scratch::new("routes");
-    let d = Daemon::start(&scratch);
+    let d = Daemon::start(&scratch, &[], &[]);
 
     let served = d.call("GET", "/v1/openapi.json", None);
     assert_eq!(served.status, 200, "{served:?}");
@@ -674,18 +426,20 @@ fn berthd_serves_the_document_and_every_operation_in_it() {
         let op = &doc["paths"][&pattern][method.to_ascii_lowercase()];
         let body = op.get("requestBody").map(|_| "{}");
         let path = concrete(&pattern, &missing);
-        let mut conn = d.send(&method, &path, body);
+        let conn = d.open(&method, &path, &[], body.map(str::as_bytes));
         let streamed = deref(&doc, &op["responses"]["200"])["content"]
             .get("application/x-ndjson")
             .is_some();
-        if !streamed || conn.status != 200 {
-            conn.read_body();
-        }
+        // A stream that is open is checked by its head.
+        let conn = if streamed && conn.status == 200 {
+            conn.head()
+        } else {
+            conn.finish()
+        };
         assert_ne!(conn.status, 405, "{conn:?}: documented but not allowed");
         if conn.status == 404 {
             assert_ne!(
-                conn.json()["error"]["code"],
-                "no_route",
+                conn.json["error"]["code"], "no_route",
                 "{conn:?}: documented but not served"
             );
         }
@@ -695,7 +449,7 @@ fn berthd_serves_the_document_and_every_operation_in_it() {
     // And what is not documented is not served.
     let r = d.call("GET", "/v1/nothing-here", None);
     assert_eq!(
-        (r.status, r.json()["error"]["code"].clone()),
+        (r.status, r.json["error"]["code"].clone()),
         (404, json!("no_route"))
     );
     let r = d.call("PATCH", "/v1/containers", None);
@@ -704,25 +458,14 @@ fn berthd_serves_the_document_and_every_operation_in_it() {
 
 /// Poll until `id` is in state `want` (bounded); every answer checked on the way.
 fn wait_state(doc: &Value, d: &Daemon, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = d.call("GET", &format!("/v1/containers/{id}"), None);
-        check(doc, "GET", "/v1/containers/{id}", &r);
-        assert_eq!(r.status, 200, "{r:?}");
-        let rec = r.json();
-        if rec["state"] == want {
-            return rec;
-        }
-        assert!(Instant::now() < deadline, "{id} never {want}: {rec}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_state_checked(d, id, want, |r| check(doc, "GET", "/v1/containers/{id}", r))
 }
 
 #[test]
 fn berthd_answers_as_documented_through_a_containers_life() {
     let doc = doc();
     let scratch = Scratch::new("life");
-    let d = Daemon::start(&scratch);
+    let d = Daemon::start(&scratch, &[], &[]);
     let pid = std::process::id();
     let id = format!("oa-{pid}");
     let b = bundle(&scratch.0, &id, &["sleep", "1000"]);
@@ -737,7 +480,7 @@ fn berthd_answers_as_documented_through_a_containers_life() {
     );
     check(&doc, "POST", "/v1/containers", &r);
     assert_eq!(
-        (r.status, r.json()["state"].clone()),
+        (r.status, r.json["state"].clone()),
         (200, json!("running")),
         "{r:?}"
     );
@@ -761,7 +504,7 @@ fn berthd_answers_as_documented_through_a_containers_life() {
     check(&doc, "POST", "/v1/containers/batch", &r);
     assert_eq!(r.status, 207, "{r:?}");
     assert_eq!(
-        (r.json()["accepted"].clone(), r.json()["failed"].clone()),
+        (r.json["accepted"].clone(), r.json["failed"].clone()),
         (json!(1), json!(1))
     );
     wait_state(&doc, &d, &id2, "created");
@@ -778,11 +521,11 @@ fn berthd_answers_as_documented_through_a_containers_life() {
     }
     let r = d.call("GET", "/v1/containers?state=running&limit=1", None);
     check(&doc, "GET", "/v1/containers", &r);
-    assert_eq!(r.json()["containers"][0]["id"], json!(id), "{r:?}");
+    assert_eq!(r.json["containers"][0]["id"], json!(id), "{r:?}");
     let r = d.call("PUT", "/v1/system/workers", Some(r#"{"workers":4}"#));
     check(&doc, "PUT", "/v1/system/workers", &r);
     assert_eq!(
-        (r.status, r.json()["workers"].clone()),
+        (r.status, r.json["workers"].clone()),
         (200, json!(4)),
         "{r:?}"
     );
@@ -798,7 +541,7 @@ fn berthd_answers_as_documented_through_a_containers_life() {
     let r = d.call("POST", &c("/v1/containers/{id}/exec"), Some(&exec));
     check(&doc, "POST", "/v1/containers/{id}/exec", &r);
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.json()["output"], "documented\n", "{r:?}");
+    assert_eq!(r.json["output"], "documented\n", "{r:?}");
     let exec = json!({"args": ["true"], "wait": false}).to_string();
     let r = d.call("POST", &c("/v1/containers/{id}/exec"), Some(&exec));
     check(&doc, "POST", "/v1/containers/{id}/exec", &r);
@@ -844,8 +587,8 @@ fn berthd_answers_as_documented_through_a_containers_life() {
 
     // The events of the first container, from the start: every line fits, in order,
     // up to its stop.
-    let mut ev = d.send("GET", &format!("/v1/events?since=1&id={id}"), None);
-    check(&doc, "GET", "/v1/events", &ev);
+    let mut ev = d.open("GET", &format!("/v1/events?since=1&id={id}"), &[], None);
+    check(&doc, "GET", "/v1/events", &ev.head());
     assert_eq!(ev.status, 200, "{ev:?}");
     let item_schema = &doc["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]
         ["application/x-ndjson"]["schema"];

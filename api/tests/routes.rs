@@ -6,58 +6,27 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::support::rootfs;
-use harness::{Daemon, Resp, Scratch};
+use harness::{delete_all, inline_spec, send, wait_state, Conn, Daemon, Scratch};
 use serde_json::{json, Value};
 
 /// An inline create for `id` running `args`, in its own cgroup.
 fn create(scratch: &Scratch, id: &str, args: &[&str]) -> Value {
-    let mut spec = berth_api::engine::runtime::default_spec::default_spec(false, 0, 0);
-    spec["process"]["terminal"] = false.into();
-    spec["process"]["args"] = json!(args);
-    spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));
-    json!({"id": id, "spec": spec, "rootfs": rootfs(&scratch.0)})
+    json!({"id": id, "spec": inline_spec(id, args), "rootfs": rootfs(&scratch.0)})
 }
 
-/// Poll until `id` is in state `want` (bounded); its record.
-fn wait_state(d: &Daemon, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = d.call("GET", &format!("/v1/containers/{id}"), None);
-        assert_eq!(r.status, 200, "{r:?}");
-        if r.json["state"] == want {
-            return r.json;
-        }
-        assert!(Instant::now() < deadline, "{id} never {want}: {r:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Force-delete `ids` and check they are gone.
-fn delete_all(d: &Daemon, ids: &[String]) {
-    for id in ids {
-        let r = d.call("DELETE", &format!("/v1/containers/{id}?force=true"), None);
-        assert_eq!(r.status, 204, "{id}: {r:?}");
-    }
-    let r = d.call("GET", "/v1/containers", None);
-    assert_eq!(r.json["containers"], json!([]), "{r:?}");
+/// A stream at `path` (with extra `headers`) whose reads give up after `timeout`.
+fn stream(d: &Daemon, path: &str, headers: &[&str], timeout: Duration) -> Conn {
+    let conn = send(d.connect(timeout), "GET", path, headers, None);
+    assert_eq!(conn.status, 200, "{conn:?}");
+    conn
 }
 
 /// The first line of the stream at `path` that contains `needle` (bounded wait).
 fn first_line_with(d: &Daemon, path: &str, needle: &str) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: berth\r\n\r\n").unwrap();
-    BufReader::new(s)
-        .lines()
-        .map_while(Result::ok)
+    let mut conn = stream(d, path, &[], Duration::from_secs(30));
+    std::iter::from_fn(|| conn.next_line())
         .find(|l| l.contains(needle))
         .unwrap_or_else(|| panic!("no line with {needle} at {path}"))
-}
-
-fn expect_error(r: &Resp, status: u16, code: &str) {
-    assert_eq!(r.status, status, "{r:?}");
-    assert_eq!(r.json["error"]["code"], code, "{r:?}");
 }
 
 #[test]
@@ -101,22 +70,22 @@ fn a_batch_queues_the_good_items_and_names_the_bad_ones() {
 
     // Whole-request errors create nothing.
     let r = d.call("POST", "/v1/containers/batch", Some(r#"{"containers":[]}"#));
-    expect_error(&r, 400, "empty_batch");
+    r.expect_error(400, "empty_batch");
     let many = vec![json!({"bundle": "/x"}); 1001];
     let r = d.call(
         "POST",
         "/v1/containers/batch",
         Some(&json!({ "containers": many }).to_string()),
     );
-    expect_error(&r, 400, "batch_too_large");
+    r.expect_error(400, "batch_too_large");
     let r = d.call(
         "POST",
         "/v1/containers/batch",
         Some(r#"{"containers":[],"x":1}"#),
     );
-    expect_error(&r, 400, "invalid_body");
+    r.expect_error(400, "invalid_body");
     let r = d.call("POST", "/v1/containers/batch", Some(r#"{"containers":["#));
-    expect_error(&r, 400, "malformed_json");
+    r.expect_error(400, "malformed_json");
     let r = d.call("GET", "/v1/containers", None);
     assert_eq!(r.json["containers"].as_array().unwrap().len(), 3, "{r:?}");
 
@@ -135,16 +104,10 @@ fn a_batch_queues_the_good_items_and_names_the_bad_ones() {
         }
     }
     assert_eq!(seen, good);
-    expect_error(
-        &d.call("GET", "/v1/containers?limit=0", None),
-        400,
-        "bad_query",
-    );
-    expect_error(
-        &d.call("GET", "/v1/containers?after=nope", None),
-        400,
-        "bad_query",
-    );
+    d.call("GET", "/v1/containers?limit=0", None)
+        .expect_error(400, "bad_query");
+    d.call("GET", "/v1/containers?after=nope", None)
+        .expect_error(400, "bad_query");
     delete_all(&d, &good);
 }
 
@@ -196,9 +159,9 @@ fn exec_runs_in_the_container_and_answers_with_its_exit_and_output() {
     assert_eq!(event["state"], "running", "{event}");
 
     let r = d.call("POST", &path, Some(r#"{"args":[]}"#));
-    expect_error(&r, 422, "invalid_exec");
+    r.expect_error(422, "invalid_exec");
     let r = d.call("POST", &path, Some(r#"{"args":["true"],"cwd":"relative"}"#));
-    expect_error(&r, 422, "invalid_exec");
+    r.expect_error(422, "invalid_exec");
     let r = d.call("POST", &path, Some(r#"{"args":["/nonexistent"]}"#));
     assert!(r.status == 422 || r.json["exit_code"] != 0, "{r:?}");
     let r = d.call(
@@ -206,7 +169,7 @@ fn exec_runs_in_the_container_and_answers_with_its_exit_and_output() {
         "/v1/containers/nope/exec",
         Some(r#"{"args":["true"]}"#),
     );
-    expect_error(&r, 404, "not_found");
+    r.expect_error(404, "not_found");
 
     let r = d.call(
         "POST",
@@ -216,7 +179,7 @@ fn exec_runs_in_the_container_and_answers_with_its_exit_and_output() {
     assert_eq!(r.status, 202, "{r:?}");
     wait_state(&d, &id, "stopped");
     let r = d.call("POST", &path, Some(r#"{"args":["true"]}"#));
-    expect_error(&r, 409, "conflict");
+    r.expect_error(409, "conflict");
     assert!(exec_pid > 0);
     delete_all(&d, &[id]);
 }
@@ -270,33 +233,24 @@ fn following_logs_streams_until_the_container_stops() {
         "{:?}",
         r.text
     );
-    expect_error(
-        &d.call(
-            "GET",
-            &format!("/v1/containers/{id}/logs?follow=maybe"),
-            None,
-        ),
-        400,
-        "bad_query",
-    );
-    expect_error(
-        &d.call("GET", "/v1/containers/nope/logs?follow=true", None),
-        404,
-        "not_found",
-    );
+    d.call(
+        "GET",
+        &format!("/v1/containers/{id}/logs?follow=maybe"),
+        None,
+    )
+    .expect_error(400, "bad_query");
+    d.call("GET", "/v1/containers/nope/logs?follow=true", None)
+        .expect_error(404, "not_found");
     delete_all(&d, &[id]);
 }
 
-/// Read `path` as a stream (with extra `headers`): the lines that come until `lines`
-/// have, or until none came for two seconds.
-fn stream_lines(d: &Daemon, path: &str, headers: &str, lines: usize) -> Vec<String> {
-    use std::io::{BufRead, BufReader, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: berth\r\n{headers}\r\n").unwrap();
-    BufReader::new(s)
-        .lines()
-        .map_while(Result::ok)
+/// Read `path` as a stream of server-sent events (with extra `headers`): the lines
+/// that come until `lines` have, or until none came for two seconds.
+fn stream_lines(d: &Daemon, path: &str, headers: &[&str], lines: usize) -> Vec<String> {
+    let mut conn = stream(d, path, headers, Duration::from_secs(2));
+    let ctype = conn.header("content-type").unwrap_or_default();
+    assert!(ctype.starts_with("text/event-stream"), "{conn:?}");
+    std::iter::from_fn(|| conn.next_line())
         .take(lines)
         .collect()
 }
@@ -316,11 +270,10 @@ fn events_also_stream_as_server_sent_events() {
     let got = stream_lines(
         &d,
         &format!("/v1/events?since=1&id={id}"),
-        "Accept: text/event-stream\r\n",
+        &["Accept: text/event-stream"],
         40,
     );
     let text = got.join("\n");
-    assert!(text.contains("content-type: text/event-stream"), "{text}");
     let ids: Vec<&str> = got.iter().filter_map(|l| l.strip_prefix("id: ")).collect();
     assert_eq!(ids, ["1", "2", "3", "4"], "{text}");
     let data: Vec<Value> = got
@@ -335,15 +288,12 @@ fn events_also_stream_as_server_sent_events() {
     let got = stream_lines(
         &d,
         &format!("/v1/events?format=sse&id={id}"),
-        "Last-Event-ID: 2\r\n",
+        &["Last-Event-ID: 2"],
         30,
     );
     let ids: Vec<&str> = got.iter().filter_map(|l| l.strip_prefix("id: ")).collect();
     assert_eq!(ids, ["3", "4"], "{got:?}");
-    expect_error(
-        &d.call("GET", "/v1/events?format=xml", None),
-        400,
-        "bad_query",
-    );
+    d.call("GET", "/v1/events?format=xml", None)
+        .expect_error(400, "bad_query");
     delete_all(&d, &[id]);
 }

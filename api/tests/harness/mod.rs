@@ -1,6 +1,7 @@
-//! A small harness for the tests of berthd's configuration, TCP listener and metrics:
-//! a scratch directory cleaned up on drop, berthd started with any flags and
-//! environment, and HTTP/1.1 requests over its unix socket or TCP.
+//! The harness every berthd integration test shares: a scratch directory cleaned up on
+//! drop, berthd started with any flags and environment and stopped on drop, HTTP/1.1
+//! requests over its unix socket or TCP (whole answers or read as they stream), and
+//! the checks several test files make (error shape, container states, cgroups gone).
 
 #![allow(dead_code)]
 
@@ -12,19 +13,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[path = "../../../engine/tests/support/mod.rs"]
 pub mod support;
 
+/// How long a request waits for its answer unless a test says otherwise.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A scratch directory; on drop (also when a test fails) every shim under its state
-/// directory is killed, every container removed, and the directory deleted.
+/// directories is killed, every container removed, and the directory deleted.
 pub struct Scratch(pub PathBuf);
 
 impl Scratch {
-    /// A fresh directory named after the test and this process.
+    /// A fresh directory named after the test file, `name` and this process, so test
+    /// binaries running side by side never share one.
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("berth-cfg-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "berth-{}-{name}-{}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -157,10 +166,32 @@ impl Daemon {
         }
     }
 
-    /// A request over the unix socket.
-    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+    /// A connection to the unix socket whose reads give up after `timeout`.
+    pub fn connect(&self, timeout: Duration) -> UnixStream {
         let stream = UnixStream::connect(&self.socket).unwrap();
-        request(stream, method, path, &[], body)
+        stream.set_read_timeout(Some(timeout)).unwrap();
+        stream
+    }
+
+    /// A request over the unix socket; the whole answer.
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        self.call_with(method, path, &[], body.map(str::as_bytes))
+    }
+
+    /// A request with extra `headers` and any bytes as its body; the whole answer.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&[u8]>,
+    ) -> Resp {
+        self.open(method, path, headers, body).finish()
+    }
+
+    /// A request whose answer is read as it comes (a stream).
+    pub fn open(&self, method: &str, path: &str, headers: &[&str], body: Option<&[u8]>) -> Conn {
+        send(self.connect(READ_TIMEOUT), method, path, headers, body)
     }
 }
 
@@ -170,79 +201,340 @@ impl Drop for Daemon {
     }
 }
 
-/// A request over TCP to `addr` with extra `headers`.
+/// A request over TCP to `addr` with extra `headers`; the whole answer.
 pub fn call_tcp(addr: &str, method: &str, path: &str, headers: &[&str]) -> Resp {
     let stream = TcpStream::connect(addr).unwrap();
-    request(stream, method, path, headers, None)
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    send(stream, method, path, headers, None).finish()
 }
 
-/// Send one HTTP/1.1 request on `stream` and read the whole answer.
-pub fn request<S: Read + Write>(
+/// Send one request on `stream` and read the head of its answer.
+pub fn send<S: Read + Write + Send + 'static>(
     mut stream: S,
     method: &str,
     path: &str,
     headers: &[&str],
-    body: Option<&str>,
-) -> Resp {
+    body: Option<&[u8]>,
+) -> Conn {
+    write_request(&mut stream, method, path, headers, body);
+    Conn::new(stream, format!("{method} {path}"))
+}
+
+/// Write one HTTP/1.1 request (`Connection: close`). A body goes as JSON with its
+/// length, or in one chunk when `headers` ask for `Transfer-Encoding` (chunked).
+pub fn write_request<S: Write>(
+    stream: &mut S,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: Option<&[u8]>,
+) {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n");
+    let chunked = headers.iter().any(|h| h.starts_with("Transfer-Encoding"));
     for h in headers {
         req.push_str(h);
         req.push_str("\r\n");
     }
-    if let Some(b) = body {
+    if let (Some(b), false) = (body, chunked) {
         req.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
             b.len()
         ));
     }
     req.push_str("\r\n");
-    req.push_str(body.unwrap_or(""));
-    let _ = stream.write_all(req.as_bytes());
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    Resp::parse(&out)
+    let mut bytes = req.into_bytes();
+    if let Some(b) = body {
+        if chunked {
+            bytes.extend_from_slice(format!("{:x}\r\n", b.len()).as_bytes());
+            bytes.extend_from_slice(b);
+            bytes.extend_from_slice(b"\r\n0\r\n\r\n");
+        } else {
+            bytes.extend_from_slice(b);
+        }
+    }
+    // The server may answer (413) before reading all of a large body: what it says
+    // is read next, so a failed write is not the test's verdict.
+    let _ = stream.write_all(&bytes);
 }
 
-/// A parsed HTTP response; `json` is `Null` for a body that is not JSON.
-#[derive(Debug)]
-pub struct Resp {
+/// An answer being read: its head, and its body as it comes (chunked or not).
+pub struct Conn {
+    /// The request, for messages.
+    pub what: String,
     pub status: u16,
+    /// Header names in lower case.
     pub headers: Vec<(String, String)>,
+    stream: Box<dyn Read + Send>,
+    /// Bytes read past the head and not yet decoded.
+    raw: Vec<u8>,
+    /// Decoded body bytes not yet taken as a line.
+    pending: Vec<u8>,
+    /// Body bytes still to come when the answer has a `Content-Length`.
+    left: Option<usize>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {} {:?}", self.what, self.status, self.headers)
+    }
+}
+
+impl Conn {
+    /// Read the head of the answer on `stream` (a request for `what` already sent).
+    pub fn new<S: Read + Send + 'static>(stream: S, what: String) -> Self {
+        let mut conn = Conn {
+            what,
+            status: 0,
+            headers: Vec::new(),
+            stream: Box::new(stream),
+            raw: Vec::new(),
+            pending: Vec::new(),
+            left: None,
+        };
+        let end = loop {
+            if let Some(i) = conn.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            assert!(
+                conn.fill(),
+                "{}: the connection closed before an answer: {:?}",
+                conn.what,
+                String::from_utf8_lossy(&conn.raw)
+            );
+        };
+        let head = String::from_utf8_lossy(&conn.raw[..end]).into_owned();
+        conn.raw.drain(..end + 4);
+        let mut lines = head.lines();
+        let status_line = lines.next().unwrap_or_default();
+        assert!(
+            status_line.starts_with("HTTP/1.1 "),
+            "{}: not an HTTP/1.1 answer: {head:?}",
+            conn.what
+        );
+        conn.status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{}: bad status line in {head:?}", conn.what));
+        conn.headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        if conn.header("transfer-encoding") != Some("chunked") {
+            conn.left = conn.header("content-length").and_then(|l| l.parse().ok());
+        }
+        conn
+    }
+
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    /// Read more from the stream; false at its end (or when a read times out).
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.raw.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next piece of the body as it comes (one chunk of a chunked body); `None`
+    /// at its end.
+    pub fn chunk(&mut self) -> Option<Vec<u8>> {
+        if self.header("transfer-encoding") != Some("chunked") {
+            if self.left == Some(0) || (self.raw.is_empty() && !self.fill()) {
+                return None;
+            }
+            let n = self.left.map_or(self.raw.len(), |l| l.min(self.raw.len()));
+            self.left = self.left.map(|l| l - n);
+            return Some(self.raw.drain(..n).collect());
+        }
+        loop {
+            if let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") {
+                let size = String::from_utf8_lossy(&self.raw[..eol]);
+                let size = size.split(';').next().unwrap_or_default().trim();
+                let size = usize::from_str_radix(size, 16)
+                    .unwrap_or_else(|_| panic!("{}: bad chunk size {size:?}", self.what));
+                if size == 0 {
+                    return None;
+                }
+                if self.raw.len() >= eol + 2 + size + 2 {
+                    let data = self.raw[eol + 2..eol + 2 + size].to_vec();
+                    self.raw.drain(..eol + 2 + size + 2);
+                    return Some(data);
+                }
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// The next line of the body (without its newline); `None` at its end.
+    pub fn next_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.pending.drain(..=i).collect();
+                let line = String::from_utf8_lossy(&line[..i]);
+                return Some(line.trim_end_matches('\r').to_owned());
+            }
+            match self.chunk() {
+                Some(c) => self.pending.extend_from_slice(&c),
+                None if self.pending.is_empty() => return None,
+                None => {
+                    let rest = std::mem::take(&mut self.pending);
+                    return Some(String::from_utf8_lossy(&rest).into_owned());
+                }
+            }
+        }
+    }
+
+    /// The answer with what of its body was not read (nothing of a stream yet).
+    pub fn head(&self) -> Resp {
+        Resp::new(
+            self.what.clone(),
+            self.status,
+            self.headers.clone(),
+            Vec::new(),
+        )
+    }
+
+    /// Read the rest of the body; the whole answer.
+    pub fn finish(mut self) -> Resp {
+        let mut body = std::mem::take(&mut self.pending);
+        while let Some(c) = self.chunk() {
+            body.extend_from_slice(&c);
+        }
+        Resp::new(self.what, self.status, self.headers, body)
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A whole HTTP answer. `json` is the body parsed (`Null` for a body that is not
+/// JSON); a body that says it is JSON and is not fails the test.
+pub struct Resp {
+    /// The request, for messages.
+    pub what: String,
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
     pub text: String,
     pub json: Value,
 }
 
+impl std::fmt::Debug for Resp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} -> {} {:?} {}",
+            self.what, self.status, self.headers, self.text
+        )
+    }
+}
+
 impl Resp {
-    fn parse(raw: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(raw);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line: {head:?}"));
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
+    fn new(what: String, status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
+        let text = String::from_utf8_lossy(&body).into_owned();
+        let says_json =
+            header(&headers, "content-type").is_some_and(|t| t.starts_with("application/json"));
+        let json = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(_) if text.trim().is_empty() => Value::Null,
+            Err(e) if says_json => panic!("{what} -> {status}: the JSON body {text:?}: {e}"),
+            Err(_) => Value::Null,
+        };
         Resp {
+            what,
             status,
             headers,
-            text: body.to_owned(),
-            json: serde_json::from_str(body).unwrap_or(Value::Null),
+            body,
+            text,
+            json,
         }
     }
 
     /// The value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
+
+    /// Assert the status and the error shape with `code` and a message.
+    pub fn expect_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.json["error"]["code"], code, "{self:?}");
+        assert!(
+            self.json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{self:?}"
+        );
+    }
+}
+
+/// Poll `GET /v1/containers/{id}` until its state is `want` (bounded); its record.
+pub fn wait_state(d: &Daemon, id: &str, want: &str) -> Value {
+    wait_state_checked(d, id, want, |_| {})
+}
+
+/// [`wait_state`], passing every answer on the way to `check` first.
+pub fn wait_state_checked(d: &Daemon, id: &str, want: &str, check: impl Fn(&Resp)) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = d.call("GET", &format!("/v1/containers/{id}"), None);
+        check(&r);
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.json["state"] == want {
+            return r.json;
+        }
+        assert!(Instant::now() < deadline, "{id} never {want}: {r:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait until the cgroup `name` (under the pids hierarchy) is gone (bounded).
+pub fn assert_cgroup_gone(name: &str) {
+    let cg = Path::new("/sys/fs/cgroup/pids").join(name);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cg.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!cg.exists(), "{} left behind", cg.display());
+}
+
+/// Force-delete every id over HTTP, check their cgroups (`/{id}`) are gone and that
+/// no container is left.
+pub fn delete_all(d: &Daemon, ids: &[String]) {
+    for id in ids {
+        let r = d.call("DELETE", &format!("/v1/containers/{id}?force=true"), None);
+        assert_eq!(r.status, 204, "{id}: {r:?}");
+    }
+    for id in ids {
+        assert_cgroup_gone(id);
+    }
+    let r = d.call("GET", "/v1/containers", None);
+    assert_eq!(r.json["containers"], json!([]), "{r:?}");
+}
+
+/// The default spec running `args` without a terminal, in its own cgroup `/{id}`: the
+/// `spec` of an inline create.
+pub fn inline_spec(id: &str, args: &[&str]) -> Value {
+    let mut spec = berth_api::engine::runtime::default_spec::default_spec(false, 0, 0);
+    spec["process"]["terminal"] = false.into();
+    spec["process"]["args"] = json!(args);
+    spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));
+    spec
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
