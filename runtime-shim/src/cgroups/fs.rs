@@ -152,12 +152,18 @@ pub(crate) fn levels(hierarchy: &Hierarchy) -> Result<Vec<PathBuf>, CgroupError>
 
 /// `mkdir` one cgroup; an existing one is fine.
 pub(crate) fn create_dir(path: &Path) -> Result<(), CgroupError> {
+    create_dir_new(path).map(drop)
+}
+
+/// [`create_dir`], telling whether this call made it (`false`: it existed).
+pub(crate) fn create_dir_new(path: &Path) -> Result<bool, CgroupError> {
     match std::fs::create_dir(path) {
-        Err(source) if source.kind() != ErrorKind::AlreadyExists => Err(CgroupError::Create {
+        Ok(()) => Ok(true),
+        Err(source) if source.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(source) => Err(CgroupError::Create {
             path: path.to_path_buf(),
             source,
         }),
-        _ => Ok(()),
     }
 }
 

@@ -27,12 +27,18 @@ pub(crate) fn inherit_from_parent(dir: &Path) -> Result<(), CgroupError> {
 /// Make new children of `dir` start with its cpus and mems (`cgroup.clone_children`),
 /// for the runtime's own shared parent only (see the caller).
 pub(crate) fn clone_children(dir: &Path) -> Result<(), CgroupError> {
-    const CLONE_CHILDREN: &str = "cgroup.clone_children";
-    if fs::read(dir, CLONE_CHILDREN)? != "1" {
+    if !clones_children(dir)? {
         fs::write(dir, CLONE_CHILDREN, "1")?;
     }
     Ok(())
 }
+
+/// Whether new children of `dir` start with its cpus and mems.
+pub(crate) fn clones_children(dir: &Path) -> Result<bool, CgroupError> {
+    Ok(fs::read(dir, CLONE_CHILDREN)? == "1")
+}
+
+const CLONE_CHILDREN: &str = "cgroup.clone_children";
 
 #[cfg(test)]
 mod tests {

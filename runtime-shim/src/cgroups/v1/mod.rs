@@ -115,23 +115,29 @@ pub(crate) fn create(
         // Set once a level makes its new children copy its cpus and mems by itself.
         let mut parent_clones = false;
         for (i, level) in levels.iter().enumerate() {
-            fs::create_dir(level)?;
+            let made_now = fs::create_dir_new(level)?;
             if holds_cpuset {
                 // A new cpuset starts empty, and a process cannot join an empty cpuset
                 // (ENOSPC): give each level its parent's cpus and mems.
                 if !parent_clones {
                     cpuset::inherit_from_parent(level)?;
                 }
-                // The runtime's own parent (`<root>/berth`) fills its children at mkdir
-                // from then on: one read per start instead of six reads and two writes,
-                // and no write to cpuset.cpus, which rebuilds the scheduler's domains.
-                // Parents of other placements belong to others: left as they are.
-                let ours = i == 0
-                    && i + 1 < levels.len()
-                    && level.file_name() == Some(std::ffi::OsStr::new(super::DEFAULT_PARENT));
-                if ours {
-                    cpuset::clone_children(level)?;
-                    parent_clones = true;
+                // A parent that fills its children at mkdir (cgroup.clone_children) saves
+                // every later start six reads and two writes, among them a write to
+                // cpuset.cpus, which rebuilds the scheduler's domains. We set it on
+                // parents that are ours: made by this call, or the runtime's default
+                // `<root>/berth`; others' parents are only read.
+                if i + 1 < levels.len() {
+                    let ours = made_now
+                        || (i == 0
+                            && level.file_name()
+                                == Some(std::ffi::OsStr::new(super::DEFAULT_PARENT)));
+                    parent_clones = if ours {
+                        cpuset::clone_children(level)?;
+                        true
+                    } else {
+                        cpuset::clones_children(level)?
+                    };
                 }
             }
         }
