@@ -311,7 +311,15 @@ fn sigterm_exits_0_and_a_restart_finds_the_running_container() {
         "{r:?}"
     );
     let init = r.json["pid"].as_i64().unwrap();
+    assert!(
+        is_mount_point(&scratch.state()),
+        "the state directory is a tmpfs of its own"
+    );
     assert_eq!(d.stop(), Some(0), "berthd exits 0 on SIGTERM");
+    assert!(
+        is_mount_point(&scratch.state()),
+        "with a container left, its state stays mounted for the next daemon"
+    );
     assert!(
         Path::new(&format!("/proc/{init}")).exists(),
         "the container died with the daemon"
@@ -331,6 +339,22 @@ fn sigterm_exits_0_and_a_restart_finds_the_running_container() {
     assert_eq!(r.status, 204, "{r:?}");
     assert_cgroup_gone(&id);
     assert!(!Path::new(&format!("/proc/{init}")).exists());
+    let mut d = d;
+    assert_eq!(d.stop(), Some(0));
+    assert!(
+        !is_mount_point(&scratch.state()),
+        "with no container left, berthd unmounts its tmpfs"
+    );
+}
+
+/// Whether `dir` is a mount point (in this mount namespace).
+fn is_mount_point(dir: &Path) -> bool {
+    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .any(|m| Path::new(m) == dir)
 }
 
 #[test]

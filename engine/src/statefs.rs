@@ -30,12 +30,16 @@ pub enum StateFsError {
     },
 }
 
+/// The file that tells a tmpfs berthd mounted (and may unmount) from one it was given.
+pub const MARKER: &str = ".berthd-tmpfs";
+
 /// What [`ensure_tmpfs`] found or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateFs {
     /// The directory was on a tmpfs already (ours from a previous daemon, or /run's).
     AlreadyTmpfs,
-    /// A tmpfs was mounted on it now.
+    /// A tmpfs of the daemon's own: mounted now, or by an earlier daemon (it holds
+    /// [`MARKER`]); [`release`] unmounts it once no container is left.
     Mounted,
     /// Not a tmpfs and not empty: left on its filesystem, so that state written there
     /// before is not hidden under a new mount.
@@ -56,6 +60,9 @@ pub fn ensure_tmpfs(dir: &Path) -> Result<StateFs, StateFsError> {
     };
     std::fs::create_dir_all(dir).map_err(err("create"))?;
     if is_tmpfs(dir).map_err(err("statfs"))? {
+        if dir.join(MARKER).exists() {
+            return Ok(StateFs::Mounted);
+        }
         return Ok(StateFs::AlreadyTmpfs);
     }
     if std::fs::read_dir(dir)
@@ -66,6 +73,7 @@ pub fn ensure_tmpfs(dir: &Path) -> Result<StateFs, StateFsError> {
         return Ok(StateFs::KeptNonEmpty);
     }
     mount_tmpfs(dir).map_err(err("mount tmpfs on"))?;
+    std::fs::write(dir.join(MARKER), b"").map_err(err("mark"))?;
     Ok(StateFs::Mounted)
 }
 
@@ -155,8 +163,8 @@ mod tests {
         let _guard = (first == StateFs::Mounted).then(|| Unmount(dir.clone()));
         assert!(is_tmpfs(&dir).unwrap());
         std::fs::write(dir.join("f"), b"x").unwrap();
-        // A second daemon finds the same tmpfs and its files.
-        assert_ne!(ensure_tmpfs(&dir).unwrap(), StateFs::Mounted);
+        // A second daemon finds the same tmpfs, its files, and that it is berthd's own.
+        assert_eq!(ensure_tmpfs(&dir).unwrap(), first);
         assert!(dir.join("f").exists());
         // Containers left: the mount stays.
         release(&dir, first, true).unwrap();

@@ -170,6 +170,26 @@ pub fn remove_cgroups(cgroup_parent: &str) {
     }
 }
 
+/// Detach every mount under `dir`, deepest first: berthd puts its state directory on a
+/// tmpfs of its own and leaves it mounted when it dies with containers still in it.
+pub fn unmount_under(dir: &Path) {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(PathBuf::from)
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let Ok(c) = std::ffi::CString::new(point.as_os_str().as_encoded_bytes()) else {
+            continue;
+        };
+        // SAFETY: umount2 with a valid NUL-terminated path.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
 /// What the run left behind: shims, cgroup directories, mounts under `tmp`.
 pub fn leftovers(prefix: &str, cgroup_parent: &str, tmp: Option<&Path>) -> Vec<String> {
     let mut left = Vec::new();

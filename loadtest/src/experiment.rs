@@ -248,6 +248,7 @@ async fn take_down(
     cleanup::remove_cgroups(&plan.cgroup_parent);
     let run_dir = daemon_dir(ctx, daemon);
     if let Some(dir) = &run_dir {
+        cleanup::unmount_under(dir);
         let _ = std::fs::remove_dir_all(dir);
     }
     let left = cleanup::leftovers(&plan.prefix, &plan.cgroup_parent, Some(&ctx.tmp));

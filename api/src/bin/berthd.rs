@@ -11,7 +11,7 @@ use std::time::Duration;
 use berth_api::config::Config;
 use berth_api::engine::monitor::Monitor;
 use berth_api::engine::shim_launcher::{follow, reattach, ShimConfig, ShimLauncher};
-use berth_api::engine::Engine;
+use berth_api::engine::{statefs, Engine};
 use berth_api::routes::metrics::Exporter;
 use berth_api::routes::App;
 use berth_api::server::{self, Listener, Options};
@@ -76,10 +76,24 @@ fn start_and_serve(
     config: &Config,
     listeners: Vec<Listener>,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(&config.state_dir)
-        .map_err(|e| format!("state directory {}: {e}", config.state_dir.display()))?;
+    // On a tmpfs of its own unless it is on one already: every start writes a dozen
+    // small files there, which costs milliseconds each on a disk under churn.
+    let statefs =
+        statefs::ensure_tmpfs(&config.state_dir).map_err(|e| format!("state directory: {e}"))?;
     let state_dir = std::fs::canonicalize(&config.state_dir)
         .map_err(|e| format!("state directory {}: {e}", config.state_dir.display()))?;
+    match statefs {
+        statefs::StateFs::Mounted => {
+            tracing::info!(dir = %state_dir.display(), "state directory on a tmpfs mounted now")
+        }
+        statefs::StateFs::AlreadyTmpfs => {
+            tracing::info!(dir = %state_dir.display(), "state directory on a tmpfs")
+        }
+        statefs::StateFs::KeptNonEmpty => tracing::warn!(
+            dir = %state_dir.display(),
+            "state directory is on a disk and not empty: kept there (starts are slower than on tmpfs)"
+        ),
+    }
 
     let monitor = Monitor::start().map_err(|e| format!("starting the shim monitor: {e}"))?;
     let shim = ShimConfig {
@@ -140,6 +154,12 @@ fn start_and_serve(
             "berthd: {} queued start(s) left for the next start",
             left.len()
         );
+    }
+    // A tmpfs mounted here goes once no container is left in it; otherwise it keeps
+    // their state for the next daemon.
+    let containers_left = !engine.list().is_empty();
+    if let Err(e) = statefs::release(&state_dir, statefs, containers_left) {
+        tracing::warn!("releasing the state directory: {e}");
     }
     Ok(())
 }
