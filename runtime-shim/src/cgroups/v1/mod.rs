@@ -119,7 +119,8 @@ pub(crate) fn create(
             if holds_cpuset {
                 // A new cpuset starts empty, and a process cannot join an empty cpuset
                 // (ENOSPC): give each level its parent's cpus and mems.
-                if !parent_clones {
+                // One that existed already may be empty too (made by someone else).
+                if !parent_clones || !made_now {
                     cpuset::inherit_from_parent(level)?;
                 }
                 // A parent that fills its children at mkdir (cgroup.clone_children) saves
