@@ -92,7 +92,7 @@ pub struct Args {
     #[arg(
         long,
         env = "BERTH_HEADER_TIMEOUT",
-        default_value_t = 10,
+        default_value_t = crate::server::HEADER_TIMEOUT.as_secs(),
         value_name = "SECS"
     )]
     pub header_timeout: u64,

@@ -81,18 +81,6 @@ impl Default for Options {
     }
 }
 
-/// Serve `app` on one unix socket until `shutdown` completes; then stop accepting (open
-/// connections are not waited for).
-pub async fn serve(listener: UnixListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
-    serve_all(
-        vec![Listener::Unix(listener)],
-        app,
-        Options::default(),
-        shutdown,
-    )
-    .await;
-}
-
 /// Serve `app` on every listener until `shutdown` completes; then stop accepting on all
 /// of them (open connections are not waited for).
 pub async fn serve_all(

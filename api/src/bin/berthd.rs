@@ -46,8 +46,37 @@ fn run(config: Config) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    // Listen first: an address in use fails the start before any state is made.
+    // The state directory's tmpfs first (the socket may live in it), then listen: an
+    // address in use fails the start, and a tmpfs mounted only now is taken back.
     // Connections made before the engine is up wait in the backlog.
+    let statefs =
+        statefs::ensure_tmpfs(&config.state_dir).map_err(|e| format!("state directory: {e}"))?;
+    let listeners = listen(&rt, &config).inspect_err(|_| {
+        if statefs == statefs::StateFs::Mounted && !holds_state(&config.state_dir) {
+            let _ = statefs::release(&config.state_dir, statefs, false);
+        }
+    })?;
+    let socket = config.socket.clone();
+    let result = start_and_serve(&rt, &config, statefs, listeners);
+    let _ = std::fs::remove_file(&socket);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result?;
+    eprintln!("berthd: stopped; containers keep running under their shims");
+    Ok(())
+}
+
+/// Whether `dir` holds anything but the tmpfs marker and sockets.
+fn holds_state(dir: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name() != statefs::MARKER && !e.file_type().is_ok_and(|t| t.is_socket()))
+}
+
+/// Bind the TCP listener (if any) and the unix socket.
+fn listen(rt: &tokio::runtime::Runtime, config: &Config) -> Result<Vec<Listener>, String> {
     let mut listeners = Vec::new();
     if let Some(addr) = config.tcp {
         let listener = rt
@@ -56,30 +85,21 @@ fn run(config: Config) -> Result<(), String> {
         let token = config.token.clone().map(Arc::new);
         listeners.push(Listener::Tcp(listener, token));
     }
-    let socket = config.socket.clone();
+    let socket = &config.socket;
     let unix = rt
-        .block_on(async { server::bind(&socket, 0o660) })
+        .block_on(async { server::bind(socket, 0o660) })
         .map_err(|e| format!("socket {}: {e}", socket.display()))?;
     listeners.push(Listener::Unix(unix));
-
-    let result = start_and_serve(&rt, &config, listeners);
-    let _ = std::fs::remove_file(&socket);
-    rt.shutdown_timeout(Duration::from_secs(1));
-    result?;
-    eprintln!("berthd: stopped; containers keep running under their shims");
-    Ok(())
+    Ok(listeners)
 }
 
 /// Start the engine, serve until SIGTERM/SIGINT, then stop the engine.
 fn start_and_serve(
     rt: &tokio::runtime::Runtime,
     config: &Config,
+    statefs: statefs::StateFs,
     listeners: Vec<Listener>,
 ) -> Result<(), String> {
-    // On a tmpfs of its own unless it is on one already: every start writes a dozen
-    // small files there, which costs milliseconds each on a disk under churn.
-    let statefs =
-        statefs::ensure_tmpfs(&config.state_dir).map_err(|e| format!("state directory: {e}"))?;
     let state_dir = std::fs::canonicalize(&config.state_dir)
         .map_err(|e| format!("state directory {}: {e}", config.state_dir.display()))?;
     match statefs {

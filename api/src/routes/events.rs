@@ -110,12 +110,16 @@ pub fn stream(
     };
     let resume = last_event_id
         .map(|s| {
-            s.trim().parse::<u64>().map(|n| n + 1).map_err(|_| {
-                ApiError::bad_request(
-                    "bad_header",
-                    format!("Last-Event-ID {s:?}: expected a number"),
-                )
-            })
+            s.trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_add(1))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_header",
+                        format!("Last-Event-ID {s:?}: expected a number"),
+                    )
+                })
         })
         .transpose()?;
     let mut sub = match query.get("since") {

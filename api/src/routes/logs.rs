@@ -53,7 +53,12 @@ fn read_all(log: &Path) -> Result<Vec<u8>, ApiError> {
     match std::fs::read(log) {
         Ok(t) => text.extend_from_slice(&t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ApiError::internal(format!("reading the log: {e}"))),
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "reading the log {}: {e}",
+                log.display()
+            )))
+        }
     }
     Ok(text)
 }
@@ -89,9 +94,11 @@ pub fn follow(app: &Arc<App>, id: &str, query: &Query) -> Result<Response<LineSt
     let (tx, rx) = mpsc::channel::<Bytes>(FOLLOW_BUFFER);
     let app = Arc::clone(app);
     let id = id.to_owned();
+    // The reads are of a local file, at most CHUNK at a time: done inline, not on a
+    // blocking thread a follower would hold for its whole life.
     tokio::spawn(async move {
         let mut follower = Follower::new(log);
-        let first = match tokio::task::block_in_place(|| follower.backlog(tail)) {
+        let first = match follower.backlog(tail) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(container = %id, "following the log: {e}");
@@ -114,7 +121,7 @@ pub fn follow(app: &Arc<App>, id: &str, query: &Query) -> Result<Response<LineSt
                 )
             });
             loop {
-                match tokio::task::block_in_place(|| follower.more()) {
+                match follower.more() {
                     Ok(chunk) if chunk.is_empty() => break,
                     Ok(chunk) => {
                         if tx.send(Bytes::from(chunk)).await.is_err() {
@@ -159,10 +166,16 @@ impl Follower {
 
     /// What is kept now (its last `tail` lines if given); following goes on from here.
     fn backlog(&mut self, tail: Option<usize>) -> std::io::Result<Vec<u8>> {
-        let text = read_all(&self.path).map_err(|e| std::io::Error::other(e.message))?;
-        // Position at the end of the current file: the backlog covered it.
-        if let Ok(meta) = std::fs::metadata(&self.path) {
-            self.open_at(meta.len())?;
+        let mut text = std::fs::read(self.path.with_extension("log.1")).unwrap_or_default();
+        // Read the current file through the descriptor kept for following, so nothing
+        // written meanwhile falls between the backlog and what follows.
+        match self.open_at(0) {
+            Ok(()) => {
+                let f = self.file.as_mut().expect("just opened");
+                self.offset = f.read_to_end(&mut text)? as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         Ok(match tail {
             None => text,
