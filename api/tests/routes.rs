@@ -297,3 +297,27 @@ fn events_also_stream_as_server_sent_events() {
         .expect_error(400, "bad_query");
     delete_all(&d, &[id]);
 }
+
+#[test]
+fn waiting_clients_do_not_starve_the_rest_of_the_api() {
+    // More idle event followers than tokio has blocking threads
+    // (512): if each held a thread, the create below could never be served.
+    let scratch = Scratch::new("idle");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let followers: Vec<Conn> = (0..600)
+        .map(|_| stream(&d, "/v1/events", &[], Duration::from_secs(5)))
+        .collect();
+    let id = format!("api-idle-{}", std::process::id());
+    let r = d.call(
+        "POST",
+        "/v1/containers?wait=running",
+        Some(&create(&scratch, &id, &["sleep", "1000"]).to_string()),
+    );
+    assert_eq!(
+        (r.status, &r.json["state"]),
+        (200, &json!("running")),
+        "{r:?}"
+    );
+    drop(followers);
+    delete_all(&d, &[id]);
+}

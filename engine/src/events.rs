@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+// flume: one channel that both blocking and async subscribers can wait on.
+use flume::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -271,10 +272,14 @@ impl Subscription {
         }
     }
 
-    /// The channel end, for callers that select over several sources (items read
-    /// through it bypass lag detection; prefer [`Subscription::recv`]).
-    pub fn receiver(&self) -> &Receiver<Event> {
-        &self.rx
+    /// Wait for the next item without holding a thread (for async servers: a client
+    /// that waits costs a task, not a thread); `None` once the engine is gone.
+    pub async fn recv_async(&mut self) -> Option<Item> {
+        if let Some(item) = self.try_recv() {
+            return Some(item);
+        }
+        let ev = self.rx.recv_async().await.ok()?;
+        Some(self.deliver(ev))
     }
 
     fn next_buffered(&mut self) -> Option<Event> {

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_engine::runtime::shim::protocol::Request as ShimRequest;
-use berth_engine::{ContainerSpec, Item, Record, SpecSource, State};
+use berth_engine::{ContainerSpec, Record, SpecSource, State};
 use hyper::StatusCode;
 use serde::Deserialize;
 
@@ -143,36 +143,29 @@ pub async fn create(app: &Arc<App>, body: CreateRequest, query: &Query) -> Reply
     let spec = body.into_spec()?;
     let (id, start) = (spec.id.clone(), spec.start);
     let engine = Arc::clone(&app.engine);
-    let (record, code) = blocking(move || {
-        let mut sub = wait.then(|| engine.subscribe());
-        let record = engine.submit(spec)?;
-        let Some(sub) = sub.as_mut() else {
-            return Ok((record, StatusCode::ACCEPTED));
-        };
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(r) = engine.get(&id) {
-                if settled(r.state, start) {
-                    return Ok((r, StatusCode::OK));
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match sub.recv_timeout(left) {
-                Some(Item::Event(e)) if e.id == id && settled(e.state, start) => {
-                    let r = engine.get(&id);
-                    return Ok((r.unwrap_or(record), StatusCode::OK));
-                }
-                Some(_) => {}
-                None => {}
-            }
-        }
-        Ok((engine.get(&id).unwrap_or(record), StatusCode::ACCEPTED))
+    let (record, sub) = blocking(move || {
+        // Subscribed first, so the start cannot be missed.
+        let sub = wait.then(|| engine.subscribe());
+        Ok((engine.submit(spec)?, sub))
     })
     .await?;
-    json(code, &record)
+    let Some(mut sub) = sub else {
+        return json(StatusCode::ACCEPTED, &record);
+    };
+    // Waiting costs this request a task, not a thread.
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(r) = app.engine.get(&id) {
+            if settled(r.state, start) {
+                return json(StatusCode::OK, &r);
+            }
+        }
+        match tokio::time::timeout_at(deadline, sub.recv_async()).await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    json(StatusCode::ACCEPTED, &app.engine.get(&id).unwrap_or(record))
 }
 
 /// Most records one page of `GET /v1/containers` holds, by default and at most.

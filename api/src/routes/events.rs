@@ -6,7 +6,6 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use berth_engine::{EventKind, Item};
 use bytes::Bytes;
@@ -19,8 +18,6 @@ use super::{ApiError, App, Query};
 
 /// Lines buffered per client before the reader waits for it.
 const CLIENT_BUFFER: usize = 256;
-/// How often the reader checks that its client is still there.
-const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// A response body fed from a channel of chunks (lines, log output).
 pub struct LineStream(mpsc::Receiver<Bytes>);
@@ -136,11 +133,17 @@ pub fn stream(
         }
     };
     let (tx, rx) = mpsc::channel::<Bytes>(CLIENT_BUFFER);
-    // The subscription blocks; one blocking task per client, ending when it leaves.
-    tokio::task::spawn_blocking(move || {
-        while !tx.is_closed() {
-            let Some(item) = sub.recv_timeout(CHECK_EVERY) else {
-                continue;
+    // One task per client, waiting without a thread; it ends when the client leaves.
+    // A client that stops reading holds only this task: its subscription's buffer
+    // fills and it is told how many events it missed once it reads again.
+    tokio::spawn(async move {
+        loop {
+            let item = tokio::select! {
+                item = sub.recv_async() => match item {
+                    Some(item) => item,
+                    None => return,
+                },
+                () = tx.closed() => return,
             };
             if let Item::Event(e) = &item {
                 if id.as_deref().is_some_and(|id| id != e.id) || kind.is_some_and(|k| k != e.kind) {
@@ -150,7 +153,7 @@ pub fn stream(
             let Some(line) = format.frame(&item) else {
                 continue;
             };
-            if tx.blocking_send(Bytes::from(line)).is_err() {
+            if tx.send(Bytes::from(line)).await.is_err() {
                 return;
             }
         }

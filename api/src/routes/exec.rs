@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_engine::runtime::shim::protocol::{Message, Request as ShimRequest};
 use berth_engine::{EventKind, Item, SpecSource, State};
@@ -98,37 +98,40 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
     };
     let engine = Arc::clone(&app.engine);
     let id = id.to_owned();
-    let answer = blocking(move || {
+    let owned = id.clone();
+    let output_of_request = output.clone();
+    let (pid, sub) = blocking(move || {
+        let id = owned;
         let process = process_for(&current.spec.source, &id, body)?;
         // Subscribed first, so the exit cannot be missed.
-        let mut sub = output.is_some().then(|| engine.subscribe());
+        let sub = output_of_request.is_some().then(|| engine.subscribe());
         let request = ShimRequest::Exec {
             process: Box::new(process),
-            output: output.clone(),
+            output: output_of_request,
         };
-        let pid = match engine.control(&id, request, CONTROL_TIMEOUT)? {
-            Message::Exec { pid } => pid,
-            Message::Error { message } => {
-                return Err(ApiError::invalid(
-                    "exec_failed",
-                    format!("container {id}: {message}"),
-                ))
-            }
-            other => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "shim_error",
-                    format!("container {id}: the shim answered {other:?} to exec"),
-                ))
-            }
-        };
-        let (Some(sub), Some(output)) = (sub.as_mut(), output) else {
-            return Ok((StatusCode::ACCEPTED, serde_json::json!({ "pid": pid })));
-        };
-        let deadline = Instant::now() + timeout;
-        let code = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+        match engine.control(&id, request, CONTROL_TIMEOUT)? {
+            Message::Exec { pid } => Ok((pid, sub)),
+            Message::Error { message } => Err(ApiError::invalid(
+                "exec_failed",
+                format!("container {id}: {message}"),
+            )),
+            other => Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "shim_error",
+                format!("container {id}: the shim answered {other:?} to exec"),
+            )),
+        }
+    })
+    .await?;
+    let (Some(mut sub), Some(output)) = (sub, output) else {
+        return json(StatusCode::ACCEPTED, &serde_json::json!({ "pid": pid }));
+    };
+    // Waiting costs this request a task, not a thread.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let code = loop {
+        let item = match tokio::time::timeout_at(deadline, sub.recv_async()).await {
+            Ok(Some(item)) => item,
+            Ok(None) | Err(_) => {
                 let _ = std::fs::remove_file(&output);
                 return Err(ApiError::new(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -139,36 +142,36 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
                     ),
                 ));
             }
-            match sub.recv_timeout(left) {
-                Some(Item::Event(e))
-                    if e.id == id && e.kind == EventKind::Exec && e.pid == Some(pid) =>
-                {
-                    break e.exit_code;
-                }
-                Some(Item::Event(e))
-                    if e.id == id
-                        && matches!(e.state, State::Stopped | State::Failed | State::Deleted) =>
-                {
-                    // The container went away; the process went with it.
-                    break None;
-                }
-                _ => {}
-            }
         };
-        let (text, truncated) = read_output(&output);
+        match item {
+            Item::Event(e) if e.id == id && e.kind == EventKind::Exec && e.pid == Some(pid) => {
+                break e.exit_code;
+            }
+            Item::Event(e)
+                if e.id == id
+                    && matches!(e.state, State::Stopped | State::Failed | State::Deleted) =>
+            {
+                // The container went away; the process went with it.
+                break None;
+            }
+            _ => {}
+        }
+    };
+    let (text, truncated) = blocking(move || {
+        let read = read_output(&output);
         let _ = std::fs::remove_file(&output);
-        Ok((
-            StatusCode::OK,
-            serde_json::json!({
-                "pid": pid,
-                "exit_code": code,
-                "output": text,
-                "truncated": truncated,
-            }),
-        ))
+        Ok(read)
     })
     .await?;
-    json(answer.0, &answer.1)
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "pid": pid,
+            "exit_code": code,
+            "output": text,
+            "truncated": truncated,
+        }),
+    )
 }
 
 /// The container's process settings with the request's command, env, cwd and user.
