@@ -138,6 +138,24 @@ fn exec_runs_in_the_container_and_answers_with_its_exit_and_output() {
     assert!(out.contains("pid1=sleep\n"), "{out:?}");
     assert!(out.contains("hello"), "{out:?}");
     assert_eq!(r.json["truncated"], false);
+
+    // A flood of output is capped (the newest kept), not stored whole.
+    let flood = "i=0; while [ $i -lt 40000 ]; do echo line-$i-0123456789012345678901234567; i=$((i+1)); done";
+    let r = d.call(
+        "POST",
+        &path,
+        Some(&json!({"args": ["sh", "-c", flood]}).to_string()),
+    );
+    assert_eq!(
+        (r.status, &r.json["exit_code"]),
+        (200, &json!(0)),
+        "{}",
+        r.text.len()
+    );
+    assert_eq!(r.json["truncated"], true);
+    let out = r.json["output"].as_str().unwrap();
+    assert!(out.len() <= 1 << 20 && out.len() > 1000, "{}", out.len());
+    assert!(out.ends_with("line-39999-0123456789012345678901234567\n"));
     assert_ne!(r.json["pid"], rec["pid"]);
 
     // Not waited: answered at once, the exit is an event.

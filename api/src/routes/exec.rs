@@ -3,7 +3,7 @@
 //! limits, LSM profile) with the command, extra env, working directory and user given.
 //! By default it waits for the process and answers with its exit code and output.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,7 +132,7 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
         let item = match tokio::time::timeout_at(deadline, sub.recv_async()).await {
             Ok(Some(item)) => item,
             Ok(None) | Err(_) => {
-                let _ = std::fs::remove_file(&output);
+                remove_output(&output);
                 return Err(ApiError::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "exec_timeout",
@@ -159,7 +159,7 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
     };
     let (text, truncated) = blocking(move || {
         let read = read_output(&output);
-        let _ = std::fs::remove_file(&output);
+        remove_output(&output);
         Ok(read)
     })
     .await?;
@@ -214,14 +214,31 @@ fn process_for(source: &SpecSource, id: &str, body: ExecRequest) -> Result<Proce
     Ok(process)
 }
 
-/// The process's output, at most [`OUTPUT_MAX`] bytes (lossy UTF-8), and whether it
-/// was cut.
-fn read_output(path: &std::path::Path) -> (String, bool) {
+/// The process's output (lossy UTF-8): the newest [`OUTPUT_MAX`] bytes at most, and
+/// whether older output was cut (the shim caps the file and rotates once into `.1`).
+fn read_output(path: &Path) -> (String, bool) {
     use std::io::Read;
     let mut buf = Vec::new();
     let len = std::fs::metadata(path).map_or(0, |m| m.len());
     if let Ok(f) = std::fs::File::open(path) {
         let _ = f.take(OUTPUT_MAX).read_to_end(&mut buf);
     }
-    (String::from_utf8_lossy(&buf).into_owned(), len > OUTPUT_MAX)
+    let rotated = rotated(path).exists();
+    (
+        String::from_utf8_lossy(&buf).into_owned(),
+        rotated || len > OUTPUT_MAX,
+    )
+}
+
+/// Remove the output file and its rotated part.
+fn remove_output(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(rotated(path));
+}
+
+/// Where the shim moves older output.
+fn rotated(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
 }

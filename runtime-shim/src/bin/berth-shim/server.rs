@@ -36,6 +36,9 @@ const SHIM_LOG: &str = "shim.log";
 const BACKLOG: i32 = 64;
 /// How long a SIGKILLed init may take to be gone.
 const KILL_PATIENCE: Duration = Duration::from_secs(10);
+/// Most output kept of an exec'd process that has a file of its own (the newest; older
+/// output rotates once into `<file>.1`): a process cannot fill the state directory.
+const EXEC_OUTPUT_MAX: u64 = 1 << 20;
 
 /// Set up, create, serve; the process's exit status.
 pub fn run(cli: Cli) -> ExitCode {
@@ -76,8 +79,9 @@ struct Shim {
     pid: i32,
     exit: Option<ExitRecord>,
     created: bool,
-    /// Host pids of exec'd processes not yet reaped; their exits are reported.
-    execs: Vec<i32>,
+    /// Exec'd processes not yet reaped (their exits are reported), with the capped
+    /// output file of those given one.
+    execs: Vec<(i32, Option<Output>)>,
 }
 
 impl Shim {
@@ -257,6 +261,10 @@ impl Shim {
             if let Some(oom) = &self.oom {
                 watch(oom.fd().as_raw_fd());
             }
+            for out in self.execs.iter().filter_map(|(_, o)| o.as_ref()) {
+                watch(out.read[0].as_raw_fd());
+                watch(out.read[1].as_raw_fd());
+            }
             for c in &self.clients {
                 watch(c.as_raw_fd());
             }
@@ -299,6 +307,17 @@ impl Shim {
             }
         } else if self.oom.as_ref().map(|o| o.fd().as_raw_fd()) == Some(fd) {
             self.on_oom();
+        } else if let Some(slot) = self.execs.iter_mut().map(|(_, o)| o).find(|o| {
+            o.as_ref()
+                .is_some_and(|o| o.read[0].as_raw_fd() == fd || o.read[1].as_raw_fd() == fd)
+        }) {
+            if let Some(out) = slot.as_mut() {
+                // SAFETY: `fd` is one of `out.read`, open for as long as `out` lives.
+                if let Err(e) = out.drain(unsafe { BorrowedFd::borrow_raw(fd) }) {
+                    log(&self.id, format_args!("exec output: {e}"));
+                    *slot = None;
+                }
+            }
         } else if let Some(i) = self.clients.iter().position(|c| c.as_raw_fd() == fd) {
             return self.on_client(i);
         }
@@ -400,8 +419,8 @@ impl Shim {
             }
             Request::Exec { process, output } => {
                 let reply = match self.exec(*process, output.as_deref()) {
-                    Ok(pid) => {
-                        self.execs.push(pid);
+                    Ok((pid, out)) => {
+                        self.execs.push((pid, out));
                         Message::Exec { pid }
                     }
                     Err(message) => Message::Error { message },
@@ -455,14 +474,15 @@ impl Shim {
     }
 
     /// Run one more process in the container, its stdout and stderr to `output` (a
-    /// new file in our state directory) or the container's log.
+    /// new file in our state directory, capped, read through pipes) or the container's
+    /// log. Its pid, and the pipes' reader for a file of its own.
     fn exec(
         &self,
         process: oci_spec::runtime::Process,
         output: Option<&Path>,
-    ) -> Result<i32, String> {
+    ) -> Result<(i32, Option<Output>), String> {
         let Some(path) = output else {
-            return self.backend.exec(process, &self.stdio());
+            return Ok((self.backend.exec(process, &self.stdio())?, None));
         };
         if path.parent() != Some(self.state_dir.as_path()) {
             return Err(format!(
@@ -471,26 +491,23 @@ impl Shim {
                 self.state_dir.display()
             ));
         }
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
+        if path.exists() {
+            return Err(format!("exec output {} exists already", path.display()));
+        }
+        let out = Output::new(path, EXEC_OUTPUT_MAX)
             .map_err(|e| format!("exec output {}: {e}", path.display()))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| format!("exec output {}: {e}", path.display()))?;
-        let fds = [OwnedFd::from(file), OwnedFd::from(err)];
         let stdio = Stdio2 {
-            out: Some(&fds),
+            out: Some(&out.write),
             shim_log: &self.shim_log,
             devnull: &self.devnull,
         };
-        let result = self.backend.exec(process, &stdio);
-        if result.is_err() {
-            let _ = fs::remove_file(path);
+        match self.backend.exec(process, &stdio) {
+            Ok(pid) => Ok((pid, Some(out))),
+            Err(e) => {
+                let _ = fs::remove_file(path);
+                Err(e)
+            }
         }
-        result
     }
 
     /// Kill the container (thawing it first) and reap its init here before the runtime
@@ -549,8 +566,11 @@ impl Shim {
     /// A child other than the init is gone: report it if it was exec'd (else it was an
     /// orphan of the container, reaped as subreaper).
     fn exec_exited(&mut self, pid: i32, code: i32) {
-        if let Some(i) = self.execs.iter().position(|p| *p == pid) {
-            self.execs.swap_remove(i);
+        if let Some(i) = self.execs.iter().position(|(p, _)| *p == pid) {
+            // Its last output is in the file before its exit is told.
+            if let (_, Some(mut out)) = self.execs.swap_remove(i) {
+                let _ = out.drain_all();
+            }
             self.broadcast(&Message::ExecExited { pid, code });
         }
     }
