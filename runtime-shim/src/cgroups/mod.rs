@@ -61,6 +61,8 @@ const OWN_CGROUP: &str = "/proc/self/cgroup";
 /// The directory, in each hierarchy's root, that holds the cgroups of containers whose
 /// spec names no `cgroupsPath` (`/berth/<id>`); the runtime's own, shared by them.
 pub(crate) const DEFAULT_PARENT: &str = "berth";
+/// How often a create starts over after losing the default parent to a delete.
+const PARENT_RACE_RETRIES: usize = 3;
 /// How long [`Cgroup::destroy`] keeps retrying `rmdir` on `EBUSY` while exiting tasks drain.
 const DESTROY_PATIENCE: Duration = Duration::from_secs(1);
 
@@ -274,13 +276,27 @@ impl Cgroup {
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<(), CgroupError> {
         let empty = LinuxResources::default();
         let resources = resources.unwrap_or(&empty);
-        let result = match &self.paths {
+        let attempt = || match &self.paths {
             CgroupPaths::V1 {
                 controllers,
                 unified,
             } => v1::create(controllers, unified.as_ref(), resources),
             CgroupPaths::V2 { unified } => v2::create(unified, resources),
         };
+        // The shared default parent may be removed by the delete of its last container
+        // between our mkdir of it and of our own level (ENOENT): start over, as every
+        // step is idempotent.
+        let mut result = attempt();
+        for _ in 0..PARENT_RACE_RETRIES {
+            match &result {
+                Err(CgroupError::Create { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    result = attempt();
+                }
+                _ => break,
+            }
+        }
         if let Err(err) = result {
             if let Err(cleanup) = self.destroy() {
                 tracing::warn!(error = %cleanup, "cleaning up a half-made cgroup");
@@ -324,8 +340,9 @@ impl Cgroup {
 
     /// Remove the container's cgroup directory in every hierarchy, sub-cgroups first.
     /// Missing directories are fine; `EBUSY` (tasks still exiting) is retried for up to
-    /// about a second. Shared parents (e.g. `/sys/fs/cgroup/pids/berth`) are left alone.
-    /// Every hierarchy is attempted; the first error is returned.
+    /// about a second. The runtime's default parent (`<hierarchy>/berth`) goes too once
+    /// its last container has gone; other parents are left alone. Every hierarchy is
+    /// attempted; the first error is returned.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         let deadline = Instant::now() + DESTROY_PATIENCE;
         let mut first_error = None;
@@ -334,7 +351,30 @@ impl Cgroup {
                 first_error.get_or_insert(err);
             }
         }
+        for parent in self.default_parents() {
+            // EBUSY: other containers are still in it; ENOENT: gone already.
+            let _ = std::fs::remove_dir(parent);
+        }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// The runtime's default parent in each hierarchy, when this cgroup is placed there.
+    fn default_parents(&self) -> Vec<PathBuf> {
+        let hierarchies: Vec<&Hierarchy> = match &self.paths {
+            CgroupPaths::V1 {
+                controllers,
+                unified,
+            } => controllers.values().chain(unified).collect(),
+            CgroupPaths::V2 { unified } => vec![unified],
+        };
+        let mut parents: Vec<PathBuf> = Vec::new();
+        for h in hierarchies {
+            let default = h.mount().join(DEFAULT_PARENT);
+            if h.path().parent() == Some(default.as_path()) && !parents.contains(&default) {
+                parents.push(default);
+            }
+        }
+        parents
     }
 
     /// Apply `resources` to the existing cgroup (the `update` command). Only what they
@@ -841,6 +881,39 @@ mod tests {
         };
         assert_eq!(cgroup.pids().unwrap(), Vec::<i32>::new());
         cgroup.destroy().unwrap();
+    }
+
+    #[test]
+    fn the_default_parent_goes_with_its_last_container() {
+        let tmp = tempfile::tempdir().unwrap();
+        let parent = tmp.path().join(DEFAULT_PARENT);
+        let cgroup = |name: &str| Cgroup {
+            paths: CgroupPaths::V2 {
+                unified: Hierarchy {
+                    mount: tmp.path().to_path_buf(),
+                    path: parent.join(name),
+                },
+            },
+        };
+        std::fs::create_dir_all(parent.join("a")).unwrap();
+        std::fs::create_dir_all(parent.join("b")).unwrap();
+        cgroup("a").destroy().unwrap();
+        assert!(parent.is_dir(), "b still lives under the parent");
+        cgroup("b").destroy().unwrap();
+        assert!(!parent.exists(), "the last one took the parent along");
+        // A parent that is not the runtime's default is left alone.
+        let other = tmp.path().join("mine");
+        std::fs::create_dir_all(other.join("c")).unwrap();
+        let placed = Cgroup {
+            paths: CgroupPaths::V2 {
+                unified: Hierarchy {
+                    mount: tmp.path().to_path_buf(),
+                    path: other.join("c"),
+                },
+            },
+        };
+        placed.destroy().unwrap();
+        assert!(other.is_dir());
     }
 
     /// Real cgroups on a root v1/hybrid host, like this project's machines. Skipped (with
