@@ -59,29 +59,9 @@ impl Files {
     fn of(paths: &CgroupPaths) -> Self {
         match paths {
             CgroupPaths::V1 { controllers, .. } => {
-                let dir = |name: &str| controllers.get(name).map(|h| h.path().to_path_buf());
-                Files {
-                    cpu: dir("cpuacct").map(|d| Cpu::Nanos(d.join("cpuacct.usage"))),
-                    memory: dir("memory").map(|d| Memory {
-                        usage: d.join("memory.usage_in_bytes"),
-                        max_usage: d.join("memory.max_usage_in_bytes"),
-                        limit: d.join("memory.limit_in_bytes"),
-                    }),
-                    pids: dir("pids").map(|d| d.join("pids.current")),
-                }
+                Files::v1(|name| controllers.get(name).map(|h| h.path()))
             }
-            CgroupPaths::V2 { unified } => {
-                let d = unified.path();
-                Files {
-                    cpu: Some(Cpu::Stat(d.join("cpu.stat"))),
-                    memory: Some(Memory {
-                        usage: d.join("memory.current"),
-                        max_usage: d.join("memory.peak"),
-                        limit: d.join("memory.max"),
-                    }),
-                    pids: Some(d.join("pids.current")),
-                }
-            }
+            CgroupPaths::V2 { unified } => Files::v2(unified.path()),
         }
     }
 
@@ -89,19 +69,14 @@ impl Files {
     /// host without them its cgroup2 directory.
     fn of_dirs(dirs: &Dirs) -> Option<Self> {
         if dirs.v1.is_empty() {
-            let d = dirs.v2.as_ref()?;
-            return Some(Files {
-                cpu: Some(Cpu::Stat(d.join("cpu.stat"))),
-                memory: Some(Memory {
-                    usage: d.join("memory.current"),
-                    max_usage: d.join("memory.peak"),
-                    limit: d.join("memory.max"),
-                }),
-                pids: Some(d.join("pids.current")),
-            });
+            return dirs.v2.as_deref().map(Files::v2);
         }
-        let dir = |name: &str| dirs.v1.get(name);
-        Some(Files {
+        Some(Files::v1(|name| dirs.v1.get(name).map(PathBuf::as_path)))
+    }
+
+    /// cgroup v1: each controller's directory, as `dir` finds it.
+    fn v1<'a>(dir: impl Fn(&str) -> Option<&'a Path>) -> Self {
+        Files {
             cpu: dir("cpuacct").map(|d| Cpu::Nanos(d.join("cpuacct.usage"))),
             memory: dir("memory").map(|d| Memory {
                 usage: d.join("memory.usage_in_bytes"),
@@ -109,7 +84,20 @@ impl Files {
                 limit: d.join("memory.limit_in_bytes"),
             }),
             pids: dir("pids").map(|d| d.join("pids.current")),
-        })
+        }
+    }
+
+    /// cgroup v2: one directory holds every controller's files.
+    fn v2(d: &Path) -> Self {
+        Files {
+            cpu: Some(Cpu::Stat(d.join("cpu.stat"))),
+            memory: Some(Memory {
+                usage: d.join("memory.current"),
+                max_usage: d.join("memory.peak"),
+                limit: d.join("memory.max"),
+            }),
+            pids: Some(d.join("pids.current")),
+        }
     }
 
     /// Read the usage now. A controller whose file is missing is left out; a cgroup
