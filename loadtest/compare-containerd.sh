@@ -160,7 +160,7 @@ for b in sleep sh; do
     done
 done
 case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
-python3 "$here/scripts/oci-image.py" "$rootfs" "$tmp/image.tar" "$image" "$arch" \
+python3 "$here/../runtime-shim/scripts/oci-image.py" "$rootfs" "$tmp/image.tar" "$image" "$arch" \
     || { echo "image build failed" >&2; exit 1; }
 
 # ---------------------------------------------------------------- private containerd
