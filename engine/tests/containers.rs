@@ -23,25 +23,7 @@ struct Scratch(PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        for entry in fs::read_dir(self.0.join("shims"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if let Ok(pid) = fs::read_to_string(entry.path().join("shim.pid")) {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-        }
-        if let Ok(list) = berth_runtime::container::list(&self.0.join("runtime")) {
-            for c in list {
-                let _ = c.delete(true);
-            }
-        }
+        support::stop_everything_in(&self.0);
         let _ = fs::remove_dir_all(&self.0);
     }
 }

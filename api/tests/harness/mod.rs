@@ -53,25 +53,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         for state in [self.state(), self.0.join("state-env")] {
-            for entry in fs::read_dir(state.join("shims"))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                if let Ok(pid) = fs::read_to_string(entry.path().join("shim.pid")) {
-                    if let Ok(pid) = pid.trim().parse::<i32>() {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
-                }
-            }
-            if let Ok(list) = berth_api::engine::runtime::container::list(&state.join("runtime")) {
-                for c in list {
-                    let _ = c.delete(true);
-                }
-            }
+            support::stop_everything_in(&state);
         }
         // berthd mounts a tmpfs on its state directory and keeps it while containers
         // are left in it (as after a test that stops it with containers running).

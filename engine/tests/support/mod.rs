@@ -74,3 +74,27 @@ pub fn bundle(dir: &Path, id: &str, args: &[&str]) -> PathBuf {
     fs::write(b.join("config.json"), spec.to_string()).unwrap();
     b
 }
+
+/// Stop what a test left under the state directory `state`: SIGKILL every shim that
+/// wrote its pid there, then remove (with force) every container of its runtime root.
+/// For guards that clean up also when a test fails.
+pub fn stop_everything_in(state: &Path) {
+    for entry in fs::read_dir(state.join("shims"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let pid = fs::read_to_string(entry.path().join("shim.pid"));
+        if let Some(pid) = pid.ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    if let Ok(list) = berth_engine::runtime::container::list(&state.join("runtime")) {
+        for c in list {
+            let _ = c.delete(true);
+        }
+    }
+}
