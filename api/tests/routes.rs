@@ -176,6 +176,13 @@ fn exec_runs_in_the_container_and_answers_with_its_exit_and_output() {
     assert_eq!(event["exit_code"], 0, "{event}");
     assert_eq!(event["state"], "running", "{event}");
 
+    // A process that outlives its wait: 504 naming it.
+    let r = d.call(
+        "POST",
+        &path,
+        Some(r#"{"args":["sleep","30"],"timeout":1}"#),
+    );
+    r.expect_error(504, "exec_timeout");
     let r = d.call("POST", &path, Some(r#"{"args":[]}"#));
     r.expect_error(422, "invalid_exec");
     let r = d.call("POST", &path, Some(r#"{"args":["true"],"cwd":"relative"}"#));
@@ -313,6 +320,15 @@ fn events_also_stream_as_server_sent_events() {
     assert_eq!(ids, ["3", "4"], "{got:?}");
     d.call("GET", "/v1/events?format=xml", None)
         .expect_error(400, "bad_query");
+    for bad in ["x", "18446744073709551615"] {
+        d.call_with(
+            "GET",
+            "/v1/events?format=sse",
+            &[&format!("Last-Event-ID: {bad}")],
+            None,
+        )
+        .expect_error(400, "bad_header");
+    }
     delete_all(&d, &[id]);
 }
 
