@@ -17,7 +17,7 @@ use crate::client::Conn;
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::error::{Error, Result};
 use crate::report::{Cpu, Memory, RunReport, Settings};
-use crate::sampler::Sampler;
+use crate::shim_memory;
 use crate::{api, check, events, procfs};
 
 /// Everything the runs share.
@@ -151,7 +151,6 @@ async fn measure(
         procfs::machine_cpu(),
         procfs::own_cpu(),
     );
-    let sampler = Sampler::start(&plan.prefix, daemon_pid);
     let mut gone = || daemon.as_mut().and_then(Daemon::exited);
     let outcome = burst::run(
         Arc::clone(plan),
@@ -167,7 +166,7 @@ async fn measure(
         procfs::machine_cpu(),
         procfs::own_cpu(),
     );
-    let peaks = sampler.finish();
+    let shims = shim_memory::measure(&plan.prefix);
     let berthd_peak = daemon_pid.and_then(|p| procfs::status_kb(p, "VmHWM"));
 
     let mut outcome = outcome;
@@ -180,10 +179,10 @@ async fn measure(
     let mut report = RunReport::new(plan.run(), &outcome, &records, &plan.prefix, settings);
     report.memory = Memory {
         berthd_peak_bytes: berthd_peak,
-        shims_peak_total_bytes: peaks.shims_rss,
-        shims_peak_private_bytes: peaks.shims_private,
-        shims_peak_count: peaks.shims,
-        per_shim_private_bytes: (peaks.shims > 0).then(|| peaks.shims_private / peaks.shims as u64),
+        shims_peak_total_bytes: shims.rss,
+        shims_peak_private_bytes: shims.private,
+        shims_peak_count: shims.shims,
+        per_shim_private_bytes: (shims.shims > 0).then(|| shims.private / shims.shims as u64),
     };
     let secs = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64());
     report.cpu = Cpu {

@@ -18,7 +18,7 @@ mod experiment;
 mod plot;
 mod procfs;
 mod report;
-mod sampler;
+mod shim_memory;
 mod stats;
 
 use std::io::IsTerminal;

@@ -115,28 +115,6 @@ pub fn shims_of(prefix: &str) -> Vec<u32> {
     found
 }
 
-/// The children of `pid` (all its threads'), from /proc/PID/task/*/children: the
-/// daemon's shims stay its children while it lives, so this finds them without reading
-/// every process on the machine.
-pub fn children(pid: u32) -> Option<Vec<u32>> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut out = Vec::new();
-    for t in tasks.flatten() {
-        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-        out.extend(
-            text.split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
-    Some(out)
-}
-
-/// Whether process `pid` is a shim of a container whose id starts with `prefix`.
-pub fn is_shim(pid: u32, prefix: &str) -> bool {
-    let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
-    std::fs::read(dir.join("comm")).is_ok_and(|c| c == b"berth-shim\n") && is_shim_of(&dir, prefix)
-}
-
 fn is_shim_of(proc_dir: &Path, prefix: &str) -> bool {
     let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
     let mut args = cmdline.split(|&b| b == 0);

@@ -14,12 +14,12 @@ use crate::stats::Percentiles;
 pub struct Memory {
     /// berthd's peak resident set (VmHWM), bytes.
     pub berthd_peak_bytes: Option<u64>,
-    /// Largest total resident set of the run's shims at once, bytes (sampled).
+    /// Total resident set of the run's shims after the burst, bytes.
     pub shims_peak_total_bytes: u64,
-    /// Largest total private (anonymous) resident memory of the shims, bytes: what
-    /// they cost beyond the binary and libraries they share.
+    /// Total private (anonymous) resident memory of the shims after the burst, bytes:
+    /// what they cost beyond the binary and libraries they share.
     pub shims_peak_private_bytes: u64,
-    /// Most shims alive at once (sampled).
+    /// Shims alive after the burst.
     pub shims_peak_count: usize,
     /// `shims_peak_private_bytes / shims_peak_count`.
     pub per_shim_private_bytes: Option<u64>,
