@@ -1,8 +1,12 @@
 //! One message, one datagram: JSON on a SOCK_SEQPACKET unix socket. Shared by the shim and
 //! [`super::client`], so both ends frame and size messages alike.
 
-use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,13 +27,7 @@ pub enum Received<T> {
 /// Send `msg` as one datagram. Never raises SIGPIPE; with `dontwait`, a peer whose
 /// buffer is full is an `EAGAIN` error instead of a wait.
 pub fn send<T: Serialize>(fd: BorrowedFd<'_>, msg: &T, dontwait: bool) -> io::Result<()> {
-    let bytes = serde_json::to_vec(msg).map_err(io::Error::other)?;
-    if bytes.len() > MAX_MESSAGE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("message of {} bytes exceeds {MAX_MESSAGE}", bytes.len()),
-        ));
-    }
+    let bytes = encode(msg)?;
     let flags = libc::MSG_NOSIGNAL | if dontwait { libc::MSG_DONTWAIT } else { 0 };
     loop {
         // SAFETY: `bytes` is a live buffer of the given length; `fd` is open.
@@ -81,8 +79,119 @@ pub fn recv<T: DeserializeOwned>(
     }
     // SAFETY: the kernel initialised the first `n` bytes.
     unsafe { buf.set_len(n) };
-    serde_json::from_slice(buf)
-        .map(Received::Message)
+    decode(buf).map(Received::Message)
+}
+
+/// [`send`] (waiting) with one descriptor passed along (SCM_RIGHTS): the receiver gets
+/// its own copy of `passed`.
+pub fn send_with_fd<T: Serialize>(
+    fd: BorrowedFd<'_>,
+    msg: &T,
+    passed: BorrowedFd<'_>,
+) -> io::Result<()> {
+    let bytes = encode(msg)?;
+    let fds = [passed.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(&bytes)];
+    loop {
+        match sendmsg::<()>(fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// [`recv`] (waiting) of a message that may carry one descriptor, which arrives
+/// close-on-exec. A message that does not decode is an `InvalidData` error, and the
+/// descriptor that came with it is closed.
+pub fn recv_with_fd<T: DeserializeOwned>(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+) -> io::Result<(Received<T>, Option<OwnedFd>)> {
+    buf.clear();
+    buf.resize(MAX_MESSAGE, 0);
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let (n, passed) = loop {
+        let mut iov = [IoSliceMut::new(buf)];
+        match recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => {
+                let mut passed = None;
+                for cmsg in msg.cmsgs()? {
+                    if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                        for raw in fds {
+                            // SAFETY: the kernel just installed this descriptor for us;
+                            // nothing else owns it.
+                            let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                            // A second descriptor is not expected: dropping it closes it.
+                            passed.get_or_insert(owned);
+                        }
+                    }
+                }
+                break (msg.bytes, passed);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECONNRESET) => return Ok((Received::Closed, None)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if n == 0 {
+        return Ok((Received::Closed, None));
+    }
+    buf.truncate(n);
+    Ok((Received::Message(decode(buf)?), passed))
+}
+
+/// Bound every wait of a receive on `fd` (`None`: wait forever). A wait that runs out
+/// is an error of kind `WouldBlock`.
+pub fn set_read_timeout(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    let tv = timeout.map_or(
+        libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        // A zero timeval would mean "forever": the shortest wait is a microsecond.
+        |t| libc::timeval {
+            tv_sec: t.as_secs() as libc::time_t,
+            tv_usec: t.subsec_micros().max(u32::from(t.is_zero())) as libc::suseconds_t,
+        },
+    );
+    // SAFETY: setsockopt with a timeval of the size given, on an open socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// JSON of `msg`, refused past [`MAX_MESSAGE`].
+fn encode<T: Serialize>(msg: &T) -> io::Result<Vec<u8>> {
+    let bytes = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    if bytes.len() > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("message of {} bytes exceeds {MAX_MESSAGE}", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+    serde_json::from_slice(bytes)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad message: {e}")))
 }
 
@@ -120,6 +229,49 @@ mod tests {
         drop(a);
         assert!(matches!(
             recv::<Message>(b.as_fd(), &mut buf, false).unwrap(),
+            Received::Closed
+        ));
+    }
+
+    #[test]
+    fn a_descriptor_travels_with_its_message() {
+        let pair = || {
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .unwrap()
+        };
+        let (a, b) = pair();
+        let (x, y) = pair();
+        send_with_fd(a.as_fd(), &Request::Start, x.as_fd()).unwrap();
+        drop(x);
+        let mut buf = Vec::new();
+        let (msg, passed) = recv_with_fd::<Request>(b.as_fd(), &mut buf).unwrap();
+        assert!(matches!(msg, Received::Message(Request::Start)));
+        // The copy that arrived is the other end of `y`'s pair, and close-on-exec.
+        let passed = passed.expect("a descriptor");
+        // SAFETY: fcntl F_GETFD on a descriptor we own.
+        let flags = unsafe { libc::fcntl(passed.as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        send(passed.as_fd(), &Message::Oom, false).unwrap();
+        assert!(matches!(
+            recv::<Message>(y.as_fd(), &mut buf, false).unwrap(),
+            Received::Message(Message::Oom)
+        ));
+        // A message that is not JSON is an error; one without a descriptor has none.
+        // SAFETY: send of a live buffer on our socket.
+        unsafe { libc::send(a.as_raw_fd(), b"{".as_ptr().cast(), 1, 0) };
+        let err = recv_with_fd::<Request>(b.as_fd(), &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        send(a.as_fd(), &Request::Pause, false).unwrap();
+        let (msg, passed) = recv_with_fd::<Request>(b.as_fd(), &mut buf).unwrap();
+        assert!(matches!(msg, Received::Message(Request::Pause)) && passed.is_none());
+        drop(a);
+        assert!(matches!(
+            recv_with_fd::<Request>(b.as_fd(), &mut buf).unwrap().0,
             Received::Closed
         ));
     }
