@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
-use std::process::Child;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -36,7 +35,6 @@ type Sink = Box<dyn Fn(&str, ShimEvent) + Send + Sync>;
 struct Watch {
     id: String,
     client: ShimClient,
-    child: Option<Child>,
     dir: PathBuf,
 }
 
@@ -71,16 +69,11 @@ impl Monitor {
         let _ = self.sink.set(Box::new(sink));
     }
 
-    /// Follow the shim of container `id` from now on (`child`: the shim process, to be
-    /// reaped when it exits; `None` for a shim found again after a restart).
-    pub fn watch(&self, id: String, client: ShimClient, child: Option<Child>, dir: PathBuf) {
+    /// Follow the shim of container `id` from now on (`dir`: its state directory, where
+    /// it leaves its exit record).
+    pub fn watch(&self, id: String, client: ShimClient, dir: PathBuf) {
         self.live.fetch_add(1, Ordering::Relaxed);
-        self.incoming.push(Watch {
-            id,
-            client,
-            child,
-            dir,
-        });
+        self.incoming.push(Watch { id, client, dir });
         if let Err(e) = self.waker.wake() {
             tracing::error!("waking the shim monitor: {e}");
         }
@@ -155,15 +148,11 @@ fn drain(monitor: &Monitor, poll: &mut Poll, watches: &mut HashMap<Token, Watch>
             }
         }
     }
-    let Some(mut watch) = watches.remove(&token) else {
+    let Some(watch) = watches.remove(&token) else {
         return;
     };
     let fd = watch.client.as_raw_fd();
     let _ = poll.registry().deregister(&mut SourceFd(&fd));
-    if let Some(child) = watch.child.as_mut() {
-        // The shim closes its socket as it exits: reap it so no zombie stays.
-        let _ = child.wait();
-    }
     monitor.live.fetch_sub(1, Ordering::Relaxed);
     let exit = read_exit_file(&watch.dir).ok().flatten();
     monitor.emit(&watch.id, ShimEvent::Gone(exit));

@@ -1,15 +1,16 @@
-//! The real launcher: one `berth-shim` per container. A start worker spawns the shim,
-//! waits for it to report the container created (and started), and hands the shim's
-//! socket to the [`Monitor`] that follows it from then on.
+//! The real launcher: one `berth-shim` per container. A start worker has the shim
+//! forked by the [`Spawner`] (started at the first launch, again if it died), waits for
+//! it to report the container created (and started), and hands the shim's socket to the
+//! [`Monitor`] that follows it from then on.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_runtime::shim::client::{spawn_shim_connected, ShimClient, SpawnOptions};
+use berth_runtime::shim::client::{ShimClient, SpawnOptions};
 use berth_runtime::shim::protocol::{Message, Request};
+use berth_runtime::shim::spawner::{SpawnError, SpawnedShim, Spawner};
 use berth_runtime::state::Status;
 
 use parking_lot::Mutex;
@@ -52,7 +53,9 @@ pub struct ShimLauncher {
     monitor: Arc<Monitor>,
     /// Launched shims whose record does not say so yet: handed to the monitor by
     /// [`Launcher::watch`], so their later events never overtake the launch.
-    launched: Mutex<HashMap<String, (ShimClient, Child, PathBuf)>>,
+    launched: Mutex<HashMap<String, (ShimClient, PathBuf)>>,
+    /// The fork server of shims; `None` until the first launch.
+    spawner: Mutex<Option<Spawner>>,
 }
 
 impl ShimLauncher {
@@ -62,6 +65,31 @@ impl ShimLauncher {
             config,
             monitor,
             launched: Mutex::new(HashMap::new()),
+            spawner: Mutex::new(None),
+        }
+    }
+
+    /// Have a shim forked. A spawner found dead before anything was asked (killed since
+    /// the last launch) is replaced once; one lost during the request is not retried, as
+    /// its shim may exist.
+    fn spawn(&self, opts: &SpawnOptions) -> Result<SpawnedShim, SpawnError> {
+        let mut spawner = self.spawner.lock();
+        let mut fresh = false;
+        loop {
+            let current = match spawner.as_mut() {
+                Some(s) => s,
+                None => {
+                    fresh = true;
+                    spawner.insert(Spawner::start(&self.config.shim_binary)?)
+                }
+            };
+            match current.spawn(opts) {
+                Err(SpawnError::Gone) if !fresh => {
+                    tracing::warn!("the shim spawner had exited; starting a new one");
+                    *spawner = None;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -110,8 +138,8 @@ impl Launcher for ShimLauncher {
     }
 
     fn watch(&self, id: &str) {
-        if let Some((client, child, dir)) = self.launched.lock().remove(id) {
-            self.monitor.watch(id.to_owned(), client, Some(child), dir);
+        if let Some((client, dir)) = self.launched.lock().remove(id) {
+            self.monitor.watch(id.to_owned(), client, dir);
         }
     }
 
@@ -147,27 +175,16 @@ impl Launcher for ShimLauncher {
             no_start: !job.spec.start,
         };
         // Connected from the start: no waiting for the shim's socket file to appear.
-        let (mut child, mut client) = spawn_shim_connected(&opts).map_err(|e| {
-            LaunchError::new(
-                "spawn",
-                format!("{}: {e}", self.config.shim_binary.display()),
-            )
-        })?;
-        let shim_pid = child.id() as i32;
+        let mut shim = self
+            .spawn(&opts)
+            .map_err(|e| LaunchError::new("spawn", e.to_string()))?;
         let deadline = Instant::now() + self.config.start_timeout;
-        let fail = |child: &mut std::process::Child, err: LaunchError| {
-            // A shim that failed exits by itself; one that hangs is stopped here.
-            if !matches!(child.try_wait(), Ok(Some(_))) {
-                let _ = child.kill();
-            }
-            let _ = child.wait();
-            err
-        };
-        match wait_until_launched(&mut client, job.spec.start, deadline) {
+        match wait_until_launched(&mut shim.client, job.spec.start, deadline) {
             Ok((pid, exited)) => {
+                let shim_pid = shim.pid;
                 self.launched
                     .lock()
-                    .insert(job.id.clone(), (client, child, dir));
+                    .insert(job.id.clone(), (shim.client, dir));
                 Ok(Launched {
                     pid,
                     shim_pid,
@@ -179,7 +196,12 @@ impl Launcher for ShimLauncher {
                 if let Some(reason) = shim_failure(&dir) {
                     e.message = reason;
                 }
-                Err(fail(&mut child, e))
+                // A shim that failed exits by itself; one that hangs is stopped here
+                // (the spawner reaps it either way).
+                if let Err(kill) = shim.kill() {
+                    tracing::warn!(id = %job.id, "stopping shim {}: {kill}", shim.pid);
+                }
+                Err(e)
             }
         }
     }
@@ -341,7 +363,7 @@ pub fn reattach(engine: &crate::Engine, monitor: &Monitor, config: &ShimConfig) 
             Some((client, state)) => {
                 found += 1;
                 let r = engine.reconcile(&id, Some(&state));
-                monitor.watch(id.clone(), client, None, dir);
+                monitor.watch(id.clone(), client, dir);
                 r
             }
             None => match read_exit_file(&dir).ok().flatten() {

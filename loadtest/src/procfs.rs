@@ -15,13 +15,6 @@ fn ticks_per_second() -> f64 {
     }
 }
 
-/// Bytes per page, for statm.
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(p).unwrap_or(4096)
-}
-
 /// A `kB` field of /proc/PID/status (VmHWM, VmRSS), in bytes.
 pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -35,19 +28,15 @@ fn status_field_kb(text: &str, field: &str) -> Option<u64> {
         .map(|kb| kb * 1024)
 }
 
-/// Resident set of `pid` and its private (anonymous) part, in bytes — from statm,
-/// cheap enough to read for a thousand processes several times a second. The resident
-/// set counts the shared binary and libraries in every process; the private part is
-/// what each one really adds.
+/// Resident set of `pid` and its private part (pages no other process maps), in bytes,
+/// from smaps_rollup. The resident set counts the shared binary and libraries in every
+/// process — and, for forked shims, the pages still shared with their spawner — the
+/// private part is what each one really adds.
 pub fn rss(pid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let mut f = text.split_whitespace().skip(1);
-    let resident: u64 = f.next()?.parse().ok()?;
-    let shared: u64 = f.next()?.parse().ok()?;
-    Some((
-        resident * page_size(),
-        resident.saturating_sub(shared) * page_size(),
-    ))
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let private =
+        status_field_kb(&text, "Private_Clean")? + status_field_kb(&text, "Private_Dirty")?;
+    Some((status_field_kb(&text, "Rss")?, private))
 }
 
 /// User plus system CPU time of `pid` (its threads included).
@@ -117,7 +106,16 @@ pub fn shims_of(prefix: &str) -> Vec<u32> {
 
 fn is_shim_of(proc_dir: &Path, prefix: &str) -> bool {
     let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
-    let mut args = cmdline.split(|&b| b == 0);
+    shim_id_starts_with(&cmdline, prefix)
+}
+
+/// Whether a shim's command line has `--id` with an id starting with `prefix`. Its
+/// arguments are NUL-separated, or space-separated in one string when its spawner had to
+/// rewrite them in place (see berth-shim's proctitle).
+fn shim_id_starts_with(cmdline: &[u8], prefix: &str) -> bool {
+    let mut args = cmdline
+        .split(|&b| b == 0 || b == b' ')
+        .filter(|a| !a.is_empty());
     while let Some(a) = args.next() {
         if a == b"--id" {
             return args
@@ -138,6 +136,17 @@ mod tests {
         assert_eq!(status_field_kb(text, "VmHWM"), Some(2048 * 1024));
         assert_eq!(status_field_kb(text, "VmRSS"), Some(1024 * 1024));
         assert_eq!(status_field_kb(text, "VmSwap"), None);
+    }
+
+    #[test]
+    fn shims_are_known_by_their_id_however_their_arguments_are_separated() {
+        let exec = b"/bin/berth-shim\0--id\0lt-1-7\0--bundle\0/b\0";
+        let forked = b"/bin/berth-shim --id lt-1-7 --bundle /b --control-stdin\0\0";
+        for line in [&exec[..], &forked[..]] {
+            assert!(shim_id_starts_with(line, "lt-1-"));
+            assert!(!shim_id_starts_with(line, "lt-2-"));
+        }
+        assert!(!shim_id_starts_with(b"/bin/berth-shim --spawner", "lt-"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `berth-shim` against real containers: the shim binary is spawned as the engine would
-//! (through `spawn_shim`) and driven through `ShimClient`, with the built-in runtime
-//! library and with `berth-runc` as the external runtime.
+//! `berth-shim` against real containers: the shim binary is spawned by exec (through
+//! `spawn_shim`) or forked by a spawner as the engine does (through `Spawner`), and
+//! driven through `ShimClient`, with the built-in runtime library and with `berth-runc`
+//! as the external runtime.
 //!
 //! Every test owns a [`TestContainer`] (unique id, root, bundle, cgroup; deleted with
 //! `berth-runc delete --force` and force-cleaned on drop) and a [`Shim`] guard declared
@@ -20,6 +21,7 @@ use berth_runtime::shim::client::{
 use berth_runtime::shim::protocol::{
     ExitRecord, Message, Request, ShimState, EXIT_FILE, PID_FILE, SOCKET_FILE,
 };
+use berth_runtime::shim::spawner::{SpawnError, Spawner};
 use berth_runtime::state::Status;
 use common::*;
 use serde_json::json;
@@ -625,4 +627,134 @@ fn a_reconnecting_client_asks_state_and_reads_the_exit_file_when_the_shim_is_gon
     delete_and_check(&c, &mut shim, again, false);
     assert!(ShimClient::connect(&shim.state_dir).is_err());
     assert_eq!(read_exit_file(&shim.state_dir).unwrap().unwrap().code, 7);
+}
+
+/// The parent pid of `pid`, from /proc/PID/stat.
+fn parent_of(pid: i32) -> i32 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    rest.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn spawner_forks_shims_that_run_containers_and_outlive_it() {
+    let c = TestContainer::new("shim-spawned", &["sleep", "1000"]);
+    c.write_config();
+    let opts = Shim::options(&c, None, false);
+    let mut spawner = Spawner::start(&shim_binary()).expect("start the spawner");
+    let spawned = spawner.spawn(&opts).expect("spawn a shim");
+    let mut shim = Shim {
+        child: None,
+        pid: spawned.pid,
+        state_dir: opts.state_dir.clone(),
+        log: opts.log.clone().unwrap(),
+    };
+    let mut client = spawned.client;
+    client.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let s = wait_status(&mut client, Status::Running);
+    assert!(s.pid > 0);
+    // A child of the spawner, showing the command line an exec'd shim would have.
+    assert_eq!(parent_of(shim.pid), spawner.pid() as i32);
+    let cmdline = cmdline_of(shim.pid);
+    assert!(
+        cmdline.contains(&format!("--id {}", c.id)) && cmdline.contains("--control-stdin"),
+        "{cmdline}"
+    );
+    // The spawner goes; the shim and its container stay, and still answer.
+    drop(spawner);
+    thread::sleep(Duration::from_millis(100));
+    assert!(process_alive(shim.pid), "the shim died with its spawner");
+    assert_eq!(state(&mut client).status, Status::Running);
+    ok(&mut client, Request::Delete { force: true });
+    client.take_events();
+    loop {
+        match client.recv_event() {
+            Ok(Message::Exited(rec)) => assert_eq!(rec.code, 137),
+            Err(ClientError::Closed) => break,
+            other => panic!("after delete: {other:?}"),
+        }
+    }
+    wait_until_dead(shim.pid);
+    shim.pid = 0;
+    c.assert_nothing_left();
+}
+
+#[test]
+fn spawner_refuses_bad_requests_reaps_killed_shims_and_is_seen_gone() {
+    use berth_runtime::shim::spawner::{SpawnReply, SPAWNER_ARG};
+    use berth_runtime::shim::wire::{self, Received};
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    use std::os::fd::{AsFd, AsRawFd};
+
+    // Spoken to directly: a request without its control socket, and one that is not
+    // JSON, are answered with errors, and the spawner carries on.
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    let mut raw = Command::new(shim_binary())
+        .arg(SPAWNER_ARG)
+        .stdin(Stdio::from(theirs))
+        .spawn()
+        .unwrap();
+    wire::set_read_timeout(ours.as_fd(), Some(TIMEOUT)).unwrap();
+    let mut buf = Vec::new();
+    let mut answer = || match wire::recv::<SpawnReply>(ours.as_fd(), &mut buf, false).unwrap() {
+        Received::Message(SpawnReply::Error { message }) => message,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    let opts = SpawnOptions {
+        id: "no-socket".into(),
+        ..SpawnOptions::default()
+    };
+    wire::send(ours.as_fd(), &opts, false).unwrap();
+    assert!(answer().contains("without a control socket"));
+    // SAFETY: send of a live buffer on our socket.
+    unsafe { libc::send(ours.as_raw_fd(), b"{oops".as_ptr().cast(), 5, 0) };
+    assert!(answer().contains("bad message"));
+    // End of file ends it, with status 0.
+    drop(ours);
+    assert!(raw.wait().unwrap().success());
+
+    // A shim killed through its pidfd is reaped by the spawner (no zombie stays).
+    let c = TestContainer::new("shim-spawn-kill", &["sleep", "1000"]);
+    c.write_config();
+    let opts = Shim::options(&c, None, false);
+    let mut spawner = Spawner::start(&shim_binary()).unwrap();
+    let mut spawned = spawner.spawn(&opts).unwrap();
+    let _guard = Shim {
+        child: None,
+        pid: spawned.pid,
+        state_dir: opts.state_dir.clone(),
+        log: opts.log.clone().unwrap(),
+    };
+    spawned.client.set_read_timeout(Some(TIMEOUT)).unwrap();
+    wait_status(&mut spawned.client, Status::Running);
+    spawned.kill().unwrap();
+    loop {
+        match spawned.client.recv_event() {
+            Ok(_) => {}
+            Err(ClientError::Closed) => break,
+            Err(e) => panic!("expected end of file, got {e}"),
+        }
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    while Path::new(&format!("/proc/{}", spawned.pid)).exists() {
+        assert!(Instant::now() < deadline, "the killed shim was not reaped");
+        thread::sleep(Duration::from_millis(10));
+    }
+    // Killing it again is harmless: the pidfd names no other process.
+    spawned.kill().unwrap();
+
+    // A spawner that died is reported gone, before anything is asked of it.
+    // SAFETY: kill(2) with the spawner's pid, our child.
+    unsafe { libc::kill(spawner.pid() as i32, libc::SIGKILL) };
+    wait_until_dead(spawner.pid() as i32);
+    match spawner.spawn(&opts) {
+        Err(SpawnError::Gone) => {}
+        other => panic!("expected Gone, got {other:?}"),
+    }
 }

@@ -1,11 +1,12 @@
 //! The engine's end of a shim: connect to its socket, ask, and hear its events; and
-//! [`spawn_shim`] to start one.
+//! [`spawn_shim`] to start one by exec.
 //!
 //! Events go only to clients connected when they happen. After connecting (first time or
 //! after a daemon restart), ask [`Request::State`]: it is the truth of the moment, and
 //! when the shim is gone, [`read_exit_file`] tells how the container ended.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -140,33 +141,10 @@ impl ShimClient {
     /// Bound every wait for a message (`None`: wait forever, the default). A wait that
     /// runs out is an [`ClientError::Io`] of kind `WouldBlock`.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> Result<(), ClientError> {
-        let tv = timeout.map_or(
-            libc::timeval {
-                tv_sec: 0,
-                tv_usec: 0,
-            },
-            |t| libc::timeval {
-                tv_sec: t.as_secs() as libc::time_t,
-                tv_usec: t.subsec_micros().max(u32::from(t.is_zero())) as libc::suseconds_t,
-            },
-        );
-        // SAFETY: setsockopt with a timeval of the size given, on our socket.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(ClientError::Io {
-                op: "setsockopt",
-                source: io::Error::last_os_error(),
-            });
-        }
-        Ok(())
+        wire::set_read_timeout(self.fd.as_fd(), timeout).map_err(|source| ClientError::Io {
+            op: "setsockopt",
+            source,
+        })
     }
 
     /// Events kept while waiting for replies, oldest first.
@@ -206,10 +184,12 @@ pub fn read_exit_file(state_dir: &Path) -> io::Result<Option<ExitRecord>> {
     }
 }
 
-/// How to start a `berth-shim`.
-#[derive(Debug, Clone, Default)]
+/// How to start a `berth-shim`: the command line of [`spawn_shim`], and the request a
+/// [`super::spawner::Spawner`] sends.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SpawnOptions {
-    /// The `berth-shim` binary.
+    /// The `berth-shim` binary (not sent to a spawner: it is that binary).
+    #[serde(skip)]
     pub binary: PathBuf,
     /// Container id.
     pub id: String,
@@ -230,59 +210,47 @@ pub struct SpawnOptions {
 }
 
 impl SpawnOptions {
+    /// The shim's arguments (after the program name).
+    pub fn args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "--id".into(),
+            self.id.clone().into(),
+            "--bundle".into(),
+            self.bundle.clone().into(),
+            "--state-dir".into(),
+            self.state_dir.clone().into(),
+            "--runtime-root".into(),
+            self.runtime_root.clone().into(),
+        ];
+        if let Some(runtime) = &self.runtime {
+            args.extend(["--runtime".into(), runtime.clone().into()]);
+        }
+        if let Some(log) = &self.log {
+            args.extend(["--log".into(), log.clone().into()]);
+        }
+        if let Some(max) = self.log_max {
+            args.extend(["--log-max".into(), max.to_string().into()]);
+        }
+        if self.no_start {
+            args.push("--no-start".into());
+        }
+        args
+    }
+
     /// The command line `spawn_shim` runs.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("--id")
-            .arg(&self.id)
-            .arg("--bundle")
-            .arg(&self.bundle)
-            .arg("--state-dir")
-            .arg(&self.state_dir)
-            .arg("--runtime-root")
-            .arg(&self.runtime_root);
-        if let Some(runtime) = &self.runtime {
-            cmd.arg("--runtime").arg(runtime);
-        }
-        if let Some(log) = &self.log {
-            cmd.arg("--log").arg(log);
-        }
-        if let Some(max) = self.log_max {
-            cmd.arg("--log-max").arg(max.to_string());
-        }
-        if self.no_start {
-            cmd.arg("--no-start");
-        }
-        cmd.stdin(Stdio::null())
+        cmd.args(self.args())
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         cmd
     }
 }
 
-/// Start a shim. It detaches itself (own session) and outlives the caller; while the
-/// caller lives, the shim is its child: reap it (`try_wait`) once its socket closes.
+/// Start a shim by exec. It detaches itself (own session) and outlives the caller; while
+/// the caller lives, the shim is its child: reap it (`try_wait`) once its socket closes.
+/// The engine starts its shims through a [`super::spawner::Spawner`] instead.
 pub fn spawn_shim(opts: &SpawnOptions) -> io::Result<Child> {
     opts.command().spawn()
-}
-
-/// [`spawn_shim`], already connected: the shim gets one end of a socket pair as its
-/// stdin (`--control-stdin`) and serves it as a client from its first instant, so it
-/// hears `created` and `started` without anyone waiting for its socket file to appear
-/// and retrying a connect. Stdin is the one descriptor std's spawn (posix_spawn, no
-/// fork of a big daemon) hands over without CLOEXEC, and only to this child.
-pub fn spawn_shim_connected(opts: &SpawnOptions) -> io::Result<(Child, ShimClient)> {
-    let (ours, theirs) = nix::sys::socket::socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?;
-    let mut cmd = opts.command();
-    cmd.arg("--control-stdin").stdin(Stdio::from(theirs));
-    let child = cmd.spawn()?;
-    // `cmd` holds the shim's end until dropped: without this the shim's death could
-    // never be seen as the socket closing.
-    drop(cmd);
-    Ok((child, ShimClient::from_fd(ours)))
 }

@@ -7,20 +7,37 @@
 //! [`berth_runtime::shim::protocol`] on `<state-dir>/shim.sock` from a single-threaded
 //! poll loop: it never starts a thread, so cloning the container (and later `exec`s) is
 //! safe. Its own diagnostics go to `<state-dir>/shim.log`.
+//!
+//! `berth-shim --spawner` is the engine's fork server instead ([`spawner`]): the shims it
+//! forks run this same code without an exec.
 
 mod backend;
 mod oom;
 mod output;
+mod proctitle;
 mod server;
+mod spawner;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use berth_runtime::shim::client::SpawnOptions;
+use berth_runtime::shim::spawner::SPAWNER_ARG;
 use clap::Parser;
+
+/// Size cap of `--log` unless given, in bytes.
+const DEFAULT_LOG_MAX: u64 = 10 << 20;
 
 /// The per-container shim of Berth.
 #[derive(Parser, Debug)]
-#[command(name = "berth-shim", version, about, long_about = None)]
+#[command(
+    name = "berth-shim",
+    version,
+    about,
+    long_about = None,
+    after_help = "berth-shim --spawner: serve the engine's spawn requests on stdin instead, \
+                  forking a shim for each (the engine starts one such process)."
+)]
 pub struct Cli {
     /// The container id.
     #[arg(long)]
@@ -43,7 +60,7 @@ pub struct Cli {
     pub log: Option<PathBuf>,
     /// Size cap of --log in bytes: past it the log moves to `<log>.1` and a new one
     /// starts (0: no cap).
-    #[arg(long, default_value_t = 10 << 20)]
+    #[arg(long, default_value_t = DEFAULT_LOG_MAX)]
     pub log_max: u64,
     /// Create the container but wait for a `start` request.
     #[arg(long)]
@@ -54,7 +71,28 @@ pub struct Cli {
     pub control_stdin: bool,
 }
 
+impl Cli {
+    /// The command line a spawn request stands for; the control socket is on stdin.
+    fn spawned(opts: SpawnOptions) -> Cli {
+        Cli {
+            id: opts.id,
+            bundle: opts.bundle,
+            state_dir: opts.state_dir,
+            runtime_root: opts.runtime_root,
+            runtime: opts.runtime,
+            log: opts.log,
+            log_max: opts.log_max.unwrap_or(DEFAULT_LOG_MAX),
+            no_start: opts.no_start,
+            control_stdin: true,
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    if args.len() == 1 && args[0] == SPAWNER_ARG {
+        return ExitCode::from(spawner::serve());
+    }
     let cli = Cli::parse();
-    server::run(cli)
+    ExitCode::from(server::run(cli))
 }

@@ -7,7 +7,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use berth_runtime::shim::protocol::{
@@ -41,13 +40,13 @@ const KILL_PATIENCE: Duration = Duration::from_secs(10);
 const EXEC_OUTPUT_MAX: u64 = 1 << 20;
 
 /// Set up, create, serve; the process's exit status.
-pub fn run(cli: Cli) -> ExitCode {
+pub fn run(cli: Cli) -> u8 {
     let mut shim = match Shim::setup(&cli) {
         Ok(shim) => shim,
         Err(e) => {
             // Before the shim log exists this reaches whoever spawned us (or nobody).
             eprintln!("berth-shim {}: {e}", cli.id);
-            return ExitCode::from(1);
+            return 1;
         }
     };
     if let Err(message) = shim.boot(&cli) {
@@ -223,7 +222,7 @@ impl Shim {
     }
 
     /// Creating or starting failed: say so, clean up, exit 1.
-    fn fail(&mut self, message: String) -> ExitCode {
+    fn fail(&mut self, message: String) -> u8 {
         log(&self.id, format_args!("failed: {message}"));
         self.broadcast(&Message::Failed {
             message: message.clone(),
@@ -234,11 +233,11 @@ impl Shim {
             }
         }
         self.remove_own_files();
-        ExitCode::from(1)
+        1
     }
 
     /// The poll loop.
-    fn serve(&mut self) -> ExitCode {
+    fn serve(&mut self) -> u8 {
         // An init that exited before the loop left only a pending signal: look now.
         self.reap();
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8);
@@ -276,14 +275,14 @@ impl Shim {
                     continue;
                 }
                 log(&self.id, format_args!("poll: {err}"));
-                return ExitCode::from(1);
+                return 1;
             }
             ready.clear();
             ready.extend(fds.iter().filter(|p| p.revents != 0).map(|p| p.fd));
             for &fd in &ready {
                 if let After::Exit(code) = self.on_ready(fd) {
                     self.remove_own_files();
-                    return ExitCode::from(code);
+                    return code;
                 }
             }
         }
