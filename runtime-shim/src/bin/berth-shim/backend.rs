@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use berth_runtime::cgroups::Stats;
+use berth_runtime::cgroups::{CgroupPaths, Stats};
 use berth_runtime::container::{self, Container, CreateOptions};
 use berth_runtime::exec::ExecOptions;
 use nix::sys::signal::Signal;
@@ -239,6 +239,23 @@ impl Backend {
                 args.push(&id);
                 self.run(&args, false).map(drop)
             }
+        }
+    }
+
+    /// The container's memory cgroup directory and whether it is cgroup v2, where the
+    /// built-in runtime made it (`None`: an external runtime's, or no memory controller).
+    pub fn memory_cgroup(&self) -> Option<(PathBuf, bool)> {
+        let Backend::Builtin {
+            container: Some(c), ..
+        } = self
+        else {
+            return None;
+        };
+        match c.record().cgroup.paths() {
+            CgroupPaths::V1 { controllers, .. } => controllers
+                .get("memory")
+                .map(|h| (h.path().to_path_buf(), false)),
+            CgroupPaths::V2 { unified } => Some((unified.path().to_path_buf(), true)),
         }
     }
 

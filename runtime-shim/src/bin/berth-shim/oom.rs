@@ -1,5 +1,6 @@
-//! OOM notification without polling. The container's memory cgroup is found from its
-//! init's `/proc/<pid>/cgroup` (so it works whichever runtime made the container):
+//! OOM notification without polling. The container's memory cgroup is the one the
+//! built-in runtime made, or else found from its init's `/proc/<pid>/cgroup` (so it works
+//! whichever runtime made the container):
 //! - v1: an eventfd registered through `cgroup.event_control` on `memory.oom_control`;
 //! - v2: inotify on `memory.events`, whose modification the kernel notifies.
 //!
@@ -24,9 +25,15 @@ impl OomWatch {
     pub fn for_pid(pid: i32) -> io::Result<Option<OomWatch>> {
         let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
         let mounts = fs::read_to_string("/proc/self/mountinfo")?;
-        let Some((dir, v2)) = memory_dir(&cgroups, &mounts) else {
-            return Ok(None);
-        };
+        match memory_dir(&cgroups, &mounts) {
+            Some((dir, v2)) => OomWatch::for_dir(&dir, v2),
+            None => Ok(None),
+        }
+    }
+
+    /// Watch the memory cgroup directory `dir` (cgroup v2 if `v2`); `Ok(None)` when it
+    /// has no OOM counter to watch.
+    pub fn for_dir(dir: &Path, v2: bool) -> io::Result<Option<OomWatch>> {
         if v2 {
             let counter = dir.join("memory.events");
             if !counter.exists() {

@@ -200,7 +200,11 @@ impl Shim {
         self.pid = pid;
         self.status = Status::Created;
         log(&self.id, format_args!("created, init pid {pid}"));
-        match OomWatch::for_pid(pid) {
+        let watch = match self.backend.memory_cgroup() {
+            Some((dir, v2)) => OomWatch::for_dir(&dir, v2),
+            None => OomWatch::for_pid(pid),
+        };
+        match watch {
             Ok(watch) => self.oom = watch,
             Err(e) => log(&self.id, format_args!("no OOM notifications: {e}")),
         }
