@@ -141,6 +141,19 @@ fn default_mounts_present() {
             .any(|m| m.mountpoint.starts_with("/sys/fs/cgroup") && m.fstype.starts_with("cgroup")),
         "no cgroup filesystem under /sys/fs/cgroup: {out}"
     );
+    // The spec's options hold for it and for everything mounted below it.
+    for m in mounts
+        .iter()
+        .filter(|m| m.mountpoint.starts_with("/sys/fs/cgroup"))
+    {
+        for opt in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(
+                has_opt(&m.mount_options, opt),
+                "{:?} lacks {opt}: {m:?}",
+                m.mountpoint
+            );
+        }
+    }
     c.assert_nothing_left();
 }
 

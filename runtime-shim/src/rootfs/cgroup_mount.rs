@@ -5,11 +5,13 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 
+use super::mount_attr;
 use super::mount_options::MountOptions;
 use crate::cgroups::{Cgroup, CgroupPaths};
-use crate::error::{IoContext, Result, SysContext};
+use crate::error::{Error, IoContext, Result, SysContext};
 
 /// Mount the container's cgroups at `dest`, so the host's tree stays out of sight. On
 /// cgroup v2 inside a cgroup namespace the filesystem is mounted afresh (the namespace
@@ -32,7 +34,8 @@ pub fn mount_cgroups(
                 mount(Some("cgroup2"), dest, Some("cgroup2"), flags, None::<&str>)
                     .sys("mount", format!("cgroup2 on {}", dest.display()))
             } else {
-                bind(unified.path(), dest, flags)
+                bind(unified.path(), dest)?;
+                remount(dest, flags | MsFlags::MS_BIND, None)
             }
         }
         CgroupPaths::V1 { controllers, .. } => {
@@ -54,34 +57,37 @@ pub fn mount_cgroups(
                     .1
                     .push(name);
             }
+            let mut binds = Vec::with_capacity(hierarchies.len());
             for (mount_point, (own, names)) in hierarchies {
                 let Some(dir_name) = mount_point.file_name() else {
                     continue;
                 };
                 let target = dest.join(dir_name);
-                bind(own, &target, flags)?;
+                bind(own, &target)?;
+                binds.push(target);
                 for name in names.iter().filter(|n| std::ffi::OsStr::new(n) != dir_name) {
                     let link = dest.join(name);
                     symlink(dir_name, &link).io("symlink", &link)?;
                 }
             }
-            if flags.contains(MsFlags::MS_RDONLY) {
-                mount(
-                    None::<&str>,
-                    dest,
-                    None::<&str>,
-                    flags | MsFlags::MS_REMOUNT,
-                    Some("mode=755"),
-                )
-                .sys("remount", dest.display())?;
+            // The flags (read-only, nosuid …) for the tmpfs and every bind below it at
+            // once; one remount each where the kernel cannot (before 5.12).
+            match mount_attr::set_recursive(dest, flags) {
+                Ok(()) => Ok(()),
+                Err(Errno::ENOSYS) => {
+                    for target in &binds {
+                        remount(target, flags | MsFlags::MS_BIND, None)?;
+                    }
+                    remount(dest, flags, Some("mode=755"))
+                }
+                Err(e) => Err(Error::sys("mount_setattr", dest.display(), e)),
             }
-            Ok(())
         }
     }
 }
 
-/// Bind `source` onto `target` with `flags`.
-fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
+/// Bind `source` onto `target`, recursively.
+fn bind(source: &Path, target: &Path) -> Result<()> {
     fs::create_dir_all(target).io("create mount point", target)?;
     mount(
         Some(source),
@@ -93,13 +99,17 @@ fn bind(source: &Path, target: &Path, flags: MsFlags) -> Result<()> {
     .sys(
         "mount",
         format!("bind {} on {}", source.display(), target.display()),
-    )?;
+    )
+}
+
+/// Remount `target` with `flags`.
+fn remount(target: &Path, flags: MsFlags, data: Option<&str>) -> Result<()> {
     mount(
         None::<&str>,
         target,
         None::<&str>,
-        flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
-        None::<&str>,
+        flags | MsFlags::MS_REMOUNT,
+        data,
     )
     .sys("remount", target.display())
 }

@@ -3,6 +3,7 @@
 
 mod cgroup_mount;
 pub mod devices;
+mod mount_attr;
 pub mod mount_options;
 mod mounts;
 mod paths;
