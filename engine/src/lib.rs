@@ -6,6 +6,7 @@
 pub mod control;
 pub mod engine;
 pub mod events;
+pub mod exec;
 pub mod launcher;
 pub mod metrics;
 pub mod monitor;
@@ -21,6 +22,7 @@ pub mod statefs;
 pub use control::ControlError;
 pub use engine::{ChangeError, Config, Engine, Stats, SubmitError};
 pub use events::{Event, EventKind, Item, Subscription};
+pub use exec::{ExecArgs, ExecError};
 pub use launcher::{LaunchError, LaunchExit, Launched, Launcher, NoopLauncher};
 pub use queue::{Job, JobQueue, QueueFull};
 pub use record::{Change, ContainerSpec, Record, SpecSource, Timestamp, Timestamps};

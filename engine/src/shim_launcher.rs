@@ -45,6 +45,16 @@ impl ShimConfig {
     pub fn runtime_root(&self) -> PathBuf {
         self.state_dir.join("runtime")
     }
+
+    /// The log of container `id`: its processes' stdout and stderr, capped by the shim.
+    pub fn container_log(&self, id: &str) -> PathBuf {
+        self.shim_dir(id).join("container.log")
+    }
+
+    /// The file for the output of one exec in container `id`, told apart by `token`.
+    pub fn exec_output(&self, id: &str, token: &str) -> PathBuf {
+        self.shim_dir(id).join(format!("exec-{token}.out"))
+    }
 }
 
 /// Spawns a shim per job.
@@ -170,7 +180,7 @@ impl Launcher for ShimLauncher {
                 .runtime
                 .clone()
                 .or_else(|| self.config.runtime.clone()),
-            log: Some(dir.join("container.log")),
+            log: Some(self.config.container_log(&job.id)),
             log_max: Some(self.config.log_max),
             no_start: !job.spec.start,
         };

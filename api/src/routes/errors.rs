@@ -1,6 +1,6 @@
 //! API errors: an HTTP status and the JSON body `{"error":{"code":…,"message":…}}`.
 
-use berth_engine::{ChangeError, ControlError, RemoveError, SubmitError};
+use berth_engine::{ChangeError, ControlError, ExecError, RemoveError, SubmitError};
 use hyper::StatusCode;
 
 /// An error answer.
@@ -115,6 +115,24 @@ impl From<ControlError> for ApiError {
                 ApiError::conflict(e.to_string())
             }
             ControlError::Shim { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "shim_error", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<ExecError> for ApiError {
+    fn from(e: ExecError) -> Self {
+        match e {
+            ExecError::Invalid(_) => ApiError::invalid("invalid_exec", e.to_string()),
+            ExecError::NotFound(_) => ApiError::not_found("not_found", e.to_string()),
+            ExecError::NotRunning { .. } => ApiError::conflict(e.to_string()),
+            ExecError::BundleChanged { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "bundle_changed", e.to_string())
+            }
+            ExecError::Control(c) => c.into(),
+            ExecError::Failed { .. } => ApiError::invalid("exec_failed", e.to_string()),
+            ExecError::Unexpected { .. } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "shim_error", e.to_string())
             }
         }

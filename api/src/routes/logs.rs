@@ -44,7 +44,7 @@ fn log_path(app: &App, id: &str) -> Result<PathBuf, ApiError> {
         .shim
         .as_ref()
         .ok_or_else(|| ApiError::not_found("no_logs", "this daemon keeps no logs"))?;
-    Ok(shim.shim_dir(id).join("container.log"))
+    Ok(shim.container_log(id))
 }
 
 /// What is kept so far: the rotated part, then the current file.
