@@ -14,11 +14,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use berth_engine::runtime::cgroups::{Cgroup, CgroupPaths};
+use berth_engine::runtime::cgroups::{Cgroup, CgroupMounts, CgroupPaths, ProcessCgroups};
 use berth_engine::runtime::container::Container;
 use berth_engine::{Engine, State};
 
-use super::hierarchies::{Dirs, Mounts};
 use super::{Family, Kind};
 
 /// Above this a memory limit means "none" (v1 writes its page-counter maximum, about
@@ -67,7 +66,7 @@ impl Files {
 
     /// The files of the cgroup directories of a process: its v1 hierarchies, or on a
     /// host without them its cgroup2 directory.
-    fn of_dirs(dirs: &Dirs) -> Option<Self> {
+    fn of_dirs(dirs: &ProcessCgroups) -> Option<Self> {
         if dirs.v1.is_empty() {
             return dirs.v2.as_deref().map(Files::v2);
         }
@@ -161,7 +160,7 @@ pub struct Containers {
     /// The runtime state root (`None`: no cgroup metrics).
     runtime_root: Option<PathBuf>,
     /// This host's cgroup mounts, for containers found through their init's pid.
-    mounts: Mounts,
+    mounts: CgroupMounts,
     /// Cgroup files by container id, for the containers seen live at the last scrape.
     known: Mutex<HashMap<String, Arc<Files>>>,
 }
@@ -171,7 +170,7 @@ impl Containers {
     pub fn new(runtime_root: Option<PathBuf>) -> Self {
         Containers {
             runtime_root,
-            mounts: Mounts::read(),
+            mounts: CgroupMounts::read().unwrap_or_default(),
             known: Mutex::new(HashMap::new()),
         }
     }
@@ -222,7 +221,7 @@ impl Containers {
 
 /// The cgroup files of container `id`: from its runtime state record, else from the
 /// cgroup of its init `pid`.
-fn locate(root: &Path, mounts: &Mounts, id: &str, pid: Option<i32>) -> Option<Files> {
+fn locate(root: &Path, mounts: &CgroupMounts, id: &str, pid: Option<i32>) -> Option<Files> {
     match Container::load(root, id) {
         Ok(container) => {
             let cgroup: &Cgroup = &container.record().cgroup;
@@ -230,7 +229,7 @@ fn locate(root: &Path, mounts: &Mounts, id: &str, pid: Option<i32>) -> Option<Fi
         }
         Err(e) => {
             let found = pid
-                .and_then(|pid| mounts.dirs_of(pid))
+                .and_then(|pid| mounts.of_process(pid).ok())
                 .and_then(|d| Files::of_dirs(&d));
             if found.is_none() {
                 tracing::debug!(container = %id, "no cgroup metrics: {e}");

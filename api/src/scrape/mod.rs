@@ -8,7 +8,6 @@
 //! simply not written again — nothing to expire.
 
 pub mod containers;
-pub mod hierarchies;
 pub mod process;
 
 use metrics::{Key, Label};

@@ -39,6 +39,7 @@ mod stats;
 mod v1;
 mod v2;
 
+pub use mountinfo::{CgroupMounts, ProcessCgroups};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
     Stats, Throttling,

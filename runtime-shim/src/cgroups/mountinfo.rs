@@ -1,8 +1,10 @@
-//! Finding the cgroup hierarchies: cgroup mounts in `/proc/self/mountinfo` and the
-//! calling process's own cgroups in `/proc/self/cgroup`.
+//! Finding the cgroup hierarchies: cgroup mounts in `/proc/self/mountinfo`, a process's
+//! cgroups in `/proc/<pid>/cgroup`, and from both the directories a process is in
+//! ([`CgroupMounts`], for containers made by someone else, found by their pid).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
 /// The v1 controllers Berth places containers in, as runc's fs driver does. Named
 /// hierarchies such as `name=systemd` are skipped.
@@ -115,7 +117,78 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parse `/proc/self/cgroup` (`hierarchy-id:controllers:path` per line).
+/// This host's cgroup mounts, to find the cgroup directories of processes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CgroupMounts {
+    mounts: Vec<CgroupMount>,
+}
+
+/// One process's cgroup directories.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProcessCgroups {
+    /// v1 controller name to the process's directory in that hierarchy (co-mounted
+    /// controllers each name the same directory).
+    pub v1: BTreeMap<String, PathBuf>,
+    /// The process's directory in the cgroup2 hierarchy.
+    pub v2: Option<PathBuf>,
+}
+
+impl CgroupMounts {
+    /// The cgroup mounts as this process sees them.
+    pub fn read() -> io::Result<Self> {
+        Ok(Self::parse(&std::fs::read_to_string(
+            "/proc/self/mountinfo",
+        )?))
+    }
+
+    /// The cgroup mounts in the text of a `mountinfo` file.
+    pub fn parse(text: &str) -> Self {
+        CgroupMounts {
+            mounts: parse_mountinfo(text),
+        }
+    }
+
+    /// The cgroup directories of process `pid`.
+    pub fn of_process(&self, pid: i32) -> io::Result<ProcessCgroups> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+        Ok(self.dirs_in(&text))
+    }
+
+    /// The directories named by the text of a `/proc/<pid>/cgroup` file.
+    pub fn dirs_in(&self, proc_cgroup: &str) -> ProcessCgroups {
+        let own = parse_own_cgroups(proc_cgroup);
+        let mut dirs = ProcessCgroups::default();
+        for mount in &self.mounts {
+            match &mount.kind {
+                MountKind::V2 => {
+                    if let Some(path) = &own.unified {
+                        dirs.v2 = Some(below(mount, path));
+                    }
+                }
+                MountKind::V1 { controllers } => {
+                    for c in controllers {
+                        if let Some(path) = own.controllers.get(c) {
+                            dirs.v1.insert(c.clone(), below(mount, path));
+                        }
+                    }
+                }
+            }
+        }
+        dirs
+    }
+}
+
+/// The directory of cgroup `path` in the hierarchy of `mount` (whose root may be a
+/// cgroup below the hierarchy's top, as in a container).
+fn below(mount: &CgroupMount, path: &str) -> PathBuf {
+    let rel = Path::new(path)
+        .strip_prefix(&mount.root)
+        .unwrap_or(Path::new(path));
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    mount.mount_point.join(rel)
+}
+
+/// Parse `/proc/<pid>/cgroup` (`hierarchy-id:controllers:path` per line).
 pub(crate) fn parse_own_cgroups(text: &str) -> OwnCgroups {
     let mut own = OwnCgroups::default();
     for line in text.lines() {
@@ -171,6 +244,54 @@ garbage line
         assert_eq!(unescape(r"/mnt/a\040b"), "/mnt/a b");
         assert_eq!(unescape(r"/trailing\"), r"/trailing\");
         assert_eq!(unescape(r"/x\9yz"), r"/x\9yz");
+    }
+
+    const HYBRID: &str = "\
+25 30 0:23 / /sys rw,nosuid - sysfs sysfs rw
+33 25 0:28 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+36 25 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+37 25 0:32 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+38 25 0:33 /nested /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids
+";
+
+    #[test]
+    fn a_process_cgroups_on_a_hybrid_host() {
+        let dirs = CgroupMounts::parse(HYBRID)
+            .dirs_in("4:memory:/a/rc1\n3:pids:/nested/rc1\n2:cpu,cpuacct:/rc1\n0::/rc1\n");
+        assert_eq!(dirs.v1["memory"], Path::new("/sys/fs/cgroup/memory/a/rc1"));
+        // The mount's root is stripped from the path.
+        assert_eq!(dirs.v1["pids"], Path::new("/sys/fs/cgroup/pids/rc1"));
+        for c in ["cpu", "cpuacct"] {
+            assert_eq!(dirs.v1[c], Path::new("/sys/fs/cgroup/cpu,cpuacct/rc1"));
+        }
+        assert_eq!(
+            dirs.v2.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified/rc1"))
+        );
+    }
+
+    #[test]
+    fn a_process_cgroups_on_a_pure_v2_host() {
+        let mounts = CgroupMounts::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        let dirs = mounts.dirs_in("0::/berth/c1\n");
+        assert!(dirs.v1.is_empty());
+        assert_eq!(
+            dirs.v2.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/berth/c1"))
+        );
+        assert_eq!(
+            CgroupMounts::parse("").dirs_in("0::/a\n"),
+            ProcessCgroups::default()
+        );
+    }
+
+    #[test]
+    fn this_process_cgroups() {
+        let dirs = CgroupMounts::read()
+            .unwrap()
+            .of_process(std::process::id() as i32)
+            .unwrap();
+        assert!(!dirs.v1.is_empty() || dirs.v2.is_some(), "{dirs:?}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use berth_runtime::cgroups::{CgroupMounts, ProcessCgroups};
+
 /// A watch on one memory cgroup.
 pub struct OomWatch {
     fd: OwnedFd,
@@ -23,9 +25,8 @@ impl OomWatch {
     /// Watch the memory cgroup of `pid`; `Ok(None)` when it has none (no memory
     /// controller, e.g. a hybrid host's empty cgroup2).
     pub fn for_pid(pid: i32) -> io::Result<Option<OomWatch>> {
-        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
-        let mounts = fs::read_to_string("/proc/self/mountinfo")?;
-        match memory_dir(&cgroups, &mounts) {
+        let dirs = CgroupMounts::read()?.of_process(pid)?;
+        match memory_dir(dirs) {
             Some((dir, v2)) => OomWatch::for_dir(&dir, v2),
             None => Ok(None),
         }
@@ -102,45 +103,14 @@ fn read_count(path: &Path) -> io::Result<u64> {
         .unwrap_or(0))
 }
 
-/// The memory cgroup directory from `/proc/<pid>/cgroup` and `/proc/self/mountinfo`
-/// text, and whether it is cgroup v2.
-fn memory_dir(cgroups: &str, mountinfo: &str) -> Option<(PathBuf, bool)> {
-    let mut v1 = None;
-    let mut v2 = None;
-    for line in cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if ctrls.split(',').any(|c| c == "memory") {
-            v1 = Some(path);
-        } else if ctrls.is_empty() {
-            v2 = Some(path);
-        }
+/// The memory cgroup directory among a process's, and whether it is cgroup v2: the v1
+/// memory controller's where there is one (a hybrid host's cgroup2 has no controllers).
+fn memory_dir(mut dirs: ProcessCgroups) -> Option<(PathBuf, bool)> {
+    match dirs.v1.remove("memory") {
+        Some(dir) => Some((dir, false)),
+        None if dirs.v1.is_empty() => dirs.v2.map(|dir| (dir, true)),
+        None => None,
     }
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        if l.len() < 5 || r.len() < 3 {
-            continue;
-        }
-        let (root, mountpoint) = (l[3], l[4]);
-        let rel = |p: &str| -> Option<PathBuf> {
-            let rest = p.strip_prefix(root.trim_end_matches('/'))?;
-            Some(Path::new(mountpoint).join(rest.trim_start_matches('/')))
-        };
-        match (r[0], v1, v2) {
-            ("cgroup", Some(p), _) if r[2].split(',').any(|o| o == "memory") => {
-                return rel(p).map(|d| (d, false));
-            }
-            ("cgroup2", None, Some(p)) => return rel(p).map(|d| (d, true)),
-            _ => {}
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -155,21 +125,28 @@ mod tests {
 
     #[test]
     fn v1_memory_wins_on_hybrid() {
-        let cg = "5:memory:/berth/c1\n4:cpu,cpuacct:/berth/c1\n0::/berth/c1\n";
+        let dirs = CgroupMounts::parse(MOUNTS)
+            .dirs_in("5:memory:/berth/c1\n4:cpu,cpuacct:/berth/c1\n0::/berth/c1\n");
         assert_eq!(
-            memory_dir(cg, MOUNTS),
+            memory_dir(dirs),
             Some((PathBuf::from("/sys/fs/cgroup/memory/berth/c1"), false))
         );
+        // v1 without a memory controller: no OOM watch, not the empty cgroup2.
+        let dirs = CgroupMounts::parse(MOUNTS).dirs_in("4:cpu,cpuacct:/c\n0::/c\n");
+        assert_eq!(memory_dir(dirs), None);
     }
 
     #[test]
     fn v2_when_no_v1_memory() {
-        let mounts = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let mounts = CgroupMounts::parse("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
         assert_eq!(
-            memory_dir("0::/a/b\n", mounts),
+            memory_dir(mounts.dirs_in("0::/a/b\n")),
             Some((PathBuf::from("/sys/fs/cgroup/a/b"), true))
         );
-        assert_eq!(memory_dir("0::/a/b\n", ""), None);
+        assert_eq!(
+            memory_dir(CgroupMounts::parse("").dirs_in("0::/a/b\n")),
+            None
+        );
     }
 
     #[test]
