@@ -217,13 +217,21 @@ impl Launcher for ShimLauncher {
     }
 }
 
-/// The reason a shim gave for failing, from the last line of its log.
+/// The reason a shim gave for failing: the message of the last line of its log.
 fn shim_failure(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("shim.log")).ok()?;
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .map(str::to_owned)
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(log_message(line).to_owned())
+}
+
+/// The message of a shim log line, `<time> berth-shim <id>: failed: <message>`, without
+/// what every line says; a line of another form as it is.
+fn log_message(line: &str) -> &str {
+    let message = line
+        .split_once(" berth-shim ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map_or(line, |(_, message)| message);
+    message.strip_prefix("failed: ").unwrap_or(message)
 }
 
 /// Ask the shim where it stands and follow its events until the container is created
@@ -395,4 +403,27 @@ pub fn reattach(engine: &crate::Engine, monitor: &Monitor, config: &ShimConfig) 
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_reason_is_the_message_of_the_shim_log_line() {
+        assert_eq!(
+            log_message(
+                "2026-11-28T17:59:29.176Z berth-shim c-1: failed: crun create failed: unknown version"
+            ),
+            "crun create failed: unknown version"
+        );
+        assert_eq!(
+            log_message("2026-11-28T17:59:29Z berth-shim c-1: no OOM notifications: x: y"),
+            "no OOM notifications: x: y"
+        );
+        assert_eq!(
+            log_message("berth-shim c-1: bad spec"),
+            "berth-shim c-1: bad spec"
+        );
+    }
 }

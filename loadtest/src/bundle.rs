@@ -60,7 +60,7 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>> {
 
 /// The default spec of `berth-runc spec` (pid, network, ipc, uts, mount and cgroup
 /// namespaces, runc's default mounts, capabilities and masked paths), running
-/// `sleep infinity` without a terminal.
+/// `sleep infinity` without a terminal, as OCI version 1.0.2.
 pub fn default_spec(runc: &Path, dir: &Path) -> Result<Value> {
     let out = Command::new(runc)
         .arg("spec")
@@ -85,6 +85,9 @@ pub fn default_spec(runc: &Path, dir: &Path) -> Result<Value> {
     })?;
     spec["process"]["terminal"] = json!(false);
     spec["process"]["args"] = json!(["sleep", "infinity"]);
+    // The spec uses nothing newer than 1.0, and --runtime compares runtimes on the same
+    // spec: Debian's crun (1.8) refuses any version but 1.0.x.
+    spec["ociVersion"] = json!("1.0.2");
     Ok(spec)
 }
 

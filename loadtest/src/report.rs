@@ -249,8 +249,17 @@ impl RunReport {
         );
         if self.failed > 0 {
             s += &format!("  failures        {}\n", self.failed);
-            for (why, n) in &self.failures {
+            let mut reasons: Vec<(&String, &usize)> = self.failures.iter().collect();
+            reasons.sort_by(|a, b| b.1.cmp(a.1));
+            for (why, n) in reasons.iter().take(REASONS_SHOWN) {
                 s += &format!("    {n:>5} × {why}\n");
+            }
+            if reasons.len() > REASONS_SHOWN {
+                let rest: usize = reasons[REASONS_SHOWN..].iter().map(|r| r.1).sum();
+                s += &format!(
+                    "    {rest:>5} × {} other reasons (--json lists them all)\n",
+                    reasons.len() - REASONS_SHOWN
+                );
             }
         } else {
             s += "  failures        0\n";
@@ -289,6 +298,9 @@ impl RunReport {
         s
     }
 }
+
+/// Distinct failure reasons the summary lists, the most frequent first.
+const REASONS_SHOWN: usize = 10;
 
 /// A failure reason with this run's ids taken out, so equal causes group together.
 fn reason_class(reason: &str, prefix: &str) -> String {
