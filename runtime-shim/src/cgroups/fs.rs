@@ -150,6 +150,28 @@ pub(crate) fn levels(hierarchy: &Hierarchy) -> Result<Vec<PathBuf>, CgroupError>
         .collect())
 }
 
+/// Make the container's cgroup in `hierarchy` and any missing level above it; existing
+/// ones are fine. The container's own level is tried first: its parents nearly always
+/// exist already, and a mkdir that finds its directory existing still takes the lock
+/// of the directory above, which every starting container contends for.
+pub(crate) fn create_all(hierarchy: &Hierarchy) -> Result<(), CgroupError> {
+    match std::fs::create_dir(hierarchy.path()) {
+        Ok(()) => return Ok(()),
+        Err(source) if source.kind() == ErrorKind::AlreadyExists => return Ok(()),
+        Err(source) if source.kind() == ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(CgroupError::Create {
+                path: hierarchy.path().to_path_buf(),
+                source,
+            })
+        }
+    }
+    for level in levels(hierarchy)? {
+        create_dir(&level)?;
+    }
+    Ok(())
+}
+
 /// `mkdir` one cgroup; an existing one is fine.
 pub(crate) fn create_dir(path: &Path) -> Result<(), CgroupError> {
     create_dir_new(path).map(drop)
@@ -315,6 +337,32 @@ mod tests {
             path: PathBuf::from("/etc"),
         };
         assert!(levels(&outside).is_err());
+    }
+
+    #[test]
+    fn create_all_makes_missing_parents_and_accepts_existing_levels() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hierarchy = Hierarchy {
+            mount: tmp.path().to_path_buf(),
+            path: tmp.path().join("berth/c1"),
+        };
+        create_all(&hierarchy).unwrap();
+        assert!(hierarchy.path().is_dir());
+        create_all(&hierarchy).unwrap();
+        let sibling = Hierarchy {
+            mount: tmp.path().to_path_buf(),
+            path: tmp.path().join("berth/c2"),
+        };
+        create_all(&sibling).unwrap();
+        assert!(sibling.path().is_dir());
+        // A file where a level should be is an error naming the path.
+        std::fs::write(tmp.path().join("file"), "").unwrap();
+        let blocked = Hierarchy {
+            mount: tmp.path().to_path_buf(),
+            path: tmp.path().join("file/c3"),
+        };
+        let err = create_all(&blocked).unwrap_err();
+        assert!(err.to_string().contains("file"), "{err}");
     }
 
     #[test]

@@ -111,6 +111,12 @@ pub(crate) fn create(
         let holds_cpuset = controllers
             .iter()
             .any(|(other, h)| other == cpuset::Cpuset::NAME && h.path() == hierarchy.path());
+        if !holds_cpuset {
+            fs::create_all(hierarchy)?;
+            tracing::trace!(controller = %name, path = %hierarchy.path().display(), "cgroup created");
+            made.push(hierarchy.path());
+            continue;
+        }
         let levels = fs::levels(hierarchy)?;
         // Set once a level makes its new children copy its cpus and mems by itself.
         let mut parent_clones = false;
@@ -146,9 +152,7 @@ pub(crate) fn create(
         made.push(hierarchy.path());
     }
     if let Some(unified) = unified {
-        for level in fs::levels(unified)? {
-            fs::create_dir(&level)?;
-        }
+        fs::create_all(unified)?;
     }
     apply_plan(plan, resources)
 }
