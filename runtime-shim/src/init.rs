@@ -6,7 +6,7 @@
 //! read-only; switch user after everything that needs privilege; find the program last
 //! so that a missing binary fails `create`.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use nix::fcntl::{openat, OFlag};
@@ -68,6 +68,41 @@ pub fn run(cfg: InitConfig) -> ! {
     unsafe { libc::_exit(127) }
 }
 
+/// Close every descriptor inherited from the caller that the init does not use. The exec
+/// would close the close-on-exec ones, but a container can stay created for long: until
+/// then it held its caller's sockets, pipes and files open — a shim's control socket, for
+/// one, whose closing is how the engine learns that the shim died.
+fn close_inherited(cfg: &InitConfig) {
+    // Stdio and the descriptors handed to the user process stay.
+    let first = 3 + cfg.preserve_fds;
+    let mut keep: Vec<u32> = [cfg.channel.raw_fd(), cfg.state_dir.as_raw_fd()]
+        .into_iter()
+        .chain(cfg.console.map(|c| c.as_raw_fd()))
+        .chain(cfg.namespaces.join.iter().map(|j| j.fd.as_raw_fd()))
+        .filter_map(|fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = first;
+    for fd in keep.into_iter().map(Some).chain([None]) {
+        let to = match fd {
+            Some(fd) if fd == from => {
+                from = fd + 1;
+                continue;
+            }
+            Some(fd) => fd - 1,
+            None => u32::MAX,
+        };
+        // SAFETY: close_range on descriptors of this process that nothing in it uses
+        // (the kept ones lie outside the range).
+        unsafe { libc::syscall(libc::SYS_close_range, from, to, 0u32) };
+        if let Some(fd) = fd {
+            from = fd + 1;
+        }
+    }
+}
+
 /// Everything between clone and "ready": the program to exec, and the state document
 /// for the hooks the init runs itself (if the spec has any).
 fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
@@ -80,6 +115,7 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
         .sys("sigprocmask", "init")?;
     // SAFETY: restoring the default disposition installs no handler code.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.sys("signal", "SIGPIPE")?;
+    close_inherited(cfg);
 
     match cfg.channel.recv()? {
         Some(Message::Proceed) => {}

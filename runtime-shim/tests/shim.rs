@@ -499,6 +499,29 @@ fn killed_shim_is_seen_as_end_of_file() {
 }
 
 #[test]
+fn killed_shim_of_a_created_container_is_seen_as_end_of_file() {
+    // The init, waiting to be started, must not hold the shim's sockets open.
+    let c = TestContainer::new("shim-sigkill-created", &["sleep", "1000"]);
+    c.write_config();
+    let mut shim = Shim::spawn(&Shim::options(&c, None, true));
+    let mut client = shim.connect();
+    let s = wait_status(&mut client, Status::Created);
+    let fds = fs::read_dir(format!("/proc/{}/fd", s.pid)).unwrap().count();
+    assert!(fds <= 6, "the created init holds {fds} descriptors");
+    // SAFETY: kill(2) with our child's pid.
+    unsafe { libc::kill(shim.pid, libc::SIGKILL) };
+    loop {
+        match client.recv_event() {
+            Ok(_) => {}
+            Err(ClientError::Closed) => break,
+            Err(e) => panic!("expected end of file, got {e}"),
+        }
+    }
+    assert_eq!(shim.wait(), -1);
+    // (The created container is removed by TestContainer's drop.)
+}
+
+#[test]
 fn failed_create_is_reported_and_leaves_nothing() {
     let c = TestContainer::new("shim-fail", &["/no/such/binary"]);
     c.write_config();
