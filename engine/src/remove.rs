@@ -41,6 +41,12 @@ impl Engine {
     /// delete it; a created, running or paused one only with `force` (killed first).
     /// Waits at most `timeout` for the shim.
     pub fn remove(&self, id: &str, force: bool, timeout: Duration) -> Result<(), RemoveError> {
+        self.remove_by(id, force, Instant::now() + timeout)
+    }
+
+    /// [`Engine::remove`] with everything done by `deadline`.
+    fn remove_by(&self, id: &str, force: bool, deadline: Instant) -> Result<(), RemoveError> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
         let state = self
             .get(id)
             .ok_or_else(|| RemoveError::NotFound(id.to_owned()))?
@@ -58,8 +64,9 @@ impl Engine {
         }
         match self.delete(id) {
             Ok(_) | Err(ChangeError::NotFound(_)) => Ok(()),
-            // Changed meanwhile (a queued one started): its shim must remove it.
-            Err(ChangeError::Illegal(_)) => self.remove(id, force, timeout),
+            // Changed meanwhile (a queued one started): its shim must remove it, within
+            // the time that is left.
+            Err(ChangeError::Illegal(_)) => self.remove_by(id, force, deadline),
         }
     }
 
