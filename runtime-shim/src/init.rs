@@ -94,9 +94,8 @@ fn close_inherited(cfg: &InitConfig) {
             Some(fd) => fd - 1,
             None => u32::MAX,
         };
-        // SAFETY: close_range on descriptors of this process that nothing in it uses
-        // (the kept ones lie outside the range).
-        unsafe { libc::syscall(libc::SYS_close_range, from, to, 0u32) };
+        // Nothing in the init uses these: the kept ones lie outside the range.
+        crate::close_fds::close_range(from, to);
         if let Some(fd) = fd {
             from = fd + 1;
         }

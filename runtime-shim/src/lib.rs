@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod channel;
 pub mod checkpoint;
+pub mod close_fds;
 pub mod console;
 pub mod container;
 pub mod default_spec;

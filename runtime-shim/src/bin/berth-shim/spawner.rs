@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
+use berth_runtime::close_fds;
 use berth_runtime::shim::client::SpawnOptions;
 use berth_runtime::shim::spawner::SpawnReply;
 use berth_runtime::shim::wire::{self, Received};
@@ -182,18 +183,17 @@ fn become_shim(opts: SpawnOptions, control: OwnedFd, title: &[OsString]) -> u8 {
     let control = control.into_raw_fd();
     // The control socket on stdin, nothing above stderr (the engine's socket and the
     // signalfd are the spawner's), no signal blocked.
-    // SAFETY: dup2 and close_range on this process's own descriptors.
-    unsafe {
-        if libc::dup2(control, 0) < 0 {
-            eprintln!(
-                "berth-shim {}: control socket onto stdin: {}",
-                opts.id,
-                io::Error::last_os_error()
-            );
-            return 1;
-        }
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+    // SAFETY: dup2 onto this process's own stdin.
+    if unsafe { libc::dup2(control, 0) } < 0 {
+        eprintln!(
+            "berth-shim {}: control socket onto stdin: {}",
+            opts.id,
+            io::Error::last_os_error()
+        );
+        return 1;
     }
+    // If a shim kept the spawner's socket open, a dead spawner would never be seen.
+    close_fds::close_range(3, u32::MAX);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     proctitle::set(title);
     server::run(Cli::spawned(opts))
