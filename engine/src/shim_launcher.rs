@@ -20,6 +20,9 @@ use crate::monitor::Monitor;
 use crate::queue::Job;
 use crate::record::{SpecSource, Timestamp};
 
+/// How long a shim whose spawn was lost has to show its socket.
+const UNCLAIMED_SHIM_WAIT: Duration = Duration::from_secs(2);
+
 /// Where shims, bundles of inline specs and runtime state live, and how shims run.
 #[derive(Debug, Clone)]
 pub struct ShimConfig {
@@ -79,6 +82,21 @@ impl ShimLauncher {
         }
     }
 
+    /// After a spawner was lost mid-request: a shim it may have forked would run a
+    /// container nobody follows, so if one shows up it is told to delete it.
+    fn stop_unclaimed_shim(&self, id: &str, dir: &Path) {
+        let Ok(mut client) = ShimClient::connect_timeout(dir, UNCLAIMED_SHIM_WAIT) else {
+            return;
+        };
+        let stopped = client
+            .set_read_timeout(Some(self.config.start_timeout))
+            .and_then(|()| client.request(&Request::Delete { force: true }));
+        match stopped {
+            Ok(_) => tracing::warn!(%id, "deleted the container of a shim whose spawn was lost"),
+            Err(e) => tracing::warn!(%id, "a shim whose spawn was lost: {e}"),
+        }
+    }
+
     /// Have a shim forked. A spawner found dead before anything was asked (killed since
     /// the last launch) is replaced once; one lost during the request is not retried, as
     /// its shim may exist.
@@ -97,6 +115,12 @@ impl ShimLauncher {
                 Err(SpawnError::Gone) if !fresh => {
                     tracing::warn!("the shim spawner had exited; starting a new one");
                     *spawner = None;
+                }
+                Err(e @ (SpawnError::Lost(_) | SpawnError::Io { .. })) => {
+                    // Its answers can no longer be matched to requests: the next start
+                    // gets a new spawner (this one is killed; shims it made live on).
+                    *spawner = None;
+                    return Err(e);
                 }
                 other => return other,
             }
@@ -185,9 +209,15 @@ impl Launcher for ShimLauncher {
             no_start: !job.spec.start,
         };
         // Connected from the start: no waiting for the shim's socket file to appear.
-        let mut shim = self
-            .spawn(&opts)
-            .map_err(|e| LaunchError::new("spawn", e.to_string()))?;
+        let mut shim = match self.spawn(&opts) {
+            Ok(shim) => shim,
+            Err(e) => {
+                if matches!(e, SpawnError::Lost(_)) {
+                    self.stop_unclaimed_shim(&job.id, &dir);
+                }
+                return Err(LaunchError::new("spawn", e.to_string()));
+            }
+        };
         let deadline = Instant::now() + self.config.start_timeout;
         match wait_until_launched(&mut shim.client, job.spec.start, deadline) {
             Ok((pid, exited)) => {

@@ -8,8 +8,10 @@
 //! end). A fork of the small, single-threaded spawner costs neither. The forked shim
 //! runs exactly the code an exec'd one runs, with the same descriptors (its control
 //! socket on stdin, nothing above stderr), an empty signal mask, and the command line an
-//! exec'd shim would show (`berth-shim --id …`), so `ps` and tools that look for shims
-//! see no difference.
+//! exec'd shim would show (`berth-shim --id …`; where the kernel refuses to move the
+//! command line — no CAP_SYS_RESOURCE — it is rewritten in place, as one string with
+//! its arguments separated by spaces), so `ps` and tools that look for shims by `--id`
+//! still find them.
 //!
 //! Shims are the spawner's children: it reaps them. Each answer carries a pidfd, so the
 //! engine can kill a shim that hangs without ever signalling a recycled pid. When the
@@ -66,13 +68,15 @@ pub enum SpawnError {
     #[error("the shim spawner has exited")]
     Gone,
     /// The spawner went away (or stopped answering) during the request: whether a shim
-    /// was made is unknown.
+    /// was made is unknown, and a late answer could be taken for the next request's, so
+    /// this spawner must not be asked again.
     #[error("the shim spawner did not answer: {0}")]
     Lost(String),
     /// The spawner answered that it made no shim.
     #[error("the shim spawner could not make the shim: {0}")]
     Refused(String),
-    /// A socket or descriptor of our own failed.
+    /// A socket or descriptor of our own failed (or the request could not be sent in
+    /// time); this spawner must not be asked again.
     #[error("shim spawner {op}: {source}")]
     Io {
         /// What was being done.
@@ -122,12 +126,15 @@ impl Spawner {
             socket: ours,
             buf: Vec::new(),
         };
-        wire::set_read_timeout(spawner.socket.as_fd(), Some(ANSWER_TIMEOUT)).map_err(|source| {
-            SpawnError::Io {
+        // A stopped spawner must not hang a start: neither waiting for its answer nor
+        // for room in its full queue.
+        let fd = spawner.socket.as_fd();
+        wire::set_read_timeout(fd, Some(ANSWER_TIMEOUT))
+            .and_then(|()| wire::set_send_timeout(fd, Some(ANSWER_TIMEOUT)))
+            .map_err(|source| SpawnError::Io {
                 op: "setsockopt",
                 source,
-            }
-        })?;
+            })?;
         Ok(spawner)
     }
 

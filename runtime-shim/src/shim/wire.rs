@@ -122,7 +122,11 @@ pub fn recv_with_fd<T: DeserializeOwned>(
         ) {
             Ok(msg) => {
                 let mut passed = None;
-                for cmsg in msg.cmsgs()? {
+                // More descriptors than one were sent: the message is not one of ours.
+                let cmsgs = msg.cmsgs().map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidData, "too many descriptors passed")
+                })?;
+                for cmsg in cmsgs {
                     if let ControlMessageOwned::ScmRights(fds) = cmsg {
                         for raw in fds {
                             // SAFETY: the kernel just installed this descriptor for us;
@@ -150,6 +154,20 @@ pub fn recv_with_fd<T: DeserializeOwned>(
 /// Bound every wait of a receive on `fd` (`None`: wait forever). A wait that runs out
 /// is an error of kind `WouldBlock`.
 pub fn set_read_timeout(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    set_timeout(fd, libc::SO_RCVTIMEO, timeout)
+}
+
+/// Bound every wait of a send on `fd` for room in the peer's queue, as
+/// [`set_read_timeout`] does for receives.
+pub fn set_send_timeout(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    set_timeout(fd, libc::SO_SNDTIMEO, timeout)
+}
+
+fn set_timeout(
+    fd: BorrowedFd<'_>,
+    option: libc::c_int,
+    timeout: Option<Duration>,
+) -> io::Result<()> {
     let tv = timeout.map_or(
         libc::timeval {
             tv_sec: 0,
@@ -166,7 +184,7 @@ pub fn set_read_timeout(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Re
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
+            option,
             (&tv as *const libc::timeval).cast(),
             std::mem::size_of::<libc::timeval>() as libc::socklen_t,
         )
