@@ -12,19 +12,21 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
 /// Show `args` as this process's command line. Only for a single-threaded process (it
-/// rewrites the environment).
+/// rewrites the environment), and afterwards nothing may read the original arguments
+/// (`std::env::args`, glibc's `program_invocation_name`): their memory may be reused.
 pub fn set(args: &[OsString]) {
+    // Read before anything moves: where the original arguments and environment lie.
+    let Some(area) = Areas::of_self() else {
+        return;
+    };
     let mut nul_separated = Vec::new();
     for arg in args {
         nul_separated.extend_from_slice(arg.as_bytes());
         nul_separated.push(0);
     }
-    if point_kernel_at(nul_separated.clone()) {
+    if point_kernel_at(nul_separated.clone(), area) {
         return;
     }
-    let Some(area) = Areas::of_self() else {
-        return;
-    };
     let spaced: Vec<u8> = nul_separated
         .iter()
         .map(|&b| if b == 0 { b' ' } else { b })
@@ -32,23 +34,30 @@ pub fn set(args: &[OsString]) {
     overwrite(area, spaced.trim_ascii_end());
 }
 
-/// PR_SET_MM_ARG_START/END at a leaked copy; `false` where that is not permitted.
-fn point_kernel_at(text: Vec<u8>) -> bool {
+/// PR_SET_MM_ARG_START/END at a leaked copy; `false` (and the original range kept)
+/// where that is not permitted.
+fn point_kernel_at(text: Vec<u8>, original: Areas) -> bool {
     // Kept for the life of the process: the kernel reads the command line from here.
     let text: &'static [u8] = Box::leak(text.into_boxed_slice());
     let start = text.as_ptr() as libc::c_ulong;
     let end = start + text.len() as libc::c_ulong;
-    // The heap lies below the stack, where the original arguments are: moving the start
-    // first keeps start <= end at each step, as the kernel requires.
-    [
-        (libc::PR_SET_MM_ARG_START, start),
-        (libc::PR_SET_MM_ARG_END, end),
-    ]
-    .into_iter()
-    .all(|(what, value)| {
+    let set = |what: libc::c_int, value: libc::c_ulong| {
         // SAFETY: prctl with integer arguments; the range stays valid (leaked above).
         unsafe { libc::prctl(libc::PR_SET_MM, what as libc::c_ulong, value, 0, 0) == 0 }
-    })
+    };
+    // The heap lies below the stack, where the original arguments are: moving the start
+    // first keeps start <= end at each step, as the kernel requires.
+    if !set(libc::PR_SET_MM_ARG_START, start) {
+        return false;
+    }
+    if !set(libc::PR_SET_MM_ARG_END, end) {
+        set(
+            libc::PR_SET_MM_ARG_START,
+            original.arg_start as libc::c_ulong,
+        );
+        return false;
+    }
+    true
 }
 
 /// Where this process's argument and environment strings lie.
@@ -99,12 +108,22 @@ fn overwrite(area: Areas, title: &[u8]) {
     // SAFETY: clearenv with no other thread running (the caller's contract).
     unsafe { libc::clearenv() };
     for (key, value) in vars {
-        std::env::set_var(key, value);
+        // Names setenv refuses (and std::env::set_var panics on) could not be looked up
+        // anyway.
+        let name = key.as_bytes();
+        if !name.is_empty()
+            && !name.contains(&b'=')
+            && !name.contains(&0)
+            && !value.as_bytes().contains(&0)
+        {
+            std::env::set_var(key, value);
+        }
     }
     let room = area.room();
     // SAFETY: [arg_start, arg_start + room) is this process's argument (and environment)
-    // strings on its stack: mapped, writable, and no longer read by anyone — std read
-    // the arguments before, and the environment now lives on the heap.
+    // strings on its stack, as the kernel placed them at exec (read before any prctl):
+    // mapped, writable, and no longer read — the caller reads no arguments from here on,
+    // and the environment now lives on the heap.
     let bytes = unsafe { std::slice::from_raw_parts_mut(area.arg_start as *mut u8, room) };
     bytes.fill(0);
     let n = title.len().min(room - 1);
