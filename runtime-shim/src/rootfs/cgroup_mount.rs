@@ -71,10 +71,11 @@ pub fn mount_cgroups(
                 }
             }
             // The flags (read-only, nosuid …) for the tmpfs and every bind below it at
-            // once; one remount each where the kernel cannot (before 5.12).
+            // once; one remount each where the kernel cannot (before 5.12) or a seccomp
+            // filter around us refuses the newer call.
             match mount_attr::set_recursive(dest, flags) {
                 Ok(()) => Ok(()),
-                Err(Errno::ENOSYS) => {
+                Err(Errno::ENOSYS | Errno::EPERM) => {
                     for target in &binds {
                         remount(target, flags | MsFlags::MS_BIND, None)?;
                     }

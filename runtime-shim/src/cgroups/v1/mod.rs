@@ -122,30 +122,27 @@ pub(crate) fn create(
         let mut parent_clones = false;
         for (i, level) in levels.iter().enumerate() {
             let made_now = fs::create_dir_new(level)?;
-            if holds_cpuset {
-                // A new cpuset starts empty, and a process cannot join an empty cpuset
-                // (ENOSPC): give each level its parent's cpus and mems.
-                // One that existed already may be empty too (made by someone else).
-                if !parent_clones || !made_now {
-                    cpuset::inherit_from_parent(level)?;
-                }
-                // A parent that fills its children at mkdir (cgroup.clone_children) saves
-                // every later start six reads and two writes, among them a write to
-                // cpuset.cpus, which rebuilds the scheduler's domains. We set it on
-                // parents that are ours: made by this call, or the runtime's default
-                // `<root>/berth`; others' parents are only read.
-                if i + 1 < levels.len() {
-                    let ours = made_now
-                        || (i == 0
-                            && level.file_name()
-                                == Some(std::ffi::OsStr::new(super::DEFAULT_PARENT)));
-                    parent_clones = if ours {
-                        cpuset::clone_children(level)?;
-                        true
-                    } else {
-                        cpuset::clones_children(level)?
-                    };
-                }
+            // A new cpuset starts empty, and a process cannot join an empty cpuset
+            // (ENOSPC): give each level its parent's cpus and mems.
+            // One that existed already may be empty too (made by someone else).
+            if !parent_clones || !made_now {
+                cpuset::inherit_from_parent(level)?;
+            }
+            // A parent that fills its children at mkdir (cgroup.clone_children) saves
+            // every later start six reads and two writes, among them a write to
+            // cpuset.cpus, which rebuilds the scheduler's domains. We set it on
+            // parents that are ours: made by this call, or the runtime's default
+            // `<root>/berth`; others' parents are only read.
+            if i + 1 < levels.len() {
+                let ours = made_now
+                    || (i == 0
+                        && level.file_name() == Some(std::ffi::OsStr::new(super::DEFAULT_PARENT)));
+                parent_clones = if ours {
+                    cpuset::clone_children(level)?;
+                    true
+                } else {
+                    cpuset::clones_children(level)?
+                };
             }
         }
         tracing::trace!(controller = %name, path = %hierarchy.path().display(), "cgroup created");
