@@ -16,8 +16,8 @@ pub struct Memory {
     pub berthd_peak_bytes: Option<u64>,
     /// Total resident set of the run's shims after the burst, bytes.
     pub shims_peak_total_bytes: u64,
-    /// Total private (anonymous) resident memory of the shims after the burst, bytes:
-    /// what they cost beyond the binary and libraries they share.
+    /// Total private memory of the shims after the burst (pages mapped by no other
+    /// process, from smaps_rollup), bytes: what they cost beyond what they share.
     pub shims_peak_private_bytes: u64,
     /// Shims alive after the burst.
     pub shims_peak_count: usize,

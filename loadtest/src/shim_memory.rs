@@ -10,7 +10,7 @@ use crate::procfs;
 pub struct ShimMemory {
     /// Sum of the shims' resident sets, in bytes.
     pub rss: u64,
-    /// Sum of the shims' private (anonymous) resident memory, in bytes.
+    /// Sum of the shims' private memory (pages no other process maps), in bytes.
     pub private: u64,
     /// Shims alive.
     pub shims: usize,
