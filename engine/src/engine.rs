@@ -587,9 +587,12 @@ impl Inner {
                 metrics::gauge!(m::LIVE_SHIMS).increment(1.0);
                 metrics::counter!(m::STARTS).increment(1);
                 metrics::histogram!(m::START_LATENCY).record(began.elapsed().as_secs_f64());
+                // Created, started (and maybe exited already): each is announced, but
+                // only where the launch left the record is written, once — a daemon
+                // that dies in between finds it `creating` and asks the shim.
                 if g.state == State::Creating {
                     let shim_pid = (l.shim_pid > 0).then_some(l.shim_pid);
-                    let _ = self.apply_locked(
+                    let _ = self.apply_unsaved(
                         &mut g,
                         Change::Created {
                             pid: l.pid,
@@ -600,10 +603,10 @@ impl Inner {
                     g.shim_pid = Some(l.shim_pid);
                 }
                 if l.started && g.state == State::Created {
-                    let _ = self.apply_locked(&mut g, Change::Started);
+                    let _ = self.apply_unsaved(&mut g, Change::Started);
                 }
                 if let (Some(exit), State::Running) = (l.exited, g.state) {
-                    let _ = self.apply_locked(
+                    let _ = self.apply_unsaved(
                         &mut g,
                         Change::Exited {
                             code: exit.code,
@@ -611,6 +614,7 @@ impl Inner {
                         },
                     );
                 }
+                self.save(&g);
                 drop(g);
                 // Only now: its events must find the record as the launch left it.
                 self.launcher.watch(&job.id);
@@ -627,6 +631,13 @@ impl Inner {
 
     /// Apply, announce, persist — with the record's lock held by the caller.
     fn apply_locked(&self, rec: &mut Record, change: Change) -> Result<(), IllegalTransition> {
+        self.apply_unsaved(rec, change)?;
+        self.save(rec);
+        Ok(())
+    }
+
+    /// Apply and announce, leaving the write to the caller ([`Engine::save`]).
+    fn apply_unsaved(&self, rec: &mut Record, change: Change) -> Result<(), IllegalTransition> {
         let now = Timestamp::now();
         let had_shim =
             rec.shim_pid.is_some() || rec.state.has_shim() && rec.state != State::Creating;
@@ -636,7 +647,7 @@ impl Inner {
             self.live_shims.fetch_sub(1, SeqCst);
             metrics::gauge!(m::LIVE_SHIMS).decrement(1.0);
         }
-        self.announce(rec, EventKind::State, Some(from), now);
+        rec.seq = self.bus.publish(EventKind::State, Some(from), rec, now);
         if rec.state == State::Deleted {
             self.records.write().remove(&rec.id);
             self.count(Some(State::Deleted), State::Deleted);
@@ -644,9 +655,14 @@ impl Inner {
         Ok(())
     }
 
-    /// Publish the event and write the record (or remove it once deleted).
+    /// Publish the event and write the record.
     fn announce(&self, rec: &mut Record, kind: EventKind, previous: Option<State>, at: Timestamp) {
         rec.seq = self.bus.publish(kind, previous, rec, at);
+        self.save(rec);
+    }
+
+    /// Write the record (or remove it once deleted).
+    fn save(&self, rec: &Record) {
         let Some(store) = &self.store else { return };
         let res = if rec.state == State::Deleted {
             store.remove(&rec.id)
