@@ -84,22 +84,15 @@ fn close_inherited(cfg: &InitConfig) {
         .collect();
     keep.sort_unstable();
     keep.dedup();
+    // Kept ones are sorted, distinct and at or above `first`: close the gaps around them.
     let mut from = first;
-    for fd in keep.into_iter().map(Some).chain([None]) {
-        let to = match fd {
-            Some(fd) if fd == from => {
-                from = fd + 1;
-                continue;
-            }
-            Some(fd) => fd - 1,
-            None => u32::MAX,
-        };
-        // Nothing in the init uses these: the kept ones lie outside the range.
-        crate::close_fds::close_range(from, to);
-        if let Some(fd) = fd {
-            from = fd + 1;
+    for fd in keep {
+        if fd > from {
+            crate::close_fds::close_range(from, fd - 1);
         }
+        from = fd + 1;
     }
+    crate::close_fds::close_range(from, u32::MAX);
 }
 
 /// Everything between clone and "ready": the program to exec, and the state document

@@ -151,6 +151,18 @@ fn events_until_exit(client: &mut ShimClient) -> (Vec<Message>, ExitRecord) {
     }
 }
 
+/// Events until the shim closes its socket (it exited or was killed).
+fn events_until_closed(client: &mut ShimClient) -> Vec<Message> {
+    let mut seen = Vec::new();
+    loop {
+        match client.recv_event() {
+            Ok(ev) => seen.push(ev),
+            Err(ClientError::Closed) => return seen,
+            Err(e) => panic!("expected end of file, got {e}"),
+        }
+    }
+}
+
 fn names(events: &[Message]) -> Vec<&'static str> {
     events
         .iter()
@@ -483,14 +495,12 @@ fn killed_shim_is_seen_as_end_of_file() {
     wait_status(&mut client, Status::Running);
     // SAFETY: kill(2) with our child's pid.
     unsafe { libc::kill(shim.pid, libc::SIGKILL) };
-    let mut events = Vec::new();
-    loop {
-        match client.recv_event() {
-            Ok(ev) => events.push(ev),
-            Err(berth_runtime::shim::client::ClientError::Closed) => break,
-            Err(e) => panic!("expected end of file, got {e}"),
-        }
-    }
+    let events = events_until_closed(&mut client);
+    // A killed shim reports nothing, least of all an exit.
+    assert!(
+        !events.iter().any(|e| matches!(e, Message::Exited(_))),
+        "{events:?}"
+    );
     assert_eq!(shim.wait(), -1);
     // A daemon coming back finds no socket to talk to and no exit record.
     assert!(ShimClient::connect(&shim.state_dir).is_err());
@@ -510,13 +520,7 @@ fn killed_shim_of_a_created_container_is_seen_as_end_of_file() {
     assert!(fds <= 6, "the created init holds {fds} descriptors");
     // SAFETY: kill(2) with our child's pid.
     unsafe { libc::kill(shim.pid, libc::SIGKILL) };
-    loop {
-        match client.recv_event() {
-            Ok(_) => {}
-            Err(ClientError::Closed) => break,
-            Err(e) => panic!("expected end of file, got {e}"),
-        }
-    }
+    events_until_closed(&mut client);
     assert_eq!(shim.wait(), -1);
     // (The created container is removed by TestContainer's drop.)
 }
@@ -757,13 +761,7 @@ fn spawner_refuses_bad_requests_reaps_killed_shims_and_is_seen_gone() {
     spawned.client.set_read_timeout(Some(TIMEOUT)).unwrap();
     wait_status(&mut spawned.client, Status::Running);
     spawned.kill().unwrap();
-    loop {
-        match spawned.client.recv_event() {
-            Ok(_) => {}
-            Err(ClientError::Closed) => break,
-            Err(e) => panic!("expected end of file, got {e}"),
-        }
-    }
+    events_until_closed(&mut spawned.client);
     let deadline = Instant::now() + TIMEOUT;
     while Path::new(&format!("/proc/{}", spawned.pid)).exists() {
         assert!(Instant::now() < deadline, "the killed shim was not reaped");
@@ -780,4 +778,24 @@ fn spawner_refuses_bad_requests_reaps_killed_shims_and_is_seen_gone() {
         Err(SpawnError::Gone) => {}
         other => panic!("expected Gone, got {other:?}"),
     }
+}
+
+#[test]
+fn a_stopped_spawner_is_reported_lost_not_waited_for() {
+    let c = TestContainer::new("shim-spawn-lost", &["sleep", "1000"]);
+    c.write_config();
+    let opts = Shim::options(&c, None, false);
+    let mut spawner = Spawner::start(&shim_binary()).unwrap();
+    // SAFETY: kill(2) with the spawner's pid, our child.
+    unsafe { libc::kill(spawner.pid() as i32, libc::SIGSTOP) };
+    // The answer never comes: the request is lost after the spawner's timeout.
+    match spawner.spawn(&opts) {
+        Err(SpawnError::Lost(_)) => {}
+        other => panic!("expected Lost, got {other:?}"),
+    }
+    // Dropping it kills it, stopped as it is, before it could fork anything.
+    let pid = spawner.pid() as i32;
+    drop(spawner);
+    assert!(!process_alive(pid));
+    assert!(!opts.state_dir.join(PID_FILE).exists());
 }

@@ -109,7 +109,7 @@ pub fn recv_with_fd<T: DeserializeOwned>(
     fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
 ) -> io::Result<(Received<T>, Option<OwnedFd>)> {
-    buf.clear();
+    // Zeroed once: later calls reuse the full-length buffer.
     buf.resize(MAX_MESSAGE, 0);
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let (n, passed) = loop {
@@ -147,8 +147,7 @@ pub fn recv_with_fd<T: DeserializeOwned>(
     if n == 0 {
         return Ok((Received::Closed, None));
     }
-    buf.truncate(n);
-    Ok((Received::Message(decode(buf)?), passed))
+    Ok((Received::Message(decode(&buf[..n])?), passed))
 }
 
 /// Bound every wait of a receive on `fd` (`None`: wait forever). A wait that runs out
