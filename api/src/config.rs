@@ -38,10 +38,14 @@ pub struct Args {
     /// Unix socket to listen on (made with mode 0660; no token needed there).
     #[arg(long, env = "BERTH_SOCKET", default_value = DEFAULT_SOCKET, value_name = "PATH")]
     pub socket: PathBuf,
-    /// Also listen on TCP at this address, e.g. 127.0.0.1:2375. An address that is not
-    /// loopback needs a token.
+    /// Also listen on TCP at this address, e.g. 127.0.0.1:2375. Needs a token, or for a
+    /// loopback address --tcp-insecure.
     #[arg(long, env = "BERTH_TCP", value_name = "ADDR")]
     pub tcp: Option<SocketAddr>,
+    /// Serve a loopback TCP address without a token. Any local user who can connect can
+    /// then run containers as root: only for a machine with no other users.
+    #[arg(long, env = "BERTH_TCP_INSECURE")]
+    pub tcp_insecure: bool,
     /// Bearer token every TCP request must carry (`Authorization: Bearer TOKEN`).
     /// Prefer --token-file: a flag is visible in `ps`.
     #[arg(
@@ -117,6 +121,7 @@ pub struct Args {
 struct File {
     socket: Option<PathBuf>,
     tcp: Option<SocketAddr>,
+    tcp_insecure: Option<bool>,
     token_file: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     workers: Option<usize>,
@@ -249,6 +254,7 @@ impl Config {
         let socket = layered(set("socket"), args.socket.clone(), file.socket);
         let state_dir = layered(set("state_dir"), args.state_dir.clone(), file.state_dir);
         let tcp = layered_opt(set("tcp"), args.tcp, file.tcp);
+        let tcp_insecure = layered(set("tcp_insecure"), args.tcp_insecure, file.tcp_insecure);
         let workers = layered(set("workers"), args.workers, file.workers);
         let runtime = layered(set("runtime"), args.runtime.clone(), file.runtime);
         let shim = layered_opt(set("shim"), args.shim.clone(), file.shim);
@@ -296,16 +302,8 @@ impl Config {
         let header_timeout = seconds("--header-timeout", header_timeout)?;
         let body_timeout = seconds("--body-timeout", body_timeout)?;
         let start_timeout = seconds("--start-timeout", start_timeout)?;
-        if let Some(addr) = tcp {
-            if !addr.ip().is_loopback() && token.is_none() {
-                return Err(ConfigError::invalid(
-                    "--tcp",
-                    format!(
-                        "{addr} is not a loopback address: configure a token \
-                         (--token-file, BERTH_TOKEN_FILE or token_file) to listen there"
-                    ),
-                ));
-            }
+        if let (Some(addr), None) = (tcp, &token) {
+            check_unauthenticated_tcp(addr, tcp_insecure)?;
         }
         let runtime = match runtime.as_str() {
             "builtin" => None,
@@ -417,6 +415,19 @@ fn key_at(text: &str, at: usize) -> Option<String> {
     (!key.is_empty() && !key.starts_with('#') && !key.starts_with('[')).then(|| key.to_owned())
 }
 
+/// A TCP listener without a token: refused unless the address is loopback and the
+/// operator said, with --tcp-insecure, that every local user may use it.
+fn check_unauthenticated_tcp(addr: SocketAddr, insecure: bool) -> Result<(), ConfigError> {
+    let message = if !addr.ip().is_loopback() {
+        format!("{addr} is not a loopback address: configure a token (--token-file, BERTH_TOKEN_FILE or token_file) to listen there")
+    } else if !insecure {
+        format!("{addr} without a token lets every local user run containers as root: configure a token (--token-file, BERTH_TOKEN_FILE or token_file), or accept that with --tcp-insecure")
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::invalid("--tcp", message))
+}
+
 /// Read the token file: its content without surrounding whitespace (a trailing newline).
 fn read_token(path: &Path) -> Result<Token, ConfigError> {
     let text = std::fs::read_to_string(path)
@@ -459,7 +470,7 @@ mod tests {
         let e = parse("tcp = \"localhost\"\n").unwrap_err();
         assert!(e.contains("tcp"), "{e}");
         assert!(!e.contains('\n'), "{e}");
-        assert!(parse("workers = 3\ntcp = \"127.0.0.1:2375\"\n").is_ok());
+        assert!(parse("workers = 3\ntcp = \"127.0.0.1:2375\"\ntcp_insecure = true\n").is_ok());
     }
 
     #[test]

@@ -113,6 +113,21 @@ fn bad_configurations_are_refused_and_create_nothing() {
             vec![],
             vec!["--tcp", "loopback"],
         ),
+        // --tcp-insecure opens loopback only.
+        (
+            "tcp_insecure = true\n",
+            base(&["--config", config_arg, "--tcp", "0.0.0.0:2375"]),
+            vec![],
+            vec!["--tcp", "0.0.0.0:2375", "loopback", "token"],
+        ),
+        // Loopback without a token is every local user's root shell: refused unless
+        // the operator says so.
+        (
+            "",
+            base(&["--tcp", "127.0.0.1:2375"]),
+            vec![],
+            vec!["--tcp", "127.0.0.1:2375", "--tcp-insecure"],
+        ),
         (
             "",
             base(&[]),

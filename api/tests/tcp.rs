@@ -1,4 +1,4 @@
-//! berthd on TCP: a loopback listener beside the unix socket, the bearer token checked
+//! berthd on TCP: a listener beside the unix socket, the bearer token checked
 //! on every TCP request (401 with `WWW-Authenticate: Bearer` otherwise), the unix socket
 //! needing none, and the header timeout configurable.
 
@@ -72,10 +72,14 @@ fn a_token_guards_every_tcp_request() {
 }
 
 #[test]
-fn loopback_without_a_token_is_open_and_headers_time_out() {
+fn insecure_loopback_is_open_and_headers_time_out() {
     let scratch = Scratch::new("open");
     let addr = format!("127.0.0.1:{}", free_port());
-    let _d = Daemon::start(&scratch, &["--tcp", &addr, "--header-timeout", "1"], &[]);
+    let _d = Daemon::start(
+        &scratch,
+        &["--tcp", &addr, "--tcp-insecure", "--header-timeout", "1"],
+        &[],
+    );
     let r = call_tcp(&addr, "GET", "/healthz", &[]);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json["status"], "ok", "{r:?}");

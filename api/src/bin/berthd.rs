@@ -154,7 +154,7 @@ fn start_and_serve(
         let guard = if config.token.is_some() {
             "bearer token required"
         } else {
-            "loopback, no token"
+            "no token: --tcp-insecure, open to every local user"
         };
         eprintln!("berthd: listening on tcp {addr} ({guard})");
     }
