@@ -441,6 +441,44 @@ fn external_runtime_exit_code_and_force_delete_of_a_running_container() {
     assert_eq!(read_exit_file(&shim.state_dir).unwrap().unwrap().code, 137);
 }
 
+/// `terminal: true`: the runtime hands the pty master to the shim (over a socket pair
+/// from the built-in runtime, `--console-socket` for an external one), which copies the
+/// terminal's output into the log and keeps the master open while the container runs (a
+/// closed master would hang it up: SIGHUP, not exit 5).
+#[test]
+fn terminal_output_goes_to_the_log() {
+    let mut runtimes = vec![None, Some(berth_runc())];
+    let runc = PathBuf::from("/usr/sbin/runc");
+    if runc.is_file() {
+        runtimes.push(Some(runc));
+    } else {
+        eprintln!("runc not installed: its console socket is not checked");
+    }
+    for runtime in runtimes {
+        let mut c = TestContainer::new(
+            "shim-tty",
+            &[
+                "sh",
+                "-c",
+                "test -t 0 && test -t 1 && echo on-a-tty; sleep 0.2; echo still; exit 5",
+            ],
+        );
+        c.spec["process"]["terminal"] = json!(true);
+        c.write_config();
+        let mut shim = Shim::spawn(&Shim::options(&c, runtime.clone(), false));
+        let mut client = shim.connect();
+        let (_, rec) = events_until_exit(&mut client);
+        assert_eq!(rec.code, 5, "{runtime:?}: {}", shim.log_text());
+        let log = shim.log_text();
+        assert!(
+            log.contains("on-a-tty\r\n") && log.contains("still\r\n"),
+            "{runtime:?}: {log:?}"
+        );
+        assert!(!shim.state_dir.join("console.sock").exists());
+        delete_and_check(&c, &mut shim, client, false);
+    }
+}
+
 #[test]
 fn shim_survives_the_death_of_its_parent() {
     let c = TestContainer::new("shim-orphan", &["sleep", "1000"]);

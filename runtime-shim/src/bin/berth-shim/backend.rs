@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -11,6 +12,11 @@ use berth_runtime::container::{self, Container, CreateOptions};
 use berth_runtime::exec::ExecOptions;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
+
+use crate::console::{self, ConsoleSocket};
+
+/// The console socket an external runtime connects to, in the shim's state directory.
+const CONSOLE_SOCKET: &str = "console.sock";
 
 /// The container, as one of the two ways of driving it.
 // One value for the life of the process: the size of the variants does not matter.
@@ -68,8 +74,9 @@ impl Stdio2<'_> {
 type Result<T> = std::result::Result<T, String>;
 
 impl Backend {
-    /// Create the container; returns the init's host pid.
-    pub fn create(&mut self, bundle: &Path, stdio: &Stdio2<'_>) -> Result<i32> {
+    /// Create the container; returns the init's host pid and, when the process has a
+    /// terminal, the master of its pty.
+    pub fn create(&mut self, bundle: &Path, stdio: &Stdio2<'_>) -> Result<(i32, Option<OwnedFd>)> {
         match self {
             Backend::Builtin {
                 root,
@@ -85,35 +92,44 @@ impl Backend {
                     no_pivot: false,
                     preserve_fds: 0,
                 };
+                // The init uses its end only if the process wants a terminal.
+                let (ours, theirs) =
+                    UnixStream::pair().map_err(|e| format!("console socket pair: {e}"))?;
                 let c = stdio
-                    .around(|| container::create(&opts))
+                    .around(|| container::create_with_console(&opts, Some(theirs)))
                     .map_err(|e| e.to_string())?;
                 let pid = c.pid();
                 *container = Some(c);
-                Ok(pid)
+                Ok((pid, console::take_master(&ours)?))
             }
             Backend::External { state_dir, id, .. } => {
                 let pid_file = state_dir.join("init.pid");
-                let (bundle, pid_arg, id) = (
-                    bundle.as_os_str().to_owned(),
-                    pid_file.as_os_str().to_owned(),
-                    id.clone(),
-                );
-                let args: [&std::ffi::OsStr; 6] = [
-                    "create".as_ref(),
-                    "--bundle".as_ref(),
-                    &bundle,
-                    "--pid-file".as_ref(),
-                    &pid_arg,
-                    id.as_ref(),
+                let console = if console::wants_terminal(bundle)? {
+                    Some(ConsoleSocket::listen(state_dir.join(CONSOLE_SOCKET))?)
+                } else {
+                    None
+                };
+                let mut args: Vec<std::ffi::OsString> = vec![
+                    "create".into(),
+                    "--bundle".into(),
+                    bundle.into(),
+                    "--pid-file".into(),
+                    pid_file.clone().into(),
                 ];
+                if let Some(socket) = &console {
+                    args.extend(["--console-socket".into(), socket.path().into()]);
+                }
+                args.push(id.clone().into());
                 stdio.around(|| self.run(&args, true))?;
                 let text = fs::read_to_string(&pid_file)
                     .map_err(|e| format!("reading {}: {e}", pid_file.display()))?;
                 let _ = fs::remove_file(&pid_file);
-                text.trim()
+                let pid = text
+                    .trim()
                     .parse()
-                    .map_err(|_| format!("bad pid {text:?} in {}", pid_file.display()))
+                    .map_err(|_| format!("bad pid {text:?} in {}", pid_file.display()))?;
+                let master = console.map(|c| c.accept_master()).transpose()?;
+                Ok((pid, master))
             }
         }
     }

@@ -12,6 +12,7 @@
 //! forks run this same code without an exec.
 
 mod backend;
+mod console;
 mod oom;
 mod output;
 mod proctitle;

@@ -1,5 +1,6 @@
 //! The container's stdout and stderr: two pipes whose write ends become the container's
-//! fds 1 and 2, read by the shim and appended to the log file.
+//! fds 1 and 2 (or, with `terminal: true`, the master of its pty), read by the shim and
+//! appended to the log file.
 //!
 //! Size cap: when the log would grow past `max` bytes it is renamed to `<log>.1`
 //! (replacing an older one) and a new log is started, so the newest output is always kept:
@@ -96,26 +97,10 @@ impl Output {
         })
     }
 
-    /// Move whatever `fd` (a read end) holds into the log, without waiting.
-    pub fn drain(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let mut buf = [0u8; 8192];
-        loop {
-            // SAFETY: `buf` is a writable buffer of the given length.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                self.log.write(&buf[..n as usize])?;
-                continue;
-            }
-            if n == 0 {
-                return Ok(());
-            }
-            let err = io::Error::last_os_error();
-            match err.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(()),
-                _ => return Err(err),
-            }
-        }
+    /// Move whatever `fd` (a read end, or the container's pty master) holds into the
+    /// log, without waiting.
+    pub fn drain(&mut self, fd: BorrowedFd<'_>) -> io::Result<Drained> {
+        drain_into(fd, |data| self.log.write(data))
     }
 
     /// Drain both pipes.
@@ -125,7 +110,42 @@ impl Output {
         // SAFETY: both descriptors are owned by `self.read` and stay open during the calls.
         unsafe {
             self.drain(BorrowedFd::borrow_raw(a))?;
-            self.drain(BorrowedFd::borrow_raw(b))
+            self.drain(BorrowedFd::borrow_raw(b)).map(drop)
+        }
+    }
+}
+
+/// Whether a drained descriptor may still bring more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Nothing more for now.
+    Open,
+    /// End of file; for a pty master, every slave is closed (the kernel says EIO).
+    Closed,
+}
+
+/// Read what the non-blocking `fd` holds, handing it to `sink` chunk by chunk.
+pub fn drain_into(
+    fd: BorrowedFd<'_>,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<Drained> {
+    let mut buf = [0u8; 8192];
+    loop {
+        // SAFETY: `buf` is a writable buffer of the given length.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            sink(&buf[..n as usize])?;
+            continue;
+        }
+        if n == 0 {
+            return Ok(Drained::Closed);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(Drained::Open),
+            Some(libc::EIO) => return Ok(Drained::Closed),
+            _ => return Err(err),
         }
     }
 }

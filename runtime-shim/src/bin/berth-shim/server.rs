@@ -15,6 +15,7 @@ use berth_runtime::shim::protocol::{
 use berth_runtime::shim::wire::{self, Received};
 use berth_runtime::state::{now_rfc3339, Status};
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{
@@ -26,7 +27,7 @@ use nix::unistd::Pid;
 
 use crate::backend::{Backend, Stdio2};
 use crate::oom::OomWatch;
-use crate::output::Output;
+use crate::output::{drain_into, Drained, Output};
 use crate::Cli;
 
 /// The shim's own diagnostics, in its state directory.
@@ -70,6 +71,9 @@ struct Shim {
     shim_log: OwnedFd,
     devnull: OwnedFd,
     output: Option<Output>,
+    /// The master of the container's pty (`terminal: true`), read into the log like
+    /// the pipes; kept open, as closing it hangs up the container.
+    console: Option<OwnedFd>,
     backend: Backend,
     oom: Option<OomWatch>,
     clients: Vec<OwnedFd>,
@@ -168,6 +172,7 @@ impl Shim {
             shim_log,
             devnull,
             output,
+            console: None,
             backend,
             oom: None,
             clients: control.into_iter().collect(),
@@ -195,8 +200,13 @@ impl Shim {
             shim_log: &self.shim_log,
             devnull: &self.devnull,
         };
-        let pid = self.backend.create(&cli.bundle, &stdio)?;
+        let (pid, console) = self.backend.create(&cli.bundle, &stdio)?;
         self.created = true;
+        if let Some(master) = console {
+            nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+                .map_err(|e| format!("console: {e}"))?;
+            self.console = Some(master);
+        }
         self.pid = pid;
         self.status = Status::Created;
         log(&self.id, format_args!("created, init pid {pid}"));
@@ -261,6 +271,9 @@ impl Shim {
                 watch(out.read[0].as_raw_fd());
                 watch(out.read[1].as_raw_fd());
             }
+            if let Some(console) = &self.console {
+                watch(console.as_raw_fd());
+            }
             if let Some(oom) = &self.oom {
                 watch(oom.fd().as_raw_fd());
             }
@@ -308,6 +321,8 @@ impl Shim {
                 log(&self.id, format_args!("container output: {e}"));
                 self.output = None;
             }
+        } else if self.console.as_ref().map(|c| c.as_raw_fd()) == Some(fd) {
+            self.on_console();
         } else if self.oom.as_ref().map(|o| o.fd().as_raw_fd()) == Some(fd) {
             self.on_oom();
         } else if let Some(slot) = self.execs.iter_mut().map(|(_, o)| o).find(|o| {
@@ -325,6 +340,26 @@ impl Shim {
             return self.on_client(i);
         }
         After::Continue
+    }
+
+    /// Move the terminal's output into the log (or nowhere, without one); once the
+    /// container holds the terminal no more, let the master go.
+    fn on_console(&mut self) {
+        let Some(console) = self.console.as_ref() else {
+            return;
+        };
+        let drained = match self.output.as_mut() {
+            Some(out) => out.drain(console.as_fd()),
+            None => drain_into(console.as_fd(), |_| Ok(())),
+        };
+        match drained {
+            Ok(Drained::Open) => {}
+            Ok(Drained::Closed) => self.console = None,
+            Err(e) => {
+                log(&self.id, format_args!("container terminal: {e}"));
+                self.console = None;
+            }
+        }
     }
 
     fn on_oom(&mut self) {
@@ -586,6 +621,7 @@ impl Shim {
         if let Some(out) = self.output.as_mut() {
             let _ = out.drain_all();
         }
+        self.on_console();
         // An OOM kill that took the init is told before its exit.
         if self.oom.is_some() {
             self.on_oom();
