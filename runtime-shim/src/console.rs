@@ -88,11 +88,27 @@ pub fn receive_master(socket: &UnixStream) -> Result<OwnedFd> {
         nix::errno::Errno::EPROTO,
     ))
 }
-/// Make a pty, hand the master to the console socket and make the slave our terminal
-/// and stdio; for a container's init (`bind_console`) also bind it to /dev/console,
-/// as runc does.
-pub fn attach_terminal(socket: &UnixStream, bind_console: bool) -> Result<()> {
+/// Make a pty of the spec's `consoleSize` (if given), hand the master to the console
+/// socket and make the slave our terminal and stdio; for a container's init
+/// (`bind_console`) also bind it to /dev/console, as runc does.
+pub fn attach_terminal(
+    socket: &UnixStream,
+    size: Option<&oci_spec::runtime::Box>,
+    bind_console: bool,
+) -> Result<()> {
     let slave = create_and_send(socket)?;
+    if let Some(size) = size {
+        let winsize = libc::winsize {
+            ws_row: clamp_u16(size.height()),
+            ws_col: clamp_u16(size.width()),
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize through a valid pointer.
+        if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &winsize) } < 0 {
+            return Err(Error::sys("ioctl", "TIOCSWINSZ", nix::errno::Errno::last()));
+        }
+    }
     // SAFETY: TIOCSCTTY on a terminal fd we own, with an integer argument.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
         return Err(Error::sys("ioctl", "TIOCSCTTY", nix::errno::Errno::last()));
@@ -116,4 +132,9 @@ pub fn attach_terminal(socket: &UnixStream, bind_console: bool) -> Result<()> {
         .sys("mount", "pty on /dev/console")?;
     }
     Ok(())
+}
+
+/// A terminal dimension as the kernel stores it (a larger one is the largest there is).
+fn clamp_u16(n: u64) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
 }

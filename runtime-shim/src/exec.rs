@@ -207,7 +207,7 @@ fn join_and_prepare<'a>(
     }
     if let Some(socket) = console {
         setsid().sys("setsid", "exec")?;
-        console::attach_terminal(socket, false)?;
+        console::attach_terminal(socket, process.console_size().as_ref(), false)?;
     }
     let ready = process::become_user_process(process, filter)?;
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;

@@ -169,7 +169,7 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
                 nix::errno::Errno::EINVAL,
             )
         })?;
-        console::attach_terminal(socket, true)?;
+        console::attach_terminal(socket, process.console_size().as_ref(), true)?;
     }
 
     if cfg.namespaces.new_uts() {

@@ -30,10 +30,28 @@ fn check_tty_output(text: &str) {
 fn create_with_console_socket() {
     let mut c = TestContainer::new("con-create", &["sh", "-c", TTY_SCRIPT]);
     c.spec["process"]["terminal"] = json!(true);
+    c.spec["process"]["consoleSize"] = json!({"height": 30, "width": 100});
     let sock = ConsoleSocket::new(&c.io);
     let out = c.create_with(&["--console-socket", &sock.path_str()]);
     out.assert_success();
     let master = sock.master().expect("no pty master received");
+    // The pty has the spec's size (master and slave share it).
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize through a valid pointer.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&master),
+            libc::TIOCGWINSZ,
+            &mut size,
+        )
+    };
+    assert_eq!(rc, 0);
+    assert_eq!((size.ws_row, size.ws_col), (30, 100));
     c.start().assert_success();
     let text = read_pty_to_end(master);
     check_tty_output(&text);
