@@ -443,8 +443,8 @@ fn external_runtime_exit_code_and_force_delete_of_a_running_container() {
 
 /// `terminal: true`: the runtime hands the pty master to the shim (over a socket pair
 /// from the built-in runtime, `--console-socket` for an external one), which copies the
-/// terminal's output into the log and keeps the master open while the container runs (a
-/// closed master would hang it up: SIGHUP, not exit 5).
+/// terminal's output into the log and keeps the master open while the container runs,
+/// also while no process holds the terminal (a closed master would hang it up).
 #[test]
 fn terminal_output_goes_to_the_log() {
     let mut runtimes = vec![None, Some(berth_runc())];
@@ -460,7 +460,10 @@ fn terminal_output_goes_to_the_log() {
             &[
                 "sh",
                 "-c",
-                "test -t 0 && test -t 1 && echo on-a-tty; sleep 0.2; echo still; exit 5",
+                // Its stdio closed, nothing holds the terminal for a while (the
+                // master reads EIO); the shim keeps it, so it can be opened again.
+                "test -t 0 && test -t 1 && echo on-a-tty; exec 0<&- 1>&- 2>&-; \
+                 sleep 0.3; echo still > /dev/console; exit 5",
             ],
         );
         c.spec["process"]["terminal"] = json!(true);
@@ -474,7 +477,7 @@ fn terminal_output_goes_to_the_log() {
             log.contains("on-a-tty\r\n") && log.contains("still\r\n"),
             "{runtime:?}: {log:?}"
         );
-        assert!(!shim.state_dir.join("console.sock").exists());
+        assert!(!shim.state_dir.join("tty.sock").exists());
         delete_and_check(&c, &mut shim, client, false);
     }
 }

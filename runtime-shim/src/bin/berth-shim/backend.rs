@@ -13,10 +13,10 @@ use berth_runtime::exec::ExecOptions;
 use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 
-use crate::console::{self, ConsoleSocket};
+use crate::console::{self, ConsoleSocket, Handover};
 
 /// The console socket an external runtime connects to, in the shim's state directory.
-const CONSOLE_SOCKET: &str = "console.sock";
+pub const CONSOLE_SOCKET: &str = "tty.sock";
 
 /// The container, as one of the two ways of driving it.
 // One value for the life of the process: the size of the variants does not matter.
@@ -74,9 +74,9 @@ impl Stdio2<'_> {
 type Result<T> = std::result::Result<T, String>;
 
 impl Backend {
-    /// Create the container; returns the init's host pid and, when the process has a
-    /// terminal, the master of its pty.
-    pub fn create(&mut self, bundle: &Path, stdio: &Stdio2<'_>) -> Result<(i32, Option<OwnedFd>)> {
+    /// Create the container; returns the init's host pid and where the master of its
+    /// pty comes back, if the process has a terminal.
+    pub fn create(&mut self, bundle: &Path, stdio: &Stdio2<'_>) -> Result<(i32, Handover)> {
         match self {
             Backend::Builtin {
                 root,
@@ -100,15 +100,16 @@ impl Backend {
                     .map_err(|e| e.to_string())?;
                 let pid = c.pid();
                 *container = Some(c);
-                Ok((pid, console::take_master(&ours)?))
+                Ok((pid, Handover::Pair(ours)))
             }
             Backend::External { state_dir, id, .. } => {
                 let pid_file = state_dir.join("init.pid");
                 let console = if console::wants_terminal(bundle)? {
-                    Some(ConsoleSocket::listen(state_dir.join(CONSOLE_SOCKET))?)
+                    Handover::Socket(ConsoleSocket::listen(state_dir.join(CONSOLE_SOCKET))?)
                 } else {
-                    None
+                    Handover::None
                 };
+                let id = id.clone();
                 let mut args: Vec<std::ffi::OsString> = vec![
                     "create".into(),
                     "--bundle".into(),
@@ -116,20 +117,21 @@ impl Backend {
                     "--pid-file".into(),
                     pid_file.clone().into(),
                 ];
-                if let Some(socket) = &console {
+                if let Handover::Socket(socket) = &console {
                     args.extend(["--console-socket".into(), socket.path().into()]);
                 }
                 args.push(id.clone().into());
                 stdio.around(|| self.run(&args, true))?;
-                let text = fs::read_to_string(&pid_file)
-                    .map_err(|e| format!("reading {}: {e}", pid_file.display()))?;
+                let pid = read_pid(&pid_file);
                 let _ = fs::remove_file(&pid_file);
-                let pid = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("bad pid {text:?} in {}", pid_file.display()))?;
-                let master = console.map(|c| c.accept_master()).transpose()?;
-                Ok((pid, master))
+                match pid {
+                    Ok(pid) => Ok((pid, console)),
+                    Err(e) => {
+                        // Made, but unknown to us: not left behind.
+                        let _ = self.run(&["delete", "--force", id.as_str()], false);
+                        Err(e)
+                    }
+                }
             }
         }
     }
@@ -221,11 +223,9 @@ impl Backend {
                 let result = stdio.around(|| self.run(&args, true));
                 let _ = fs::remove_file(&spec);
                 result?;
-                let text = fs::read_to_string(&pid_file).map_err(|e| e.to_string())?;
+                let pid = read_pid(&pid_file);
                 let _ = fs::remove_file(&pid_file);
-                text.trim()
-                    .parse()
-                    .map_err(|_| format!("bad exec pid {text:?}"))
+                pid
             }
         }
     }
@@ -337,4 +337,12 @@ impl Backend {
             out.status
         ))
     }
+}
+
+/// The init's pid an external runtime wrote with `--pid-file`.
+fn read_pid(path: &Path) -> Result<i32> {
+    let text = fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    text.trim()
+        .parse()
+        .map_err(|_| format!("bad pid {text:?} in {}", path.display()))
 }

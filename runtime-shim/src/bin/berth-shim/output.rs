@@ -1,6 +1,6 @@
 //! The container's stdout and stderr: two pipes whose write ends become the container's
-//! fds 1 and 2 (or, with `terminal: true`, the master of its pty), read by the shim and
-//! appended to the log file.
+//! fds 1 and 2, read by the shim and appended to the log file (as is, with `terminal:
+//! true`, what the shim reads from the pty master: see `console`).
 //!
 //! Size cap: when the log would grow past `max` bytes it is renamed to `<log>.1`
 //! (replacing an older one) and a new log is started, so the newest output is always kept:
@@ -97,10 +97,14 @@ impl Output {
         })
     }
 
-    /// Move whatever `fd` (a read end, or the container's pty master) holds into the
-    /// log, without waiting.
-    pub fn drain(&mut self, fd: BorrowedFd<'_>) -> io::Result<Drained> {
+    /// Move whatever `fd` (a read end) holds into the log, without waiting.
+    pub fn drain(&mut self, fd: BorrowedFd<'_>) -> io::Result<()> {
         drain_into(fd, |data| self.log.write(data))
+    }
+
+    /// Append `data` (from elsewhere: the container's terminal) to the log.
+    pub fn write_log(&mut self, data: &[u8]) -> io::Result<()> {
+        self.log.write(data)
     }
 
     /// Drain both pipes.
@@ -110,25 +114,18 @@ impl Output {
         // SAFETY: both descriptors are owned by `self.read` and stay open during the calls.
         unsafe {
             self.drain(BorrowedFd::borrow_raw(a))?;
-            self.drain(BorrowedFd::borrow_raw(b)).map(drop)
+            self.drain(BorrowedFd::borrow_raw(b))
         }
     }
 }
 
-/// Whether a drained descriptor may still bring more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drained {
-    /// Nothing more for now.
-    Open,
-    /// End of file; for a pty master, every slave is closed (the kernel says EIO).
-    Closed,
-}
-
-/// Read what the non-blocking `fd` holds, handing it to `sink` chunk by chunk.
+/// Read what the non-blocking `fd` holds, handing it to `sink` chunk by chunk, up to
+/// "nothing more for now": no data, end of file, or for a pty master EIO (no process
+/// holds the terminal open).
 pub fn drain_into(
     fd: BorrowedFd<'_>,
     mut sink: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<Drained> {
+) -> io::Result<()> {
     let mut buf = [0u8; 8192];
     loop {
         // SAFETY: `buf` is a writable buffer of the given length.
@@ -138,13 +135,12 @@ pub fn drain_into(
             continue;
         }
         if n == 0 {
-            return Ok(Drained::Closed);
+            return Ok(());
         }
         let err = io::Error::last_os_error();
         match err.raw_os_error() {
             Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) => return Ok(Drained::Open),
-            Some(libc::EIO) => return Ok(Drained::Closed),
+            Some(libc::EAGAIN | libc::EIO) => return Ok(()),
             _ => return Err(err),
         }
     }

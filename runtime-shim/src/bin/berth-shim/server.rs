@@ -15,7 +15,6 @@ use berth_runtime::shim::protocol::{
 use berth_runtime::shim::wire::{self, Received};
 use berth_runtime::state::{now_rfc3339, Status};
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{
@@ -26,8 +25,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::backend::{Backend, Stdio2};
+use crate::console::Console;
 use crate::oom::OomWatch;
-use crate::output::{drain_into, Drained, Output};
+use crate::output::Output;
 use crate::Cli;
 
 /// The shim's own diagnostics, in its state directory.
@@ -71,9 +71,9 @@ struct Shim {
     shim_log: OwnedFd,
     devnull: OwnedFd,
     output: Option<Output>,
-    /// The master of the container's pty (`terminal: true`), read into the log like
-    /// the pipes; kept open, as closing it hangs up the container.
-    console: Option<OwnedFd>,
+    /// The container's terminal (`terminal: true`), read into the log like the pipes;
+    /// held until the init exits, as closing it hangs up the container.
+    console: Option<Console>,
     backend: Backend,
     oom: Option<OomWatch>,
     clients: Vec<OwnedFd>,
@@ -200,12 +200,10 @@ impl Shim {
             shim_log: &self.shim_log,
             devnull: &self.devnull,
         };
-        let (pid, console) = self.backend.create(&cli.bundle, &stdio)?;
+        let (pid, handover) = self.backend.create(&cli.bundle, &stdio)?;
         self.created = true;
-        if let Some(master) = console {
-            nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-                .map_err(|e| format!("console: {e}"))?;
-            self.console = Some(master);
+        if let Some(master) = handover.take()? {
+            self.console = Some(Console::new(master).map_err(|e| format!("terminal: {e}"))?);
         }
         self.pid = pid;
         self.status = Status::Created;
@@ -272,7 +270,7 @@ impl Shim {
                 watch(out.read[1].as_raw_fd());
             }
             if let Some(console) = &self.console {
-                watch(console.as_raw_fd());
+                watch(console.fd().as_raw_fd());
             }
             if let Some(oom) = &self.oom {
                 watch(oom.fd().as_raw_fd());
@@ -321,7 +319,7 @@ impl Shim {
                 log(&self.id, format_args!("container output: {e}"));
                 self.output = None;
             }
-        } else if self.console.as_ref().map(|c| c.as_raw_fd()) == Some(fd) {
+        } else if self.console.as_ref().map(|c| c.fd().as_raw_fd()) == Some(fd) {
             self.on_console();
         } else if self.oom.as_ref().map(|o| o.fd().as_raw_fd()) == Some(fd) {
             self.on_oom();
@@ -342,23 +340,29 @@ impl Shim {
         After::Continue
     }
 
-    /// Move the terminal's output into the log (or nowhere, without one); once the
-    /// container holds the terminal no more, let the master go.
+    /// Move the terminal's output into the log (or nowhere, without one). A log that
+    /// fails is given up, not the terminal: closing it would hang up the container.
     fn on_console(&mut self) {
-        let Some(console) = self.console.as_ref() else {
+        let Some(console) = self.console.as_mut() else {
             return;
         };
-        let drained = match self.output.as_mut() {
-            Some(out) => out.drain(console.as_fd()),
-            None => drain_into(console.as_fd(), |_| Ok(())),
-        };
-        match drained {
-            Ok(Drained::Open) => {}
-            Ok(Drained::Closed) => self.console = None,
-            Err(e) => {
-                log(&self.id, format_args!("container terminal: {e}"));
-                self.console = None;
+        let output = &mut self.output;
+        let mut log_error = None;
+        let read = console.drain(|data| {
+            if let Some(out) = output.as_mut() {
+                if let Err(e) = out.write_log(data) {
+                    log_error = Some(e);
+                    *output = None;
+                }
             }
+            Ok(())
+        });
+        if let Some(e) = log_error {
+            log(&self.id, format_args!("container output: {e}"));
+        }
+        if let Err(e) = read {
+            log(&self.id, format_args!("container terminal: {e}"));
+            self.console = None;
         }
     }
 
@@ -622,6 +626,7 @@ impl Shim {
             let _ = out.drain_all();
         }
         self.on_console();
+        self.console = None;
         // An OOM kill that took the init is told before its exit.
         if self.oom.is_some() {
             self.on_oom();
