@@ -44,7 +44,8 @@ pub struct Args {
     pub tcp: Option<SocketAddr>,
     /// Serve a loopback TCP address without a token. Any local user who can connect can
     /// then run containers as root: only for a machine with no other users.
-    #[arg(long, env = "BERTH_TCP_INSECURE")]
+    #[arg(long, env = "BERTH_TCP_INSECURE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub tcp_insecure: bool,
     /// Bearer token every TCP request must carry (`Authorization: Bearer TOKEN`).
     /// Prefer --token-file: a flag is visible in `ps`.
@@ -184,6 +185,8 @@ pub struct Config {
     pub tcp: Option<SocketAddr>,
     /// The bearer token TCP requests must carry, if any.
     pub token: Option<Token>,
+    /// The operator allowed loopback TCP without a token.
+    pub tcp_insecure: bool,
     /// State directory (not created yet).
     pub state_dir: PathBuf,
     /// Start workers.
@@ -345,6 +348,7 @@ impl Config {
             socket,
             tcp,
             token,
+            tcp_insecure,
             state_dir,
             workers,
             runtime,

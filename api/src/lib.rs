@@ -7,6 +7,7 @@ pub use berth_engine as engine;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod loopback;
 pub mod routes;
 pub mod scrape;
 pub mod server;

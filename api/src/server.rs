@@ -115,16 +115,16 @@ async fn accept_loop(
         };
         match accepted {
             Ok(Accepted::Unix(stream)) => {
-                tokio::spawn(connection(stream, Arc::clone(&app), options, None));
+                tokio::spawn(connection(stream, Arc::clone(&app), options, Guard::None));
             }
             Ok(Accepted::Tcp(stream)) => {
                 // Small answers are written at once, not held back by Nagle.
                 let _ = stream.set_nodelay(true);
-                let token = match &listener {
-                    Listener::Tcp(_, token) => token.clone(),
-                    Listener::Unix(_) => None,
+                let guard = match &listener {
+                    Listener::Tcp(_, Some(token)) => Guard::Token(Arc::clone(token)),
+                    _ => Guard::OpenLoopback,
                 };
-                tokio::spawn(connection(stream, Arc::clone(&app), options, token));
+                tokio::spawn(connection(stream, Arc::clone(&app), options, guard));
             }
             Err(e) => {
                 // EMFILE and the like: back off instead of spinning.
@@ -148,24 +148,42 @@ async fn accept(listener: &Listener) -> io::Result<Accepted> {
     }
 }
 
-/// Serve one connection; with `token`, every request must carry it.
-async fn connection<S>(stream: S, app: Arc<App>, options: Options, token: Option<Arc<Token>>)
+/// What every request of a connection must pass before it reaches a route.
+#[derive(Clone)]
+enum Guard {
+    /// The unix socket: its file mode is the access control.
+    None,
+    /// A TCP listener with a token.
+    Token(Arc<Token>),
+    /// A loopback TCP listener without one (`--tcp-insecure`): no browser requests.
+    OpenLoopback,
+}
+
+/// Serve one connection, each request past `guard`.
+async fn connection<S>(stream: S, app: Arc<App>, options: Options, guard: Guard)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req: Request<Incoming>| {
         let app = Arc::clone(&app);
-        let token = token.clone();
+        let guard = guard.clone();
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
             path = %req.uri().path()
         );
         async move {
-            if let Some(token) = token {
-                if !token.accepts(req.headers().get(AUTHORIZATION)) {
+            match guard {
+                Guard::Token(token) if !token.accepts(req.headers().get(AUTHORIZATION)) => {
                     return Ok::<_, Infallible>(unauthorized(&req));
                 }
+                Guard::OpenLoopback => {
+                    if let Some(why) = crate::loopback::refusal(req.headers()) {
+                        let error = ApiError::new(StatusCode::FORBIDDEN, "forbidden", why);
+                        return Ok(refused(&req, &error));
+                    }
+                }
+                _ => {}
             }
             Ok(handle(app, req).await)
         }
@@ -181,24 +199,30 @@ where
     }
 }
 
-/// 401 for a request without the right token, counted like any other answer.
+/// 401 for a request without the right token.
 fn unauthorized<B>(req: &Request<B>) -> Response<BoxBody<Bytes, Infallible>> {
-    let began = Instant::now();
     let error = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
         "this listener needs the header `Authorization: Bearer <token>` with the configured token",
     );
-    let mut response = error_response(&error);
+    let mut response = refused(req, &error);
     response
         .headers_mut()
         .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// The answer to a request its listener refuses, counted like any other answer.
+fn refused<B>(req: &Request<B>, error: &ApiError) -> Response<BoxBody<Bytes, Infallible>> {
+    let began = Instant::now();
+    let response = error_response(error);
     let path = req.uri().path();
     crate::routes::metrics::record(
         crate::routes::route_label(req.method(), path),
         response.status(),
         began.elapsed(),
     );
-    tracing::info!(method = %req.method(), path, "401: missing or wrong bearer token");
+    tracing::info!(method = %req.method(), path, status = %response.status(), "refused by the listener: {}", error.message);
     response.map(BodyExt::boxed)
 }

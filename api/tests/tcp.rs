@@ -72,17 +72,27 @@ fn a_token_guards_every_tcp_request() {
 }
 
 #[test]
-fn insecure_loopback_is_open_and_headers_time_out() {
+fn insecure_loopback_is_open_to_local_clients_only_and_headers_time_out() {
     let scratch = Scratch::new("open");
     let addr = format!("127.0.0.1:{}", free_port());
+    // From the environment, as a boolean clap reads like "1".
     let _d = Daemon::start(
         &scratch,
-        &["--tcp", &addr, "--tcp-insecure", "--header-timeout", "1"],
-        &[],
+        &["--tcp", &addr, "--header-timeout", "1"],
+        &[("BERTH_TCP_INSECURE", "1")],
     );
     let r = call_tcp(&addr, "GET", "/healthz", &[]);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json["status"], "ok", "{r:?}");
+    let r = call_tcp(&addr, "GET", "/v1/system", &[&format!("Host: {addr}")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    // What a web page could make a browser send: refused before any route.
+    for headers in [
+        &["Origin: https://evil.example"][..],
+        &["Host: evil.example:2375"][..],
+    ] {
+        call_tcp(&addr, "POST", "/v1/containers", headers).expect_error(403, "forbidden");
+    }
 
     // A client that sends half a request line is cut off after the header timeout
     // (the bound here is generous: only that it happens is checked).

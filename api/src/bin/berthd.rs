@@ -35,6 +35,9 @@ fn main() {
     if config.token.is_some() && config.tcp.is_none() {
         tracing::warn!("a token is configured but no --tcp address: the unix socket needs none");
     }
+    if config.tcp_insecure && (config.tcp.is_none() || config.token.is_some()) {
+        tracing::warn!("--tcp-insecure has no effect: it only opens a TCP address without a token");
+    }
     if let Err(e) = run(config) {
         eprintln!("berthd: {e}");
         std::process::exit(1);

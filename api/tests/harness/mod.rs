@@ -224,7 +224,13 @@ pub fn write_request<S: Write>(
     headers: &[&str],
     body: Option<&[u8]>,
 ) {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: berth\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|h| h.to_ascii_lowercase().starts_with("host:"))
+    {
+        req.push_str("Host: localhost\r\n");
+    }
     let chunked = headers.iter().any(|h| h.starts_with("Transfer-Encoding"));
     for h in headers {
         req.push_str(h);
