@@ -88,6 +88,7 @@ pub fn receive_master(socket: &UnixStream) -> Result<OwnedFd> {
         nix::errno::Errno::EPROTO,
     ))
 }
+
 /// Make a pty of the spec's `consoleSize` (if given), hand the master to the console
 /// socket and make the slave our terminal and stdio; for a container's init
 /// (`bind_console`) also bind it to /dev/console, as runc does.

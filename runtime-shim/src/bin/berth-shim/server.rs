@@ -201,11 +201,12 @@ impl Shim {
             devnull: &self.devnull,
         };
         let (pid, handover) = self.backend.create(&cli.bundle, &stdio)?;
+        // From here a failure deletes the container (and kills its init).
         self.created = true;
+        self.pid = pid;
         if let Some(master) = handover.take()? {
             self.console = Some(Console::new(master).map_err(|e| format!("terminal: {e}"))?);
         }
-        self.pid = pid;
         self.status = Status::Created;
         log(&self.id, format_args!("created, init pid {pid}"));
         let watch = match self.backend.memory_cgroup() {
