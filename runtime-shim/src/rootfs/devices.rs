@@ -1,11 +1,13 @@
 //! Device nodes and the standard /dev symlinks of a container whose /dev is a fresh tmpfs.
 
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use nix::sys::stat::{makedev, mknod, Mode, SFlag};
-use nix::unistd::{chown, Gid, Uid};
+use nix::errno::Errno;
+use nix::fcntl::{open, AtFlags, OFlag};
+use nix::sys::stat::{makedev, mknod, mknodat, Mode, SFlag};
+use nix::unistd::{chown, fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::secure_join::secure_join;
@@ -132,24 +134,82 @@ fn bind_host_node(dev: &Device, dest: &Path) -> Result<()> {
     )
 }
 
-/// The /dev symlinks programs expect: /dev/fd, the stdio names and /dev/ptmx.
-pub fn create_symlinks(rootfs: &Path) -> Result<()> {
-    let mut links = vec![
-        ("/proc/self/fd", "/dev/fd"),
-        ("/proc/self/fd/0", "/dev/stdin"),
-        ("/proc/self/fd/1", "/dev/stdout"),
-        ("/proc/self/fd/2", "/dev/stderr"),
-        ("pts/ptmx", "/dev/ptmx"),
-    ];
-    if Path::new("/proc/kcore").exists() {
-        links.push(("/proc/kcore", "/dev/core"));
+/// A container's own, freshly mounted /dev, held open: its standard nodes and links are
+/// made relative to this one descriptor, so the rootfs path is not resolved again for
+/// each of them.
+pub struct FreshDev(OwnedFd);
+
+impl FreshDev {
+    /// Open `rootfs`'s /dev (resolved inside the root, as every mount destination).
+    pub fn open(rootfs: &Path) -> Result<FreshDev> {
+        let path = secure_join(rootfs, Path::new("/dev"))?;
+        open(
+            &path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map(FreshDev)
+        .sys("open", path.display())
     }
-    for (target, link) in links {
-        let path = secure_join(rootfs, Path::new(link))?;
-        let _ = fs::remove_file(&path);
-        symlink(target, &path).io("symlink", &path)?;
+
+    /// The nodes of [`default_devices`]. In a user namespace, where mknod is not
+    /// allowed, the host's nodes are bind-mounted instead (through their paths).
+    pub fn create_default_nodes(&self, rootfs: &Path, userns: bool) -> Result<()> {
+        for dev in default_devices() {
+            if userns {
+                create(rootfs, &dev, true)?;
+                continue;
+            }
+            let name = dev.path.strip_prefix("/dev").unwrap_or(&dev.path);
+            let mode = Mode::from_bits_truncate(dev.mode);
+            let number = makedev(dev.major, dev.minor);
+            self.replace(name, || mknodat(&self.0, name, dev.kind, mode, number))
+                .sys("mknod", dev.path.display())?;
+            fchownat(
+                &self.0,
+                name,
+                Some(Uid::from_raw(dev.uid)),
+                Some(Gid::from_raw(dev.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .sys("chown", dev.path.display())?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The /dev symlinks programs expect: /dev/fd, the stdio names and /dev/ptmx.
+    pub fn create_links(&self) -> Result<()> {
+        let mut links = vec![
+            ("/proc/self/fd", "fd"),
+            ("/proc/self/fd/0", "stdin"),
+            ("/proc/self/fd/1", "stdout"),
+            ("/proc/self/fd/2", "stderr"),
+            ("pts/ptmx", "ptmx"),
+        ];
+        if Path::new("/proc/kcore").exists() {
+            links.push(("/proc/kcore", "core"));
+        }
+        for (target, name) in links {
+            self.replace(name, || symlinkat(target, &self.0, name))
+                .sys("symlink", format!("/dev/{name}"))?;
+        }
+        Ok(())
+    }
+
+    /// Make `name` with `make`, replacing whatever a mount or the image put there.
+    fn replace(
+        &self,
+        name: impl AsRef<Path>,
+        make: impl Fn() -> nix::Result<()>,
+    ) -> nix::Result<()> {
+        match make() {
+            Err(Errno::EEXIST) => {
+                unlinkat(&self.0, name.as_ref(), UnlinkatFlags::NoRemoveDir)?;
+                make()
+            }
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -87,11 +87,13 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
 
     // A bind-mounted /dev is the host's (or the caller's) business; a fresh one gets the
     // standard nodes.
-    if dev_is_tmpfs {
-        for dev in devices::default_devices() {
-            devices::create(rootfs, &dev, ctx.userns)?;
-        }
-    }
+    let fresh_dev = if dev_is_tmpfs {
+        let dev = devices::FreshDev::open(rootfs)?;
+        dev.create_default_nodes(rootfs, ctx.userns)?;
+        Some(dev)
+    } else {
+        None
+    };
     for d in spec
         .linux()
         .iter()
@@ -101,8 +103,8 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
     }
     // The symlinks last, as runc: a spec device at /dev/ptmx (privileged containers list
     // the host's) gives way to the link into the container's own devpts.
-    if dev_is_tmpfs {
-        devices::create_symlinks(rootfs)?;
+    if let Some(dev) = fresh_dev {
+        dev.create_links()?;
     }
     Ok(())
 }
