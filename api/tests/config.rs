@@ -71,6 +71,17 @@ fn the_example_file_is_a_valid_configuration() {
 }
 
 #[test]
+fn tcp_insecure_from_the_file_opens_loopback_without_a_token() {
+    let scratch = Scratch::new("insecure");
+    let addr = format!("127.0.0.1:{}", harness::free_port());
+    let config = scratch.0.join("berthd.toml");
+    fs::write(&config, format!("tcp = {addr:?}\ntcp_insecure = true\n")).unwrap();
+    let _d = Daemon::start(&scratch, &["--config", config.to_str().unwrap()], &[]);
+    let r = harness::call_tcp(&addr, "GET", "/v1/system", &[]);
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+#[test]
 fn bad_configurations_are_refused_and_create_nothing() {
     let scratch = Scratch::new("bad");
     let state = scratch.state();
