@@ -16,7 +16,7 @@ use oci_spec::runtime::Process;
 use crate::console::{self, ConsoleSocket, Handover};
 
 /// The console socket an external runtime connects to, in the shim's state directory.
-pub const CONSOLE_SOCKET: &str = "tty.sock";
+const CONSOLE_SOCKET: &str = "tty.sock";
 
 /// The container, as one of the two ways of driving it.
 // One value for the life of the process: the size of the variants does not matter.
