@@ -37,8 +37,10 @@ impl Drop for Scratch {
     }
 }
 
-/// The directory of this build's berthd, berth-shim and berth-runc, built (in the test
-/// binary's profile) if needed.
+/// The directory of this build's berthd, berth-shim and berth-runc. `cargo test
+/// --workspace` builds them beside the harness; only when one is missing (a lone `cargo
+/// test -p berth-loadtest`) are they built here, with the workspace's feature set, so no
+/// dependency is compiled a second time.
 fn bin_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(build_bins).clone()
@@ -47,9 +49,15 @@ fn bin_dir() -> PathBuf {
 fn build_bins() -> PathBuf {
     let harness = PathBuf::from(env!("CARGO_BIN_EXE_berth-loadtest"));
     let dir = harness.parent().unwrap().to_path_buf();
+    if ["berthd", "berth-shim", "berth-runc"]
+        .iter()
+        .all(|b| dir.join(b).exists())
+    {
+        return dir;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
-    build.args(["build", "-p", "berth-api", "-p", "berth-runtime", "--bins"]);
+    build.args(["build", "--workspace", "--bins"]);
     if dir.ends_with("release") {
         build.arg("--release");
     }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The berth-shim binary of this workspace, built if `cargo test` did not build it.
+/// The berth-shim binary of this workspace: `cargo test --workspace` builds it beside the
+/// test binaries; only when it is missing (a lone `cargo test -p …`) is it built here, with
+/// the workspace's own feature set so no dependency is compiled a second time.
 pub fn shim_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -17,7 +19,8 @@ pub fn shim_binary() -> PathBuf {
         if !bin.exists() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let ok = Command::new(cargo)
-                .args(["build", "-p", "berth-runtime", "--bin", "berth-shim"])
+                .args(["build", "--workspace", "--bins"])
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
