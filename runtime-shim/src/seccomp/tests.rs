@@ -995,6 +995,7 @@ fn installed_default_errno_and_enosys() {
     let outcome = in_child(&program, |_| {
         // SAFETY: raw syscalls without pointers.
         let below = failure(unsafe { libc::syscall(libc::SYS_getppid) });
+        // SAFETY: as above; a null path with dirfd -1 is refused, never read.
         let above = failure(unsafe { libc::syscall(libc::SYS_faccessat2, -1, 0, 0, 0) });
         if below == 77 && above == libc::ENOSYS {
             0
@@ -1077,6 +1078,7 @@ fn install_without_privilege_fails_clearly() {
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         // Drop CAP_SYS_ADMIN from the effective set (capset with raw structures).
+        // SAFETY: capget/capset with buffers that live across the calls; the child only.
         let code = unsafe {
             let mut header = [0x2008_0522u32, 0]; // _LINUX_CAPABILITY_VERSION_3, this thread
             let mut data = [0u32; 6];
@@ -1093,6 +1095,7 @@ fn install_without_privilege_fails_clearly() {
                 Err(_) => 2,
             }
         };
+        // SAFETY: _exit in the forked child skips the parent's destructors.
         unsafe { libc::_exit(code) };
     }
     assert_eq!(super::testing::wait(pid), Outcome::Exited(0));
@@ -1130,15 +1133,14 @@ fn default_profile_runs_a_shell() {
         .collect();
     let mut pipe = [0; 2];
     // SAFETY: a two-int array.
-    assert_eq!(
-        unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
-        0
-    );
+    let rc = unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0);
     let (read_end, write_end) = (pipe[0], pipe[1]);
 
     // SAFETY: the child makes raw syscalls and execs.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        // SAFETY: the forked child only duplicates descriptors and execs.
         unsafe {
             libc::dup2(write_end, 1);
             libc::dup2(write_end, 2);
