@@ -4,6 +4,8 @@
 # Times, for a container whose process is `true`:
 #   * "4 cmds": R create --pid-file P ID ; R start ID ; wait for the init to exit ; R delete ID
 #   * "run":    R run ID   (create + start + wait + delete inside one runtime process)
+# and, for a container whose process is `sleep` (as engines stop running ones):
+#   * "run -d + delete -f": R run -d ID ; R delete --force ID   (kill a running container)
 # Runs are interleaved (berth, runc, [crun], then the reverse order on the next
 # iteration), so machine noise hits every runtime alike.
 #
@@ -131,39 +133,41 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# --- bundle: rootfs from the host's own `true` ------------------------------------
+# --- bundle: rootfs from the host's own `true` and `sleep` -----------------------
 rootfs="$tmp/rootfs"
 mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp}
-true_bin=""
-for c in /bin/true /usr/bin/true; do
-    if [[ -x $c ]]; then true_bin=$c; break; fi
+for prog_name in true sleep; do
+    host_bin=""
+    for c in "/bin/$prog_name" "/usr/bin/$prog_name"; do
+        if [[ -x $c ]]; then host_bin=$c; break; fi
+    done
+    [[ -n $host_bin ]] || die "no /bin/$prog_name or /usr/bin/$prog_name on this host"
+    cp -L "$host_bin" "$rootfs/bin/$prog_name"
+    # Shared libraries and the dynamic loader, at the paths the binary asks for.
+    # ldd lines: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)",
+    #            "/lib64/ld-linux-x86-64.so.2 (0x...)", "linux-vdso.so.1 (0x...)".
+    while read -r lib; do
+        [[ -n $lib ]] || continue
+        mkdir -p "$rootfs$(dirname "$lib")"
+        cp -L "$lib" "$rootfs$lib"
+    done < <(ldd "$host_bin" 2>/dev/null \
+        | awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $1 ~ /^\// { print $1 }' || true)
 done
-[[ -n $true_bin ]] || die "no /bin/true or /usr/bin/true on this host"
-cp -L "$true_bin" "$rootfs/bin/true"
-# Shared libraries and the dynamic loader, at the paths the binary asks for.
-# ldd lines: "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)",
-#            "/lib64/ld-linux-x86-64.so.2 (0x...)", "linux-vdso.so.1 (0x...)".
-while read -r lib; do
-    [[ -n $lib ]] || continue
-    mkdir -p "$rootfs$(dirname "$lib")"
-    cp -L "$lib" "$rootfs$lib"
-done < <(ldd "$true_bin" 2>/dev/null \
-    | awk '$2 == "=>" && $3 ~ /^\// { print $3; next } $1 ~ /^\// { print $1 }' || true)
 
 # One config per runtime, identical but for cgroupsPath; all share the one rootfs.
 spec_dir="$tmp/spec"
 mkdir -p "$spec_dir"
 "$berth" spec --bundle "$spec_dir" || die "berth-runc spec failed"
-make_bundle() { # name -> prints bundle dir
+make_bundle() { # name args-json -> prints bundle dir
     local dir="$tmp/bundle-$1"
     mkdir -p "$dir"
-    python3 - "$spec_dir/config.json" "$dir/config.json" "$rootfs" "$cg_base/$1" <<'PY'
+    python3 - "$spec_dir/config.json" "$dir/config.json" "$rootfs" "$cg_base/$1" "$2" <<'PY'
 import json, sys
-src, out, rootfs, cgroups_path = sys.argv[1:]
+src, out, rootfs, cgroups_path, args = sys.argv[1:]
 with open(src) as f:
     c = json.load(f)
 c["process"]["terminal"] = False
-c["process"]["args"] = ["true"]
+c["process"]["args"] = json.loads(args)
 c["root"] = {"path": rootfs, "readonly": True}
 c.setdefault("linux", {})["cgroupsPath"] = cgroups_path
 with open(out, "w") as f:
@@ -184,8 +188,9 @@ add_runtime runc "$runc_bin"
 
 py_args=("$runs" "$warmup" "$json" "$tmp" "${crun_bin:+present}")
 for i in "${!rt_names[@]}"; do
-    bundle=$(make_bundle "${rt_names[$i]}")
-    py_args+=("${rt_names[$i]}" "${rt_paths[$i]}" "${rt_roots[$i]}" "$bundle")
+    bundle=$(make_bundle "${rt_names[$i]}" '["true"]')
+    sleeper=$(make_bundle "${rt_names[$i]}-sleep" '["sleep", "1000"]')
+    py_args+=("${rt_names[$i]}" "${rt_paths[$i]}" "${rt_roots[$i]}" "$bundle" "$sleeper")
 done
 
 # --- the measuring loop -----------------------------------------------------------
@@ -195,8 +200,9 @@ import ctypes, json, os, platform, select, signal, statistics, subprocess, sys, 
 runs, warmup, as_json = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 tmp, crun_present = sys.argv[4], sys.argv[5] == "present"
 rest = sys.argv[6:]
-runtimes = [dict(name=rest[i], path=rest[i + 1], root=rest[i + 2], bundle=rest[i + 3])
-            for i in range(0, len(rest), 4)]
+runtimes = [dict(name=rest[i], path=rest[i + 1], root=rest[i + 2], bundle=rest[i + 3],
+                 sleeper=rest[i + 4])
+            for i in range(0, len(rest), 5)]
 OPTIONAL = {"crun"}          # failing runtimes in this set are skipped, not fatal
 WAIT_TIMEOUT_MS = 30_000     # a `true` that has not exited by then is a failure
 errfile = os.path.join(tmp, "stderr")
@@ -316,6 +322,18 @@ def oneshot(rt, i):
     return t1 - t0
 
 
+def detached(rt, i):
+    """run -d of a sleeping container, then delete --force: how engines stop one."""
+    cid = f"{tag}-{rt['name']}-kill-{i}"
+    t0 = time.perf_counter_ns()
+    cmd(rt, "run", "-d", "--bundle", rt["sleeper"], cid)
+    t1 = time.perf_counter_ns()
+    cmd(rt, "delete", "--force", cid)
+    t2 = time.perf_counter_ns()
+    reap_strays()
+    return dict(total=t2 - t0, run_d=t1 - t0, delete_f=t2 - t1)
+
+
 def version(rt):
     try:
         out = subprocess.run([rt["path"], "--version"], capture_output=True, text=True,
@@ -335,6 +353,7 @@ for rt in runtimes:
     try:
         lifecycle(rt, "pre")
         oneshot(rt, "pre")
+        detached(rt, "pre")
         active.append(rt)
     except RuntimeFailed as e:
         if rt["name"] in OPTIONAL:
@@ -350,7 +369,7 @@ for rt in runtimes:
             log(f"FAILED in preflight: {e}")
             sys.exit(1)
 
-samples = {rt["name"]: dict(lifecycle=[], run=[]) for rt in active}
+samples = {rt["name"]: dict(lifecycle=[], run=[], kill=[]) for rt in active}
 tty = sys.stderr.isatty()
 try:
     for i in range(warmup + runs):
@@ -364,6 +383,10 @@ try:
             r = oneshot(rt, i)
             if timed:
                 samples[rt["name"]]["run"].append(r)
+        for rt in order:
+            r = detached(rt, i)
+            if timed:
+                samples[rt["name"]]["kill"].append(r)
         if tty:
             print(f"\r  {i + 1}/{warmup + runs} iterations", end="", file=sys.stderr,
                   flush=True)
@@ -405,20 +428,25 @@ for rt in active:
         lifecycle_phases_median_ms={
             ph: round(statistics.median(ms(r[ph]) for r in lc), 3)
             for ph in ("create", "start", "wait", "delete")},
-        run=stats(s["run"]))
+        run=stats(s["run"]),
+        run_d_delete_f=stats([r["total"] for r in s["kill"]]),
+        run_d_delete_f_phases_median_ms={
+            ph: round(statistics.median(ms(r[ph]) for r in s["kill"]), 3)
+            for ph in ("run_d", "delete_f")})
 
 base = "berth-runc"
 for other in [rt["name"] for rt in active if rt["name"] != base]:
     ratio = {}
-    for fig in ("lifecycle", "run"):
+    for fig, sample in (("lifecycle", "lifecycle"), ("run", "run"),
+                        ("run_d_delete_f", "kill")):
         a = result["runtimes"][base][fig]["median_ms"]
         b = result["runtimes"][other][fig]["median_ms"]
         ratio[fig] = round(a / b, 3)
         # Median of per-iteration ratios: pairs ran back to back, so this one
         # cancels slow drifts in machine load.
-        key = "total" if fig == "lifecycle" else None
-        xa = [r[key] if key else r for r in samples[base][fig]]
-        xb = [r[key] if key else r for r in samples[other][fig]]
+        key = None if fig == "run" else "total"
+        xa = [r[key] if key else r for r in samples[base][sample]]
+        xb = [r[key] if key else r for r in samples[other][sample]]
         ratio[fig + "_paired"] = round(statistics.median(x / y for x, y in zip(xa, xb)), 3)
     result["ratios"][f"{base}/{other}"] = ratio
 
@@ -430,9 +458,10 @@ print(f"lifecycle of a `true` container, {runs} runs each (+{warmup} warm-up), i
 print(f"kernel {result['machine']['kernel']}, {result['machine']['cpus']} CPUs; "
       + "; ".join(f"{n}: {v['version']}" for n, v in result["runtimes"].items()))
 print()
-w = max(len(n) for n in result["runtimes"]) + 9
+w = max(len(n) for n in result["runtimes"]) + 20
 print(f"{'':{w}}  {'median':>9}  {'p90':>9}  {'min':>9}")
-for fig, label in (("lifecycle", "(4 cmds)"), ("run", "run")):
+for fig, label in (("lifecycle", "(4 cmds)"), ("run", "run"),
+                   ("run_d_delete_f", "run -d + delete -f")):
     for name, v in result["runtimes"].items():
         st = v[fig]
         print(f"{name + ' ' + label:{w}}  {st['median_ms']:6.2f} ms  {st['p90_ms']:6.2f} ms"
@@ -442,10 +471,15 @@ print("4-cmd phases, median:")
 for name, v in result["runtimes"].items():
     ph = v["lifecycle_phases_median_ms"]
     print(f"  {name:{w - 2}}  " + "  ".join(f"{k} {ph[k]:.2f}" for k in ph) + "  (ms)")
+print("run -d + delete -f phases, median:")
+for name, v in result["runtimes"].items():
+    ph = v["run_d_delete_f_phases_median_ms"]
+    print(f"  {name:{w - 2}}  " + "  ".join(f"{k} {ph[k]:.2f}" for k in ph) + "  (ms)")
 print()
 for pair, r in result["ratios"].items():
-    print(f"ratio {pair} (median): {r['lifecycle']:.2f} (4 cmds), {r['run']:.2f} (run)"
-          f"   [paired per-iteration: {r['lifecycle_paired']:.2f}, {r['run_paired']:.2f}]")
+    print(f"ratio {pair} (median): {r['lifecycle']:.2f} (4 cmds), {r['run']:.2f} (run), "
+          f"{r['run_d_delete_f']:.2f} (run -d + delete -f)   [paired per-iteration: "
+          f"{r['lifecycle_paired']:.2f}, {r['run_paired']:.2f}, {r['run_d_delete_f_paired']:.2f}]")
 for name, why in skipped.items():
     print(f"{name}: skipped ({why})")
 PY
