@@ -43,7 +43,7 @@ works on this machine (otherwise it is skipped with the reason).
   -n, --runs RUNS   timed iterations per runtime and figure (default 200)
       --warmup N    untimed iterations first (default 5)
       --berth PATH  berth-runc binary (default: build it with
-                    \`cargo build --release -p berth-runtime\` in $repo_root)
+                    \`cargo build --release -p berth-runc\` in $repo_root)
       --runc PATH   runc binary (default: runc on PATH, else /usr/sbin/runc)
       --crun PATH   crun binary (default: crun on PATH, if any)
       --json        print one JSON object instead of the table
@@ -78,8 +78,8 @@ python3 -c 'import os, sys; sys.exit(0 if hasattr(os, "pidfd_open") else 1)' \
 
 # --- runtimes ---------------------------------------------------------------------
 if [[ -z $berth ]]; then
-    note "building berth-runc (cargo build --release -p berth-runtime) in $repo_root"
-    (cd "$repo_root" && cargo build --release -p berth-runtime >&2) \
+    note "building berth-runc (cargo build --release -p berth-runc) in $repo_root"
+    (cd "$repo_root" && cargo build --release -p berth-runc >&2) \
         || die "cargo build of berth-runc failed"
     berth="$repo_root/target/release/berth-runc"
 fi

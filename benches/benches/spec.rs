@@ -31,7 +31,7 @@ fn spec(c: &mut Criterion) {
 }
 
 fn seccomp(c: &mut Criterion) {
-    let text = include_str!("../../runtime-shim/tests/fixtures/seccomp-default.json");
+    let text = include_str!("../../runtime-shim/runtime/fixtures/seccomp-default.json");
     let profile: LinuxSeccomp = serde_json::from_str(text).unwrap();
     let mut g = c.benchmark_group("seccomp");
     g.throughput(Throughput::Elements(1));

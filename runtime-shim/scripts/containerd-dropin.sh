@@ -83,8 +83,8 @@ done
 
 # ---------------------------------------------------------------- the runtime under test
 if [ -z "$runtime" ]; then
-    step "build berth-runc (cargo build --release -p berth-runtime)"
-    (cd "$workspace" && timeout 1800 cargo build --release -p berth-runtime 2>&1 | tail -3 | indent) \
+    step "build berth-runc (cargo build --release -p berth-runc)"
+    (cd "$workspace" && timeout 1800 cargo build --release -p berth-runc 2>&1 | tail -3 | indent) \
         || { echo "FAIL: cargo build failed"; exit 1; }
     runtime=$workspace/target/release/berth-runc
 fi

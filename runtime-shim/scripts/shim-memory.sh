@@ -58,7 +58,7 @@ command -v python3 >/dev/null || die "python3 is required"
 
 if [[ -z $shim || -z $runc ]]; then
     note "building berth-shim and berth-runc (cargo build --release) in $repo_root"
-    (cd "$repo_root" && cargo build --release -p berth-runtime --bin berth-shim --bin berth-runc >&2) \
+    (cd "$repo_root" && cargo build --release -p berth-shim -p berth-runc >&2) \
         || die "cargo build failed"
     target=$(cd "$repo_root" && cargo metadata --format-version 1 --no-deps \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_engine::runtime::shim::protocol::Request as ShimRequest;
+use berth_engine::shim::protocol::Request as ShimRequest;
 use berth_engine::{ContainerSpec, Record, SpecSource, State};
 use hyper::StatusCode;
 use serde::Deserialize;
@@ -372,9 +372,7 @@ pub async fn stats(app: &Arc<App>, id: &str) -> Reply {
     })
     .await?;
     match reply {
-        berth_engine::runtime::shim::protocol::Message::Stats(stats) => {
-            json(StatusCode::OK, &stats)
-        }
+        berth_engine::shim::protocol::Message::Stats(stats) => json(StatusCode::OK, &stats),
         other => Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "shim_error",

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-#[path = "../../../engine/tests/support/mod.rs"]
-pub mod support;
+pub use berth_testkit as support;
 
 /// How long a request waits for its answer unless a test says otherwise.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);

@@ -1,0 +1,375 @@
+//! The engine driving real shims and containers (as root): a burst of 200 starts through
+//! 10 workers, a bad spec failing alone, a killed shim reported, nothing left behind.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_engine::monitor::Monitor;
+use berth_engine::shim_launcher::{follow, ShimConfig, ShimLauncher};
+use berth_engine::{Config, ContainerSpec, Engine, State};
+use berth_shim_adapter::protocol::Request;
+use berth_shim_adapter::ShimClient;
+
+use berth_testkit as support;
+use support::{bundle, shim_binary};
+
+/// A scratch state directory; on drop (also when a test fails) every shim under it is
+/// killed, every container removed, and the directory deleted.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        support::stop_everything_in(&self.0);
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An engine with real shims under `state`.
+fn engine(state: &Path, workers: usize) -> (Arc<Engine>, Arc<Monitor>, ShimConfig) {
+    let monitor = Monitor::start().unwrap();
+    let shim = ShimConfig {
+        shim_binary: shim_binary(),
+        state_dir: state.to_path_buf(),
+        runtime: None,
+        log_max: 1 << 20,
+        start_timeout: Duration::from_secs(60),
+    };
+    let launcher = ShimLauncher::new(shim.clone(), monitor.clone());
+    let config = Config {
+        workers,
+        state_dir: Some(state.join("records")),
+        ..Config::default()
+    };
+    let engine = Arc::new(Engine::new(config, Arc::new(launcher)).unwrap());
+    follow(&engine, &monitor);
+    (engine, monitor, shim)
+}
+
+/// Wait until `pred` holds for every id (bounded).
+fn wait_all(engine: &Engine, ids: &[String], what: &str, pred: impl Fn(State) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pending: Vec<(String, State)> = ids
+            .iter()
+            .filter_map(|id| engine.get(id).map(|r| (id.clone(), r.state)))
+            .filter(|(_, s)| !pred(*s))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "not all {what}: {pending:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ask the shim of `id` for `req` (ignoring a shim that is already gone).
+fn tell(shim: &ShimConfig, id: &str, req: &Request) {
+    if let Ok(mut c) = ShimClient::connect(&shim.shim_dir(id)) {
+        let _ = c.request(req);
+    }
+}
+
+/// Kill and delete every container, then check nothing is left.
+fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
+    for id in ids {
+        // A shim already gone (its container deleted) is no error here.
+        let _ = engine.control(id, Request::Delete { force: true }, Duration::from_secs(30));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in ids {
+        let cg = Path::new("/sys/fs/cgroup/pids").join(id);
+        while cg.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!cg.exists(), "{} left behind", cg.display());
+        let pid_file = shim.shim_dir(id).join("shim.pid");
+        assert!(!pid_file.exists(), "shim of {id} still there");
+        // The monitor reports the exit once the shim is gone; then the record can go.
+        wait_all(engine, std::slice::from_ref(id), "stopped", |s| {
+            matches!(s, State::Stopped | State::Failed)
+        });
+        engine.delete(id).unwrap();
+        assert!(
+            !shim.shim_dir(id).exists(),
+            "{id}'s shim directory outlived delete"
+        );
+    }
+    let runtime_left: Vec<_> = fs::read_dir(shim.runtime_root())
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        runtime_left.is_empty(),
+        "runtime state left: {runtime_left:?}"
+    );
+}
+
+#[test]
+fn burst_of_200_through_10_workers_with_one_bad_spec() {
+    let dir = std::env::temp_dir().join(format!("berth-engine-burst-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, monitor, shim) = engine(&dir, 10);
+    let mut ids = Vec::new();
+    for n in 0..200 {
+        let id = format!("eng-{}-{n}", std::process::id());
+        let b = bundle(&dir, &id, &["sleep", "1000"]);
+        ids.push(id.clone());
+        let b = if n == 100 {
+            // Valid to submit, fails in the shim: the program does not exist.
+            bundle(&dir, &id, &["no-such-program"])
+        } else {
+            b
+        };
+        engine.submit(ContainerSpec::bundle(&id, b)).unwrap();
+    }
+    // Sample the in-flight count while the burst runs.
+    let mut max_in_flight = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ids.iter().any(|id| {
+        engine
+            .get(id)
+            .is_some_and(|r| matches!(r.state, State::Queued | State::Creating))
+    }) {
+        max_in_flight = max_in_flight.max(engine.in_flight());
+        assert!(Instant::now() < deadline, "burst did not finish");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        max_in_flight <= 10,
+        "{max_in_flight} starts in flight with 10 workers"
+    );
+    let bad = &ids[100];
+    let failed = engine.get(bad).unwrap();
+    assert_eq!(failed.state, State::Failed, "{failed:?}");
+    let good: Vec<String> = ids.iter().filter(|id| *id != bad).cloned().collect();
+    wait_all(&engine, &good, "running", |s| s == State::Running);
+    assert_eq!(monitor.live(), 199);
+    let pids: HashSet<i32> = good
+        .iter()
+        .map(|id| engine.get(id).unwrap().pid.unwrap_or(0))
+        .collect();
+    assert_eq!(pids.len(), 199, "every container has its own init");
+
+    for id in &good {
+        tell(
+            &shim,
+            id,
+            &Request::Kill {
+                signal: 9,
+                all: false,
+            },
+        );
+    }
+    wait_all(&engine, &good, "stopped", |s| s == State::Stopped);
+    for id in &good {
+        assert_eq!(engine.get(id).unwrap().exit_code, Some(137));
+    }
+    clean_up(&engine, &shim, &good);
+}
+
+#[test]
+fn containers_that_exit_at_once_are_seen_stopped_with_their_codes() {
+    // Their exits race the workers' own record of the start: none may be lost.
+    let dir = std::env::temp_dir().join(format!("berth-engine-quick-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _monitor, shim) = engine(&dir, 4);
+    let ids: Vec<String> = (0..24)
+        .map(|i| format!("eng-quick{i}-{}", std::process::id()))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let code = (i % 5).to_string();
+        let b = bundle(&dir, id, &["sh", "-c", &format!("exit {code}")]);
+        engine.submit(ContainerSpec::bundle(id, b)).unwrap();
+    }
+    wait_all(&engine, &ids, "stopped", |s| s == State::Stopped);
+    for (i, id) in ids.iter().enumerate() {
+        let r = engine.get(id).unwrap();
+        assert_eq!(r.exit_code, Some((i % 5) as i32), "{r:?}");
+        assert!(
+            r.timestamps.started.is_some() && r.timestamps.exited.is_some(),
+            "{r:?}"
+        );
+    }
+    clean_up(&engine, &shim, &ids);
+}
+
+#[test]
+fn a_killed_shim_is_reported() {
+    let dir = std::env::temp_dir().join(format!("berth-engine-shimkill-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _monitor, shim) = engine(&dir, 2);
+    let id = format!("eng-shimkill-{}", std::process::id());
+    engine
+        .submit(ContainerSpec::bundle(
+            &id,
+            bundle(&dir, &id, &["sleep", "1000"]),
+        ))
+        .unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "running", |s| {
+        s == State::Running
+    });
+    let shim_pid: i32 = fs::read_to_string(shim.shim_dir(&id).join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "failed", |s| {
+        s == State::Failed
+    });
+    let record = engine.get(&id).unwrap();
+    assert!(
+        record.error.as_deref().unwrap_or("").contains("shim"),
+        "{record:?}"
+    );
+    // The container outlives its shim; remove it through the runtime.
+    berth_runtime::Container::load(&shim.runtime_root(), &id)
+        .unwrap()
+        .delete(true)
+        .unwrap();
+    let _ = fs::remove_file(shim.shim_dir(&id).join("shim.pid"));
+    assert!(!Path::new("/sys/fs/cgroup/pids").join(&id).exists());
+}
+
+/// Env var that turns this test binary into the process hosting the engine of
+/// [`engine_killed_and_restarted_finds_every_container`].
+const HOST_ENV: &str = "BERTH_ENGINE_TEST_HOST";
+
+/// Host mode: start containers through an engine, say so, and wait to be killed.
+#[test]
+fn recovery_host() {
+    let Some(dir) = std::env::var_os(HOST_ENV) else {
+        return; // Only meaningful when spawned by the recovery test.
+    };
+    let dir = PathBuf::from(dir);
+    let (engine, _monitor, _shim) = engine(&dir, 4);
+    let ids: Vec<String> = (0..6)
+        .map(|n| format!("rec-{n}-{}", dir.file_name().unwrap().to_string_lossy()))
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        // Three sleep on, three exit with 7 while the engine is down.
+        let args: &[&str] = if n < 3 {
+            &["sleep", "1000"]
+        } else {
+            &["sh", "-c", "sleep 3; exit 7"]
+        };
+        engine
+            .submit(ContainerSpec::bundle(id, bundle(&dir, id, args)))
+            .unwrap();
+    }
+    wait_all(&engine, &ids, "running", |s| s == State::Running);
+    println!("ready {}", ids.join(" "));
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn engine_killed_and_restarted_finds_every_container() {
+    let dir = std::env::temp_dir().join(format!("berth-engine-rec{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    fs::create_dir_all(&dir).unwrap();
+    let out_path = dir.join("host.out");
+    let mut host = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "recovery_host",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOST_ENV, &dir)
+        .stdout(fs::File::create(&out_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ids: Vec<String> = loop {
+        let text = fs::read_to_string(&out_path).unwrap_or_default();
+        // libtest prints its own "test recovery_host ... " before our line.
+        if let Some((_, ready)) = text.split_once("ready ") {
+            if let Some(line) = ready.lines().next() {
+                break line.split_whitespace().map(str::to_owned).collect();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "engine host never got ready: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SIGKILL: no shutdown, no last write.
+    host.kill().unwrap();
+    host.wait().unwrap();
+
+    let shim_cfg = ShimConfig {
+        shim_binary: shim_binary(),
+        state_dir: dir.clone(),
+        runtime: None,
+        log_max: 1 << 20,
+        start_timeout: Duration::from_secs(60),
+    };
+    // While the engine is down: one shim dies, three containers exit with 7.
+    let lost = &ids[2];
+    let lost_shim: i32 = fs::read_to_string(shim_cfg.shim_dir(lost).join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(lost_shim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    for id in &ids[3..] {
+        let exit = shim_cfg.shim_dir(id).join("exit.json");
+        let until = Instant::now() + Duration::from_secs(30);
+        while !exit.exists() {
+            assert!(Instant::now() < until, "{id} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    let (engine, monitor, shim) = engine(&dir, 4);
+    let found = berth_engine::shim_launcher::reattach(&engine, &monitor, &shim);
+    assert_eq!(found, 5, "every live shim answers again");
+    for id in &ids[..2] {
+        let r = engine.get(id).unwrap();
+        assert_eq!(r.state, State::Running, "{r:?}");
+        let pid = r.pid.unwrap();
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "{id}'s init {pid} is gone"
+        );
+    }
+    let r = engine.get(lost).unwrap();
+    assert_eq!(r.state, State::Failed, "{r:?}");
+    assert!(r.error.as_deref().unwrap_or("").contains("shim"), "{r:?}");
+    for id in &ids[3..] {
+        let r = engine.get(id).unwrap();
+        assert_eq!((r.state, r.exit_code), (State::Stopped, Some(7)), "{r:?}");
+    }
+    // Still manageable through their shims: kill one, the engine hears the exit.
+    tell(
+        &shim,
+        &ids[0],
+        &Request::Kill {
+            signal: 9,
+            all: false,
+        },
+    );
+    wait_all(&engine, &ids[..1], "stopped", |s| s == State::Stopped);
+    assert_eq!(engine.get(&ids[0]).unwrap().exit_code, Some(137));
+
+    // The orphan of the lost shim is removed through the runtime; the rest as usual.
+    berth_runtime::Container::load(&shim.runtime_root(), lost)
+        .unwrap()
+        .delete(true)
+        .unwrap();
+    let _ = fs::remove_file(shim.shim_dir(lost).join("shim.pid"));
+    let rest: Vec<String> = ids.iter().filter(|id| *id != lost).cloned().collect();
+    clean_up(&engine, &shim, &rest);
+}

@@ -1,0 +1,166 @@
+//! Persistence through the engine, recovery by a new engine on the same state directory,
+//! and the state machine's refusals as the engine's callers see them.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_engine::persist::Store;
+use berth_engine::shim::protocol::Status;
+use berth_engine::shim::protocol::{ExitRecord, Message, ShimState};
+use berth_engine::{Change, ChangeError, Config, Engine, NoopLauncher, State};
+use common::{count, wait_until, Bundle, CountingLauncher};
+
+fn config(dir: &std::path::Path, workers: usize) -> Config {
+    Config {
+        workers,
+        state_dir: Some(dir.to_owned()),
+        ..Config::default()
+    }
+}
+
+#[test]
+fn every_state_change_is_on_disk_and_a_new_engine_finds_it() {
+    let bundle = Bundle::new();
+    let state = tempfile::tempdir().unwrap();
+    let store = Store::new(state.path());
+    let e = Engine::new(config(state.path(), 4), Arc::new(NoopLauncher)).unwrap();
+    for i in 0..20 {
+        e.submit(bundle.spec(format!("c{i}"))).unwrap();
+    }
+    assert!(wait_until(Duration::from_secs(10), || count(
+        &e,
+        State::Running
+    ) == 20));
+    e.apply_shim_message(
+        "c3",
+        &Message::Exited(ExitRecord {
+            code: 7,
+            at: "2026-01-01T00:00:00Z".into(),
+        }),
+    )
+    .unwrap();
+    e.apply("c4", Change::Paused).unwrap();
+    for r in e.list() {
+        assert_eq!(
+            store.load(&r.id).unwrap(),
+            r,
+            "disk and memory differ for {}",
+            r.id
+        );
+    }
+    let before = {
+        let mut v = e.list();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    };
+    drop(e);
+
+    let e2 = Engine::new(config(state.path(), 4), Arc::new(NoopLauncher)).unwrap();
+    let mut after = e2.list();
+    after.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(after, before);
+    let c3 = e2.get("c3").unwrap();
+    assert_eq!((c3.state, c3.exit_code), (State::Stopped, Some(7)));
+    assert_eq!(e2.stats().live_shims, 20);
+
+    // Reconcile with what the shims say: one gone, one stopped meanwhile, one paused.
+    let gone = e2.reconcile("c5", None).unwrap();
+    assert_eq!(gone.state, State::Failed);
+    assert!(gone.error.unwrap().contains("shim is gone"));
+    let shim = |status, exit_code| ShimState {
+        id: "c6".into(),
+        status,
+        pid: 1000,
+        exit_code,
+        exited_at: Some("2026-01-01T00:00:01Z".into()),
+    };
+    let stopped = e2
+        .reconcile("c6", Some(&shim(Status::Stopped, Some(137))))
+        .unwrap();
+    assert_eq!(
+        (stopped.state, stopped.exit_code),
+        (State::Stopped, Some(137))
+    );
+    let paused = e2
+        .reconcile("c7", Some(&shim(Status::Paused, None)))
+        .unwrap();
+    assert_eq!(paused.state, State::Paused);
+    assert_eq!(e2.stats().live_shims, 19);
+
+    // Delete removes the record and its directory.
+    e2.delete("c6").unwrap();
+    assert!(e2.get("c6").is_none());
+    assert!(!store.dir("c6").exists());
+}
+
+#[test]
+fn queued_jobs_survive_a_shutdown_and_run_in_the_next_engine() {
+    let bundle = Bundle::new();
+    let state = tempfile::tempdir().unwrap();
+    let launcher = CountingLauncher::new(Duration::from_millis(30));
+    let e = Engine::new(config(state.path(), 1), launcher).unwrap();
+    for i in 0..5 {
+        e.submit(bundle.spec(format!("c{i}"))).unwrap();
+    }
+    let left = e.shutdown();
+    assert!(!left.is_empty());
+    drop(e);
+    let e2 = Engine::new(config(state.path(), 2), Arc::new(NoopLauncher)).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || count(
+        &e2,
+        State::Running
+    ) == 5));
+    assert_eq!(e2.list().len(), 5);
+}
+
+#[test]
+fn illegal_changes_are_refused_and_change_nothing() {
+    let bundle = Bundle::new();
+    let state = tempfile::tempdir().unwrap();
+    let e = Engine::new(config(state.path(), 2), Arc::new(NoopLauncher)).unwrap();
+    e.submit(bundle.spec("a")).unwrap();
+    assert!(wait_until(Duration::from_secs(5), || count(
+        &e,
+        State::Running
+    ) == 1));
+    let before = e.get("a").unwrap();
+    for change in [
+        Change::Created {
+            pid: 1,
+            shim_pid: None,
+        },
+        Change::Dequeued,
+        Change::Resumed,
+        Change::Started,
+        Change::Deleted,
+    ] {
+        match e.apply("a", change.clone()) {
+            Err(ChangeError::Illegal(err)) => {
+                assert_eq!(err.from, State::Running);
+                assert_eq!(err.to, change.target());
+            }
+            other => panic!("{change:?}: {other:?}"),
+        }
+    }
+    assert_eq!(e.get("a").unwrap(), before);
+    assert_eq!(Store::new(state.path()).load("a").unwrap(), before);
+    assert_eq!(
+        e.apply("nope", Change::Paused).unwrap_err(),
+        ChangeError::NotFound("nope".into())
+    );
+    // A duplicate shim event is not an error: the record already says so.
+    assert!(e
+        .apply_shim_message("a", &Message::Started)
+        .unwrap()
+        .is_none());
+    assert!(e.apply_shim_message("a", &Message::Ok).unwrap().is_none());
+    // OOM is an event, not a state change.
+    let r = e.apply_shim_message("a", &Message::Oom).unwrap().unwrap();
+    assert_eq!(r.state, State::Running);
+    // Legal: stop then delete.
+    e.apply("a", Change::Exited { code: 0, at: None }).unwrap();
+    e.delete("a").unwrap();
+    assert!(e.list().is_empty());
+}

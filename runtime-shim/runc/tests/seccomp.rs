@@ -1,0 +1,115 @@
+//! Seccomp: the spec's filter, compiled in pure Rust, is in force inside the container
+//! (and for exec'd processes); a Docker-like default profile runs a shell fine.
+
+use berth_testkit::runc::*;
+use serde_json::{json, Value};
+
+/// The Docker-like default profile kept with the tests.
+fn default_profile() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../runtime/fixtures/seccomp-default.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Allow everything but mkdir/mkdirat, which fail with ENOMSG (42).
+fn deny_mkdir() -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 42 }]
+    })
+}
+
+#[test]
+fn denied_syscall_fails_with_the_configured_errno() {
+    let mut c = TestContainer::new(
+        "seccomp-errno",
+        &[
+            "sh",
+            "-c",
+            "grep Seccomp: /proc/self/status; mkdir /dev/shm/x 2>&1; echo rc=$?",
+        ],
+    );
+    c.spec["linux"]["seccomp"] = deny_mkdir();
+    let out = c.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["Seccomp:", "2"],
+        "{out}"
+    );
+    assert!(lines[1].contains("No message of desired type"), "{out}");
+    assert_eq!(lines[2], "rc=1", "{out}");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn filter_applies_with_and_without_no_new_privileges() {
+    for nnp in [true, false] {
+        let mut c =
+            TestContainer::new("seccomp-nnp", &["sh", "-c", "mkdir /dev/shm/x; echo rc=$?"]);
+        c.spec["linux"]["seccomp"] = deny_mkdir();
+        c.spec["process"]["noNewPrivileges"] = json!(nnp);
+        let out = c.run_ok();
+        assert!(out.trim_end().ends_with("rc=1"), "nnp={nnp}: {out}");
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
+fn docker_like_default_profile_runs_a_shell() {
+    let mut c = TestContainer::new(
+        "seccomp-default",
+        &[
+            "sh",
+            "-c",
+            "echo hello; ls / >/dev/null && echo ls-ok; id -u; grep Seccomp: /proc/self/status",
+        ],
+    );
+    c.spec["linux"]["seccomp"] = default_profile();
+    let out = c.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["hello", "ls-ok", "0"], "{out}");
+    assert!(lines[3].ends_with('2'), "{out}");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn exec_gets_the_containers_filter() {
+    let mut c = TestContainer::new("seccomp-exec", &["sleep", "1000"]);
+    c.spec["linux"]["seccomp"] = deny_mkdir();
+    c.run_with(&["-d"]).assert_success();
+    let out = c.cmd(&["exec", &c.id, "sh", "-c", "mkdir /dev/shm/y; echo rc=$?"]);
+    out.assert_success();
+    assert!(
+        out.stdout_now().trim_end().ends_with("rc=1"),
+        "{}",
+        out.stdout_now()
+    );
+    c.delete_force().assert_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn malformed_rule_is_refused_and_unknown_names_are_skipped() {
+    if skip_under_runc("berth names the rule at fault") {
+        return;
+    }
+    let mut c = TestContainer::new("seccomp-bad", &["true"]);
+    c.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 1 }]
+    });
+    c.create()
+        .assert_one_line_error(&["errnoRet"], &["syscalls[0]"]);
+    c.assert_nothing_left();
+
+    let mut c = TestContainer::new("seccomp-unknown", &["sh", "-c", "echo fine"]);
+    c.spec["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{ "names": ["no_such_syscall", "mkdir"], "action": "SCMP_ACT_ERRNO" }]
+    });
+    assert_eq!(c.run_ok().trim(), "fine");
+    c.assert_nothing_left();
+}

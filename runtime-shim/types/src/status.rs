@@ -1,0 +1,64 @@
+//! The OCI lifecycle status of a container, with the operations each status allows.
+
+use serde::{Deserialize, Serialize};
+
+/// The OCI lifecycle status of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// `create` is still setting the container up.
+    Creating,
+    /// The init is set up and waits for `start`.
+    Created,
+    /// The user process runs.
+    Running,
+    /// The container's processes are frozen (`pause`).
+    Paused,
+    /// The init has exited.
+    Stopped,
+}
+
+impl Status {
+    /// `start` is only meaningful once, on a created container.
+    pub fn can_start(self) -> bool {
+        self == Status::Created
+    }
+
+    /// Signals can reach a created, running or paused init (a paused one acts on them
+    /// once resumed; SIGKILL is delivered when `delete --force` thaws it).
+    pub fn can_kill(self) -> bool {
+        matches!(self, Status::Created | Status::Running | Status::Paused)
+    }
+
+    /// Only a running container can be paused.
+    pub fn can_pause(self) -> bool {
+        self == Status::Running
+    }
+
+    /// Only a paused container can be resumed.
+    pub fn can_resume(self) -> bool {
+        self == Status::Paused
+    }
+
+    /// New processes can join a created or running container, not a frozen one.
+    pub fn can_exec(self) -> bool {
+        matches!(self, Status::Created | Status::Running)
+    }
+
+    /// Plain `delete` (without force) removes stopped and not-yet-started containers.
+    pub fn can_delete(self) -> bool {
+        matches!(self, Status::Created | Status::Stopped)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
