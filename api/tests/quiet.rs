@@ -23,7 +23,11 @@ fn child_daemon_test_that_passes() {
 fn child_daemon_test_that_fails() {
     let scratch = Scratch::new("quiet-fail");
     let d = Daemon::start(&scratch, &[], &[]);
-    assert_eq!(d.call("GET", "/healthz", None).status, 500, "failing on purpose");
+    assert_eq!(
+        d.call("GET", "/healthz", None).status,
+        500,
+        "failing on purpose"
+    );
 }
 
 /// Run one of this binary's ignored tests in a child; whether it passed, and its
@@ -34,8 +38,8 @@ fn run_child(name: &str) -> (bool, String) {
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
