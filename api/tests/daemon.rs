@@ -275,7 +275,10 @@ fn bad_input_gets_the_right_status_and_creates_nothing() {
     assert_eq!((r.status, &r.json["workers"]), (200, &json!(3)), "{r:?}");
     d.call("PUT", "/v1/system/workers", Some(r#"{"workers": 0}"#))
         .expect_error(422, "invalid_workers");
+    // A number is the right type whatever its size: out of range is 422.
     d.call("PUT", "/v1/system/workers", Some(r#"{"workers": -1}"#))
+        .expect_error(422, "invalid_workers");
+    d.call("PUT", "/v1/system/workers", Some(r#"{"workers": "3"}"#))
         .expect_error(400, "invalid_body");
     d.call(
         "PUT",

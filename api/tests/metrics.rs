@@ -17,6 +17,44 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Every series an alert or `rate()` will use exists on an idle daemon's first scrape,
+/// at zero: the engine's counters and gauges (each failure reason, each state), its
+/// histograms (empty), and the request counter per route and documented status.
+#[test]
+fn an_idle_berthd_exports_every_series_at_zero() {
+    let scratch = Scratch::new("metrics-idle");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let text = d.call("GET", "/metrics", None).text;
+    let mut series = vec![
+        "berth_starts_total".to_owned(),
+        "berth_jobs_rejected_total".into(),
+        "berth_oom_events_total".into(),
+        "berth_persist_errors_total".into(),
+        "berth_queue_depth".into(),
+        "berth_busy_workers".into(),
+        "berth_live_shims".into(),
+        "berth_queue_wait_seconds_count".into(),
+        "berth_start_latency_seconds_count".into(),
+        "berth_start_latency_seconds_bucket{le=\"0.001\"}".into(),
+        "berth_http_requests_total{route=\"/v1/containers\",status=\"202\"}".into(),
+        "berth_http_requests_total{route=\"/v1/containers/{id}\",status=\"500\"}".into(),
+        "berth_http_request_duration_seconds_count{route=\"/v1/containers\"}".into(),
+    ];
+    for reason in ["spawn", "create", "shim_gone", "timeout", "panic"] {
+        series.push(format!("berth_start_failures_total{{reason=\"{reason}\"}}"));
+    }
+    for state in [
+        "queued", "creating", "created", "running", "paused", "stopped", "failed",
+    ] {
+        series.push(format!("berth_containers{{state=\"{state}\"}}"));
+    }
+    for s in &series {
+        assert_eq!(sample(&text, s), Some(0.0), "{s} not at 0 in:\n{text}");
+    }
+    assert_eq!(sample(&text, "berth_workers"), Some(10.0), "{text}");
+    promtool_check(&text);
+}
+
 #[test]
 fn process_and_container_metrics() {
     let scratch = Scratch::new("metrics");

@@ -399,6 +399,12 @@ fn check_json(doc: &Value, schema: &Value, value: &Value, what: &str) {
     }
 }
 
+/// Whether the concrete `path` fits `pattern` (`{id}`: any one segment).
+fn fits(pattern: &str, path: &str) -> bool {
+    let (p, c): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == c.len() && p.iter().zip(&c).all(|(p, c)| p == c || *p == "{id}")
+}
+
 /// `pattern` with `{id}` filled in.
 fn concrete(pattern: &str, id: &str) -> String {
     pattern.replace("{id}", id)
@@ -452,20 +458,370 @@ fn berthd_serves_the_document_and_every_operation_in_it() {
         (r.status, r.json["error"]["code"].clone()),
         (404, json!("no_route"))
     );
-    let r = d.call("PATCH", "/v1/containers", None);
-    assert_eq!(r.status, 405, "{r:?}");
+    // Every documented path answers a method it lacks with 405 and an `Allow` header
+    // listing exactly the methods the document gives it (RFC 9110).
+    // (`/v1/containers/batch` also fits `/v1/containers/{id}`: its methods count too.)
+    let all = operations(&doc);
+    for path in doc["paths"].as_object().unwrap().keys() {
+        let path = concrete(path, &missing);
+        let documented: BTreeSet<String> = all
+            .iter()
+            .filter(|(_, p)| fits(p, &path))
+            .map(|(m, _)| m.clone())
+            .collect();
+        for method in ["GET", "PUT", "POST", "DELETE", "PATCH"] {
+            if documented.contains(method) {
+                continue;
+            }
+            let r = d.call(method, &path, None);
+            assert_eq!(r.status, 405, "{r:?}");
+            assert_eq!(r.json["error"]["code"], "method_not_allowed", "{r:?}");
+            let allow = r
+                .header("allow")
+                .unwrap_or_else(|| panic!("{r:?}: no Allow"));
+            let allowed: BTreeSet<String> = allow.split(',').map(|m| m.trim().to_owned()).collect();
+            assert_eq!(allowed, documented, "{r:?}");
+        }
+    }
 }
 
-/// Poll until `id` is in state `want` (bounded); every answer checked on the way.
-fn wait_state(doc: &Value, d: &Daemon, id: &str, want: &str) -> Value {
-    wait_state_checked(d, id, want, |r| check(doc, "GET", "/v1/containers/{id}", r))
+/// Documented statuses no request to a sound berthd can bring about, and why:
+/// `(method, path, status, why)`, `*` for any. Everything else the document lists is
+/// reached by [`berthd_answers_every_documented_status_as_documented`].
+const NOT_REACHED: &[(&str, &str, &str, &str)] = &[
+    (
+        "*",
+        "*",
+        "500",
+        "an internal failure: no request makes a sound daemon fail",
+    ),
+    (
+        "*",
+        "*",
+        "502",
+        "a shim that answers nonsense or fails: needs a broken shim",
+    ),
+    (
+        "*",
+        "*",
+        "429",
+        "a full start queue comes only by chance in a burst (daemon.rs tries it), a full \
+         control queue needs a stuck shim",
+    ),
+    (
+        "*",
+        "*",
+        "504",
+        "a shim silent for 30 s, or a stop that times out (exec's own 504 is reached)",
+    ),
+    (
+        "POST",
+        "/v1/containers",
+        "503",
+        "only between SIGTERM and the listener closing: a race, not a request",
+    ),
+    (
+        "GET",
+        "/metrics",
+        "404",
+        "berthd always installs the exporter; 404 is for an App built without one",
+    ),
+];
+
+/// Whether `(method, path, status)` is in [`NOT_REACHED`].
+fn not_reached(method: &str, path: &str, status: &str) -> bool {
+    NOT_REACHED.iter().any(|(m, p, s, _)| {
+        (*m == "*" || *m == method) && (*p == "*" || *p == path) && *s == status
+    })
+}
+
+/// Every `(METHOD, path, status)` the document lists.
+fn documented_statuses(doc: &Value) -> BTreeSet<(String, String, String)> {
+    operations(doc)
+        .into_iter()
+        .flat_map(|(m, p)| {
+            let op = &doc["paths"][&p][m.to_ascii_lowercase()];
+            let statuses: Vec<String> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            statuses.into_iter().map(move |s| (m.clone(), p.clone(), s))
+        })
+        .collect()
+}
+
+/// Answers checked against the document, remembering which documented statuses came.
+struct Checker {
+    doc: Value,
+    seen: std::cell::RefCell<BTreeSet<(String, String, String)>>,
+}
+
+impl Checker {
+    fn new() -> Self {
+        Checker {
+            doc: doc(),
+            seen: Default::default(),
+        }
+    }
+
+    /// [`check`] the answer and note its status.
+    fn check(&self, method: &str, pattern: &str, r: &Resp) {
+        check(&self.doc, method, pattern, r);
+        let key = (method.to_owned(), pattern.to_owned(), r.status.to_string());
+        self.seen.borrow_mut().insert(key);
+    }
+
+    /// [`Checker::check`], and the status must be `status`.
+    fn expect(&self, method: &str, pattern: &str, r: &Resp, status: u16) {
+        self.check(method, pattern, r);
+        assert_eq!(r.status, status, "{r:?}");
+    }
+
+    /// The operation `method pattern` of the document.
+    fn op(&self, method: &str, pattern: &str) -> &Value {
+        &self.doc["paths"][pattern][method.to_ascii_lowercase()]
+    }
+
+    /// The request body schema of an operation (`None`: it takes no body).
+    fn body_schema(&self, method: &str, pattern: &str) -> Option<&Value> {
+        let body = self.op(method, pattern).get("requestBody")?;
+        Some(deref(
+            &self.doc,
+            &body["content"]["application/json"]["schema"],
+        ))
+    }
+
+    /// Poll until `id` is in state `want` (bounded); every answer checked on the way.
+    fn wait_state(&self, d: &Daemon, id: &str, want: &str) -> Value {
+        wait_state_checked(d, id, want, |r| self.check("GET", "/v1/containers/{id}", r))
+    }
+
+    /// Fail for every documented status not reached and not in [`NOT_REACHED`].
+    fn assert_all_reached(&self) {
+        let documented = documented_statuses(&self.doc);
+        let seen = self.seen.borrow();
+        let missed: Vec<String> = documented
+            .iter()
+            .filter(|k| !seen.contains(*k) && !not_reached(&k.0, &k.1, &k.2))
+            .map(|(m, p, s)| format!("{m} {p} {s}"))
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "documented statuses no request reached (reach them, or list them in \
+             NOT_REACHED with why): {missed:#?}"
+        );
+        for (m, p, s, why) in NOT_REACHED {
+            assert!(
+                documented.iter().any(|k| not_reached(&k.0, &k.1, &k.2)
+                    && (*m == "*" || k.0 == *m)
+                    && (*p == "*" || k.1 == *p)
+                    && k.2 == *s),
+                "NOT_REACHED lists {m} {p} {s} ({why}), which the document does not"
+            );
+        }
+    }
+}
+
+/// The operations that take a body, with `pattern` and schema.
+fn body_operations(ck: &Checker) -> Vec<(String, String)> {
+    operations(&ck.doc)
+        .into_iter()
+        .filter(|(m, p)| ck.body_schema(m, p).is_some())
+        .collect()
+}
+
+/// A copy of a create request example that runs here: each item gets a fresh id and a
+/// real bundle (or rootfs for an inline spec) in `dir`.
+fn realize(example: &Value, dir: &std::path::Path, n: &mut usize) -> Value {
+    let mut v = example.clone();
+    if let Some(items) = v.get_mut("containers").and_then(Value::as_array_mut) {
+        for item in items {
+            *item = realize(item, dir, n);
+        }
+        return v;
+    }
+    *n += 1;
+    let id = format!("ex{n}-{}", std::process::id());
+    v["id"] = json!(id);
+    if v.get("bundle").is_some() {
+        v["bundle"] = json!(bundle(dir, &id, &["sleep", "1000"]));
+    }
+    if v.get("spec").is_some() {
+        v["rootfs"] = json!(harness::support::rootfs(dir));
+    }
+    v
+}
+
+/// 401 and 403 for every operation: over TCP without the token, and over an open
+/// loopback listener from a web page.
+fn refusals_on_tcp(ck: &Checker) {
+    let guarded = Scratch::new("oa-token");
+    let token_file = guarded.0.join("token");
+    std::fs::write(&token_file, "oa-t0ken").unwrap();
+    let addr = format!("127.0.0.1:{}", harness::free_port());
+    let _dt = Daemon::start(
+        &guarded,
+        &["--tcp", &addr, "--token-file", token_file.to_str().unwrap()],
+        &[],
+    );
+    let open = Scratch::new("oa-open");
+    let addr_open = format!("127.0.0.1:{}", harness::free_port());
+    let _do = Daemon::start(&open, &["--tcp", &addr_open, "--tcp-insecure"], &[]);
+    for (method, pattern) in operations(&ck.doc) {
+        let path = concrete(&pattern, "no-such");
+        let r = harness::call_tcp(&addr, &method, &path, &[]);
+        ck.expect(&method, &pattern, &r, 401);
+        let r = harness::call_tcp(&addr_open, &method, &path, &["Origin: http://evil.example"]);
+        ck.expect(&method, &pattern, &r, 403);
+    }
+}
+
+/// 400 (malformed JSON), 413 (too large: said by `Content-Length`) and 408 (a body
+/// that never comes; the daemon allows 1 s) for every operation with a body, and a
+/// `null` for each top-level property: 400 unless the schema says `nullable`.
+fn body_errors(ck: &Checker, d: &Daemon) {
+    for (method, pattern) in body_operations(ck) {
+        let path = concrete(&pattern, "no-such");
+        let r = d.call_with(&method, &path, &[], Some(b"{"));
+        ck.expect(&method, &pattern, &r, 400);
+        assert_eq!(r.json["error"]["code"], "malformed_json", "{r:?}");
+        let big = format!("Content-Length: {}", (1 << 20) + 1);
+        let r = d.call_with(
+            &method,
+            &path,
+            &["Content-Type: application/json", &big],
+            None,
+        );
+        ck.expect(&method, &pattern, &r, 413);
+        let short = ["Content-Type: application/json", "Content-Length: 10"];
+        let r = d.call_with(&method, &path, &short, None);
+        ck.expect(&method, &pattern, &r, 408);
+        let schema = ck.body_schema(&method, &pattern).unwrap();
+        // The required properties (from the example), and the one under test.
+        let mut base = json!({});
+        for key in schema["required"].as_array().into_iter().flatten() {
+            let key = key.as_str().unwrap();
+            base[key] = schema["example"][key].clone();
+        }
+        for (name, prop) in schema["properties"].as_object().into_iter().flatten() {
+            let mut body = base.clone();
+            body[name] = Value::Null;
+            let r = d.call(&method, &path, Some(&body.to_string()));
+            ck.check(&method, &pattern, &r);
+            let nullable = deref(&ck.doc, prop)["nullable"] == true;
+            assert_eq!(
+                r.status == 400,
+                !nullable,
+                "{name}: null, nullable {nullable}: {r:?}"
+            );
+        }
+    }
+}
+
+/// The body of `schema`'s example with `name` set to `value`.
+fn body_with(schema: &Value, name: &str, value: Value) -> String {
+    let mut body = schema["example"].clone();
+    body[name] = value;
+    body.to_string()
+}
+
+/// For every top-level integer or array property with documented limits: a value
+/// just past each limit, and one far past it (10^30), is 422; a value of another type
+/// is 400. `target` names the container the `{id}` routes act on (running: so the
+/// body is judged, not the container's absence).
+fn limits(ck: &Checker, d: &Daemon, target: &str) {
+    for (method, pattern) in body_operations(ck) {
+        let path = concrete(&pattern, target);
+        let schema = ck.body_schema(&method, &pattern).unwrap();
+        for (name, prop) in schema["properties"].as_object().into_iter().flatten() {
+            let prop = deref(&ck.doc, prop);
+            let int = prop["oneOf"]
+                .as_array()
+                .and_then(|o| o.iter().find(|s| s["type"] == "integer"))
+                .unwrap_or(prop);
+            let mut bad = Vec::new();
+            if int["type"] == "integer" {
+                if let Some(min) = int["minimum"].as_i64() {
+                    bad.push(json!(min - 1));
+                    bad.push(serde_json::from_str::<Value>("-1e30").unwrap());
+                }
+                if let Some(max) = int["maximum"].as_i64() {
+                    bad.push(json!(max + 1));
+                    bad.push(serde_json::from_str::<Value>("1e30").unwrap());
+                    bad.push(serde_json::from_str::<Value>("99999999999999999999999").unwrap());
+                }
+                let r = d.call(&method, &path, Some(&body_with(schema, name, json!(9.5))));
+                ck.expect(&method, &pattern, &r, 400);
+            }
+            if prop["type"] == "array" && prop["minItems"] == 1 {
+                bad.push(json!([]));
+            }
+            if let Some(max) = prop["maxItems"].as_u64() {
+                bad.push(json!(vec![json!({}); max as usize + 1]));
+            }
+            for value in bad {
+                let r = d.call(&method, &path, Some(&body_with(schema, name, value)));
+                ck.expect(&method, &pattern, &r, 422);
+            }
+        }
+    }
+    // A nested limit: a uid past u32.
+    let exec = json!({"args": ["true"], "user": {"uid": 4294967296u64, "gid": 0}});
+    let r = d.call(
+        "POST",
+        &concrete("/v1/containers/{id}/exec", target),
+        Some(&exec.to_string()),
+    );
+    ck.expect("POST", "/v1/containers/{id}/exec", &r, 422);
+}
+
+/// Every request body example in the document, posted (creates made to run here:
+/// fresh ids, real bundles) and accepted on the running `target`; the inline spec
+/// example runs. Operations go in path order: the exec example before the kill.
+fn examples(ck: &Checker, d: &Daemon, dir: &std::path::Path, target: &str) {
+    let mut n = 0;
+    for (method, pattern) in body_operations(ck) {
+        let schema = ck.body_schema(&method, &pattern).unwrap();
+        let example = schema
+            .get("example")
+            .unwrap_or_else(|| panic!("{method} {pattern}: the request body has no example"));
+        let body = if pattern.starts_with("/v1/containers")
+            && method == "POST"
+            && !pattern.contains("{id}")
+        {
+            realize(example, dir, &mut n)
+        } else {
+            example.clone()
+        };
+        let path = concrete(&pattern, target);
+        let r = d.call(&method, &path, Some(&body.to_string()));
+        ck.check(&method, &pattern, &r);
+        assert!(
+            (200..300).contains(&r.status),
+            "the example {body} of {method} {pattern}: {r:?}"
+        );
+    }
+    let inline = json!({"id": "x", "spec": ck.doc["components"]["schemas"]["OciSpec"]["example"], "rootfs": "x"});
+    let body = realize(&inline, dir, &mut n);
+    let r = d.call(
+        "POST",
+        "/v1/containers?wait=running&timeout=60",
+        Some(&body.to_string()),
+    );
+    ck.expect("POST", "/v1/containers", &r, 200);
+    assert_eq!(r.json["state"], "running", "the OciSpec example: {r:?}");
 }
 
 #[test]
-fn berthd_answers_as_documented_through_a_containers_life() {
-    let doc = doc();
+fn berthd_answers_every_documented_status_as_documented() {
+    let ck = Checker::new();
+    let doc = &ck.doc;
+    refusals_on_tcp(&ck);
     let scratch = Scratch::new("life");
-    let d = Daemon::start(&scratch, &[], &[]);
+    let d = Daemon::start(&scratch, &["--body-timeout", "1"], &[]);
+    body_errors(&ck, &d);
     let pid = std::process::id();
     let id = format!("oa-{pid}");
     let b = bundle(&scratch.0, &id, &["sleep", "1000"]);
@@ -478,7 +834,7 @@ fn berthd_answers_as_documented_through_a_containers_life() {
         "/v1/containers?wait=running&timeout=60",
         Some(&body),
     );
-    check(&doc, "POST", "/v1/containers", &r);
+    ck.check("POST", "/v1/containers", &r);
     assert_eq!(
         (r.status, r.json["state"].clone()),
         (200, json!("running")),
@@ -487,11 +843,53 @@ fn berthd_answers_as_documented_through_a_containers_life() {
 
     // The same id again, and a spec with neither bundle nor spec: documented errors.
     let r = d.call("POST", "/v1/containers", Some(&body));
-    check(&doc, "POST", "/v1/containers", &r);
+    ck.check("POST", "/v1/containers", &r);
     assert_eq!(r.status, 409, "{r:?}");
     let r = d.call("POST", "/v1/containers", Some(r#"{"id":"x","bogus":1}"#));
-    check(&doc, "POST", "/v1/containers", &r);
+    ck.check("POST", "/v1/containers", &r);
     assert_eq!(r.status, 400, "{r:?}");
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(r#"{"id":"bad id!","bundle":"/x"}"#),
+    );
+    ck.expect("POST", "/v1/containers", &r, 422);
+
+    // Every operation on a container that does not exist (with its example body): 404.
+    for (method, pattern) in operations(doc)
+        .into_iter()
+        .filter(|(_, p)| p.contains("{id}"))
+    {
+        let body = ck
+            .body_schema(&method, &pattern)
+            .map(|s| s["example"].to_string());
+        let r = d.call(&method, &concrete(&pattern, "no-such"), body.as_deref());
+        ck.expect(&method, &pattern, &r, 404);
+    }
+    // Bad query strings: 400.
+    for (method, path, pattern) in [
+        ("GET", "/v1/events?since=soon".to_owned(), "/v1/events"),
+        ("GET", "/v1/containers?limit=0".to_owned(), "/v1/containers"),
+        (
+            "GET",
+            c("/v1/containers/{id}/logs?tail=many"),
+            "/v1/containers/{id}/logs",
+        ),
+        (
+            "DELETE",
+            c("/v1/containers/{id}?force=maybe"),
+            "/v1/containers/{id}",
+        ),
+    ] {
+        let r = d.call(method, &path, None);
+        ck.expect(method, pattern, &r, 400);
+    }
+    // The limits of every body, judged on a running container.
+    limits(&ck, &d, &id);
+    // An exec that outlives its timeout: 504.
+    let exec = json!({"args": ["sleep", "5"], "timeout": 1}).to_string();
+    let r = d.call("POST", &c("/v1/containers/{id}/exec"), Some(&exec));
+    ck.expect("POST", "/v1/containers/{id}/exec", &r, 504);
 
     // A batch with one refused item (a bad id) and one accepted (left created).
     let id2 = format!("oa2-{pid}");
@@ -501,94 +899,109 @@ fn berthd_answers_as_documented_through_a_containers_life() {
         {"id": id2, "bundle": b2, "start": false},
     ]});
     let r = d.call("POST", "/v1/containers/batch", Some(&batch.to_string()));
-    check(&doc, "POST", "/v1/containers/batch", &r);
+    ck.check("POST", "/v1/containers/batch", &r);
     assert_eq!(r.status, 207, "{r:?}");
     assert_eq!(
         (r.json["accepted"].clone(), r.json["failed"].clone()),
         (json!(1), json!(1))
     );
-    wait_state(&doc, &d, &id2, "created");
+    ck.wait_state(&d, &id2, "created");
 
     for (method, pattern) in [
+        ("GET", "/v1/openapi.json"),
         ("GET", "/v1/containers"),
         ("GET", "/v1/system"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
     ] {
         let r = d.call(method, pattern, None);
-        check(&doc, method, pattern, &r);
+        ck.check(method, pattern, &r);
         assert_eq!(r.status, 200, "{r:?}");
     }
     let r = d.call("GET", "/v1/containers?state=running&limit=1", None);
-    check(&doc, "GET", "/v1/containers", &r);
+    ck.check("GET", "/v1/containers", &r);
     assert_eq!(r.json["containers"][0]["id"], json!(id), "{r:?}");
     let r = d.call("PUT", "/v1/system/workers", Some(r#"{"workers":4}"#));
-    check(&doc, "PUT", "/v1/system/workers", &r);
+    ck.check("PUT", "/v1/system/workers", &r);
     assert_eq!(
         (r.status, r.json["workers"].clone()),
         (200, json!(4)),
         "{r:?}"
     );
     let r = d.call("PUT", "/v1/system/workers", Some(r#"{"workers":0}"#));
-    check(&doc, "PUT", "/v1/system/workers", &r);
+    ck.check("PUT", "/v1/system/workers", &r);
     assert_eq!(r.status, 422, "{r:?}");
 
     let r = d.call("GET", &c("/v1/containers/{id}/stats"), None);
-    check(&doc, "GET", "/v1/containers/{id}/stats", &r);
+    ck.check("GET", "/v1/containers/{id}/stats", &r);
     assert_eq!(r.status, 200, "{r:?}");
 
     let exec = json!({"args": ["sh", "-c", "echo documented"]}).to_string();
     let r = d.call("POST", &c("/v1/containers/{id}/exec"), Some(&exec));
-    check(&doc, "POST", "/v1/containers/{id}/exec", &r);
+    ck.check("POST", "/v1/containers/{id}/exec", &r);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json["output"], "documented\n", "{r:?}");
     let exec = json!({"args": ["true"], "wait": false}).to_string();
     let r = d.call("POST", &c("/v1/containers/{id}/exec"), Some(&exec));
-    check(&doc, "POST", "/v1/containers/{id}/exec", &r);
+    ck.check("POST", "/v1/containers/{id}/exec", &r);
     assert_eq!(r.status, 202, "{r:?}");
 
     for (action, status) in [("pause", 200), ("resume", 200)] {
         let pattern = format!("/v1/containers/{{id}}/{action}");
         let r = d.call("POST", &c(&pattern), None);
-        check(&doc, "POST", &pattern, &r);
+        ck.check("POST", &pattern, &r);
         assert_eq!(r.status, status, "{r:?}");
     }
     let r = d.call("POST", &c("/v1/containers/{id}/resume"), None);
-    check(&doc, "POST", "/v1/containers/{id}/resume", &r);
+    ck.check("POST", "/v1/containers/{id}/resume", &r);
     assert_eq!(r.status, 409, "{r:?}");
     let r = d.call("POST", &concrete("/v1/containers/{id}/start", &id2), None);
-    check(&doc, "POST", "/v1/containers/{id}/start", &r);
+    ck.check("POST", "/v1/containers/{id}/start", &r);
     assert_eq!(r.status, 202, "{r:?}");
 
     let r = d.call("GET", &c("/v1/containers/{id}/logs?tail=5"), None);
-    check(&doc, "GET", "/v1/containers/{id}/logs", &r);
+    ck.check("GET", "/v1/containers/{id}/logs", &r);
     assert_eq!(r.status, 200, "{r:?}");
     let r = d.call("DELETE", &c("/v1/containers/{id}"), None);
-    check(&doc, "DELETE", "/v1/containers/{id}", &r);
+    ck.check("DELETE", "/v1/containers/{id}", &r);
     assert_eq!(r.status, 409, "{r:?}");
     let r = d.call(
         "POST",
         &c("/v1/containers/{id}/kill"),
         Some(r#"{"signal":"NOPE"}"#),
     );
-    check(&doc, "POST", "/v1/containers/{id}/kill", &r);
+    ck.check("POST", "/v1/containers/{id}/kill", &r);
     assert_eq!(r.status, 422, "{r:?}");
     let r = d.call(
         "POST",
         &c("/v1/containers/{id}/kill"),
         Some(r#"{"signal":"KILL"}"#),
     );
-    check(&doc, "POST", "/v1/containers/{id}/kill", &r);
+    ck.check("POST", "/v1/containers/{id}/kill", &r);
     assert_eq!(r.status, 202, "{r:?}");
-    wait_state(&doc, &d, &id, "stopped");
+    ck.wait_state(&d, &id, "stopped");
     let r = d.call("GET", &c("/v1/containers/{id}/stats"), None);
-    check(&doc, "GET", "/v1/containers/{id}/stats", &r);
+    ck.check("GET", "/v1/containers/{id}/stats", &r);
     assert_eq!(r.status, 409, "{r:?}");
+    // What a stopped container refuses: 409.
+    for (method, pattern, body) in [
+        ("POST", "/v1/containers/{id}/start", None),
+        ("POST", "/v1/containers/{id}/pause", None),
+        ("POST", "/v1/containers/{id}/kill", None),
+        (
+            "POST",
+            "/v1/containers/{id}/exec",
+            Some(r#"{"args":["true"]}"#),
+        ),
+    ] {
+        let r = d.call(method, &c(pattern), body);
+        ck.expect(method, pattern, &r, 409);
+    }
 
     // The events of the first container, from the start: every line fits, in order,
     // up to its stop.
     let mut ev = d.open("GET", &format!("/v1/events?since=1&id={id}"), &[], None);
-    check(&doc, "GET", "/v1/events", &ev.head());
+    ck.check("GET", "/v1/events", &ev.head());
     assert_eq!(ev.status, 200, "{ev:?}");
     let item_schema = &doc["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]
         ["application/x-ndjson"]["schema"];
@@ -599,20 +1012,34 @@ fn berthd_answers_as_documented_through_a_containers_life() {
             .unwrap_or_else(|| panic!("the event stream ended: {seen:?}"));
         for line in String::from_utf8_lossy(&chunk).lines() {
             let item: Value = serde_json::from_str(line).unwrap();
-            check_json(&doc, item_schema, &item, "GET /v1/events");
+            check_json(doc, item_schema, &item, "GET /v1/events");
             seen.push(item["state"].clone());
         }
     }
     drop(ev);
 
     let r = d.call("DELETE", &c("/v1/containers/{id}"), None);
-    check(&doc, "DELETE", "/v1/containers/{id}", &r);
+    ck.check("DELETE", "/v1/containers/{id}", &r);
     assert_eq!(r.status, 204, "{r:?}");
     let r = d.call(
         "DELETE",
         &concrete("/v1/containers/{id}?force=true", &id2),
         None,
     );
-    check(&doc, "DELETE", "/v1/containers/{id}", &r);
+    ck.check("DELETE", "/v1/containers/{id}", &r);
     assert_eq!(r.status, 204, "{r:?}");
+
+    // The document's own examples, on a fresh running container.
+    let target = format!("oa-ex-{pid}");
+    let tb = bundle(&scratch.0, &target, &["sleep", "1000"]);
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&json!({"id": target, "bundle": tb}).to_string()),
+    );
+    ck.expect("POST", "/v1/containers", &r, 202);
+    ck.wait_state(&d, &target, "running");
+    examples(&ck, &d, &scratch.0, &target);
+
+    ck.assert_all_reached();
 }

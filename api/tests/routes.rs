@@ -70,14 +70,14 @@ fn a_batch_queues_the_good_items_and_names_the_bad_ones() {
 
     // Whole-request errors create nothing.
     let r = d.call("POST", "/v1/containers/batch", Some(r#"{"containers":[]}"#));
-    r.expect_error(400, "empty_batch");
+    r.expect_error(422, "empty_batch");
     let many = vec![json!({"bundle": "/x"}); 1001];
     let r = d.call(
         "POST",
         "/v1/containers/batch",
         Some(&json!({ "containers": many }).to_string()),
     );
-    r.expect_error(400, "batch_too_large");
+    r.expect_error(422, "batch_too_large");
     let r = d.call(
         "POST",
         "/v1/containers/batch",

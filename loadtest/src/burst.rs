@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{self, Created};
@@ -15,8 +14,9 @@ use crate::bundle::CreateTemplate;
 use crate::client::Conn;
 use crate::error::Error;
 use crate::events::{Follower, Line, Notice};
+use crate::progress::{Mode, Progress, Snapshot};
 
-/// How often the progress bar and the daemon's liveness are looked at.
+/// How often the progress and the daemon's liveness are looked at.
 const TICK: Duration = Duration::from_millis(100);
 /// Without any news for this long, the records are read to catch up.
 const STALL: Duration = Duration::from_secs(3);
@@ -111,7 +111,7 @@ pub async fn run(
     deadline: Instant,
     mut cancel: watch::Receiver<Option<&'static str>>,
     daemon_gone: &mut dyn FnMut() -> Option<String>,
-    progress: bool,
+    progress: Mode,
 ) -> Outcome {
     let n = plan.containers;
     let mut tracks = vec![Track::default(); n];
@@ -125,16 +125,7 @@ pub async fn run(
     drop(tx);
     let _abort = AbortOnDrop(clients);
 
-    let bar = if progress {
-        ProgressBar::new(n as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed:>4} [{bar:40}] {pos}/{len} settled  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let mut shown = Progress::new(progress, n);
     let mut answered = 0usize;
     let mut last_answer = None;
     let mut conn = Conn::new(&plan.socket);
@@ -204,14 +195,13 @@ pub async fn run(
                     stopped_by = Some(Error::Daemon(format!("died mid-run ({how})")));
                     break;
                 }
-                let running = tracks.iter().filter(|t| t.running.is_some()).count();
-                let secs = t0.elapsed().unwrap_or_default().as_secs_f64().max(1e-3);
-                bar.set_position(settled as u64);
-                bar.set_message(format!(
-                    "answered {answered}, running {running}, failed {}, {:.0} starts/s",
-                    settled - running,
-                    running as f64 / secs
-                ));
+                shown.show(&Snapshot {
+                    settled,
+                    total: n,
+                    answered,
+                    running: tracks.iter().filter(|t| t.running.is_some()).count(),
+                    seconds: t0.elapsed().unwrap_or_default().as_secs_f64(),
+                });
                 if last_news.elapsed() > STALL {
                     last_news = Instant::now();
                     if let Ok(s) = reconcile(&plan, &mut conn, &mut tracks).await {
@@ -238,7 +228,7 @@ pub async fn run(
             }
         }
     }
-    bar.finish_and_clear();
+    shown.finish();
     Outcome {
         t0,
         tracks,

@@ -36,8 +36,8 @@ pub struct Context {
     pub args: crate::cli::Args,
     /// Set to the signal's name on SIGINT/SIGTERM.
     pub cancel: watch::Receiver<Option<&'static str>>,
-    /// Whether to draw a progress bar.
-    pub progress: bool,
+    /// How to show the burst's progress.
+    pub progress: crate::progress::Mode,
     /// The end of the time allowed for all runs.
     pub deadline: Instant,
 }

@@ -17,11 +17,11 @@ mod events;
 mod experiment;
 mod plot;
 mod procfs;
+mod progress;
 mod report;
 mod shim_memory;
 mod stats;
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -117,7 +117,7 @@ async fn main_async(args: cli::Args) -> Result<bool> {
     let spec_dir = tmp_path.join("spec");
     std::fs::create_dir_all(&spec_dir).map_err(|e| Error::io("creating", &spec_dir, e))?;
     let spec = bundle::default_spec(&runc, &spec_dir)?;
-    let progress = !args.json && std::io::stderr().is_terminal();
+    let progress = progress::Mode::for_stderr(args.json);
     let ctx = Context {
         bins,
         tmp: tmp_path.clone(),

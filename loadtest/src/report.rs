@@ -25,6 +25,32 @@ pub struct Memory {
     pub per_shim_private_bytes: Option<u64>,
 }
 
+/// Bytes in MiB.
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+impl Memory {
+    /// The summary's memory lines: the shims' private memory is what they cost; their
+    /// resident sets summed count every shared page (binary, libraries, pages shared
+    /// with the spawner) once per shim, so that sum is not memory in use.
+    fn summary(&self) -> String {
+        let per_shim = self
+            .per_shim_private_bytes
+            .map_or("-".into(), |b| format!("{:.0} KiB each", b as f64 / 1024.0));
+        format!(
+            "  memory          berthd peak {}; {} shims: {:.1} MiB private ({per_shim}: \
+             pages only they map, what they cost)\n                  \
+             their resident sets sum to {:.1} MiB, shared pages counted once per shim\n",
+            self.berthd_peak_bytes
+                .map_or("?".into(), |b| format!("{:.1} MiB", mb(b))),
+            self.shims_peak_count,
+            mb(self.shims_peak_private_bytes),
+            mb(self.shims_peak_total_bytes),
+        )
+    }
+}
+
 /// CPU time spent during the burst (first request to last `running`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Cpu {
@@ -200,7 +226,6 @@ impl RunReport {
     /// The human summary.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
         let pct = |p: &Percentiles| {
             format!(
                 "p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>8.1} ms",
@@ -228,17 +253,7 @@ impl RunReport {
         s += &format!("    accept        {}\n", pct(&self.accept_ms));
         s += &format!("    queue wait    {}\n", pct(&self.queue_wait_ms));
         s += &format!("    start         {}\n", pct(&self.start_ms));
-        let m = &self.memory;
-        s += &format!(
-            "  memory          berthd peak {}; {} shims: {:.1} MiB private ({}), {:.1} MiB resident\n",
-            m.berthd_peak_bytes
-                .map_or("?".into(), |b| format!("{:.1} MiB", mb(b))),
-            m.shims_peak_count,
-            mb(m.shims_peak_private_bytes),
-            m.per_shim_private_bytes
-                .map_or("-".into(), |b| format!("{:.0} KiB each", b as f64 / 1024.0)),
-            mb(m.shims_peak_total_bytes),
-        );
+        s += &self.memory.summary();
         let c = &self.cpu;
         s += &format!(
             "  cpu             berthd {}, machine busy {:.2} of {:.2} s, harness {:.2} s\n",
@@ -318,6 +333,26 @@ fn reason_class(reason: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_lines_say_what_each_figure_counts() {
+        let m = Memory {
+            berthd_peak_bytes: Some(30 << 20),
+            shims_peak_total_bytes: 3773 << 20,
+            shims_peak_private_bytes: 152 << 20,
+            shims_peak_count: 1000,
+            per_shim_private_bytes: Some(156 << 10),
+        };
+        let text = m.summary();
+        assert!(
+            text.contains("152.0 MiB private (156 KiB each: pages only they map"),
+            "{text}"
+        );
+        assert!(
+            text.contains("resident sets sum to 3773.0 MiB, shared pages counted once per shim"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn reasons_group_without_ids() {

@@ -160,6 +160,14 @@ fn a_small_burst_runs_every_container_and_cleans_up() {
         assert_ordered(&report, key);
     }
     assert_eq!(report["latency_ms"]["count"], 30, "{report}");
+    // Its stderr is a pipe, not a terminal: progress comes as plain lines.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("berth-loadtest:") && l.contains("/30 settled, answered")),
+        "no progress line on a pipe: {stderr}"
+    );
     assert_eq!(report["checked"], 3, "{report}");
     assert_eq!(report["check_errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["cleanup"]["deleted"], 30, "{report}");

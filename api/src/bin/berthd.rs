@@ -31,6 +31,8 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour for a terminal only: a log file or journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if config.token.is_some() && config.tcp.is_none() {
         tracing::warn!("a token is configured but no --tcp address: the unix socket needs none");

@@ -56,16 +56,17 @@ pub struct BatchResponse {
 }
 
 /// `POST /v1/containers/batch`: 202 when every item was queued, 207 when some were
-/// refused (each with its error), 400 for an empty or oversized batch.
+/// refused (each with its error), 422 for an empty or oversized batch (a limit, not
+/// malformed JSON).
 pub async fn create(app: &Arc<App>, body: BatchRequest) -> Reply {
     if body.containers.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::invalid(
             "empty_batch",
             "containers is empty: give at least one create",
         ));
     }
     if body.containers.len() > MAX_BATCH {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::invalid(
             "batch_too_large",
             format!(
                 "{} containers in one batch; at most {MAX_BATCH}",

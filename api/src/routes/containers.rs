@@ -9,6 +9,7 @@ use berth_engine::{ContainerSpec, Record, SpecSource, State};
 use hyper::StatusCode;
 use serde::Deserialize;
 
+use super::integer::JsonInt;
 use super::{blocking, json, ApiError, App, Query, Reply};
 
 /// How long `?wait=running` waits by default, and at most.
@@ -84,13 +85,27 @@ pub struct KillRequest {
 }
 
 /// A signal by name or number.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum SignalArg {
-    /// A number.
-    Number(i64),
+    /// A number (any JSON integer; its range is checked after parsing: 422).
+    Number(JsonInt),
     /// A name (or a number as a string).
     Name(String),
+}
+
+impl<'de> Deserialize<'de> for SignalArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(name) => Ok(SignalArg::Name(name)),
+            serde_json::Value::Number(n) => JsonInt::of(&n)
+                .map(SignalArg::Number)
+                .ok_or_else(|| D::Error::custom(format!("signal: {n} is not an integer"))),
+            other => Err(D::Error::custom(format!(
+                "signal: expected a name or an integer, not {other}"
+            ))),
+        }
+    }
 }
 
 /// A fresh container id: 16 random hex digits.
@@ -271,7 +286,10 @@ pub fn get(app: &App, id: &str) -> Reply {
 pub async fn kill(app: &Arc<App>, id: &str, body: KillRequest) -> Reply {
     let signal = match body.signal {
         None => Ok(15),
-        Some(SignalArg::Number(n)) => crate::signal::number(n),
+        // Past i64 it is out of range all the same.
+        Some(SignalArg::Number(n)) => {
+            crate::signal::number(n.0.clamp(i64::MIN.into(), i64::MAX.into()) as i64)
+        }
         Some(SignalArg::Name(name)) => crate::signal::parse(&name),
     }
     .map_err(|m| ApiError::invalid("invalid_signal", m))?;

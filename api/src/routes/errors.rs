@@ -14,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (429, 503).
     pub retry_after: Option<u32>,
+    /// The methods for an `Allow` header (405).
+    pub allow: Option<String>,
 }
 
 impl ApiError {
@@ -24,7 +26,20 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            allow: None,
         }
+    }
+
+    /// 405: `method` is not one of `allowed` on `path` (RFC 9110: with `Allow`).
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &[&str]) -> Self {
+        let list = allowed.join(", ");
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path} (allowed: {list})"),
+        );
+        e.allow = Some(list);
+        e
     }
 
     /// 400: the body or query is malformed.

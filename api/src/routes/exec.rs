@@ -12,6 +12,7 @@ use hyper::StatusCode;
 use serde::Deserialize;
 
 use super::containers::generate_id;
+use super::integer::JsonInt;
 use super::{blocking, json, ApiError, App, Reply};
 
 /// How long a waited exec may run by default, and at most.
@@ -38,26 +39,39 @@ pub struct ExecRequest {
     /// Wait for the process and answer with its exit code and output (default true);
     /// otherwise answer at once, the output going to the container's log.
     pub wait: Option<bool>,
-    /// How long to wait, in seconds (default 60, at most 600).
-    pub timeout: Option<u64>,
+    /// How long to wait, in seconds (default 60, at most 600; more is capped).
+    pub timeout: Option<JsonInt>,
 }
 
 /// A numeric user.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecUser {
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
+    /// User id (0 to 2^32 - 1, checked after parsing: 422).
+    pub uid: JsonInt,
+    /// Group id (as `uid`).
+    pub gid: JsonInt,
 }
 
 /// `POST /v1/containers/{id}/exec`.
 pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
     let wait = body.wait.unwrap_or(true);
-    let timeout = body
-        .timeout
-        .map_or(WAIT_DEFAULT, |s| Duration::from_secs(s).min(WAIT_MAX));
+    let timeout = match body.timeout {
+        None => WAIT_DEFAULT,
+        Some(t) => t
+            .within(0, u64::MAX, "timeout", "invalid_exec")
+            .map_or_else(
+                |e| if t.0 > 0 { Ok(WAIT_MAX) } else { Err(e) },
+                |s| Ok(Duration::from_secs(s).min(WAIT_MAX)),
+            )?,
+    };
+    let user = match body.user {
+        None => None,
+        Some(u) => Some((
+            u.uid.within(0, u32::MAX, "user.uid", "invalid_exec")?,
+            u.gid.within(0, u32::MAX, "user.gid", "invalid_exec")?,
+        )),
+    };
     let output = match (&app.shim, wait) {
         (Some(shim), true) => Some(shim.exec_output(id, &generate_id())),
         _ => None,
@@ -66,7 +80,7 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
         args: body.args,
         env: body.env,
         cwd: body.cwd,
-        user: body.user.map(|u| (u.uid, u.gid)),
+        user,
     };
     let engine = Arc::clone(&app.engine);
     let id = id.to_owned();

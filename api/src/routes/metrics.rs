@@ -38,7 +38,33 @@ pub fn install() -> Result<PrometheusHandle, String> {
         metrics::Unit::Seconds,
         "Time to answer an HTTP request, by route."
     );
+    register_requests();
     Ok(handle)
+}
+
+/// Register at zero, per route, the request counter for every status the OpenAPI
+/// document lists for that path (and the latency histogram, empty), so error rates
+/// and alerts have a series from the first scrape. Unmatched paths count from their
+/// first request on.
+fn register_requests() {
+    let doc: serde_json::Value = serde_json::from_str(super::openapi::DOCUMENT).unwrap_or_default();
+    for (_, route) in super::ROUTES {
+        let _ = metrics::histogram!(HTTP_DURATION, "route" => *route);
+        let item = &doc["paths"][*route];
+        let mut statuses: Vec<&str> = item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, op)| op["responses"].as_object())
+            .flat_map(|r| r.keys().map(String::as_str))
+            .collect();
+        statuses.sort_unstable();
+        statuses.dedup();
+        for status in statuses {
+            metrics::counter!(HTTP_REQUESTS, "route" => *route, "status" => status.to_owned())
+                .increment(0);
+        }
+    }
 }
 
 /// Count one answered request.

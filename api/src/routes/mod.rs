@@ -6,6 +6,7 @@ pub mod containers;
 pub mod errors;
 pub mod events;
 pub mod exec;
+pub mod integer;
 pub mod logs;
 pub mod metrics;
 pub mod openapi;
@@ -20,7 +21,7 @@ use std::convert::Infallible;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -100,7 +101,12 @@ fn route_of(method: &Method, segments: &[&str]) -> Routed {
         return Routed::Route(p);
     }
     match fitting().min_by_key(|(_, p)| ids(p)) {
-        Some((_, p)) => Routed::WrongMethod(p, fitting().map(|(m, _)| *m).collect()),
+        Some((_, p)) => {
+            let mut allowed: Vec<&str> = fitting().map(|(m, _)| *m).collect();
+            allowed.sort_unstable();
+            allowed.dedup();
+            Routed::WrongMethod(p, allowed)
+        }
         None => Routed::Unmatched,
     }
 }
@@ -129,13 +135,10 @@ where
         Routed::Route(route) => (route, dispatch(&app, req, &method, route, id, &query).await),
         Routed::WrongMethod(route, allowed) => (
             route,
-            Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!(
-                    "{method} is not allowed on {path} (allowed: {})",
-                    allowed.join(", ")
-                ),
+            Err(ApiError::method_not_allowed(
+                method.as_str(),
+                &path,
+                &allowed,
             )),
         ),
         Routed::Unmatched => (
@@ -263,6 +266,13 @@ pub fn error_response(e: &ApiError) -> Response<Full<Bytes>> {
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(secs) = e.retry_after {
         h.insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(allow) = e
+        .allow
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        h.insert(ALLOW, allow);
     }
     resp
 }

@@ -3,14 +3,15 @@
 use hyper::StatusCode;
 use serde::Deserialize;
 
+use super::integer::JsonInt;
 use super::{json, ApiError, App, Reply};
 
 /// Body of `PUT /v1/system/workers`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkersRequest {
-    /// Start workers wanted.
-    pub workers: usize,
+    /// Start workers wanted (any integer parses; the engine judges the range: 422).
+    pub workers: JsonInt,
 }
 
 /// `GET /healthz`.
@@ -49,8 +50,14 @@ pub fn info(app: &App) -> Reply {
 
 /// `PUT /v1/system/workers`: change the start pool's size now.
 pub fn set_workers(app: &App, body: WorkersRequest) -> Reply {
+    let workers = body
+        .workers
+        .within(0, u64::MAX, "workers", "invalid_workers")?;
+    let workers = usize::try_from(workers).map_err(|_| {
+        ApiError::invalid("invalid_workers", format!("workers {workers} is too many"))
+    })?;
     app.engine
-        .set_workers(body.workers)
+        .set_workers(workers)
         .map_err(|e| ApiError::invalid("invalid_workers", e.to_string()))?;
     info(app)
 }

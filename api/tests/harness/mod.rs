@@ -95,11 +95,15 @@ pub fn refused(args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
-/// A running berthd; stopped (SIGTERM, then SIGKILL) on drop.
+/// A running berthd; stopped (SIGTERM, then SIGKILL) on drop. Its stdout and stderr
+/// go to a file beside its socket, printed only when the test fails (a passing test's
+/// output carries no daemon log).
 pub struct Daemon {
     child: Option<Child>,
     /// Its unix socket.
     pub socket: PathBuf,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
 }
 
 impl Daemon {
@@ -123,10 +127,14 @@ impl Daemon {
 
     /// Start `cmd` (a berthd) and wait until `socket` answers.
     pub fn spawn(mut cmd: Command, socket: PathBuf) -> Self {
-        let child = cmd.stdin(Stdio::null()).spawn().unwrap();
+        let log = daemon_log_path(&socket);
+        let out = fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn();
         let mut daemon = Daemon {
-            child: Some(child),
+            child: Some(child.unwrap()),
             socket,
+            log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while UnixStream::connect(&daemon.socket).is_err() {
@@ -192,7 +200,26 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
+        // Only a failing test shows what the daemon said (the test harness prints a
+        // failed test's captured output).
+        if std::thread::panicking() {
+            let text = fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!(
+                "---- berthd log ({}) ----\n{text}---- end of berthd log ----",
+                self.log.display()
+            );
+        }
+        let _ = fs::remove_file(&self.log);
     }
+}
+
+/// A log file beside `socket` no other daemon of this process uses.
+fn daemon_log_path(socket: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let name = socket.file_name().unwrap_or_default().to_string_lossy();
+    socket.with_file_name(format!("{name}.berthd-{n}.log"))
 }
 
 /// A request over TCP to `addr` with extra `headers`; the whole answer.

@@ -6,6 +6,18 @@
 pub const STARTS: &str = "berth_starts_total";
 /// Counter, label `reason`: starts that failed (`spawn`, `create`, `panic`, …).
 pub const FAILURES: &str = "berth_start_failures_total";
+/// Every `reason` a start failure is counted under (the `kind`s of
+/// [`crate::launcher::LaunchError`]), registered at zero so alerts see no gap.
+pub const FAILURE_REASONS: &[&str] = &[
+    "spawn",
+    "bundle",
+    "create",
+    "refused",
+    "shim_gone",
+    "timeout",
+    "unsupported",
+    "panic",
+];
 /// Counter: submissions refused because the queue was full.
 pub const REJECTED: &str = "berth_jobs_rejected_total";
 /// Histogram, seconds: from queued to taken by a worker.
@@ -32,7 +44,8 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
-/// Register help text and units with the installed recorder.
+/// Register help text and units with the installed recorder, and every series at
+/// zero ([`register`]).
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(STARTS, "Containers started by the start workers.");
@@ -61,4 +74,31 @@ pub fn describe() {
         PERSIST_ERRORS,
         "State changes that could not be written to the state directory."
     );
+    register();
+}
+
+/// Make every series exist from the first scrape (counters at 0, gauges unchanged,
+/// histograms empty): a series that appears only after traffic leaves `rate()` and
+/// alerts a gap. Labelled series: each failure `reason` and each live state.
+pub fn register() {
+    use metrics::{counter, gauge, histogram};
+    for name in [STARTS, REJECTED, OOM, PERSIST_ERRORS] {
+        counter!(name).increment(0);
+    }
+    for reason in FAILURE_REASONS {
+        counter!(FAILURES, "reason" => *reason).increment(0);
+    }
+    for name in [QUEUE_DEPTH, BUSY_WORKERS, WORKERS, LIVE_SHIMS] {
+        gauge!(name).increment(0.0);
+    }
+    for state in crate::State::ALL
+        .iter()
+        .filter(|s| **s != crate::State::Deleted)
+    {
+        gauge!(CONTAINERS, "state" => state.as_str()).increment(0.0);
+    }
+    for name in [QUEUE_WAIT, START_LATENCY] {
+        // A handle registers the histogram; it renders with empty buckets.
+        let _ = histogram!(name);
+    }
 }
