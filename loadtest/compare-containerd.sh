@@ -55,7 +55,7 @@ done
 
 if [ -z "$loadtest" ]; then
     say "building berth-loadtest, berthd, berth-shim, berth-runc (cargo build --release)"
-    (cd "$workspace" && cargo build --release -q -p berth-loadtest -p berth-api -p berth-runc -p berth-shim) \
+    (cd "$workspace" && cargo build --release -q -p berth-loadtest -p berthd -p berth-runc -p berth-shim) \
         || { echo "cargo build failed" >&2; exit 1; }
     loadtest=$workspace/target/release/berth-loadtest
 fi

@@ -62,7 +62,7 @@ pub fn locate(dir: Option<&Path>) -> Result<Binaries> {
     build_release()
 }
 
-/// `cargo build --release -p berth-api -p berth-runc -p berth-shim` in the workspace this harness
+/// `cargo build --release -p berthd -p berth-runc -p berth-shim` in the workspace this harness
 /// was built from.
 fn build_release() -> Result<Binaries> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -83,7 +83,7 @@ fn build_release() -> Result<Binaries> {
             "build",
             "--release",
             "-p",
-            "berth-api",
+            "berthd",
             "-p",
             "berth-runc",
             "-p",

@@ -137,6 +137,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn default_specs_parse() {
+        for rootless in [false, true] {
+            let spec = crate::default_spec::default_spec(rootless, 1000, 1000);
+            parse_spec(&serde_json::to_vec(&spec).unwrap()).unwrap();
+        }
+    }
+
+    #[test]
     fn unknown_namespace_is_named() {
         let err = parse_spec(br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"foo"}]}}"#)
             .unwrap_err();

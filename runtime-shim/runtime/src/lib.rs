@@ -10,7 +10,7 @@ pub mod checkpoint;
 pub mod close_fds;
 pub mod console;
 pub mod container;
-pub mod default_spec;
+pub use berth_runtime_types::default_spec;
 pub mod error;
 pub mod exec;
 pub mod features;

@@ -76,7 +76,7 @@ pub struct OciState {
 }
 
 /// The version of the runtime spec Berth implements.
-pub const OCI_VERSION: &str = "1.2.0";
+pub use berth_runtime_types::OCI_VERSION;
 
 impl Record {
     /// The container's live status: read from the kernel, not from the file.

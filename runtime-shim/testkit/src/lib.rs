@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod daemon;
 pub mod runc;
 
 /// The workspace's binaries (berth-runc, berth-shim, berthd, berth): `cargo test

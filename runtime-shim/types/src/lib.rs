@@ -1,8 +1,12 @@
 //! Plain data of the runtime that other layers carry without its code: a container's
 //! OCI status and its cgroup statistics. Depends on nothing of Berth.
 
+pub mod default_spec;
 pub mod stats;
 mod status;
+
+/// The version of the OCI runtime specification Berth implements.
+pub const OCI_VERSION: &str = "1.2.0";
 
 pub use stats::Stats;
 pub use status::Status;

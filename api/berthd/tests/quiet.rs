@@ -2,7 +2,7 @@
 //! and shows that log when a test fails. Checked by running this test binary's own
 //! ignored tests as a child and reading what it printed.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! that order of precedence, and bad configurations refused with exit status 2, one
 //! line on stderr, and nothing created.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::fs;
 
@@ -23,7 +23,7 @@ fn flags_beat_env_which_beats_the_file() {
         ),
     )
     .unwrap();
-    let shim = harness::support::shim_binary();
+    let shim = berth_testkit::shim_binary();
     let cmd = berthd(
         &[
             "--config",

@@ -4,10 +4,10 @@ use hyper::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{container_path, settle, Ctx};
-use crate::cli::args::{CreateArgs, KillArgs, RmArgs};
-use crate::cli::client::with_query;
-use crate::cli::error::CliError;
-use crate::cli::view::RecordView;
+use crate::args::{CreateArgs, KillArgs, RmArgs};
+use crate::client::with_query;
+use crate::error::CliError;
+use crate::view::RecordView;
 
 /// A path as the daemon wants it: absolute (relative to where `berth` runs).
 fn absolute(path: &std::path::Path, flag: &str) -> Result<std::path::PathBuf, CliError> {

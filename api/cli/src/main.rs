@@ -1,15 +1,15 @@
-//! `berth`, the command-line client of berthd: parse the command line ([`args`]), talk
+//! `berth`, the command-line client of berthd (see `berth --help`): parse the command line ([`args`]), talk
 //! to the daemon over HTTP ([`client`]), print tables or the daemon's JSON
 //! ([`commands`]), and end with an exit status scripts can use ([`error`]).
 
-pub mod args;
-pub mod client;
-pub mod commands;
-pub mod error;
-pub mod host;
-pub mod table;
-pub mod time;
-pub mod view;
+mod args;
+mod client;
+mod commands;
+mod error;
+mod host;
+mod table;
+mod time;
+mod view;
 
 use std::process::ExitCode;
 
@@ -18,7 +18,7 @@ use clap::Parser;
 pub use error::CliError;
 
 /// Run the CLI with the process's arguments; the exit status follows [`error`]'s codes.
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     // clap prints usage errors itself and exits with 2.
     let cli = args::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()

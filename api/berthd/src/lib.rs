@@ -5,7 +5,6 @@
 pub use berth_engine as engine;
 
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod loopback;
 pub mod routes;

@@ -2,11 +2,11 @@
 //! cgroup metrics for a real running container, gone once the container is deleted,
 //! and the whole exposition accepted by promtool.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::time::{Duration, Instant};
 
-use harness::support::bundle;
+use berth_testkit::bundle;
 use harness::{promtool_check, Daemon, Scratch};
 use serde_json::json;
 

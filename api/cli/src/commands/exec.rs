@@ -5,9 +5,9 @@ use hyper::Method;
 use serde_json::{json, Map, Value};
 
 use super::{container_path, Ctx};
-use crate::cli::args::ExecArgs;
-use crate::cli::error::CliError;
-use crate::cli::view::ExecView;
+use crate::args::ExecArgs;
+use crate::error::CliError;
+use crate::view::ExecView;
 
 /// The body of `POST /v1/containers/{id}/exec` for `args`.
 fn body(args: &ExecArgs) -> Value {

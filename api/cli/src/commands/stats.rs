@@ -5,8 +5,8 @@ use hyper::Method;
 use serde_json::Value;
 
 use super::{container_path, settle, Ctx};
-use crate::cli::error::CliError;
-use crate::cli::table::Table;
+use crate::error::CliError;
+use crate::table::Table;
 
 /// Limits at or above this are "no limit" (cgroup v1 shows unlimited as about 2^63).
 const UNLIMITED: u64 = 1 << 60;

@@ -1,11 +1,11 @@
 //! berthd's batch, paging, exec and log-following routes end to end (as root): a real
 //! daemon on a scratch socket and state directory, real containers.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::time::{Duration, Instant};
 
-use harness::support::rootfs;
+use berth_testkit::rootfs;
 use harness::{delete_all, inline_spec, send, wait_state, Conn, Daemon, Scratch};
 use serde_json::{json, Value};
 

@@ -3,8 +3,6 @@
 //! requests over its unix socket or TCP (whole answers or read as they stream), and
 //! the checks several test files make (error shape, container states, cgroups gone).
 
-#![allow(dead_code)]
-
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -14,8 +12,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-
-pub use berth_testkit as support;
 
 /// How long a request waits for its answer unless a test says otherwise.
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -52,7 +48,7 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         for state in [self.state(), self.0.join("state-env")] {
-            support::stop_everything_in(&state);
+            crate::stop_everything_in(&state);
         }
         // berthd mounts a tmpfs on its state directory and keeps it while containers
         // are left in it (as after a test that stops it with containers running).
@@ -73,7 +69,7 @@ impl Drop for Scratch {
 
 /// berthd with `args` and `env` (and nothing else from this process's `BERTH_*`).
 pub fn berthd(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berthd"));
+    let mut cmd = Command::new(crate::binary("berthd"));
     for (key, _) in std::env::vars() {
         if key.starts_with("BERTH_") || key == "RUST_LOG" {
             cmd.env_remove(key);
@@ -112,7 +108,7 @@ impl Daemon {
     pub fn start(scratch: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let socket = scratch.socket();
         let state = scratch.state();
-        let shim = support::shim_binary();
+        let shim = crate::shim_binary();
         let mut args = vec![
             "--socket",
             socket.to_str().unwrap(),
@@ -557,7 +553,7 @@ pub fn delete_all(d: &Daemon, ids: &[String]) {
 /// The default spec running `args` without a terminal, in its own cgroup `/{id}`: the
 /// `spec` of an inline create.
 pub fn inline_spec(id: &str, args: &[&str]) -> Value {
-    let mut spec = berth_api::engine::runtime::default_spec::default_spec(false, 0, 0);
+    let mut spec = berth_runtime::default_spec::default_spec(false, 0, 0);
     spec["process"]["terminal"] = false.into();
     spec["process"]["args"] = json!(args);
     spec["linux"]["cgroupsPath"] = json!(format!("/{id}"));

@@ -1,8 +1,6 @@
 //! Human tables: left-aligned columns padded to their widest cell, the last column
 //! unpadded, like `docker ps`.
 
-use std::io::Write;
-
 /// A table being filled, row by row.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -53,11 +51,6 @@ impl Table {
             out.push('\n');
         }
         out
-    }
-
-    /// Write the table to `out`.
-    pub fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
-        out.write_all(self.render().as_bytes())
     }
 }
 

@@ -3,14 +3,14 @@
 //! built `berth` binary driven as a user or a script would: its output, its one-line
 //! errors and its exit statuses.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::support::rootfs;
+use berth_testkit::rootfs;
 use harness::{assert_cgroup_gone, free_port, Daemon, Scratch};
 use serde_json::Value;
 
@@ -48,7 +48,7 @@ impl Out {
 /// Run `berth` with `args` and `env` (and none of this process's `BERTH_*`); a run that
 /// does not end in time is killed and fails the test.
 fn berth_env(args: &[&str], env: &[(&str, &str)]) -> Out {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    let mut cmd = Command::new(berth_testkit::binary("berth"));
     for (key, _) in std::env::vars() {
         if key.starts_with("BERTH_") {
             cmd.env_remove(key);
@@ -105,7 +105,7 @@ struct Streaming {
 impl Streaming {
     fn spawn(d: &Daemon, args: &[&str]) -> Self {
         let host = format!("unix://{}", d.socket.display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut child = Command::new(berth_testkit::binary("berth"))
             .arg("--host")
             .arg(&host)
             .args(args)
@@ -544,7 +544,7 @@ fn errors_and_exit_statuses() {
 
     // A bundle instead of a rootfs; the same id twice is refused.
     let bundled = format!("cli-b-{pid}");
-    let bundle = harness::support::bundle(&scratch.0, &bundled, &["sleep", "1000"]);
+    let bundle = berth_testkit::bundle(&scratch.0, &bundled, &["sleep", "1000"]);
     let run = ["run", "--id", &bundled, "--bundle", path_str(&bundle)];
     assert_eq!(berth(&d, &run).ok(), format!("{bundled}\n"));
     berth(&d, &run).fails(1, "(conflict, HTTP 409)");

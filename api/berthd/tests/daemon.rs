@@ -2,14 +2,14 @@
 //! directory, real containers from bundles made of the host's binaries, HTTP/1.1 over
 //! the unix socket.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::support::{bundle, rootfs};
+use berth_testkit::{bundle, rootfs};
 use harness::{
     absent_or_empty, assert_cgroup_gone, delete_all, inline_spec, promtool_check, wait_state,
     write_request, Conn, Daemon, Resp, Scratch,

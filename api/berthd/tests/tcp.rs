@@ -2,7 +2,7 @@
 //! on every TCP request (401 with `WWW-Authenticate: Bearer` otherwise), the unix socket
 //! needing none, and the header timeout configurable.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::fs;
 use std::io::{Read, Write};

@@ -5,9 +5,9 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::cli::args::{SystemAction, SystemArgs};
-use crate::cli::error::CliError;
-use crate::cli::table::Table;
+use crate::args::{SystemAction, SystemArgs};
+use crate::error::CliError;
+use crate::table::Table;
 
 /// A JSON value in one cell: objects as `k=v k=v`, strings bare.
 fn cell(v: &Value) -> String {

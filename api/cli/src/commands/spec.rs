@@ -3,11 +3,11 @@
 
 use serde_json::{json, Value};
 
-use crate::cli::args::CreateArgs;
+use crate::args::CreateArgs;
 
 /// The OCI spec for `args` (which has `--rootfs` and a command).
 pub fn inline_spec(args: &CreateArgs) -> Value {
-    let mut spec = crate::engine::runtime::default_spec::default_spec(false, 0, 0);
+    let mut spec = berth_runtime_types::default_spec::default_spec(false, 0, 0);
     // No terminal: the daemon keeps the output in the container's log.
     spec["process"]["terminal"] = false.into();
     spec["process"]["args"] = json!(args.cmd);
@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn flags_fill_the_default_spec() {
-        let cli = crate::cli::args::Cli::try_parse_from([
+        let cli = crate::args::Cli::try_parse_from([
             "berth",
             "create",
             "--rootfs",
@@ -60,7 +60,7 @@ mod tests {
             "9",
         ])
         .unwrap();
-        let crate::cli::args::Command::Create(a) = cli.command else {
+        let crate::args::Command::Create(a) = cli.command else {
             panic!("not create")
         };
         let spec = inline_spec(&a);

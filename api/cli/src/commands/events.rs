@@ -4,11 +4,11 @@
 use hyper::Method;
 
 use super::Ctx;
-use crate::cli::args::EventsArgs;
-use crate::cli::client::with_query;
-use crate::cli::error::{one_line, CliError};
-use crate::cli::time::short;
-use crate::cli::view::EventView;
+use crate::args::EventsArgs;
+use crate::client::with_query;
+use crate::error::{one_line, CliError};
+use crate::time::short;
+use crate::view::EventView;
 
 /// One event line for humans.
 fn human(e: &EventView) -> String {

@@ -4,13 +4,13 @@
 //! (status, content type, JSON body) is what the document says, for errors and for the
 //! whole life of a real container.
 
-mod harness;
+use berth_testkit::daemon as harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use berth_api::routes::openapi::DOCUMENT;
-use berth_api::routes::ROUTES;
-use harness::support::bundle;
+use berth_testkit::bundle;
+use berthd::routes::openapi::DOCUMENT;
+use berthd::routes::ROUTES;
 use harness::{wait_state_checked, Daemon, Resp, Scratch};
 use serde_json::{json, Value};
 
@@ -649,7 +649,7 @@ fn realize(example: &Value, dir: &std::path::Path, n: &mut usize) -> Value {
         v["bundle"] = json!(bundle(dir, &id, &["sleep", "1000"]));
     }
     if v.get("spec").is_some() {
-        v["rootfs"] = json!(harness::support::rootfs(dir));
+        v["rootfs"] = json!(berth_testkit::rootfs(dir));
     }
     v
 }

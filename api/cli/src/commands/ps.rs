@@ -6,12 +6,12 @@ use hyper::Method;
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::args::PsArgs;
-use crate::cli::client::with_query;
-use crate::cli::error::{one_line, CliError};
-use crate::cli::table::Table;
-use crate::cli::time::age;
-use crate::cli::view::{PageView, RecordView};
+use crate::args::PsArgs;
+use crate::client::with_query;
+use crate::error::{one_line, CliError};
+use crate::table::Table;
+use crate::time::age;
+use crate::view::{PageView, RecordView};
 
 /// At most this many pages are followed (a daemon that keeps answering `next` is wrong).
 const MAX_PAGES: usize = 100_000;

@@ -3,9 +3,9 @@
 use hyper::Method;
 
 use super::{container_path, Ctx};
-use crate::cli::args::LogsArgs;
-use crate::cli::client::with_query;
-use crate::cli::error::CliError;
+use crate::args::LogsArgs;
+use crate::client::with_query;
+use crate::error::CliError;
 
 /// The logs path for `args`, following or not.
 fn path(args: &LogsArgs, follow: bool) -> String {

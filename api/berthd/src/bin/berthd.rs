@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::config::Config;
-use berth_api::engine::monitor::Monitor;
-use berth_api::engine::shim_launcher::{follow, reattach, ShimConfig, ShimLauncher};
-use berth_api::engine::{statefs, Engine};
-use berth_api::routes::metrics::Exporter;
-use berth_api::routes::App;
-use berth_api::server::{self, Listener, Options};
+use berthd::config::Config;
+use berthd::engine::monitor::Monitor;
+use berthd::engine::shim_launcher::{follow, reattach, ShimConfig, ShimLauncher};
+use berthd::engine::{statefs, Engine};
+use berthd::routes::metrics::Exporter;
+use berthd::routes::App;
+use berthd::server::{self, Listener, Options};
 
 fn main() {
     let config = match Config::from_env() {
@@ -130,11 +130,11 @@ fn start_and_serve(
     };
     let metrics = Exporter::install(Some(shim.runtime_root()))?;
     let launcher = ShimLauncher::new(shim.clone(), Arc::clone(&monitor));
-    let engine_config = berth_api::engine::Config {
+    let engine_config = berthd::engine::Config {
         workers: config.workers,
         max_queued: config.max_queued,
         state_dir: Some(state_dir.join("records")),
-        ..berth_api::engine::Config::default()
+        ..berthd::engine::Config::default()
     };
     let engine = Arc::new(
         Engine::new(engine_config, Arc::new(launcher))
