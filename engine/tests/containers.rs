@@ -1,5 +1,6 @@
 //! The engine driving real shims and containers (as root): a burst of 200 starts through
-//! 10 workers, a bad spec failing alone, a killed shim reported, nothing left behind.
+//! 10 workers, a bad spec failing alone, a killed shim's container removed, nothing left
+//! behind.
 
 use std::collections::HashSet;
 use std::fs;
@@ -45,7 +46,7 @@ fn engine(state: &Path, workers: usize) -> (Arc<Engine>, Arc<Monitor>, ShimConfi
         ..Config::default()
     };
     let engine = Arc::new(Engine::new(config, Arc::new(launcher)).unwrap());
-    follow(&engine, &monitor);
+    follow(&engine, &monitor, &shim).unwrap();
     (engine, monitor, shim)
 }
 
@@ -196,46 +197,95 @@ fn containers_that_exit_at_once_are_seen_stopped_with_their_codes() {
     clean_up(&engine, &shim, &ids);
 }
 
+/// The pid of the shim of `id`, from its pid file.
+fn shim_pid(shim: &ShimConfig, id: &str) -> i32 {
+    fs::read_to_string(shim.shim_dir(id).join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn sigkill(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+/// True once `pid` has exited (gone, or a zombie nobody reaped yet).
+fn exited(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+        Err(_) => true,
+    }
+}
+
+/// The cgroup directories of container `id` (its cgroupsPath is `/<id>`) still there.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(id))
+        .filter(|d| d.exists())
+        .collect()
+}
+
+/// What a lost shim of `id` (whose init was `pid`) must not leave: a process, a cgroup,
+/// runtime state, a stale pid file; the record says failed, why, and what became of it.
+fn assert_removed_after_lost_shim(engine: &Engine, shim: &ShimConfig, id: &str, pid: i32) {
+    let record = engine.get(id).unwrap();
+    assert_eq!(record.state, State::Failed, "{record:?}");
+    assert!(exited(pid), "{id}'s init {pid} outlived its shim");
+    assert_eq!(
+        cgroup_dirs(id),
+        Vec::<PathBuf>::new(),
+        "{id}'s cgroups left"
+    );
+    assert!(
+        !shim.runtime_root().join(id).exists(),
+        "{id}'s runtime state left"
+    );
+    assert!(!shim.shim_dir(id).join("shim.pid").exists());
+    let reason = record.error.as_deref().unwrap_or("");
+    assert!(
+        reason.contains("shim") && reason.contains("processes were killed"),
+        "{record:?}"
+    );
+}
+
 #[test]
-fn a_killed_shim_is_reported() {
+fn a_killed_shims_container_is_removed_and_its_id_freed() {
     let dir = std::env::temp_dir().join(format!("berth-engine-shimkill-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
     let (engine, _monitor, shim) = engine(&dir, 2);
     let id = format!("eng-shimkill-{}", std::process::id());
-    engine
-        .submit(ContainerSpec::bundle(
-            &id,
-            bundle(&dir, &id, &["sleep", "1000"]),
-        ))
-        .unwrap();
+    let spec = || ContainerSpec::bundle(&id, bundle(&dir, &id, &["sleep", "1000"]));
+    engine.submit(spec()).unwrap();
     wait_all(&engine, std::slice::from_ref(&id), "running", |s| {
         s == State::Running
     });
-    let shim_pid: i32 = fs::read_to_string(shim.shim_dir(&id).join("shim.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(shim_pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    let init = engine.get(&id).unwrap().pid.unwrap();
+    assert!(!cgroup_dirs(&id).is_empty());
+    sigkill(shim_pid(&shim, &id));
     wait_all(&engine, std::slice::from_ref(&id), "failed", |s| {
         s == State::Failed
     });
-    let record = engine.get(&id).unwrap();
-    assert!(
-        record.error.as_deref().unwrap_or("").contains("shim"),
-        "{record:?}"
-    );
-    // The container outlives its shim; remove it through the runtime.
-    berth_runtime::Container::load(&shim.runtime_root(), &id)
-        .unwrap()
-        .delete(true)
-        .unwrap();
-    let _ = fs::remove_file(shim.shim_dir(&id).join("shim.pid"));
-    assert!(!Path::new("/sys/fs/cgroup/pids").join(&id).exists());
+    assert_removed_after_lost_shim(&engine, &shim, &id, init);
+
+    // Removed like any failed container; then the id is free for a new one.
+    engine.remove(&id, true, Duration::from_secs(30)).unwrap();
+    assert!(engine.get(&id).is_none());
+    assert!(!shim.shim_dir(&id).exists());
+    // (Its bundle is made again: the test's bundles are where delete removes them.)
+    engine.submit(spec()).unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "running again", |s| {
+        s == State::Running
+    });
+    clean_up(&engine, &shim, std::slice::from_ref(&id));
 }
 
 /// Env var that turns this test binary into the process hosting the engine of
@@ -314,16 +364,9 @@ fn engine_killed_and_restarted_finds_every_container() {
     };
     // While the engine is down: one shim dies, three containers exit with 7.
     let lost = &ids[2];
-    let lost_shim: i32 = fs::read_to_string(shim_cfg.shim_dir(lost).join("shim.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(lost_shim),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    let records = berth_engine::persist::Store::new(dir.join("records"));
+    let lost_init = records.load(lost).unwrap().pid.unwrap();
+    sigkill(shim_pid(&shim_cfg, lost));
     for id in &ids[3..] {
         let exit = shim_cfg.shim_dir(id).join("exit.json");
         let until = Instant::now() + Duration::from_secs(30);
@@ -345,9 +388,8 @@ fn engine_killed_and_restarted_finds_every_container() {
             "{id}'s init {pid} is gone"
         );
     }
-    let r = engine.get(lost).unwrap();
-    assert_eq!(r.state, State::Failed, "{r:?}");
-    assert!(r.error.as_deref().unwrap_or("").contains("shim"), "{r:?}");
+    // The lost shim's container is gone with it; the record keeps why.
+    assert_removed_after_lost_shim(&engine, &shim, lost, lost_init);
     for id in &ids[3..] {
         let r = engine.get(id).unwrap();
         assert_eq!((r.state, r.exit_code), (State::Stopped, Some(7)), "{r:?}");
@@ -364,12 +406,8 @@ fn engine_killed_and_restarted_finds_every_container() {
     wait_all(&engine, &ids[..1], "stopped", |s| s == State::Stopped);
     assert_eq!(engine.get(&ids[0]).unwrap().exit_code, Some(137));
 
-    // The orphan of the lost shim is removed through the runtime; the rest as usual.
-    berth_runtime::Container::load(&shim.runtime_root(), lost)
-        .unwrap()
-        .delete(true)
-        .unwrap();
-    let _ = fs::remove_file(shim.shim_dir(lost).join("shim.pid"));
+    engine.remove(lost, true, Duration::from_secs(30)).unwrap();
+    assert!(engine.get(lost).is_none());
     let rest: Vec<String> = ids.iter().filter(|id| *id != lost).cloned().collect();
     clean_up(&engine, &shim, &rest);
 }
