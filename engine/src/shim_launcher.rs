@@ -547,8 +547,8 @@ pub fn follow(
 /// followed as before and its state adopted. One that is gone left its exit record if
 /// its container exited; one that died without exiting by itself also left its
 /// container, which is removed (see [`ShimConfig::clean_up`]) before the record changes;
-/// without an exit record the container is marked failed with the reason. Returns how
-/// many shims were found.
+/// without an exit record the container is marked failed with the reason. Exec results
+/// older than [`crate::exec::RESULT_KEEP`] go. Returns how many shims were found.
 pub fn reattach(engine: &crate::Engine, monitor: &Monitor, config: &ShimConfig) -> usize {
     let mut found = 0;
     for record in engine.list() {
@@ -565,6 +565,9 @@ pub fn reattach(engine: &crate::Engine, monitor: &Monitor, config: &ShimConfig) 
         if let Err(e) = result {
             tracing::warn!(%id, "recovering: {e}");
         }
+        // Exec results nobody fetched before the restart are kept for a while only.
+        let live = engine.get(&id).is_some_and(|r| r.state.can_kill());
+        crate::exec::sweep_results(&config.shim_dir(&id), crate::exec::RESULT_KEEP, live);
     }
     found
 }

@@ -315,6 +315,19 @@ fn recovery_host() {
             .unwrap();
     }
     wait_all(&engine, &ids, "running", |s| s == State::Running);
+    // An exec still running when the engine is killed: its result must outlive it.
+    let args = berth_engine::ExecArgs {
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            "sleep 2; echo late; exit 5".into(),
+        ],
+        ..Default::default()
+    };
+    let output = _shim.exec_output(&ids[0], "crash");
+    engine
+        .exec(&ids[0], args, Some(output), Duration::from_secs(30))
+        .unwrap();
     println!("ready {}", ids.join(" "));
     std::thread::sleep(Duration::from_secs(600));
 }
@@ -394,6 +407,26 @@ fn engine_killed_and_restarted_finds_every_container() {
         let r = engine.get(id).unwrap();
         assert_eq!((r.state, r.exit_code), (State::Stopped, Some(7)), "{r:?}");
     }
+    // The exec finished under its shim while the engine was down: its result is there.
+    let output = shim.exec_output(&ids[0], "crash");
+    let exit = berth_engine::runtime::shim::protocol::exec_exit_file(&output);
+    let until = Instant::now() + Duration::from_secs(30);
+    while !exit.exists() {
+        assert!(Instant::now() < until, "the exec's exit was not recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let result = berth_engine::exec::read_result(&output, 1 << 20).unwrap();
+    assert_eq!(
+        (result.exit_code, result.output.as_str()),
+        (Some(5), "late\n")
+    );
+    // Kept for a while, not for ever.
+    assert_eq!(
+        berth_engine::exec::sweep_results(&shim.shim_dir(&ids[0]), Duration::ZERO, true),
+        1
+    );
+    assert!(!output.exists() && !exit.exists());
+
     // Still manageable through their shims: kill one, the engine hears the exit.
     tell(
         &shim,
