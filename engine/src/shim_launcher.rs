@@ -25,6 +25,8 @@ use crate::record::{SpecSource, Timestamp};
 
 /// How long a shim whose spawn was lost has to show its socket.
 const UNCLAIMED_SHIM_WAIT: Duration = Duration::from_secs(2);
+/// How long a shim SIGKILLed after a failed launch may take to be gone.
+const STOPPED_SHIM_WAIT: Duration = Duration::from_secs(5);
 /// Longest a cleanup after a lost shim may take (the runtime gives a SIGKILLed
 /// container 10 s to go).
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -326,9 +328,14 @@ impl Launcher for ShimLauncher {
                     e.message = reason;
                 }
                 // A shim that failed exits by itself; one that hangs is stopped here
-                // (the spawner reaps it either way).
+                // (the spawner reaps it either way), and what it made is removed.
                 if let Err(kill) = shim.kill() {
                     tracing::warn!(id = %job.id, "stopping shim {}: {kill}", shim.pid);
+                }
+                if shim.wait_exit(STOPPED_SHIM_WAIT) && self.config.shim_lost(&job.id) {
+                    if let Err(left) = self.config.clean_up(&job.id) {
+                        e.message = format!("{}; removing what it made failed: {left}", e.message);
+                    }
                 }
                 Err(e)
             }
@@ -336,11 +343,15 @@ impl Launcher for ShimLauncher {
     }
 }
 
-/// The reason a shim gave for failing: the message of the last line of its log.
+/// The reason a shim gave for failing: the message of the last line of its log, unless
+/// that line is the shim's own news of progress (`created, init pid …` of a shim that
+/// hung afterwards is no reason).
 fn shim_failure(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("shim.log")).ok()?;
     let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-    Some(log_message(line).to_owned())
+    let message = log_message(line);
+    let progress = message.len() < line.len() && !line.contains("failed");
+    (!progress).then(|| message.to_owned())
 }
 
 /// The message of a shim log line, `<time> berth-shim <id>: failed: <message>`, without
@@ -410,7 +421,7 @@ fn wait_until_launched(
             for event in client.take_events() {
                 observe(&event, &mut pid, &mut done)?;
             }
-            return Err(lost(&e));
+            return Err(silent_or_lost(&e));
         }
     };
     for event in client.take_events() {
@@ -427,7 +438,7 @@ fn wait_until_launched(
         client
             .set_read_timeout(Some(remaining()))
             .map_err(|e| lost(&e))?;
-        let msg = client.recv_event().map_err(|e| lost(&e))?;
+        let msg = client.recv_event().map_err(|e| silent_or_lost(&e))?;
         observe(&msg, &mut pid, &mut done)?;
     }
     client.set_read_timeout(None).map_err(|e| lost(&e))?;
@@ -483,6 +494,26 @@ fn settle_lost(
             )
             .map(drop),
         _ => Ok(()),
+    }
+}
+
+/// A shim that said nothing until its read timed out did not start the container in
+/// time; any other error means it is gone.
+fn silent_or_lost(e: &berth_runtime::shim::client::ClientError) -> LaunchError {
+    use berth_runtime::shim::client::ClientError;
+    match e {
+        ClientError::Io { source, .. }
+            if matches!(
+                source.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            LaunchError::new(
+                "timeout",
+                "the shim did not report the container started in time",
+            )
+        }
+        _ => LaunchError::new("shim_gone", e.to_string()),
     }
 }
 
@@ -637,6 +668,29 @@ mod tests {
         assert_eq!(
             log_message("berth-shim c-1: bad spec"),
             "berth-shim c-1: bad spec"
+        );
+    }
+
+    #[test]
+    fn a_shims_news_of_progress_is_no_failure_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("shim.log");
+        std::fs::write(
+            &log,
+            "2026-12-06T00:00:00Z berth-shim c: created, init pid 7\n",
+        )
+        .unwrap();
+        assert_eq!(shim_failure(dir.path()), None);
+        std::fs::write(
+            &log,
+            "2026-12-06T00:00:00Z berth-shim c: failed: no such file\n",
+        )
+        .unwrap();
+        assert_eq!(shim_failure(dir.path()).as_deref(), Some("no such file"));
+        std::fs::write(&log, "a runtime's own line\n").unwrap();
+        assert_eq!(
+            shim_failure(dir.path()).as_deref(),
+            Some("a runtime's own line")
         );
     }
 }

@@ -31,13 +31,22 @@ impl Drop for Scratch {
 
 /// An engine with real shims under `state`.
 fn engine(state: &Path, workers: usize) -> (Arc<Engine>, Arc<Monitor>, ShimConfig) {
+    engine_with(state, workers, Duration::from_secs(60))
+}
+
+/// [`engine`] with starts failed after `start_timeout`.
+fn engine_with(
+    state: &Path,
+    workers: usize,
+    start_timeout: Duration,
+) -> (Arc<Engine>, Arc<Monitor>, ShimConfig) {
     let monitor = Monitor::start().unwrap();
     let shim = ShimConfig {
         shim_binary: shim_binary(),
         state_dir: state.to_path_buf(),
         runtime: None,
         log_max: 1 << 20,
-        start_timeout: Duration::from_secs(60),
+        start_timeout,
     };
     let launcher = ShimLauncher::new(shim.clone(), monitor.clone());
     let config = Config {
@@ -87,7 +96,11 @@ fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(!cg.exists(), "{} left behind", cg.display());
+        // The shim removes it right after its answer to the delete.
         let pid_file = shim.shim_dir(id).join("shim.pid");
+        while pid_file.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(!pid_file.exists(), "shim of {id} still there");
         // The monitor reports the exit once the shim is gone; then the record can go.
         wait_all(engine, std::slice::from_ref(id), "stopped", |s| {
@@ -286,6 +299,40 @@ fn a_killed_shims_container_is_removed_and_its_id_freed() {
         s == State::Running
     });
     clean_up(&engine, &shim, std::slice::from_ref(&id));
+}
+
+#[test]
+fn a_start_that_hangs_is_failed_and_leaves_nothing() {
+    let dir = std::env::temp_dir().join(format!("berth-engine-hang-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _monitor, shim) = engine_with(&dir, 1, Duration::from_secs(1));
+    let id = format!("eng-hang-{}", std::process::id());
+    // The start hangs in a poststart hook (on the host) until the engine gives up.
+    let b = bundle(&dir, &id, &["sleep", "1000"]);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["hooks"] =
+        serde_json::json!({"poststart": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]});
+    fs::write(b.join("config.json"), spec.to_string()).unwrap();
+    engine.submit(ContainerSpec::bundle(&id, b)).unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "failed", |s| {
+        s == State::Failed
+    });
+    let record = engine.get(&id).unwrap();
+    assert!(
+        record.error.as_deref().unwrap_or("").contains("in time"),
+        "{record:?}"
+    );
+    assert_eq!(
+        cgroup_dirs(&id),
+        Vec::<PathBuf>::new(),
+        "{id}'s cgroups left"
+    );
+    assert!(
+        !shim.runtime_root().join(&id).exists(),
+        "{id}'s runtime state left"
+    );
+    engine.remove(&id, false, Duration::from_secs(30)).unwrap();
 }
 
 /// Env var that turns this test binary into the process hosting the engine of
