@@ -272,11 +272,47 @@ fn assert_removed_after_lost_shim(engine: &Engine, shim: &ShimConfig, id: &str, 
 
 #[test]
 fn a_killed_shims_container_is_removed_and_its_id_freed() {
-    let dir = std::env::temp_dir().join(format!("berth-engine-shimkill-{}", std::process::id()));
+    lost_shim_while_running(None, "shimkill");
+}
+
+#[test]
+fn a_killed_shims_container_of_an_external_runtime_is_removed_by_it() {
+    let runc = PathBuf::from("/usr/sbin/runc");
+    if !runc.is_file() {
+        eprintln!("runc not installed: the external-runtime case is not checked");
+        return;
+    }
+    lost_shim_while_running(Some(runc), "shimkill-runc");
+}
+
+/// Removes with `runc` what a failed test left under `root` (the scratch guard only
+/// knows the built-in runtime's state).
+struct RuncLeftovers(Option<PathBuf>, PathBuf, String);
+
+impl Drop for RuncLeftovers {
+    fn drop(&mut self) {
+        if let Some(runc) = &self.0 {
+            let _ = Command::new(runc)
+                .arg("--root")
+                .arg(&self.1)
+                .args(["delete", "--force", &self.2])
+                .output();
+        }
+    }
+}
+
+/// Kill the shim of a running container (made by `runtime`, `None`: the built-in one):
+/// the engine removes what it left, the record says why, the id is free again.
+fn lost_shim_while_running(runtime: Option<PathBuf>, tag: &str) {
+    let dir = std::env::temp_dir().join(format!("berth-engine-{tag}-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
     let (engine, _monitor, shim) = engine(&dir, 2);
-    let id = format!("eng-shimkill-{}", std::process::id());
-    let spec = || ContainerSpec::bundle(&id, bundle(&dir, &id, &["sleep", "1000"]));
+    let id = format!("eng-{tag}-{}", std::process::id());
+    let _runc = RuncLeftovers(runtime.clone(), shim.runtime_root(), id.clone());
+    let spec = || ContainerSpec {
+        runtime: runtime.clone(),
+        ..ContainerSpec::bundle(&id, bundle(&dir, &id, &["sleep", "1000"]))
+    };
     engine.submit(spec()).unwrap();
     wait_all(&engine, std::slice::from_ref(&id), "running", |s| {
         s == State::Running
@@ -435,10 +471,13 @@ fn engine_killed_and_restarted_finds_every_container() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    // And the shim of one that exited dies too, leaving its stopped container.
+    let stopped_lost = &ids[5];
+    sigkill(shim_pid(&shim_cfg, stopped_lost));
 
     let (engine, monitor, shim) = engine(&dir, 4);
     let found = berth_engine::shim_launcher::reattach(&engine, &monitor, &shim);
-    assert_eq!(found, 5, "every live shim answers again");
+    assert_eq!(found, 4, "every live shim answers again");
     for id in &ids[..2] {
         let r = engine.get(id).unwrap();
         assert_eq!(r.state, State::Running, "{r:?}");
@@ -454,6 +493,8 @@ fn engine_killed_and_restarted_finds_every_container() {
         let r = engine.get(id).unwrap();
         assert_eq!((r.state, r.exit_code), (State::Stopped, Some(7)), "{r:?}");
     }
+    assert!(!shim.runtime_root().join(stopped_lost).exists());
+    assert_eq!(cgroup_dirs(stopped_lost), Vec::<PathBuf>::new());
     // The exec finished under its shim while the engine was down: its result is there.
     let output = shim.exec_output(&ids[0], "crash");
     let exit = berth_engine::runtime::shim::protocol::exec_exit_file(&output);
