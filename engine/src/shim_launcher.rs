@@ -115,7 +115,8 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitS
     // SAFETY: pidfd_open of our own child, not yet reaped, no flags; the result is checked.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
     if raw < 0 {
-        return Err(io::Error::last_os_error());
+        // No pidfds (before Linux 5.3): wait without a bound.
+        return child.wait().map(Some);
     }
     // SAFETY: a descriptor just returned by pidfd_open that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };

@@ -6,8 +6,10 @@
 //! recorded in [`RUNTIME_FILE`]). Its stale pid file and socket go too, so nothing
 //! later signals a recycled pid. One line on stderr (and in the shim log) on failure.
 
+use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -41,7 +43,7 @@ struct CleanupCli {
 }
 
 /// Clean up after the shim of `args` (the arguments after `--cleanup`); the exit status.
-pub fn run(args: Vec<std::ffi::OsString>) -> u8 {
+pub fn run(args: Vec<OsString>) -> u8 {
     let cli = match CleanupCli::try_parse_from(
         std::iter::once("berth-shim --cleanup".into()).chain(args),
     ) {
@@ -70,7 +72,7 @@ fn clean_up(cli: &CleanupCli) -> Result<(), String> {
         ));
     }
     match fs::read(cli.state_dir.join(RUNTIME_FILE)) {
-        Ok(path) => delete_external(cli, PathBuf::from(String::from_utf8_lossy(&path).trim())),
+        Ok(path) => delete_external(cli, PathBuf::from(OsString::from_vec(path))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => delete_builtin(cli),
         Err(e) => Err(format!("reading {}: {e}", RUNTIME_FILE)),
     }?;
