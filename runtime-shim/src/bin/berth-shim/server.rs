@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth_runtime::shim::protocol::{
-    ExitRecord, Message, Request, ShimState, EXIT_FILE, PID_FILE, SOCKET_FILE,
+    exec_exit_file, ExitRecord, Message, Request, ShimState, EXIT_FILE, PID_FILE, SOCKET_FILE,
 };
 use berth_runtime::shim::wire::{self, Received};
 use berth_runtime::state::{now_rfc3339, Status};
@@ -31,7 +31,7 @@ use crate::output::Output;
 use crate::Cli;
 
 /// The shim's own diagnostics, in its state directory.
-const SHIM_LOG: &str = "shim.log";
+pub const SHIM_LOG: &str = "shim.log";
 /// Pending connections the socket holds before the loop accepts them.
 const BACKLOG: i32 = 64;
 /// How long a SIGKILLed init may take to be gone.
@@ -83,8 +83,8 @@ struct Shim {
     exit: Option<ExitRecord>,
     created: bool,
     /// Exec'd processes not yet reaped (their exits are reported), with the capped
-    /// output file of those given one.
-    execs: Vec<(i32, Option<Output>)>,
+    /// output file of those given one and where their exit is recorded.
+    execs: Vec<(i32, Option<Output>, Option<PathBuf>)>,
 }
 
 impl Shim {
@@ -156,13 +156,20 @@ impl Shim {
                 id: cli.id.clone(),
                 container: None,
             },
-            Some(runtime) => Backend::External {
-                runtime: runtime.clone(),
-                root: cli.runtime_root.clone(),
-                id: cli.id.clone(),
-                log: cli.state_dir.join("runtime.log"),
-                state_dir: cli.state_dir.clone(),
-            },
+            Some(runtime) => {
+                // For a cleanup after this shim is lost (see crate::cleanup).
+                write_atomic(
+                    &cli.state_dir.join(crate::cleanup::RUNTIME_FILE),
+                    runtime.as_os_str().as_encoded_bytes(),
+                )?;
+                Backend::External {
+                    runtime: runtime.clone(),
+                    root: cli.runtime_root.clone(),
+                    id: cli.id.clone(),
+                    log: cli.state_dir.join("runtime.log"),
+                    state_dir: cli.state_dir.clone(),
+                }
+            }
         };
         Ok(Shim {
             id: cli.id.clone(),
@@ -276,7 +283,7 @@ impl Shim {
             if let Some(oom) = &self.oom {
                 watch(oom.fd().as_raw_fd());
             }
-            for out in self.execs.iter().filter_map(|(_, o)| o.as_ref()) {
+            for out in self.execs.iter().filter_map(|(_, o, _)| o.as_ref()) {
                 watch(out.read[0].as_raw_fd());
                 watch(out.read[1].as_raw_fd());
             }
@@ -324,7 +331,7 @@ impl Shim {
             self.on_console();
         } else if self.oom.as_ref().map(|o| o.fd().as_raw_fd()) == Some(fd) {
             self.on_oom();
-        } else if let Some(slot) = self.execs.iter_mut().map(|(_, o)| o).find(|o| {
+        } else if let Some(slot) = self.execs.iter_mut().map(|(_, o, _)| o).find(|o| {
             o.as_ref()
                 .is_some_and(|o| o.read[0].as_raw_fd() == fd || o.read[1].as_raw_fd() == fd)
         }) {
@@ -463,7 +470,8 @@ impl Shim {
             Request::Exec { process, output } => {
                 let reply = match self.exec(*process, output.as_deref()) {
                     Ok((pid, out)) => {
-                        self.execs.push((pid, out));
+                        let exit = output.as_deref().map(exec_exit_file);
+                        self.execs.push((pid, out, exit));
                         Message::Exec { pid }
                     }
                     Err(message) => Message::Error { message },
@@ -534,7 +542,7 @@ impl Shim {
                 self.state_dir.display()
             ));
         }
-        if path.exists() {
+        if path.exists() || exec_exit_file(path) == path {
             return Err(format!("exec output {} exists already", path.display()));
         }
         let out = Output::new(path, EXEC_OUTPUT_MAX)
@@ -609,10 +617,21 @@ impl Shim {
     /// A child other than the init is gone: report it if it was exec'd (else it was an
     /// orphan of the container, reaped as subreaper).
     fn exec_exited(&mut self, pid: i32, code: i32) {
-        if let Some(i) = self.execs.iter().position(|(p, _)| *p == pid) {
-            // Its last output is in the file before its exit is told.
-            if let (_, Some(mut out)) = self.execs.swap_remove(i) {
+        if let Some(i) = self.execs.iter().position(|(p, _, _)| *p == pid) {
+            // Its last output is in the file, and its exit recorded, before it is told.
+            let (_, out, exit) = self.execs.swap_remove(i);
+            if let Some(mut out) = out {
                 let _ = out.drain_all();
+            }
+            if let Some(path) = exit {
+                let record = ExitRecord {
+                    code,
+                    at: now_rfc3339(),
+                };
+                let json = serde_json::to_vec(&record).unwrap_or_default();
+                if let Err(e) = write_atomic(&path, &json) {
+                    log(&self.id, format_args!("recording exec {pid}'s exit: {e}"));
+                }
             }
             self.broadcast(&Message::ExecExited { pid, code });
         }
