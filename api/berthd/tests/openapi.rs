@@ -552,6 +552,26 @@ fn documented_statuses(doc: &Value) -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
+/// The query string of an operation's required query parameters, each set to its
+/// example (or `x`): empty when it has none.
+fn required_query(op: &Value) -> String {
+    let pairs: Vec<String> = op["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .map(|p| {
+            let value = p["example"].as_str().unwrap_or("x");
+            format!("{}={value}", p["name"].as_str().unwrap())
+        })
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
 /// Answers checked against the document, remembering which documented statuses came.
 struct Checker {
     doc: Value,
@@ -863,7 +883,8 @@ fn berthd_answers_every_documented_status_as_documented() {
         let body = ck
             .body_schema(&method, &pattern)
             .map(|s| s["example"].to_string());
-        let r = d.call(&method, &concrete(&pattern, "no-such"), body.as_deref());
+        let path = concrete(&pattern, "no-such") + &required_query(ck.op(&method, &pattern));
+        let r = d.call(&method, &path, body.as_deref());
         ck.expect(&method, &pattern, &r, 404);
     }
     // Bad query strings: 400.
@@ -941,10 +962,24 @@ fn berthd_answers_every_documented_status_as_documented() {
     ck.check("POST", "/v1/containers/{id}/exec", &r);
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json["output"], "documented\n", "{r:?}");
-    let exec = json!({"args": ["true"], "wait": false}).to_string();
+    let exec = json!({"args": ["true"], "wait": false, "exec_id": "docs"}).to_string();
     let r = d.call("POST", &c("/v1/containers/{id}/exec"), Some(&exec));
     ck.check("POST", "/v1/containers/{id}/exec", &r);
     assert_eq!(r.status, 202, "{r:?}");
+    // Its result by name (polled until it has exited), and a fetch without a name.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = d.call("GET", &c("/v1/containers/{id}/exec?exec_id=docs"), None);
+        ck.check("GET", "/v1/containers/{id}/exec", &r);
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.json["exit_code"] == json!(0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let r = d.call("GET", &c("/v1/containers/{id}/exec"), None);
+    ck.expect("GET", "/v1/containers/{id}/exec", &r, 400);
 
     for (action, status) in [("pause", 200), ("resume", 200)] {
         let pattern = format!("/v1/containers/{{id}}/{action}");

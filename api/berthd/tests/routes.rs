@@ -209,6 +209,88 @@ fn exec_runs_in_the_container_and_answers_with_its_exit_and_output() {
     delete_all(&d, &[id]);
 }
 
+/// Poll the result of exec `name` of `id` until its process has ended (bounded).
+fn finished_exec(d: &Daemon, id: &str, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = d.call(
+            "GET",
+            &format!("/v1/containers/{id}/exec?exec_id={name}"),
+            None,
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.json["running"] == false {
+            return r.json;
+        }
+        assert!(Instant::now() < deadline, "exec {name} still runs: {r:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_execs_result_is_fetched_by_name_also_after_a_daemon_restart() {
+    let scratch = Scratch::new("execres");
+    let mut d = Daemon::start(&scratch, &[], &[]);
+    let id = format!("api-execres-{}", std::process::id());
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&create(&scratch, &id, &["sleep", "1000"]).to_string()),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    wait_state(&d, &id, "running");
+    let path = format!("/v1/containers/{id}/exec");
+
+    // Not waited for, and the daemon restarts while it runs: its result is still there.
+    let late = json!({"args": ["sh", "-c", "sleep 2; echo late; exit 4"], "wait": false,
+                      "exec_id": "late"});
+    let r = d.call("POST", &path, Some(&late.to_string()));
+    assert_eq!(
+        (r.status, &r.json["exec_id"]),
+        (202, &json!("late")),
+        "{r:?}"
+    );
+    // A name in use is refused; a name that is no name too.
+    d.call("POST", &path, Some(&late.to_string()))
+        .expect_error(409, "conflict");
+    d.call("POST", &path, Some(r#"{"args":["true"],"exec_id":"../x"}"#))
+        .expect_error(422, "invalid_exec");
+    assert_eq!(d.stop(), Some(0));
+    let d = Daemon::start(&scratch, &[], &[]);
+    let result = finished_exec(&d, &id, "late");
+    assert_eq!(
+        (&result["exit_code"], &result["output"]),
+        (&json!(4), &json!("late\n")),
+        "{result}"
+    );
+    // Answered once, then gone with its files.
+    d.call("GET", &format!("{path}?exec_id=late"), None)
+        .expect_error(404, "not_found");
+    let shim_dir = scratch.state().join("shims").join(&id);
+    let left: Vec<_> = std::fs::read_dir(&shim_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("exec-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A waited exec whose wait runs out (the answer lost) is fetched later too.
+    let r = d.call(
+        "POST",
+        &path,
+        Some(r#"{"args":["sh","-c","sleep 2; exit 6"],"timeout":1}"#),
+    );
+    r.expect_error(504, "exec_timeout");
+    let message = r.json["error"]["message"].as_str().unwrap();
+    let name = message.rsplit("exec_id=").next().unwrap();
+    assert_eq!(finished_exec(&d, &id, name)["exit_code"], 6);
+    d.call("GET", &format!("{path}?exec_id=nope"), None)
+        .expect_error(404, "not_found");
+    d.call("GET", &path, None).expect_error(400, "bad_query");
+    delete_all(&d, &[id]);
+}
+
 #[test]
 fn following_logs_streams_until_the_container_stops() {
     let scratch = Scratch::new("follow");

@@ -479,6 +479,11 @@ impl Engine {
         Ok(reply)
     }
 
+    /// The launcher, for what other parts of the engine ask of shims.
+    pub(crate) fn launcher(&self) -> &dyn Launcher {
+        &*self.inner.launcher
+    }
+
     /// Change the number of start workers now.
     pub fn set_workers(&self, n: usize) -> Result<(), PoolError> {
         self.pool.set_workers(n)

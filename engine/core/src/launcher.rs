@@ -70,6 +70,14 @@ pub trait Launcher: Send + Sync + 'static {
         let _ = id;
     }
 
+    /// Remove what a lost shim of container `id` left (a shim that died without exiting
+    /// cleanly: its container's processes, runtime state, cgroups), so the id can be used
+    /// again. Nothing to do is success; nothing by default.
+    fn clean_up(&self, id: &str) -> Result<(), LaunchError> {
+        let _ = id;
+        Ok(())
+    }
+
     /// Send `request` to the shim of container `id` and return its reply. Launchers
     /// without shims (tests, benches) refuse.
     fn control(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {

@@ -87,8 +87,20 @@ impl Engine {
         match self.control(id, request, timeout) {
             Ok(_) => {}
             // A failed container's shim is usually gone already.
+            // A shim lost after its container stopped or failed may have left it:
+            // removed first, so the id is free. (A live one's loss is the monitor's.)
             Err(ControlError::Shim { ref error, .. })
-                if live == State::Failed || error.kind == "shim_gone" => {}
+                if live == State::Failed || error.kind == "shim_gone" =>
+            {
+                if live.is_final() {
+                    self.launcher()
+                        .clean_up(id)
+                        .map_err(|error| ControlError::Shim {
+                            id: id.to_owned(),
+                            error,
+                        })?;
+                }
+            }
             Err(ControlError::NotFound(_)) => return Err(RemoveError::NotFound(id.to_owned())),
             Err(e) => return Err(e.into()),
         }

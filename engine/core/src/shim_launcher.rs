@@ -4,11 +4,16 @@
 //! [`Monitor`] that follows it from then on.
 
 use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_shim_adapter::protocol::{Message, Request, SpawnOptions, Status};
+use berth_shim_adapter::protocol::{
+    ExitRecord, Message, Request, SpawnOptions, Status, CLEANUP_ARG, PID_FILE,
+};
 use berth_shim_adapter::{ShimClient, SpawnError, SpawnedShim, Spawner};
 
 use parking_lot::Mutex;
@@ -20,6 +25,11 @@ use crate::record::{SpecSource, Timestamp};
 
 /// How long a shim whose spawn was lost has to show its socket.
 const UNCLAIMED_SHIM_WAIT: Duration = Duration::from_secs(2);
+/// How long a shim SIGKILLed after a failed launch may take to be gone.
+const STOPPED_SHIM_WAIT: Duration = Duration::from_secs(5);
+/// Longest a cleanup after a lost shim may take (the runtime gives a SIGKILLed
+/// container 10 s to go).
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where shims, bundles of inline specs and runtime state live, and how shims run.
 #[derive(Debug, Clone)]
@@ -55,6 +65,81 @@ impl ShimConfig {
     /// The file for the output of one exec in container `id`, told apart by `token`.
     pub fn exec_output(&self, id: &str, token: &str) -> PathBuf {
         self.shim_dir(id).join(format!("exec-{token}.out"))
+    }
+
+    /// Whether the shim of `id` ended without exiting by itself (killed, or crashed): a
+    /// shim that exits removes its pid file first.
+    pub fn shim_lost(&self, id: &str) -> bool {
+        self.shim_dir(id).join(PID_FILE).exists()
+    }
+
+    /// Remove what the lost shim of `id` owned — its container's processes (only the
+    /// init and what is in its cgroup), cgroups and runtime state — by running the shim
+    /// binary in its cleanup mode, with the runtime that shim used. A process the
+    /// engine starts, so the engine itself neither links the runtime nor kills anything.
+    pub fn clean_up(&self, id: &str) -> Result<(), String> {
+        let dir = self.shim_dir(id);
+        let mut child = Command::new(&self.shim_binary)
+            .arg(CLEANUP_ARG)
+            .arg("--id")
+            .arg(id)
+            .arg("--state-dir")
+            .arg(&dir)
+            .arg("--runtime-root")
+            .arg(self.runtime_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("running {}: {e}", self.shim_binary.display()))?;
+        match wait_timeout(&mut child, CLEANUP_TIMEOUT) {
+            Ok(Some(status)) if status.success() => Ok(()),
+            // It said why in the shim log.
+            Ok(Some(status)) => Err(shim_failure(&dir).unwrap_or_else(|| status.to_string())),
+            Ok(None) => {
+                // Ours to stop: it hangs.
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!(
+                    "the cleanup did not finish in {} s",
+                    CLEANUP_TIMEOUT.as_secs()
+                ))
+            }
+            Err(e) => Err(format!("waiting for the cleanup: {e}")),
+        }
+    }
+}
+
+/// Wait for `child` at most `timeout`; `None` if it still runs.
+fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitStatus>> {
+    // SAFETY: pidfd_open of our own child, not yet reaped, no flags; the result is checked.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+    if raw < 0 {
+        // No pidfds (before Linux 5.3): wait without a bound.
+        return child.wait().map(Some);
+    }
+    // SAFETY: a descriptor just returned by pidfd_open that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            0 => return Ok(None),
+            n if n > 0 => return child.wait().map(Some),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
     }
 }
 
@@ -155,6 +240,15 @@ fn write_inline_bundle(
 }
 
 impl Launcher for ShimLauncher {
+    fn clean_up(&self, id: &str) -> Result<(), LaunchError> {
+        if !self.config.shim_lost(id) {
+            return Ok(());
+        }
+        self.config
+            .clean_up(id)
+            .map_err(|e| LaunchError::new("cleanup", e))
+    }
+
     fn forget(&self, id: &str) {
         for dir in [
             self.config.shim_dir(id),
@@ -235,9 +329,14 @@ impl Launcher for ShimLauncher {
                     e.message = reason;
                 }
                 // A shim that failed exits by itself; one that hangs is stopped here
-                // (the spawner reaps it either way).
+                // (the spawner reaps it either way), and what it made is removed.
                 if let Err(kill) = shim.kill() {
                     tracing::warn!(id = %job.id, "stopping shim {}: {kill}", shim.pid);
+                }
+                if shim.wait_exit(STOPPED_SHIM_WAIT) && self.config.shim_lost(&job.id) {
+                    if let Err(left) = self.config.clean_up(&job.id) {
+                        e.message = format!("{}; removing what it made failed: {left}", e.message);
+                    }
                 }
                 Err(e)
             }
@@ -245,11 +344,15 @@ impl Launcher for ShimLauncher {
     }
 }
 
-/// The reason a shim gave for failing: the message of the last line of its log.
+/// The reason a shim gave for failing: the message of the last line of its log, unless
+/// that line is the shim's own news of progress (`created, init pid …` of a shim that
+/// hung afterwards is no reason).
 fn shim_failure(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("shim.log")).ok()?;
     let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-    Some(log_message(line).to_owned())
+    let message = log_message(line);
+    let progress = message.len() < line.len() && !line.contains("failed");
+    (!progress).then(|| message.to_owned())
 }
 
 /// The message of a shim log line, `<time> berth-shim <id>: failed: <message>`, without
@@ -319,7 +422,7 @@ fn wait_until_launched(
             for event in client.take_events() {
                 observe(&event, &mut pid, &mut done)?;
             }
-            return Err(lost(&e));
+            return Err(silent_or_lost(&e));
         }
     };
     for event in client.take_events() {
@@ -336,45 +439,132 @@ fn wait_until_launched(
         client
             .set_read_timeout(Some(remaining()))
             .map_err(|e| lost(&e))?;
-        let msg = client.recv_event().map_err(|e| lost(&e))?;
+        let msg = client.recv_event().map_err(|e| silent_or_lost(&e))?;
         observe(&msg, &mut pid, &mut done)?;
     }
     client.set_read_timeout(None).map_err(|e| lost(&e))?;
     Ok((pid, exited))
 }
 
-/// Turn what the monitor sees of each shim into state changes of `engine`'s records.
-pub fn follow(engine: &Arc<crate::Engine>, monitor: &Monitor) {
-    use crate::monitor::ShimEvent;
-    use crate::record::Change;
-    use crate::state_machine::State;
+/// Why a container whose shim was lost is failed, with what became of the container.
+fn lost_reason(why: &str, cleaned: &Result<(), String>) -> String {
+    match cleaned {
+        Ok(()) => format!("{why}; its processes were killed and its runtime state removed"),
+        Err(e) => format!("{why}; removing what it left failed: {e}"),
+    }
+}
 
+/// A shim that died without exiting by itself: remove what it left, then record how its
+/// container ended — the exit it recorded, or failed with `why` (its live states only;
+/// a stopped or failed record keeps what it says). The record changes only once the
+/// cleanup is over, so the id cannot be taken again while it runs.
+fn settle_lost(
+    engine: &crate::Engine,
+    config: &ShimConfig,
+    id: &str,
+    exit: Option<ExitRecord>,
+    why: &str,
+) -> Result<(), crate::ChangeError> {
+    use crate::record::Change;
+
+    let cleaned = config.clean_up(id);
+    match &cleaned {
+        Ok(()) => tracing::warn!(%id, "its shim was lost; removed what it left"),
+        Err(e) => tracing::error!(%id, "its shim was lost; removing what it left: {e}"),
+    }
+    let Some(record) = engine.get(id) else {
+        return Ok(());
+    };
+    if let Some(exit) = exit {
+        let state = berth_shim_adapter::protocol::ShimState {
+            id: id.to_owned(),
+            status: Status::Stopped,
+            pid: record.pid.unwrap_or(0),
+            exit_code: Some(exit.code),
+            exited_at: Some(exit.at),
+        };
+        return engine.reconcile(id, Some(&state)).map(drop);
+    }
+    match record {
+        r if r.state.has_shim() && r.state != crate::State::Stopped => engine
+            .apply(
+                id,
+                Change::Failed {
+                    reason: lost_reason(why, &cleaned),
+                },
+            )
+            .map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// A shim that said nothing until its read timed out did not start the container in
+/// time; any other error means it is gone.
+fn silent_or_lost(e: &berth_shim_adapter::ClientError) -> LaunchError {
+    use berth_shim_adapter::ClientError;
+    match e {
+        ClientError::Io { source, .. }
+            if matches!(
+                source.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            LaunchError::new(
+                "timeout",
+                "the shim did not report the container started in time",
+            )
+        }
+        _ => LaunchError::new("shim_gone", e.to_string()),
+    }
+}
+
+/// Turn what the monitor sees of each shim into state changes of `engine`'s records. A
+/// shim lost meanwhile is handed to a janitor thread that removes what it left (see
+/// [`ShimConfig::clean_up`]) and then records the outcome, off the monitor's loop.
+pub fn follow(
+    engine: &Arc<crate::Engine>,
+    monitor: &Monitor,
+    config: &ShimConfig,
+) -> io::Result<()> {
+    use crate::monitor::ShimEvent;
+
+    let (lost, janitor) = crossbeam::channel::unbounded::<(String, Option<ExitRecord>)>();
+    let (weak, cfg) = (Arc::downgrade(engine), config.clone());
+    std::thread::Builder::new()
+        .name("shim-janitor".into())
+        .spawn(move || {
+            for (id, exit) in janitor {
+                let Some(engine) = weak.upgrade() else { return };
+                let why = "its shim died without recording an exit (killed?)";
+                if let Err(e) = settle_lost(&engine, &cfg, &id, exit, why) {
+                    tracing::debug!(%id, "lost shim not settled: {e}");
+                }
+            }
+        })?;
     let engine = Arc::downgrade(engine);
+    let config = config.clone();
     monitor.set_sink(move |id, event| {
         let Some(engine) = engine.upgrade() else {
             return;
         };
         let result = match event {
             ShimEvent::Message(msg) => engine.apply_shim_message(id, &msg).map(drop),
+            ShimEvent::Gone(exit) if config.shim_lost(id) => {
+                let _ = lost.send((id.to_owned(), exit));
+                Ok(())
+            }
             ShimEvent::Gone(Some(exit)) => engine
                 .apply_shim_message(id, &Message::Exited(exit))
                 .map(drop),
             ShimEvent::Gone(None) => match engine.get(id) {
-                Some(r)
-                    if matches!(
-                        r.state,
-                        State::Creating | State::Created | State::Running | State::Paused
-                    ) =>
-                {
-                    engine
-                        .apply(
-                            id,
-                            Change::Failed {
-                                reason: "its shim died without recording an exit (killed?)".into(),
-                            },
-                        )
-                        .map(drop)
-                }
+                Some(r) if r.state.has_shim() && r.state != crate::State::Stopped => engine
+                    .apply(
+                        id,
+                        crate::record::Change::Failed {
+                            reason: "its shim exited without recording an exit".into(),
+                        },
+                    )
+                    .map(drop),
                 _ => Ok(()),
             },
         };
@@ -382,54 +572,81 @@ pub fn follow(engine: &Arc<crate::Engine>, monitor: &Monitor) {
             tracing::debug!(%id, "shim event not applied: {e}");
         }
     });
+    Ok(())
 }
 
 /// After a restart: find every recovered container's shim again. A shim that answers is
-/// followed as before and its state adopted; one that is gone left its exit record if
-/// its container exited, and without one the container is marked failed with the
-/// reason. Returns how many shims were found.
+/// followed as before and its state adopted. One that is gone left its exit record if
+/// its container exited; one that died without exiting by itself also left its
+/// container, which is removed (see [`ShimConfig::clean_up`]) before the record changes;
+/// without an exit record the container is marked failed with the reason. Exec results
+/// older than [`crate::exec::RESULT_KEEP`] go. Returns how many shims were found.
 pub fn reattach(engine: &crate::Engine, monitor: &Monitor, config: &ShimConfig) -> usize {
-    use berth_shim_adapter::protocol::{read_exit_file, ShimState};
-
     let mut found = 0;
     for record in engine.list() {
-        if !record.state.has_shim() || record.state == crate::State::Stopped {
-            continue;
-        }
         let id = record.id.clone();
-        let dir = config.shim_dir(&id);
-        let answer = ShimClient::connect(&dir).ok().and_then(|mut client| {
-            match client.request(&Request::State) {
-                Ok(Message::State(state)) => Some((client, state)),
-                _ => None,
-            }
-        });
-        let result = match answer {
-            Some((client, state)) => {
-                found += 1;
-                let r = engine.reconcile(&id, Some(&state));
-                monitor.watch(id.clone(), client, dir);
-                r
-            }
-            None => match read_exit_file(&dir).ok().flatten() {
-                Some(exit) => {
-                    let state = ShimState {
-                        id: id.clone(),
-                        status: Status::Stopped,
-                        pid: record.pid.unwrap_or(0),
-                        exit_code: Some(exit.code),
-                        exited_at: Some(exit.at),
-                    };
-                    engine.reconcile(&id, Some(&state))
-                }
-                None => engine.reconcile(&id, None),
-            },
+        let live = record.state.has_shim() && record.state != crate::State::Stopped;
+        let result = if live {
+            reattach_one(engine, monitor, config, &record, &mut found)
+        } else if config.shim_lost(&id) && ShimClient::connect(&config.shim_dir(&id)).is_err() {
+            // Stopped or failed, its shim killed since: its container may still be there.
+            settle_lost(engine, config, &id, None, "")
+        } else {
+            Ok(())
         };
         if let Err(e) = result {
             tracing::warn!(%id, "recovering: {e}");
         }
+        // Exec results nobody fetched before the restart are kept for a while only.
+        let live = engine.get(&id).is_some_and(|r| r.state.can_kill());
+        crate::exec::sweep_results(&config.shim_dir(&id), crate::exec::RESULT_KEEP, live);
     }
     found
+}
+
+/// [`reattach`] for one record in a live state.
+fn reattach_one(
+    engine: &crate::Engine,
+    monitor: &Monitor,
+    config: &ShimConfig,
+    record: &crate::Record,
+    found: &mut usize,
+) -> Result<(), crate::ChangeError> {
+    use berth_shim_adapter::protocol::{read_exit_file, ShimState};
+
+    let id = record.id.clone();
+    let dir = config.shim_dir(&id);
+    let answer = ShimClient::connect(&dir).ok().and_then(|mut client| {
+        match client.request(&Request::State) {
+            Ok(Message::State(state)) => Some((client, state)),
+            _ => None,
+        }
+    });
+    if let Some((client, state)) = answer {
+        *found += 1;
+        let r = engine.reconcile(&id, Some(&state));
+        monitor.watch(id, client, dir);
+        return r.map(drop);
+    }
+    let exit = read_exit_file(&dir).ok().flatten();
+    if config.shim_lost(&id) {
+        let why = "its shim is gone (not reachable after the daemon restarted)";
+        return settle_lost(engine, config, &id, exit, why);
+    }
+    match exit {
+        Some(exit) => {
+            let state = ShimState {
+                id: id.clone(),
+                status: Status::Stopped,
+                pid: record.pid.unwrap_or(0),
+                exit_code: Some(exit.code),
+                exited_at: Some(exit.at),
+            };
+            engine.reconcile(&id, Some(&state))
+        }
+        None => engine.reconcile(&id, None),
+    }
+    .map(drop)
 }
 
 #[cfg(test)]
@@ -451,6 +668,29 @@ mod tests {
         assert_eq!(
             log_message("berth-shim c-1: bad spec"),
             "berth-shim c-1: bad spec"
+        );
+    }
+
+    #[test]
+    fn a_shims_news_of_progress_is_no_failure_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("shim.log");
+        std::fs::write(
+            &log,
+            "2026-12-06T00:00:00Z berth-shim c: created, init pid 7\n",
+        )
+        .unwrap();
+        assert_eq!(shim_failure(dir.path()), None);
+        std::fs::write(
+            &log,
+            "2026-12-06T00:00:00Z berth-shim c: failed: no such file\n",
+        )
+        .unwrap();
+        assert_eq!(shim_failure(dir.path()).as_deref(), Some("no such file"));
+        std::fs::write(&log, "a runtime's own line\n").unwrap();
+        assert_eq!(
+            shim_failure(dir.path()).as_deref(),
+            Some("a runtime's own line")
         );
     }
 }

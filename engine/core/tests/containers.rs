@@ -1,5 +1,6 @@
 //! The engine driving real shims and containers (as root): a burst of 200 starts through
-//! 10 workers, a bad spec failing alone, a killed shim reported, nothing left behind.
+//! 10 workers, a bad spec failing alone, a killed shim's container removed, nothing left
+//! behind.
 
 use std::collections::HashSet;
 use std::fs;
@@ -30,13 +31,22 @@ impl Drop for Scratch {
 
 /// An engine with real shims under `state`.
 fn engine(state: &Path, workers: usize) -> (Arc<Engine>, Arc<Monitor>, ShimConfig) {
+    engine_with(state, workers, Duration::from_secs(60))
+}
+
+/// [`engine`] with starts failed after `start_timeout`.
+fn engine_with(
+    state: &Path,
+    workers: usize,
+    start_timeout: Duration,
+) -> (Arc<Engine>, Arc<Monitor>, ShimConfig) {
     let monitor = Monitor::start().unwrap();
     let shim = ShimConfig {
         shim_binary: shim_binary(),
         state_dir: state.to_path_buf(),
         runtime: None,
         log_max: 1 << 20,
-        start_timeout: Duration::from_secs(60),
+        start_timeout,
     };
     let launcher = ShimLauncher::new(shim.clone(), monitor.clone());
     let config = Config {
@@ -45,7 +55,7 @@ fn engine(state: &Path, workers: usize) -> (Arc<Engine>, Arc<Monitor>, ShimConfi
         ..Config::default()
     };
     let engine = Arc::new(Engine::new(config, Arc::new(launcher)).unwrap());
-    follow(&engine, &monitor);
+    follow(&engine, &monitor, &shim).unwrap();
     (engine, monitor, shim)
 }
 
@@ -86,7 +96,11 @@ fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(!cg.exists(), "{} left behind", cg.display());
+        // The shim removes it right after its answer to the delete.
         let pid_file = shim.shim_dir(id).join("shim.pid");
+        while pid_file.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert!(!pid_file.exists(), "shim of {id} still there");
         // The monitor reports the exit once the shim is gone; then the record can go.
         wait_all(engine, std::slice::from_ref(id), "stopped", |s| {
@@ -196,46 +210,165 @@ fn containers_that_exit_at_once_are_seen_stopped_with_their_codes() {
     clean_up(&engine, &shim, &ids);
 }
 
-#[test]
-fn a_killed_shim_is_reported() {
-    let dir = std::env::temp_dir().join(format!("berth-engine-shimkill-{}", std::process::id()));
-    let _scratch = Scratch(dir.clone());
-    let (engine, _monitor, shim) = engine(&dir, 2);
-    let id = format!("eng-shimkill-{}", std::process::id());
-    engine
-        .submit(ContainerSpec::bundle(
-            &id,
-            bundle(&dir, &id, &["sleep", "1000"]),
-        ))
-        .unwrap();
-    wait_all(&engine, std::slice::from_ref(&id), "running", |s| {
-        s == State::Running
-    });
-    let shim_pid: i32 = fs::read_to_string(shim.shim_dir(&id).join("shim.pid"))
+/// The pid of the shim of `id`, from its pid file.
+fn shim_pid(shim: &ShimConfig, id: &str) -> i32 {
+    fs::read_to_string(shim.shim_dir(id).join("shim.pid"))
         .unwrap()
         .trim()
         .parse()
-        .unwrap();
+        .unwrap()
+}
+
+fn sigkill(pid: i32) {
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(shim_pid),
+        nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
+}
+
+/// True once `pid` has exited (gone, or a zombie nobody reaped yet).
+fn exited(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+        Err(_) => true,
+    }
+}
+
+/// The cgroup directories of container `id` (its cgroupsPath is `/<id>`) still there.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join(id))
+        .filter(|d| d.exists())
+        .collect()
+}
+
+/// What a lost shim of `id` (whose init was `pid`) must not leave: a process, a cgroup,
+/// runtime state, a stale pid file; the record says failed, why, and what became of it.
+fn assert_removed_after_lost_shim(engine: &Engine, shim: &ShimConfig, id: &str, pid: i32) {
+    let record = engine.get(id).unwrap();
+    assert_eq!(record.state, State::Failed, "{record:?}");
+    assert!(exited(pid), "{id}'s init {pid} outlived its shim");
+    assert_eq!(
+        cgroup_dirs(id),
+        Vec::<PathBuf>::new(),
+        "{id}'s cgroups left"
+    );
+    assert!(
+        !shim.runtime_root().join(id).exists(),
+        "{id}'s runtime state left"
+    );
+    assert!(!shim.shim_dir(id).join("shim.pid").exists());
+    let reason = record.error.as_deref().unwrap_or("");
+    assert!(
+        reason.contains("shim") && reason.contains("processes were killed"),
+        "{record:?}"
+    );
+}
+
+#[test]
+fn a_killed_shims_container_is_removed_and_its_id_freed() {
+    lost_shim_while_running(None, "shimkill");
+}
+
+#[test]
+fn a_killed_shims_container_of_an_external_runtime_is_removed_by_it() {
+    let runc = PathBuf::from("/usr/sbin/runc");
+    if !runc.is_file() {
+        eprintln!("runc not installed: the external-runtime case is not checked");
+        return;
+    }
+    lost_shim_while_running(Some(runc), "shimkill-runc");
+}
+
+/// Removes with `runc` what a failed test left under `root` (the scratch guard only
+/// knows the built-in runtime's state).
+struct RuncLeftovers(Option<PathBuf>, PathBuf, String);
+
+impl Drop for RuncLeftovers {
+    fn drop(&mut self) {
+        if let Some(runc) = &self.0 {
+            let _ = Command::new(runc)
+                .arg("--root")
+                .arg(&self.1)
+                .args(["delete", "--force", &self.2])
+                .output();
+        }
+    }
+}
+
+/// Kill the shim of a running container (made by `runtime`, `None`: the built-in one):
+/// the engine removes what it left, the record says why, the id is free again.
+fn lost_shim_while_running(runtime: Option<PathBuf>, tag: &str) {
+    let dir = std::env::temp_dir().join(format!("berth-engine-{tag}-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _monitor, shim) = engine(&dir, 2);
+    let id = format!("eng-{tag}-{}", std::process::id());
+    let _runc = RuncLeftovers(runtime.clone(), shim.runtime_root(), id.clone());
+    let spec = || ContainerSpec {
+        runtime: runtime.clone(),
+        ..ContainerSpec::bundle(&id, bundle(&dir, &id, &["sleep", "1000"]))
+    };
+    engine.submit(spec()).unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "running", |s| {
+        s == State::Running
+    });
+    let init = engine.get(&id).unwrap().pid.unwrap();
+    assert!(!cgroup_dirs(&id).is_empty());
+    sigkill(shim_pid(&shim, &id));
+    wait_all(&engine, std::slice::from_ref(&id), "failed", |s| {
+        s == State::Failed
+    });
+    assert_removed_after_lost_shim(&engine, &shim, &id, init);
+
+    // Removed like any failed container; then the id is free for a new one.
+    engine.remove(&id, true, Duration::from_secs(30)).unwrap();
+    assert!(engine.get(&id).is_none());
+    assert!(!shim.shim_dir(&id).exists());
+    // (Its bundle is made again: the test's bundles are where delete removes them.)
+    engine.submit(spec()).unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "running again", |s| {
+        s == State::Running
+    });
+    clean_up(&engine, &shim, std::slice::from_ref(&id));
+}
+
+#[test]
+fn a_start_that_hangs_is_failed_and_leaves_nothing() {
+    let dir = std::env::temp_dir().join(format!("berth-engine-hang-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _monitor, shim) = engine_with(&dir, 1, Duration::from_secs(1));
+    let id = format!("eng-hang-{}", std::process::id());
+    // The start hangs in a poststart hook (on the host) until the engine gives up.
+    let b = bundle(&dir, &id, &["sleep", "1000"]);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["hooks"] =
+        serde_json::json!({"poststart": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]});
+    fs::write(b.join("config.json"), spec.to_string()).unwrap();
+    engine.submit(ContainerSpec::bundle(&id, b)).unwrap();
     wait_all(&engine, std::slice::from_ref(&id), "failed", |s| {
         s == State::Failed
     });
     let record = engine.get(&id).unwrap();
     assert!(
-        record.error.as_deref().unwrap_or("").contains("shim"),
+        record.error.as_deref().unwrap_or("").contains("in time"),
         "{record:?}"
     );
-    // The container outlives its shim; remove it through the runtime.
-    berth_runtime::Container::load(&shim.runtime_root(), &id)
-        .unwrap()
-        .delete(true)
-        .unwrap();
-    let _ = fs::remove_file(shim.shim_dir(&id).join("shim.pid"));
-    assert!(!Path::new("/sys/fs/cgroup/pids").join(&id).exists());
+    assert_eq!(
+        cgroup_dirs(&id),
+        Vec::<PathBuf>::new(),
+        "{id}'s cgroups left"
+    );
+    assert!(
+        !shim.runtime_root().join(&id).exists(),
+        "{id}'s runtime state left"
+    );
+    engine.remove(&id, false, Duration::from_secs(30)).unwrap();
 }
 
 /// Env var that turns this test binary into the process hosting the engine of
@@ -265,6 +398,19 @@ fn recovery_host() {
             .unwrap();
     }
     wait_all(&engine, &ids, "running", |s| s == State::Running);
+    // An exec still running when the engine is killed: its result must outlive it.
+    let args = berth_engine::ExecArgs {
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            "sleep 2; echo late; exit 5".into(),
+        ],
+        ..Default::default()
+    };
+    let output = _shim.exec_output(&ids[0], "crash");
+    engine
+        .exec(&ids[0], args, Some(output), Duration::from_secs(30))
+        .unwrap();
     println!("ready {}", ids.join(" "));
     std::thread::sleep(Duration::from_secs(600));
 }
@@ -314,16 +460,9 @@ fn engine_killed_and_restarted_finds_every_container() {
     };
     // While the engine is down: one shim dies, three containers exit with 7.
     let lost = &ids[2];
-    let lost_shim: i32 = fs::read_to_string(shim_cfg.shim_dir(lost).join("shim.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(lost_shim),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    let records = berth_engine::persist::Store::new(dir.join("records"));
+    let lost_init = records.load(lost).unwrap().pid.unwrap();
+    sigkill(shim_pid(&shim_cfg, lost));
     for id in &ids[3..] {
         let exit = shim_cfg.shim_dir(id).join("exit.json");
         let until = Instant::now() + Duration::from_secs(30);
@@ -332,10 +471,13 @@ fn engine_killed_and_restarted_finds_every_container() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    // And the shim of one that exited dies too, leaving its stopped container.
+    let stopped_lost = &ids[5];
+    sigkill(shim_pid(&shim_cfg, stopped_lost));
 
     let (engine, monitor, shim) = engine(&dir, 4);
     let found = berth_engine::shim_launcher::reattach(&engine, &monitor, &shim);
-    assert_eq!(found, 5, "every live shim answers again");
+    assert_eq!(found, 4, "every live shim answers again");
     for id in &ids[..2] {
         let r = engine.get(id).unwrap();
         assert_eq!(r.state, State::Running, "{r:?}");
@@ -345,13 +487,34 @@ fn engine_killed_and_restarted_finds_every_container() {
             "{id}'s init {pid} is gone"
         );
     }
-    let r = engine.get(lost).unwrap();
-    assert_eq!(r.state, State::Failed, "{r:?}");
-    assert!(r.error.as_deref().unwrap_or("").contains("shim"), "{r:?}");
+    // The lost shim's container is gone with it; the record keeps why.
+    assert_removed_after_lost_shim(&engine, &shim, lost, lost_init);
     for id in &ids[3..] {
         let r = engine.get(id).unwrap();
         assert_eq!((r.state, r.exit_code), (State::Stopped, Some(7)), "{r:?}");
     }
+    assert!(!shim.runtime_root().join(stopped_lost).exists());
+    assert_eq!(cgroup_dirs(stopped_lost), Vec::<PathBuf>::new());
+    // The exec finished under its shim while the engine was down: its result is there.
+    let output = shim.exec_output(&ids[0], "crash");
+    let exit = berth_engine::shim::protocol::exec_exit_file(&output);
+    let until = Instant::now() + Duration::from_secs(30);
+    while !exit.exists() {
+        assert!(Instant::now() < until, "the exec's exit was not recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let result = berth_engine::exec::read_result(&output, 1 << 20).unwrap();
+    assert_eq!(
+        (result.exit_code, result.output.as_str()),
+        (Some(5), "late\n")
+    );
+    // Kept for a while, not for ever.
+    assert_eq!(
+        berth_engine::exec::sweep_results(&shim.shim_dir(&ids[0]), Duration::ZERO, true),
+        1
+    );
+    assert!(!output.exists() && !exit.exists());
+
     // Still manageable through their shims: kill one, the engine hears the exit.
     tell(
         &shim,
@@ -364,12 +527,8 @@ fn engine_killed_and_restarted_finds_every_container() {
     wait_all(&engine, &ids[..1], "stopped", |s| s == State::Stopped);
     assert_eq!(engine.get(&ids[0]).unwrap().exit_code, Some(137));
 
-    // The orphan of the lost shim is removed through the runtime; the rest as usual.
-    berth_runtime::Container::load(&shim.runtime_root(), lost)
-        .unwrap()
-        .delete(true)
-        .unwrap();
-    let _ = fs::remove_file(shim.shim_dir(lost).join("shim.pid"));
+    engine.remove(lost, true, Duration::from_secs(30)).unwrap();
+    assert!(engine.get(lost).is_none());
     let rest: Vec<String> = ids.iter().filter(|id| *id != lost).cloned().collect();
     clean_up(&engine, &shim, &rest);
 }

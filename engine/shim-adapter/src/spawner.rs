@@ -170,6 +170,18 @@ impl Drop for Spawner {
 }
 
 impl SpawnedShim {
+    /// Wait at most `timeout` for the shim to exit; whether it did.
+    pub fn wait_exit(&self, timeout: Duration) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: self.pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd; a pidfd is readable once its process has exited.
+        unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
+    }
+
     /// SIGKILL the shim. Once it has exited this does nothing: a pidfd never names
     /// another process.
     pub fn kill(&self) -> io::Result<()> {

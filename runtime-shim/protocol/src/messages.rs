@@ -4,7 +4,7 @@
 //! and ask again.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,17 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const PID_FILE: &str = "shim.pid";
 /// Largest datagram either side sends.
 pub const MAX_MESSAGE: usize = 64 * 1024;
+/// The argument that makes `berth-shim` clean up after a lost shim (its first argument,
+/// followed by `--id ID --state-dir DIR --runtime-root ROOT`): the container is removed
+/// as the runtime's `delete --force` would, with the runtime that shim used.
+pub const CLEANUP_ARG: &str = "--cleanup";
+
+/// Where the shim records the exit of an exec'd process that has an output file of its
+/// own: beside it, `<stem>.exit` (an [`ExitRecord`]), written before
+/// [`Message::ExecExited`] is sent, so a daemon that missed the event still finds it.
+pub fn exec_exit_file(output: &Path) -> PathBuf {
+    output.with_extension("exit")
+}
 
 /// Daemon → shim.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,7 +50,8 @@ pub enum Request {
         /// The process (runtime-spec `process` object).
         process: Box<oci_spec::runtime::Process>,
         /// A file (made by the shim, mode 0600) to take the process's stdout and
-        /// stderr; `None`: the container's log.
+        /// stderr, its exit then recorded in [`exec_exit_file`]; `None`: the
+        /// container's log.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<std::path::PathBuf>,
     },

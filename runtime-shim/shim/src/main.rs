@@ -9,9 +9,11 @@
 //! safe. Its own diagnostics go to `<state-dir>/shim.log`.
 //!
 //! `berth-shim --spawner` is the engine's fork server instead ([`spawner`]): the shims it
-//! forks run this same code without an exec.
+//! forks run this same code without an exec. `berth-shim --cleanup …` removes what a lost
+//! shim owned ([`cleanup`]).
 
 mod backend;
+mod cleanup;
 mod console;
 mod oom;
 mod output;
@@ -22,7 +24,7 @@ mod spawner;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_shim_protocol::{SpawnOptions, SPAWNER_ARG};
+use berth_shim_protocol::{SpawnOptions, CLEANUP_ARG, SPAWNER_ARG};
 use clap::Parser;
 
 /// Size cap of `--log` unless given, in bytes.
@@ -92,6 +94,9 @@ fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     if args.len() == 1 && args[0] == SPAWNER_ARG {
         return ExitCode::from(spawner::serve());
+    }
+    if args.first().is_some_and(|a| a == CLEANUP_ARG) {
+        return ExitCode::from(cleanup::run(args[1..].to_vec()));
     }
     let cli = Cli::parse();
     ExitCode::from(server::run(cli))

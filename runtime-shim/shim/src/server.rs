@@ -13,13 +13,13 @@ use berth_runtime::state::now_rfc3339;
 use berth_shim_protocol::wire::{self, Received};
 use berth_shim_protocol::Status;
 use berth_shim_protocol::{
-    ExitRecord, Message, Request, ShimState, EXIT_FILE, PID_FILE, SOCKET_FILE,
+    exec_exit_file, ExitRecord, Message, Request, ShimState, EXIT_FILE, PID_FILE, SOCKET_FILE,
 };
 use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{
-    bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+    bind, connect, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 use nix::sys::stat::{umask, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -32,7 +32,7 @@ use crate::output::Output;
 use crate::Cli;
 
 /// The shim's own diagnostics, in its state directory.
-const SHIM_LOG: &str = "shim.log";
+pub const SHIM_LOG: &str = "shim.log";
 /// Pending connections the socket holds before the loop accepts them.
 const BACKLOG: i32 = 64;
 /// How long a SIGKILLed init may take to be gone.
@@ -84,8 +84,8 @@ struct Shim {
     exit: Option<ExitRecord>,
     created: bool,
     /// Exec'd processes not yet reaped (their exits are reported), with the capped
-    /// output file of those given one.
-    execs: Vec<(i32, Option<Output>)>,
+    /// output file of those given one and where their exit is recorded.
+    execs: Vec<(i32, Option<Output>, Option<PathBuf>)>,
 }
 
 impl Shim {
@@ -157,13 +157,20 @@ impl Shim {
                 id: cli.id.clone(),
                 container: None,
             },
-            Some(runtime) => Backend::External {
-                runtime: runtime.clone(),
-                root: cli.runtime_root.clone(),
-                id: cli.id.clone(),
-                log: cli.state_dir.join("runtime.log"),
-                state_dir: cli.state_dir.clone(),
-            },
+            Some(runtime) => {
+                // For a cleanup after this shim is lost (see crate::cleanup).
+                write_atomic(
+                    &cli.state_dir.join(crate::cleanup::RUNTIME_FILE),
+                    runtime.as_os_str().as_encoded_bytes(),
+                )?;
+                Backend::External {
+                    runtime: runtime.clone(),
+                    root: cli.runtime_root.clone(),
+                    id: cli.id.clone(),
+                    log: cli.state_dir.join("runtime.log"),
+                    state_dir: cli.state_dir.clone(),
+                }
+            }
         };
         Ok(Shim {
             id: cli.id.clone(),
@@ -277,7 +284,7 @@ impl Shim {
             if let Some(oom) = &self.oom {
                 watch(oom.fd().as_raw_fd());
             }
-            for out in self.execs.iter().filter_map(|(_, o)| o.as_ref()) {
+            for out in self.execs.iter().filter_map(|(_, o, _)| o.as_ref()) {
                 watch(out.read[0].as_raw_fd());
                 watch(out.read[1].as_raw_fd());
             }
@@ -325,7 +332,7 @@ impl Shim {
             self.on_console();
         } else if self.oom.as_ref().map(|o| o.fd().as_raw_fd()) == Some(fd) {
             self.on_oom();
-        } else if let Some(slot) = self.execs.iter_mut().map(|(_, o)| o).find(|o| {
+        } else if let Some(slot) = self.execs.iter_mut().map(|(_, o, _)| o).find(|o| {
             o.as_ref()
                 .is_some_and(|o| o.read[0].as_raw_fd() == fd || o.read[1].as_raw_fd() == fd)
         }) {
@@ -464,7 +471,8 @@ impl Shim {
             Request::Exec { process, output } => {
                 let reply = match self.exec(*process, output.as_deref()) {
                     Ok((pid, out)) => {
-                        self.execs.push((pid, out));
+                        let exit = output.as_deref().map(exec_exit_file);
+                        self.execs.push((pid, out, exit));
                         Message::Exec { pid }
                     }
                     Err(message) => Message::Error { message },
@@ -535,7 +543,7 @@ impl Shim {
                 self.state_dir.display()
             ));
         }
-        if path.exists() {
+        if path.exists() || exec_exit_file(path) == path {
             return Err(format!("exec output {} exists already", path.display()));
         }
         let out = Output::new(path, EXEC_OUTPUT_MAX)
@@ -610,10 +618,21 @@ impl Shim {
     /// A child other than the init is gone: report it if it was exec'd (else it was an
     /// orphan of the container, reaped as subreaper).
     fn exec_exited(&mut self, pid: i32, code: i32) {
-        if let Some(i) = self.execs.iter().position(|(p, _)| *p == pid) {
-            // Its last output is in the file before its exit is told.
-            if let (_, Some(mut out)) = self.execs.swap_remove(i) {
+        if let Some(i) = self.execs.iter().position(|(p, _, _)| *p == pid) {
+            // Its last output is in the file, and its exit recorded, before it is told.
+            let (_, out, exit) = self.execs.swap_remove(i);
+            if let Some(mut out) = out {
                 let _ = out.drain_all();
+            }
+            if let Some(path) = exit {
+                let record = ExitRecord {
+                    code,
+                    at: now_rfc3339(),
+                };
+                let json = serde_json::to_vec(&record).unwrap_or_default();
+                if let Err(e) = write_atomic(&path, &json) {
+                    log(&self.id, format_args!("recording exec {pid}'s exit: {e}"));
+                }
             }
             self.broadcast(&Message::ExecExited { pid, code });
         }
@@ -682,6 +701,22 @@ fn log(id: &str, args: std::fmt::Arguments<'_>) {
 }
 
 /// Bind the control socket: SOCK_SEQPACKET, mode 0600, non-blocking accepts.
+/// True when a shim serves the control socket in `state_dir`: a connect succeeds only
+/// while its listener is open.
+pub fn answers(state_dir: &Path) -> bool {
+    let Ok(fd) = socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    ) else {
+        return false;
+    };
+    UnixAddr::new(&state_dir.join(SOCKET_FILE))
+        .and_then(|addr| connect(fd.as_raw_fd(), &addr))
+        .is_ok()
+}
+
 fn listen_on(path: &Path) -> io::Result<OwnedFd> {
     let _ = fs::remove_file(path);
     let fd = socket(

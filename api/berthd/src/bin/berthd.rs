@@ -140,7 +140,7 @@ fn start_and_serve(
         Engine::new(engine_config, Arc::new(launcher))
             .map_err(|e| format!("starting the engine: {e}"))?,
     );
-    follow(&engine, &monitor);
+    follow(&engine, &monitor, &shim).map_err(|e| format!("starting the shim janitor: {e}"))?;
     let found = reattach(&engine, &monitor, &shim);
     if found > 0 {
         eprintln!("berthd: found {found} running shim(s) again");

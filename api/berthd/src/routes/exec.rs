@@ -1,19 +1,25 @@
 //! `POST /v1/containers/{id}/exec`: run one more process in a running container
 //! ([`berth_engine::exec`]: the container's own process settings with the command, extra
 //! env, working directory and user given). By default it waits for the process and
-//! answers with its exit code and output.
+//! answers with its exit code and output. Every exec is named (`exec_id`): its result
+//! is kept by the shim, so `GET /v1/containers/{id}/exec?exec_id=…` answers it once
+//! when the answer was not waited for or was lost (a timeout, a daemon restart), for
+//! [`RESULT_KEEP`] after the process exited.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_engine::exec::{exec_end, read_output, remove_output};
+use berth_engine::exec::{
+    exec_end, read_output, read_result, remove_output, sweep_results, RESULT_KEEP,
+};
 use berth_engine::ExecArgs;
 use hyper::StatusCode;
 use serde::Deserialize;
 
-use super::containers::generate_id;
+use super::containers::{generate_id, record};
 use super::integer::JsonInt;
-use super::{blocking, json, ApiError, App, Reply};
+use super::{blocking, json, ApiError, App, Query, Reply};
 
 /// How long a waited exec may run by default, and at most.
 const WAIT_DEFAULT: Duration = Duration::from_secs(60);
@@ -37,8 +43,10 @@ pub struct ExecRequest {
     /// User to run as; default: the container's.
     pub user: Option<ExecUser>,
     /// Wait for the process and answer with its exit code and output (default true);
-    /// otherwise answer at once, the output going to the container's log.
+    /// otherwise answer at once, the result to be fetched by `exec_id`.
     pub wait: Option<bool>,
+    /// The exec's name, to fetch its result by (default: one is made up).
+    pub exec_id: Option<String>,
     /// How long to wait, in seconds (default 60, at most 600; more is capped).
     pub timeout: Option<JsonInt>,
 }
@@ -72,9 +80,17 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
             u.gid.within(0, u32::MAX, "user.gid", "invalid_exec")?,
         )),
     };
-    let output = match (&app.shim, wait) {
-        (Some(shim), true) => Some(shim.exec_output(id, &generate_id())),
-        _ => None,
+    let exec_id = match body.exec_id {
+        Some(name) => {
+            berth_engine::engine::validate_id(&name)
+                .map_err(|e| ApiError::invalid("invalid_exec", format!("exec_id: {e}")))?;
+            name
+        }
+        None => generate_id(),
+    };
+    let output = match &app.shim {
+        Some(shim) => Some(output_file(shim, id, &exec_id)?),
+        None => None,
     };
     let args = ExecArgs {
         args: body.args,
@@ -87,8 +103,9 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
     let (owned, file) = (id.clone(), output.clone());
     let (pid, sub) =
         blocking(move || Ok(engine.exec(&owned, args, file, CONTROL_TIMEOUT)?)).await?;
-    let (Some(mut sub), Some(output)) = (sub, output) else {
-        return json(StatusCode::ACCEPTED, &serde_json::json!({ "pid": pid }));
+    let started = serde_json::json!({ "pid": pid, "exec_id": exec_id });
+    let (Some(mut sub), Some(output), true) = (sub, output, wait) else {
+        return json(StatusCode::ACCEPTED, &started);
     };
     // Waiting costs this request a task, not a thread.
     let deadline = tokio::time::Instant::now() + timeout;
@@ -100,12 +117,12 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
                 }
             }
             Ok(None) | Err(_) => {
-                remove_output(&output);
                 return Err(ApiError::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "exec_timeout",
                     format!(
-                        "container {id}: the exec'd process (pid {pid}) still runs after {} s",
+                        "container {id}: the exec'd process (pid {pid}) still runs after {} s; \
+                         its result: GET /v1/containers/{id}/exec?exec_id={exec_id}",
                         timeout.as_secs()
                     ),
                 ));
@@ -122,9 +139,75 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
         StatusCode::OK,
         &serde_json::json!({
             "pid": pid,
+            "exec_id": exec_id,
             "exit_code": code,
             "output": text,
             "truncated": truncated,
+        }),
+    )
+}
+
+/// The output file of exec `exec_id` in container `id`, once results kept too long in
+/// that container are gone; a name still in use is refused.
+fn output_file(
+    shim: &berth_engine::shim_launcher::ShimConfig,
+    id: &str,
+    exec_id: &str,
+) -> Result<PathBuf, ApiError> {
+    sweep_results(&shim.shim_dir(id), RESULT_KEEP, true);
+    let output = shim.exec_output(id, exec_id);
+    if output.exists() {
+        return Err(ApiError::conflict(format!(
+            "container {id} has an exec {exec_id} already; fetch its result first"
+        )));
+    }
+    Ok(output)
+}
+
+/// `GET /v1/containers/{id}/exec?exec_id=…`: the result of an exec — whether it runs,
+/// its exit code and output. A finished one is answered once, then removed.
+pub async fn result(app: &Arc<App>, id: &str, query: &Query) -> Reply {
+    let exec_id = query
+        .get("exec_id")
+        .ok_or_else(|| ApiError::bad_request("bad_query", "exec_id=… is required"))?
+        .to_owned();
+    let live = record(app, id)?.state.can_kill();
+    let gone = || {
+        ApiError::not_found(
+            "not_found",
+            format!(
+                "container {id} has no exec {exec_id} (never started, fetched already, or \
+                 kept past {} min)",
+                RESULT_KEEP.as_secs() / 60
+            ),
+        )
+    };
+    berth_engine::engine::validate_id(&exec_id).map_err(|_| gone())?;
+    let Some(shim) = app.shim.clone() else {
+        return Err(gone());
+    };
+    let output = shim.exec_output(id, &exec_id);
+    let found = blocking(move || {
+        let found = read_result(&output, OUTPUT_MAX);
+        // Done: it ran to its end, or went with its container.
+        let done = found
+            .as_ref()
+            .is_some_and(|r| r.exit_code.is_some() || !live);
+        if done {
+            remove_output(&output);
+        }
+        Ok(found.map(|r| (r, done)))
+    })
+    .await?;
+    let (r, done) = found.ok_or_else(gone)?;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "exec_id": exec_id,
+            "running": !done,
+            "exit_code": r.exit_code,
+            "output": r.output,
+            "truncated": r.truncated,
         }),
     )
 }

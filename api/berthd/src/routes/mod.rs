@@ -67,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/containers/{id}/pause"),
     ("POST", "/v1/containers/{id}/resume"),
     ("POST", "/v1/containers/{id}/exec"),
+    ("GET", "/v1/containers/{id}/exec"),
     ("GET", "/v1/containers/{id}/logs"),
     ("GET", "/v1/containers/{id}/stats"),
 ];
@@ -216,6 +217,7 @@ where
             let body = read_json(app, req).await?;
             whole(exec::exec(app, id, body).await)
         }
+        ("GET", "/v1/containers/{id}/exec") => whole(exec::result(app, id, query).await),
         ("POST", "/v1/containers/{id}/start") => whole(containers::action(app, id, "start").await),
         ("POST", "/v1/containers/{id}/pause") => whole(containers::action(app, id, "pause").await),
         ("POST", "/v1/containers/{id}/resume") => {
