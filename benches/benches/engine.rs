@@ -21,6 +21,7 @@ impl Launcher for Counting {
         Ok(Launched {
             pid: 1,
             shim_pid: 0,
+            cgroups: None,
             started: job.spec.start,
             exited: None,
         })

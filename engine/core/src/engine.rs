@@ -341,9 +341,10 @@ impl Engine {
             .ok_or_else(|| ChangeError::NotFound(id.to_owned()))?;
         let mut g = rec.lock();
         let change = match msg {
-            Message::Created { pid } => Change::Created {
+            Message::Created { pid, cgroups } => Change::Created {
                 pid: *pid,
                 shim_pid: None,
+                cgroups: cgroups.clone(),
             },
             Message::Started => Change::Started,
             Message::Exited(exit) => Change::Exited {
@@ -415,6 +416,7 @@ impl Engine {
         let created = Change::Created {
             pid: s.pid,
             shim_pid: None,
+            cgroups: s.cgroups.clone(),
         };
         let steps: Vec<Change> = match (g.state, want) {
             (a, b) if a == b => vec![],
@@ -439,6 +441,7 @@ impl Engine {
                     Change::Created {
                         pid: s.pid,
                         shim_pid: None,
+                        cgroups: s.cgroups.clone(),
                     },
                 )?;
             }
@@ -601,10 +604,16 @@ impl Inner {
                         Change::Created {
                             pid: l.pid,
                             shim_pid,
+                            cgroups: l.cgroups.clone(),
                         },
                     );
-                } else if l.shim_pid > 0 && g.shim_pid.is_none() {
-                    g.shim_pid = Some(l.shim_pid);
+                } else {
+                    if l.shim_pid > 0 && g.shim_pid.is_none() {
+                        g.shim_pid = Some(l.shim_pid);
+                    }
+                    if g.cgroups.is_none() {
+                        g.cgroups = l.cgroups.clone();
+                    }
                 }
                 if l.started && g.state == State::Created {
                     let _ = self.apply_unsaved(&mut g, Change::Started);

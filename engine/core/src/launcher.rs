@@ -2,7 +2,7 @@
 //! tests plug in a no-op or instrumented launcher; the daemon plugs in the one that
 //! spawns `berth-shim` and waits for its `created`/`started` messages.
 
-use berth_shim_adapter::protocol::{Message, Request};
+use berth_shim_adapter::protocol::{CgroupDirs, Message, Request};
 
 use crate::queue::Job;
 use crate::record::Timestamp;
@@ -17,12 +17,14 @@ pub struct LaunchExit {
 }
 
 /// What a successful launch reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launched {
     /// Host pid of the container's init.
     pub pid: i32,
     /// Pid of the shim that owns the container (0 where there is none, as in tests).
     pub shim_pid: i32,
+    /// Where the container's cgroup is, if its shim found it.
+    pub cgroups: Option<CgroupDirs>,
     /// The user process runs (`false`: the container is only created, as asked by a
     /// spec with `start: false`).
     pub started: bool,
@@ -107,6 +109,7 @@ impl Launcher for NoopLauncher {
         Ok(Launched {
             pid: 0,
             shim_pid: 0,
+            cgroups: None,
             started: job.spec.start,
             exited: None,
         })

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use berth_shim_adapter::protocol::CgroupDirs;
 use serde::{Deserialize, Serialize};
 
 use crate::state_machine::{transition, IllegalTransition, State};
@@ -121,6 +122,9 @@ pub struct Record {
     pub pid: Option<i32>,
     /// Pid of its `berth-shim`, once launched.
     pub shim_pid: Option<i32>,
+    /// Where its cgroup is, once created (as its shim found it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups: Option<CgroupDirs>,
     /// Exit status once stopped (128 + signal for a killed init).
     pub exit_code: Option<i32>,
     /// Why it failed, one line.
@@ -142,6 +146,8 @@ pub enum Change {
         pid: i32,
         /// Pid of the shim, if known.
         shim_pid: Option<i32>,
+        /// Where its cgroup is, if known.
+        cgroups: Option<CgroupDirs>,
     },
     /// The user process runs: → running.
     Started,
@@ -189,6 +195,7 @@ impl Record {
             spec,
             pid: None,
             shim_pid: None,
+            cgroups: None,
             exit_code: None,
             error: None,
             timestamps: Timestamps {
@@ -219,11 +226,18 @@ impl Record {
         let t = &mut self.timestamps;
         match change {
             Change::Dequeued => t.dequeued = Some(now),
-            Change::Created { pid, shim_pid } => {
+            Change::Created {
+                pid,
+                shim_pid,
+                cgroups,
+            } => {
                 t.created = Some(now);
                 self.pid = Some(pid);
                 if shim_pid.is_some() {
                     self.shim_pid = shim_pid;
+                }
+                if cgroups.is_some() {
+                    self.cgroups = cgroups;
                 }
             }
             Change::Started => t.started = Some(now),
@@ -280,6 +294,7 @@ mod tests {
             Change::Created {
                 pid: 42,
                 shim_pid: Some(41),
+                cgroups: None,
             },
             now(),
         )

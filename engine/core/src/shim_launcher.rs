@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_shim_adapter::protocol::{
-    ExitRecord, Message, Request, SpawnOptions, Status, CLEANUP_ARG, PID_FILE,
+    CgroupDirs, ExitRecord, Message, Request, SpawnOptions, Status, CLEANUP_ARG, PID_FILE,
 };
 use berth_shim_adapter::{ShimClient, SpawnError, SpawnedShim, Spawner};
 
@@ -312,7 +312,7 @@ impl Launcher for ShimLauncher {
         };
         let deadline = Instant::now() + self.config.start_timeout;
         match wait_until_launched(&mut shim.client, job.spec.start, deadline) {
-            Ok((pid, exited)) => {
+            Ok((pid, cgroups, exited)) => {
                 let shim_pid = shim.pid;
                 self.launched
                     .lock()
@@ -320,6 +320,7 @@ impl Launcher for ShimLauncher {
                 Ok(Launched {
                     pid,
                     shim_pid,
+                    cgroups,
                     started: job.spec.start,
                     exited,
                 })
@@ -372,7 +373,7 @@ fn wait_until_launched(
     client: &mut ShimClient,
     start: bool,
     deadline: Instant,
-) -> Result<(i32, Option<LaunchExit>), LaunchError> {
+) -> Result<(i32, Option<CgroupDirs>, Option<LaunchExit>), LaunchError> {
     let lost = |e: &dyn std::fmt::Display| LaunchError::new("shim_gone", e.to_string());
     let remaining = || {
         deadline
@@ -386,11 +387,15 @@ fn wait_until_launched(
     let mut pid = 0;
     let mut done = false;
     let mut exited = None;
+    let mut cgroups = None;
     let mut observe = |msg: &Message, pid: &mut i32, done: &mut bool| -> Result<(), LaunchError> {
         match msg {
             Message::State(s) => {
                 if s.pid > 0 {
                     *pid = s.pid;
+                }
+                if s.cgroups.is_some() {
+                    cgroups.clone_from(&s.cgroups);
                 }
                 *done = match s.status {
                     Status::Creating => false,
@@ -398,8 +403,9 @@ fn wait_until_launched(
                     Status::Running | Status::Paused | Status::Stopped => true,
                 };
             }
-            Message::Created { pid: p } => {
+            Message::Created { pid: p, cgroups: c } => {
                 *pid = *p;
+                cgroups.clone_from(c);
                 *done = !start;
             }
             Message::Started => *done = true,
@@ -443,7 +449,7 @@ fn wait_until_launched(
         observe(&msg, &mut pid, &mut done)?;
     }
     client.set_read_timeout(None).map_err(|e| lost(&e))?;
-    Ok((pid, exited))
+    Ok((pid, cgroups, exited))
 }
 
 /// Why a container whose shim was lost is failed, with what became of the container.
@@ -482,6 +488,7 @@ fn settle_lost(
             pid: record.pid.unwrap_or(0),
             exit_code: Some(exit.code),
             exited_at: Some(exit.at),
+            cgroups: None,
         };
         return engine.reconcile(id, Some(&state)).map(drop);
     }
@@ -641,6 +648,7 @@ fn reattach_one(
                 pid: record.pid.unwrap_or(0),
                 exit_code: Some(exit.code),
                 exited_at: Some(exit.at),
+                cgroups: None,
             };
             engine.reconcile(&id, Some(&state))
         }

@@ -75,6 +75,7 @@ fn every_state_change_is_on_disk_and_a_new_engine_finds_it() {
         pid: 1000,
         exit_code,
         exited_at: Some("2026-01-01T00:00:01Z".into()),
+        cgroups: None,
     };
     let stopped = e2
         .reconcile("c6", Some(&shim(Status::Stopped, Some(137))))
@@ -130,6 +131,7 @@ fn illegal_changes_are_refused_and_change_nothing() {
         Change::Created {
             pid: 1,
             shim_pid: None,
+            cgroups: None,
         },
         Change::Dequeued,
         Change::Resumed,

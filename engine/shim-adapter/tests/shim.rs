@@ -14,8 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use berth_shim_adapter::protocol::{
-    read_exit_file, ExitRecord, Message, Request, ShimState, SpawnOptions, Status, EXIT_FILE,
-    PID_FILE, SOCKET_FILE,
+    read_exit_file, CgroupDirs, ExitRecord, Message, Request, ShimState, SpawnOptions, Status,
+    EXIT_FILE, PID_FILE, SOCKET_FILE,
 };
 use berth_shim_adapter::{spawn_shim, ClientError, ShimClient, SpawnError, Spawner};
 use berth_testkit::runc::*;
@@ -204,6 +204,18 @@ fn process(args: &[&str]) -> Box<oci_spec::runtime::Process> {
     )
 }
 
+/// The cgroup directories a shim reported are the container's own: every one ends in
+/// its `cgroupsPath` and exists.
+fn assert_cgroups_are_the_containers(c: &TestContainer, dirs: Option<&CgroupDirs>) {
+    let dirs = dirs.expect("the shim reported no cgroup directories");
+    let all: Vec<&PathBuf> = dirs.v1.values().chain(dirs.v2.iter()).collect();
+    assert!(!all.is_empty(), "{dirs:?}");
+    let own = c.cgroups_path.trim_start_matches('/');
+    for dir in all {
+        assert!(dir.ends_with(own) && dir.is_dir(), "{dir:?} for {own}");
+    }
+}
+
 #[test]
 fn builtin_reports_created_started_exited_and_writes_exit_file_and_log() {
     let c = TestContainer::new(
@@ -215,6 +227,7 @@ fn builtin_reports_created_started_exited_and_writes_exit_file_and_log() {
     let mut client = shim.connect();
     let s = wait_status(&mut client, Status::Created);
     assert!(s.pid > 0 && s.exit_code.is_none(), "{s:?}");
+    assert_cgroups_are_the_containers(&c, s.cgroups.as_ref());
     ok(&mut client, Request::Start);
     let (events, rec) = events_until_exit(&mut client);
     // Connected before create finished, the client also heard `created`.
@@ -223,8 +236,9 @@ fn builtin_reports_created_started_exited_and_writes_exit_file_and_log() {
         n == ["created", "started", "exited"] || n == ["started", "exited"],
         "events {n:?}"
     );
-    if let Some(Message::Created { pid }) = events.first() {
+    if let Some(Message::Created { pid, cgroups }) = events.first() {
         assert_eq!(*pid, s.pid);
+        assert_eq!(cgroups, &s.cgroups);
     }
     assert_eq!(rec.code, 3);
     // Written before the event was sent.
@@ -341,6 +355,8 @@ fn external_runtime_berth_runc() {
     let mut shim = Shim::spawn(&Shim::options(&c, Some(berth_runc()), false));
     let mut client = shim.connect();
     let s = wait_status(&mut client, Status::Running);
+    // Found through the init, not the runtime's own records.
+    assert_cgroups_are_the_containers(&c, s.cgroups.as_ref());
     // The init reparented to the shim, the subreaper.
     let stat = fs::read_to_string(format!("/proc/{}/stat", s.pid)).unwrap();
     let ppid = stat[stat.rfind(')').unwrap() + 2..]

@@ -9,6 +9,6 @@ mod messages;
 mod spawn;
 pub mod wire;
 
-pub use berth_runtime_types::{stats, Stats, Status};
+pub use berth_runtime_types::{stats, CgroupDirs, Stats, Status};
 pub use messages::*;
 pub use spawn::{SpawnOptions, SpawnReply, SPAWNER_ARG};

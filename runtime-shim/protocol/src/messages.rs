@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use berth_runtime_types::{Stats, Status};
+use berth_runtime_types::{CgroupDirs, Stats, Status};
 
 /// File name of the shim's control socket inside its state directory.
 pub const SOCKET_FILE: &str = "shim.sock";
@@ -83,6 +83,9 @@ pub struct ShimState {
     pub exit_code: Option<i32>,
     /// When the init exited, RFC 3339.
     pub exited_at: Option<String>,
+    /// Where its cgroup is, once created (`None`: not yet, or not found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroups: Option<CgroupDirs>,
 }
 
 /// The exit record in [`EXIT_FILE`].
@@ -118,6 +121,9 @@ pub enum Message {
     Created {
         /// Host pid of the init.
         pid: i32,
+        /// Where its cgroup is (`None`: not found).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cgroups: Option<CgroupDirs>,
     },
     /// Event: the user process runs.
     Started,

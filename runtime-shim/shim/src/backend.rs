@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use berth_runtime::cgroups::{CgroupPaths, Stats};
+use berth_runtime::cgroups::{CgroupDirs, CgroupMounts, Stats};
 use berth_runtime::container::{self, Container, CreateOptions};
 use berth_runtime::exec::ExecOptions;
 use nix::sys::signal::Signal;
@@ -258,20 +258,16 @@ impl Backend {
         }
     }
 
-    /// The container's memory cgroup directory and whether it is cgroup v2, where the
-    /// built-in runtime made it (`None`: an external runtime's, or no memory controller).
-    pub fn memory_cgroup(&self) -> Option<(PathBuf, bool)> {
-        let Backend::Builtin {
-            container: Some(c), ..
-        } = self
-        else {
-            return None;
-        };
-        match c.record().cgroup.paths() {
-            CgroupPaths::V1 { controllers, .. } => controllers
-                .get("memory")
-                .map(|h| (h.path().to_path_buf(), false)),
-            CgroupPaths::V2 { unified } => Some((unified.path().to_path_buf(), true)),
+    /// The container's cgroup directories: where the built-in runtime made them, or for
+    /// an external runtime's container those of its init `pid` (`None`: not found).
+    pub fn cgroup_dirs(&self, pid: i32) -> Option<CgroupDirs> {
+        match self {
+            Backend::Builtin {
+                container: Some(c), ..
+            } => Some(c.record().cgroup.cgroup_dirs()),
+            _ => CgroupMounts::read()
+                .and_then(|mounts| mounts.of_process(pid))
+                .ok(),
         }
     }
 

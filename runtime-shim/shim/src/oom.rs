@@ -1,6 +1,5 @@
-//! OOM notification without polling. The container's memory cgroup is the one the
-//! built-in runtime made, or else found from its init's `/proc/<pid>/cgroup` (so it works
-//! whichever runtime made the container):
+//! OOM notification without polling, on the container's memory cgroup (which the shim's
+//! backend finds, whichever runtime made the container):
 //! - v1: an eventfd registered through `cgroup.event_control` on `memory.oom_control`;
 //! - v2: inotify on `memory.events`, whose modification the kernel notifies.
 //!
@@ -12,8 +11,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use berth_runtime::cgroups::{CgroupMounts, ProcessCgroups};
-
 /// A watch on one memory cgroup.
 pub struct OomWatch {
     fd: OwnedFd,
@@ -22,16 +19,6 @@ pub struct OomWatch {
 }
 
 impl OomWatch {
-    /// Watch the memory cgroup of `pid`; `Ok(None)` when it has none (no memory
-    /// controller, e.g. a hybrid host's empty cgroup2).
-    pub fn for_pid(pid: i32) -> io::Result<Option<OomWatch>> {
-        let dirs = CgroupMounts::read()?.of_process(pid)?;
-        match memory_dir(dirs) {
-            Some((dir, v2)) => OomWatch::for_dir(&dir, v2),
-            None => Ok(None),
-        }
-    }
-
     /// Watch the memory cgroup directory `dir` (cgroup v2 if `v2`); `Ok(None)` when it
     /// has no OOM counter to watch.
     pub fn for_dir(dir: &Path, v2: bool) -> io::Result<Option<OomWatch>> {
@@ -103,51 +90,9 @@ fn read_count(path: &Path) -> io::Result<u64> {
         .unwrap_or(0))
 }
 
-/// The memory cgroup directory among a process's, and whether it is cgroup v2: the v1
-/// memory controller's where there is one (a hybrid host's cgroup2 has no controllers).
-fn memory_dir(mut dirs: ProcessCgroups) -> Option<(PathBuf, bool)> {
-    match dirs.v1.remove("memory") {
-        Some(dir) => Some((dir, false)),
-        None if dirs.v1.is_empty() => dirs.v2.map(|dir| (dir, true)),
-        None => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const MOUNTS: &str = "\
-30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
-34 25 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
-35 25 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
-";
-
-    #[test]
-    fn v1_memory_wins_on_hybrid() {
-        let dirs = CgroupMounts::parse(MOUNTS)
-            .dirs_in("5:memory:/berth/c1\n4:cpu,cpuacct:/berth/c1\n0::/berth/c1\n");
-        assert_eq!(
-            memory_dir(dirs),
-            Some((PathBuf::from("/sys/fs/cgroup/memory/berth/c1"), false))
-        );
-        // v1 without a memory controller: no OOM watch, not the empty cgroup2.
-        let dirs = CgroupMounts::parse(MOUNTS).dirs_in("4:cpu,cpuacct:/c\n0::/c\n");
-        assert_eq!(memory_dir(dirs), None);
-    }
-
-    #[test]
-    fn v2_when_no_v1_memory() {
-        let mounts = CgroupMounts::parse("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
-        assert_eq!(
-            memory_dir(mounts.dirs_in("0::/a/b\n")),
-            Some((PathBuf::from("/sys/fs/cgroup/a/b"), true))
-        );
-        assert_eq!(
-            memory_dir(CgroupMounts::parse("").dirs_in("0::/a/b\n")),
-            None
-        );
-    }
 
     #[test]
     fn counts() {

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::state::now_rfc3339;
 use berth_shim_protocol::wire::{self, Received};
-use berth_shim_protocol::Status;
 use berth_shim_protocol::{
     exec_exit_file, ExitRecord, Message, Request, ShimState, EXIT_FILE, PID_FILE, SOCKET_FILE,
 };
+use berth_shim_protocol::{CgroupDirs, Status};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -81,6 +81,8 @@ struct Shim {
     buf: Vec<u8>,
     status: Status,
     pid: i32,
+    /// Where the container's cgroup is, once created.
+    cgroups: Option<CgroupDirs>,
     exit: Option<ExitRecord>,
     created: bool,
     /// Exec'd processes not yet reaped (their exits are reported), with the capped
@@ -187,6 +189,7 @@ impl Shim {
             buf: Vec::new(),
             status: Status::Creating,
             pid: 0,
+            cgroups: None,
             exit: None,
             created: false,
             execs: Vec::new(),
@@ -217,15 +220,19 @@ impl Shim {
         }
         self.status = Status::Created;
         log(&self.id, format_args!("created, init pid {pid}"));
-        let watch = match self.backend.memory_cgroup() {
-            Some((dir, v2)) => OomWatch::for_dir(&dir, v2),
-            None => OomWatch::for_pid(pid),
-        };
-        match watch {
-            Ok(watch) => self.oom = watch,
-            Err(e) => log(&self.id, format_args!("no OOM notifications: {e}")),
+        let cgroups = self.backend.cgroup_dirs(pid);
+        match cgroups.as_ref().and_then(|dirs| dirs.memory()) {
+            Some((dir, v2)) => match OomWatch::for_dir(&dir, v2) {
+                Ok(watch) => self.oom = watch,
+                Err(e) => log(&self.id, format_args!("no OOM notifications: {e}")),
+            },
+            None => log(
+                &self.id,
+                format_args!("no OOM notifications: no memory cgroup"),
+            ),
         }
-        self.broadcast(&Message::Created { pid });
+        self.cgroups = cgroups.clone();
+        self.broadcast(&Message::Created { pid, cgroups });
         if !cli.no_start {
             self.start()?;
         }
@@ -673,6 +680,7 @@ impl Shim {
             pid: if self.exit.is_some() { 0 } else { self.pid },
             exit_code: self.exit.as_ref().map(|e| e.code),
             exited_at: self.exit.as_ref().map(|e| e.at.clone()),
+            cgroups: self.cgroups.clone(),
         }
     }
 

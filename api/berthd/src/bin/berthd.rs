@@ -128,7 +128,7 @@ fn start_and_serve(
         log_max: 8 << 20,
         start_timeout: config.start_timeout,
     };
-    let metrics = Exporter::install(Some(shim.runtime_root()))?;
+    let metrics = Exporter::install()?;
     let launcher = ShimLauncher::new(shim.clone(), Arc::clone(&monitor));
     let engine_config = berthd::engine::Config {
         workers: config.workers,

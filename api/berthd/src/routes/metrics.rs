@@ -3,7 +3,6 @@
 //! the global recorder, then what is read at scrape time (berthd's process, the
 //! containers' cgroups; see [`crate::scrape`]).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,20 +73,15 @@ pub fn record(route: &'static str, status: StatusCode, took: Duration) {
     metrics::histogram!(HTTP_DURATION, "route" => route).record(took.as_secs_f64());
 }
 
-/// The exporter's handle and the scrape-time collectors.
+/// The exporter's handle; the scrape-time collectors need nothing kept.
 pub struct Exporter {
     handle: PrometheusHandle,
-    containers: crate::scrape::containers::Containers,
 }
 
 impl Exporter {
-    /// Install the global recorder (see [`install`]); container metrics are read from
-    /// the state records under `runtime_root` (`None`: none).
-    pub fn install(runtime_root: Option<PathBuf>) -> Result<Self, String> {
-        Ok(Exporter {
-            handle: install()?,
-            containers: crate::scrape::containers::Containers::new(runtime_root),
-        })
+    /// Install the global recorder (see [`install`]).
+    pub fn install() -> Result<Self, String> {
+        Ok(Exporter { handle: install()? })
     }
 
     /// The whole exposition: the recorder's metrics, then berthd's process and the
@@ -98,7 +92,7 @@ impl Exporter {
         if let Some(process) = crate::scrape::process::read() {
             crate::scrape::process::render(&process, &mut out);
         }
-        let usage = self.containers.collect(engine);
+        let usage = crate::scrape::containers::collect(engine);
         crate::scrape::containers::render(&usage, &mut out);
         out
     }

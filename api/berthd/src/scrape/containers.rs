@@ -1,21 +1,15 @@
 //! Per-container cgroup metrics, named as cAdvisor names them, for every running or
 //! paused container: read straight from cgroupfs at scrape time.
 //!
-//! Where a container's cgroup lives is in its runtime state record (the built-in runtime
-//! and `berth-runc` write the same one under the shared runtime root); that is read once
-//! per container and remembered, so a scrape costs a handful of small reads per
-//! container. For a runtime whose state we cannot read (runc's own format), the cgroup
-//! is found through the container's init instead (`/proc/<pid>/cgroup`, see
-//! [`super::hierarchies`]). Reading files is safe in the multithreaded daemon; nothing
-//! here forks.
+//! Where a container's cgroup lives is in its engine record (its shim reported the
+//! directories when it created the container, whichever runtime made it), so a scrape
+//! costs a handful of small reads per container and no lookup. Reading files is safe in
+//! the multithreaded daemon; nothing here forks.
 
-use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use berth_engine::runtime::cgroups::{Cgroup, CgroupMounts, CgroupPaths, ProcessCgroups};
-use berth_engine::runtime::container::Container;
+use berth_engine::shim::protocol::CgroupDirs;
 use berth_engine::{Engine, State};
 
 use super::{Family, Kind};
@@ -54,19 +48,9 @@ struct Memory {
 }
 
 impl Files {
-    /// The files of the cgroup at `paths`.
-    fn of(paths: &CgroupPaths) -> Self {
-        match paths {
-            CgroupPaths::V1 { controllers, .. } => {
-                Files::v1(|name| controllers.get(name).map(|h| h.path()))
-            }
-            CgroupPaths::V2 { unified } => Files::v2(unified.path()),
-        }
-    }
-
-    /// The files of the cgroup directories of a process: its v1 hierarchies, or on a
-    /// host without them its cgroup2 directory.
-    fn of_dirs(dirs: &ProcessCgroups) -> Option<Self> {
+    /// The files of a container's cgroup directories: its v1 hierarchies, or on a host
+    /// without them its cgroup2 directory.
+    fn of(dirs: &CgroupDirs) -> Option<Self> {
         if dirs.v1.is_empty() {
             return dirs.v2.as_deref().map(Files::v2);
         }
@@ -154,89 +138,25 @@ pub struct Usage {
     pub pids: Option<u64>,
 }
 
-/// Finds and reads the cgroups of the engine's live containers.
-#[derive(Debug)]
-pub struct Containers {
-    /// The runtime state root (`None`: no cgroup metrics).
-    runtime_root: Option<PathBuf>,
-    /// This host's cgroup mounts, for containers found through their init's pid.
-    mounts: CgroupMounts,
-    /// Cgroup files by container id, for the containers seen live at the last scrape.
-    known: Mutex<HashMap<String, Arc<Files>>>,
-}
-
-impl Containers {
-    /// Read container state records under `runtime_root`.
-    pub fn new(runtime_root: Option<PathBuf>) -> Self {
-        Containers {
-            runtime_root,
-            mounts: CgroupMounts::read().unwrap_or_default(),
-            known: Mutex::new(HashMap::new()),
+/// The usage of every running or paused container of `engine` whose cgroup is known,
+/// sorted by id. A deleted container is no longer listed, so its series go with it.
+pub fn collect(engine: &Engine) -> Vec<(String, Usage)> {
+    let mut live: Vec<(String, Files)> = engine
+        .list()
+        .into_iter()
+        .filter(|r| matches!(r.state, State::Running | State::Paused))
+        .filter_map(|r| Some((r.id, Files::of(r.cgroups.as_ref()?)?)))
+        .collect();
+    live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::with_capacity(live.len());
+    for (id, files) in live {
+        match files.read() {
+            Ok(usage) => out.push((id, usage)),
+            // The container exited between the listing and the read.
+            Err(e) => tracing::debug!(container = %id, "cgroup metrics: {e}"),
         }
     }
-
-    /// The usage of every running or paused container of `engine`, sorted by id.
-    /// Containers no longer live are forgotten, so their series go with them.
-    pub fn collect(&self, engine: &Engine) -> Vec<(String, Usage)> {
-        let Some(root) = &self.runtime_root else {
-            return Vec::new();
-        };
-        let mut live: Vec<(String, Option<i32>)> = engine
-            .list()
-            .into_iter()
-            .filter(|r| matches!(r.state, State::Running | State::Paused))
-            .map(|r| (r.id, r.pid))
-            .collect();
-        live.sort_unstable();
-        let files: Vec<(String, Option<Arc<Files>>)> = {
-            let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-            let wanted: HashSet<&str> = live.iter().map(|(id, _)| id.as_str()).collect();
-            known.retain(|id, _| wanted.contains(id.as_str()));
-            live.into_iter()
-                .map(|(id, pid)| {
-                    let files = match known.get(&id) {
-                        Some(files) => Some(Arc::clone(files)),
-                        None => locate(root, &self.mounts, &id, pid).map(|files| {
-                            let files = Arc::new(files);
-                            known.insert(id.clone(), Arc::clone(&files));
-                            files
-                        }),
-                    };
-                    (id, files)
-                })
-                .collect()
-        };
-        let mut out = Vec::with_capacity(files.len());
-        for (id, files) in files {
-            let Some(files) = files else { continue };
-            match files.read() {
-                Ok(usage) => out.push((id, usage)),
-                // The container exited between the listing and the read.
-                Err(e) => tracing::debug!(container = %id, "cgroup metrics: {e}"),
-            }
-        }
-        out
-    }
-}
-
-/// The cgroup files of container `id`: from its runtime state record, else from the
-/// cgroup of its init `pid`.
-fn locate(root: &Path, mounts: &CgroupMounts, id: &str, pid: Option<i32>) -> Option<Files> {
-    match Container::load(root, id) {
-        Ok(container) => {
-            let cgroup: &Cgroup = &container.record().cgroup;
-            Some(Files::of(cgroup.paths()))
-        }
-        Err(e) => {
-            let found = pid
-                .and_then(|pid| mounts.of_process(pid).ok())
-                .and_then(|d| Files::of_dirs(&d));
-            if found.is_none() {
-                tracing::debug!(container = %id, "no cgroup metrics: {e}");
-            }
-            found
-        }
-    }
+    out
 }
 
 /// How a family's value is taken from a container's usage.

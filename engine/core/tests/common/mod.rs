@@ -50,6 +50,7 @@ impl Launcher for CountingLauncher {
         Ok(Launched {
             pid: 1000,
             shim_pid: 999,
+            cgroups: None,
             started: job.spec.start,
             exited: None,
         })

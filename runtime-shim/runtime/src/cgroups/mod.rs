@@ -39,7 +39,7 @@ use berth_runtime_types::stats;
 mod v1;
 mod v2;
 
-pub use mountinfo::{CgroupMounts, ProcessCgroups};
+pub use mountinfo::{CgroupDirs, CgroupMounts};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, HugetlbStats, MemoryEntry, MemoryStats, PidsStats,
     Stats, Throttling,
@@ -469,6 +469,26 @@ impl Cgroup {
     /// Where the cgroup lives, per hierarchy.
     pub fn paths(&self) -> &CgroupPaths {
         &self.paths
+    }
+
+    /// The cgroup's directories, as plain paths.
+    pub fn cgroup_dirs(&self) -> CgroupDirs {
+        match &self.paths {
+            CgroupPaths::V1 {
+                controllers,
+                unified,
+            } => CgroupDirs {
+                v1: controllers
+                    .iter()
+                    .map(|(name, h)| (name.clone(), h.path().to_path_buf()))
+                    .collect(),
+                v2: unified.as_ref().map(|h| h.path().to_path_buf()),
+            },
+            CgroupPaths::V2 { unified } => CgroupDirs {
+                v1: Default::default(),
+                v2: Some(unified.path().to_path_buf()),
+            },
+        }
     }
 
     /// Whether the host uses cgroup v2 (unified) for this cgroup.

@@ -123,15 +123,7 @@ pub struct CgroupMounts {
     mounts: Vec<CgroupMount>,
 }
 
-/// One process's cgroup directories.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ProcessCgroups {
-    /// v1 controller name to the process's directory in that hierarchy (co-mounted
-    /// controllers each name the same directory).
-    pub v1: BTreeMap<String, PathBuf>,
-    /// The process's directory in the cgroup2 hierarchy.
-    pub v2: Option<PathBuf>,
-}
+pub use berth_runtime_types::CgroupDirs;
 
 impl CgroupMounts {
     /// The cgroup mounts as this process sees them.
@@ -149,15 +141,15 @@ impl CgroupMounts {
     }
 
     /// The cgroup directories of process `pid`.
-    pub fn of_process(&self, pid: i32) -> io::Result<ProcessCgroups> {
+    pub fn of_process(&self, pid: i32) -> io::Result<CgroupDirs> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
         Ok(self.dirs_in(&text))
     }
 
     /// The directories named by the text of a `/proc/<pid>/cgroup` file.
-    pub fn dirs_in(&self, proc_cgroup: &str) -> ProcessCgroups {
+    pub fn dirs_in(&self, proc_cgroup: &str) -> CgroupDirs {
         let own = parse_own_cgroups(proc_cgroup);
-        let mut dirs = ProcessCgroups::default();
+        let mut dirs = CgroupDirs::default();
         for mount in &self.mounts {
             match &mount.kind {
                 MountKind::V2 => {
@@ -212,6 +204,29 @@ pub(crate) fn parse_own_cgroups(text: &str) -> OwnCgroups {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_memory_wins_on_hybrid() {
+        let dirs = CgroupMounts::parse(HYBRID)
+            .dirs_in("5:memory:/berth/c1\n4:cpu,cpuacct:/berth/c1\n0::/berth/c1\n");
+        assert_eq!(
+            dirs.memory(),
+            Some((PathBuf::from("/sys/fs/cgroup/memory/berth/c1"), false))
+        );
+        // v1 without a memory controller: no OOM watch, not the empty cgroup2.
+        let dirs = CgroupMounts::parse(HYBRID).dirs_in("4:cpu,cpuacct:/c\n0::/c\n");
+        assert_eq!(dirs.memory(), None);
+    }
+
+    #[test]
+    fn v2_when_no_v1_memory() {
+        let mounts = CgroupMounts::parse("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(
+            mounts.dirs_in("0::/a/b\n").memory(),
+            Some((PathBuf::from("/sys/fs/cgroup/a/b"), true))
+        );
+        assert_eq!(CgroupMounts::parse("").dirs_in("0::/a/b\n").memory(), None);
+    }
 
     #[test]
     fn parses_v1_v2_and_skips_others() {
@@ -281,7 +296,7 @@ garbage line
         );
         assert_eq!(
             CgroupMounts::parse("").dirs_in("0::/a\n"),
-            ProcessCgroups::default()
+            CgroupDirs::default()
         );
     }
 
