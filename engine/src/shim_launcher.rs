@@ -247,10 +247,13 @@ impl Launcher for ShimLauncher {
     }
 }
 
-/// The reason a shim gave for failing: the message of the last line of its log.
+/// The reason a shim gave for failing: the message of the last `failed:` line of its
+/// log (its cleanup logs more after it: the init it killed, say), else of the last line.
 fn shim_failure(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("shim.log")).ok()?;
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let mut lines = text.lines().rev().filter(|l| !l.trim().is_empty());
+    let last = lines.clone().next()?;
+    let line = lines.find(|l| l.contains(": failed: ")).unwrap_or(last);
     Some(log_message(line).to_owned())
 }
 

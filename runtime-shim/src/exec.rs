@@ -209,8 +209,8 @@ fn join_and_prepare<'a>(
         setsid().sys("setsid", "exec")?;
         console::attach_terminal(socket, process.console_size().as_ref(), false)?;
     }
-    let ready = process::become_user_process(process, filter)?;
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    let ready = process::become_user_process(process, filter, 0)?;
     channel.send(&Message::Ready)?;
     Ok(ready)
 }

@@ -184,7 +184,10 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
         sysctl::apply(sysctl)?;
     }
     rootfs::finish(spec)?;
-    let ready = process::become_user_process(process, cfg.seccomp)?.preserve_fds(cfg.preserve_fds);
+    // Should the runtime die from here on, our next message to it fails and we leave;
+    // cleared before the switch of user, which would clear it anyway.
+    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    let ready = process::become_user_process(process, cfg.seccomp, cfg.preserve_fds)?;
     Ok((ready, hook_state))
 }
 
@@ -230,12 +233,9 @@ fn set_domainname(name: &str) -> Result<()> {
 }
 
 /// Report ready, wait until the runtime has recorded us and `start` opens the FIFO,
-/// then become the user program.
+/// then become the user program. Should the runtime die before recording the container,
+/// the channel reports end-of-file and we leave by ourselves.
 fn wait_and_exec(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) -> Result<()> {
-    // Once we report ready the runtime may record us and exit at any moment, so the
-    // parent-death signal goes first. Should the runtime die before recording the
-    // container, the channel reports end-of-file and we leave by ourselves.
-    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
     cfg.channel.send(&Message::Ready)?;
     match cfg.channel.recv()? {
         Some(Message::Committed) => {}
@@ -256,14 +256,20 @@ fn wait_and_exec(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) 
     )
     .sys("open", EXEC_FIFO)?;
     write(&fifo, b"0").sys("write", EXEC_FIFO)?;
-    // `start` reads the FIFO until it closes at our exec; anything more it reads is the
-    // reason we did not get there.
+    // `start` reads the FIFO until it closes at our exec: whatever keeps us from getting
+    // there is written to it, and `start` fails with that reason.
+    if let Err(e) = start_container(cfg, ready, hook_state) {
+        let _ = write(&fifo, e.to_string().as_bytes());
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The startContainer hooks, then the exec; returns only on failure.
+fn start_container(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) -> Result<()> {
     if let (Some(mut state), Some(hooks)) = (hook_state, cfg.bundle.spec.hooks().as_ref()) {
         state.status = crate::state::Status::Created;
-        if let Err(e) = hooks::run(Some(hooks), HookKind::StartContainer, &state) {
-            let _ = write(&fifo, e.to_string().as_bytes());
-            return Err(e.into());
-        }
+        hooks::run(Some(hooks), HookKind::StartContainer, &state)?;
     }
     ready.exec()
 }
