@@ -840,3 +840,62 @@ fn a_stopped_spawner_is_reported_lost_not_waited_for() {
     assert!(!process_alive(pid));
     assert!(!opts.state_dir.join(PID_FILE).exists());
 }
+
+#[test]
+fn a_start_that_fails_at_the_exec_is_reported_failed_never_started() {
+    // Issue 12.1: the init failed after the start handshake and the shim said started.
+    for runtime in [None, Some(berth_runc())] {
+        let mut c = TestContainer::new("shim-noexec", &["echo", "hello"]);
+        c.spec["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{ "names": ["execve", "execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }]
+        });
+        c.write_config();
+        let external = runtime.is_some();
+        let mut shim = Shim::spawn(&Shim::options(&c, runtime, true));
+        let mut client = shim.connect();
+        wait_status(&mut client, Status::Created);
+        match client.request(&Request::Start).expect("start request") {
+            Message::Error { message } => {
+                assert!(message.contains("execve"), "external={external}: {message}")
+            }
+            other => panic!("external={external}: start answered {other:?}"),
+        }
+        let mut events = client.take_events();
+        events.extend(events_until_closed(&mut client));
+        let n = names(&events);
+        assert!(!n.contains(&"started"), "external={external}: {n:?}");
+        assert!(
+            events.iter().any(
+                |e| matches!(e, Message::Failed { message } if message.contains("execve"))
+            ),
+            "external={external}: {events:?}"
+        );
+        assert_eq!(shim.wait(), 1, "external={external}");
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
+fn an_external_runtime_reads_an_id_that_looks_like_an_option_as_the_id() {
+    // Issue 12.6: the shim put the id where runc reads options (`-rf`: unknown flag).
+    // The engine and berth-runc refuse such ids; the shim still must not pass them on
+    // as options, to runc least of all.
+    let runc = PathBuf::from("/usr/sbin/runc");
+    if !runc.exists() {
+        eprintln!("SKIPPED: no {}", runc.display());
+        return;
+    }
+    let mut c = TestContainer::new("shim-dash", &["echo", "hello"]);
+    c.id = format!("-rf{}", c.id);
+    c.spec["process"]["env"][2] = json!(format!("{MARK_ENV}={}", c.id));
+    c.write_config();
+    let mut shim = Shim::spawn(&Shim::options(&c, Some(runc), true));
+    let mut client = shim.connect();
+    wait_status(&mut client, Status::Created);
+    ok(&mut client, Request::Start);
+    let (_, rec) = events_until_exit(&mut client);
+    assert_eq!(rec.code, 0);
+    assert_eq!(shim.log_text(), "hello\n");
+    delete_and_check(&c, &mut shim, client, false);
+}
