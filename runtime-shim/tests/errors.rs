@@ -207,6 +207,28 @@ fn invalid_container_ids() {
 }
 
 #[test]
+fn ids_that_read_as_options_are_refused() {
+    // Issue 12.6: docker's rule, an id starts with a letter or digit.
+    if skip_under_runc("runc takes ids that start with '-'") {
+        return;
+    }
+    for bad in ["-rf", "--help", "-", "_x", ".x"] {
+        let c = TestContainer::new("err-dashid", &["true"]);
+        c.write_config();
+        let out = c.cmd(&["create", "--bundle", c.bundle.to_str().unwrap(), "--", bad]);
+        out.assert_one_line_error(&["letter or digit"], &[]);
+        let out = c.cmd(&["delete", "--", bad]);
+        out.assert_one_line_error(&["letter or digit"], &[]);
+        assert_eq!(
+            std::fs::read_dir(&c.root).map(|d| d.count()).unwrap_or(0),
+            0,
+            "state left for id {bad:?}"
+        );
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
 fn overlong_container_id() {
     if skip_under_runc("runc accepts ids of any length") {
         return;
