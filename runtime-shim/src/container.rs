@@ -432,11 +432,12 @@ impl Container {
         Ok(self.record.cgroup.pids()?)
     }
 
-    /// Remove the container. A running one is refused unless `force`, which kills it.
+    /// Remove the container. One that is not stopped (created, running, paused) is
+    /// refused, untouched, unless `force`, which kills it.
     pub fn delete(self, force: bool) -> Result<()> {
         let lock = self.dir.lock()?;
         let status = self.status();
-        if matches!(status, Status::Running | Status::Paused) && !force {
+        if !status.can_delete() && !force {
             return Err(Error::WrongState {
                 id: self.id().to_string(),
                 action: "delete",

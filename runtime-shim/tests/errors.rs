@@ -356,13 +356,34 @@ fn delete_running_refused_without_force() {
 }
 
 #[test]
-fn delete_created_without_force_is_allowed() {
-    // runc: `delete` of a *created* container (never started) kills and removes it
-    // without --force; only running (and paused) containers need --force.
-    let c = TestContainer::new("err-del-created", &["sleep", "1000"]);
+fn delete_created_without_force_is_refused_and_changes_nothing() {
+    // Issue 12.3: the runtime spec says deleting a container that is not stopped MUST
+    // fail; runc kills and removes a created one.
+    if skip_under_runc("runc deletes a created container without --force") {
+        return;
+    }
+    let c = TestContainer::new("err-del-created", &["echo", "ran"]);
+    let created = c.create();
+    created.assert_success();
+    let pid = c.pid();
+    c.delete()
+        .assert_one_line_error(&["created"], &["delete"]);
+    // Untouched: still created, same init, and it still starts.
+    assert_eq!(c.status(), "created");
+    assert_eq!(c.pid(), pid);
+    c.start().assert_success();
+    c.wait_for_status("stopped");
+    assert_eq!(created.stdout_now().trim(), "ran");
+    c.delete().assert_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn delete_created_with_force_kills_it() {
+    let c = TestContainer::new("err-del-created-force", &["sleep", "1000"]);
     c.create().assert_success();
     let pid = c.pid();
-    c.delete().assert_success();
+    c.delete_force().assert_success();
     assert!(c.state().is_err());
     wait_until_dead(pid);
     c.assert_nothing_left();

@@ -57,10 +57,11 @@ pub struct MountContext<'a> {
 /// the spec's mounts in order, and /dev.
 pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
     let rootfs = ctx.rootfs;
-    // pivot_root refuses a new root whose parent mount is shared, so a shared propagation
-    // is applied only after the pivot; until then the tree is private.
+    // pivot_root refuses a new root whose parent mount is shared, and an unbindable tree
+    // cannot be bind-mounted on itself, so those are applied only after the pivot; until
+    // then the tree is private.
     let mut propagation = root_propagation(spec)?;
-    if propagation.contains(MsFlags::MS_SHARED) {
+    if applied_after_pivot(propagation) {
         propagation = MsFlags::MS_PRIVATE | MsFlags::MS_REC;
     }
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
@@ -134,9 +135,14 @@ pub fn finish(spec: &Spec) -> Result<()> {
         mounts::remount(Path::new("/"), keep | MsFlags::MS_RDONLY)?;
     }
     let propagation = root_propagation(spec)?;
-    if propagation.contains(MsFlags::MS_SHARED) {
+    if applied_after_pivot(propagation) {
         mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
             .sys("mount", "/ (rootfsPropagation)")?;
     }
     Ok(())
+}
+
+/// Propagations that the steps before the switch of root do not allow (see [`prepare`]).
+fn applied_after_pivot(propagation: MsFlags) -> bool {
+    propagation.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE)
 }
