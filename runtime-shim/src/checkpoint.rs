@@ -294,6 +294,7 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
         hooks: bundle.spec.hooks().clone(),
+        no_process: false,
     };
     rollback.dir.as_ref().expect("armed").write(&record)?;
     if let Some(path) = &opts.pid_file {

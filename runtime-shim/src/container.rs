@@ -163,6 +163,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         // SAFETY: closing a descriptor this (child) process owns and never uses again.
         unsafe { libc::close(parent_fd) };
         init::run(InitConfig {
+            id: &opts.id,
             bundle: &bundle,
             namespaces: &namespaces,
             cgroup: &cgroup,
@@ -201,6 +202,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
         hooks: spec.hooks().clone(),
+        no_process: spec.process().is_none(),
     };
     parent.send(&Message::Proceed)?;
     loop {
@@ -310,6 +312,10 @@ impl Container {
     pub fn start(&self) -> Result<()> {
         let _lock = self.dir.lock()?;
         self.require("start", Status::can_start)?;
+        if self.record.no_process {
+            // Refused before the FIFO is touched: the container stays created.
+            return Err(Error::NoProcess(self.id().to_string()));
+        }
         let fifo = self.dir.path().join(EXEC_FIFO);
         let fd = open(
             &fifo,

@@ -28,6 +28,8 @@ use crate::{console, network, process, sysctl};
 
 /// What the init needs from the runtime; all of it was prepared before the clone.
 pub struct InitConfig<'a> {
+    /// The container id.
+    pub id: &'a str,
     /// The bundle with its parsed spec.
     pub bundle: &'a Bundle,
     /// The namespace plan (namespaces to join are already open).
@@ -60,7 +62,7 @@ pub fn run(cfg: InitConfig) -> ! {
             unsafe { libc::_exit(1) }
         }
     };
-    if let Err(e) = wait_and_exec(&cfg, &ready, hook_state) {
+    if let Err(e) = wait_and_exec(&cfg, ready.as_ref(), hook_state) {
         // After `create` returned there is nobody to report to but stderr.
         eprintln!("berth-runc init: {e}");
     }
@@ -95,9 +97,9 @@ fn close_inherited(cfg: &InitConfig) {
     crate::close_fds::close_range(from, u32::MAX);
 }
 
-/// Everything between clone and "ready": the program to exec, and the state document
-/// for the hooks the init runs itself (if the spec has any).
-fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
+/// Everything between clone and "ready": the program to exec (none without `process`),
+/// and the state document for the hooks the init runs itself (if the spec has any).
+fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Option<Ready<'a>>, Option<OciState>)> {
     // If the runtime dies while we set up, so do we: nobody would ever start or delete
     // us. Cleared once the runtime has recorded the container.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
@@ -159,9 +161,10 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
     let hook_state = create_hooks(cfg)?;
     rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
 
-    let process = spec.process().as_ref().expect("validated by Bundle::load");
+    // `process` is optional until `start`, which refuses a container without one.
+    let process = spec.process().as_ref();
     setsid().sys("setsid", "init")?;
-    if process.terminal() == Some(true) {
+    if let Some(process) = process.filter(|p| p.terminal() == Some(true)) {
         let socket = cfg.console.ok_or_else(|| {
             Error::sys(
                 "console",
@@ -187,7 +190,10 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
     // Should the runtime die from here on, our next message to it fails and we leave;
     // cleared before the switch of user, which would clear it anyway.
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
-    let ready = process::become_user_process(process, cfg.seccomp, cfg.preserve_fds)?;
+    let ready = match process {
+        Some(p) => Some(process::become_user_process(p, cfg.seccomp, cfg.preserve_fds)?),
+        None => None,
+    };
     Ok((ready, hook_state))
 }
 
@@ -235,7 +241,11 @@ fn set_domainname(name: &str) -> Result<()> {
 /// Report ready, wait until the runtime has recorded us and `start` opens the FIFO,
 /// then become the user program. Should the runtime die before recording the container,
 /// the channel reports end-of-file and we leave by ourselves.
-fn wait_and_exec(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) -> Result<()> {
+fn wait_and_exec(
+    cfg: &InitConfig,
+    ready: Option<&Ready>,
+    hook_state: Option<OciState>,
+) -> Result<()> {
     cfg.channel.send(&Message::Ready)?;
     match cfg.channel.recv()? {
         Some(Message::Committed) => {}
@@ -265,8 +275,14 @@ fn wait_and_exec(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) 
     Ok(())
 }
 
-/// The startContainer hooks, then the exec; returns only on failure.
-fn start_container(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) -> Result<()> {
+/// The startContainer hooks, then the exec; returns only on failure. (`start` refuses a
+/// container without a process before it opens the FIFO; another reader learns why.)
+fn start_container(
+    cfg: &InitConfig,
+    ready: Option<&Ready>,
+    hook_state: Option<OciState>,
+) -> Result<()> {
+    let ready = ready.ok_or_else(|| Error::NoProcess(cfg.id.to_string()))?;
     if let (Some(mut state), Some(hooks)) = (hook_state, cfg.bundle.spec.hooks().as_ref()) {
         state.status = crate::state::Status::Created;
         hooks::run(Some(hooks), HookKind::StartContainer, &state)?;

@@ -108,6 +108,9 @@ pub struct Record {
     /// The spec's hooks, so start and delete run those of create time.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The spec has no `process` (optional at create): `start` is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_process: bool,
 }
 
 /// The runtime-spec state document, as `state` prints it.

@@ -60,12 +60,8 @@ fn config_field_of_wrong_type() {
     create_fails(&c, &["process"], &[]);
 }
 
-#[test]
-fn missing_process() {
-    let mut c = TestContainer::new("err-noprocess", &["true"]);
-    c.spec.as_object_mut().unwrap().remove("process");
-    create_fails(&c, &["process"], &[]);
-}
+// A spec without `process` is created and refused at start: see lifecycle.rs,
+// process_is_optional_at_create_and_required_at_start.
 
 #[test]
 fn empty_args() {
