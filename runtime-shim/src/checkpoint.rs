@@ -266,6 +266,7 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         dir: Some(dir),
         cgroup: None,
         init: None,
+        shared_mounts: None,
     };
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     rollback.cgroup = Some(&cgroup);
@@ -295,6 +296,7 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         cgroup: cgroup.clone(),
         hooks: bundle.spec.hooks().clone(),
         no_process: false,
+        shared_mounts: None,
     };
     rollback.dir.as_ref().expect("armed").write(&record)?;
     if let Some(path) = &opts.pid_file {

@@ -105,6 +105,12 @@ impl Container {
         }
         // The mount namespace last: it changes what paths mean.
         namespaces.sort_by_key(|n| n.kind == LinuxNamespaceType::Mount);
+        // Without one the container shares ours and its init is only chrooted: so is
+        // the new process, into the init's root.
+        let chroot = (!namespaces
+            .iter()
+            .any(|n| n.kind == LinuxNamespaceType::Mount))
+        .then(|| PathBuf::from(format!("/proc/{init}/root")));
 
         // The container's seccomp profile applies to exec'd processes too.
         let seccomp = process::compile_seccomp(bundle.spec.linux().as_ref())?;
@@ -123,6 +129,7 @@ impl Container {
             let result = join_and_prepare(
                 &child,
                 &namespaces,
+                chroot.as_deref(),
                 &opts.process,
                 console.as_ref(),
                 seccomp.as_ref(),
@@ -180,6 +187,7 @@ impl Container {
 fn join_and_prepare<'a>(
     channel: &Channel,
     namespaces: &[NsFile],
+    chroot: Option<&std::path::Path>,
     process: &Process,
     console: Option<&UnixStream>,
     filter: Option<&'a crate::seccomp::Program>,
@@ -204,6 +212,10 @@ fn join_and_prepare<'a>(
         .filter(|n| n.kind != LinuxNamespaceType::Pid)
     {
         setns(&ns.fd, flag(ns.kind)).sys("setns", format!("{} namespace", ns.kind))?;
+    }
+    if let Some(root) = chroot {
+        nix::unistd::chroot(root).sys("chroot", root.display())?;
+        nix::unistd::chdir("/").sys("chdir", "/")?;
     }
     if let Some(socket) = console {
         setsid().sys("setsid", "exec")?;

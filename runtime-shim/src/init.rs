@@ -156,10 +156,11 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Option<Ready<'a>>, Option<OciState
             .linux()
             .as_ref()
             .and_then(|l| l.mount_label().as_deref()),
+        shared_ns: !cfg.namespaces.has_mount(),
     };
     rootfs::prepare(spec, &ctx)?;
     let hook_state = create_hooks(cfg)?;
-    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
+    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot, ctx.shared_ns)?;
 
     // `process` is optional until `start`, which refuses a container without one.
     let process = spec.process().as_ref();

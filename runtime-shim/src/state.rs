@@ -111,6 +111,10 @@ pub struct Record {
     /// The spec has no `process` (optional at create): `start` is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_process: bool,
+    /// The container shares the runtime's mount namespace: the mount points that were
+    /// below its root before create; delete unmounts every other one there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_mounts: Option<Vec<PathBuf>>,
 }
 
 /// The runtime-spec state document, as `state` prints it.
