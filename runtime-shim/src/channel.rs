@@ -28,6 +28,9 @@ pub enum Message {
     HooksDone(Box<crate::state::OciState>),
     /// Init → parent: setup failed.
     Failed(String),
+    /// Init → parent, before `Ready` or `Failed`: something was left out (a capability
+    /// the runtime cannot grant, say); the runtime logs it.
+    Warning(String),
 }
 
 /// Largest message we ever send; failure messages are truncated to fit.
@@ -61,7 +64,9 @@ impl Channel {
             bytes = serde_json::to_vec(&Message::Failed("error message too long".into()))
                 .unwrap_or_default();
         }
-        write(&self.fd, &bytes).sys("write", "init channel").map(drop)
+        write(&self.fd, &bytes)
+            .sys("write", "init channel")
+            .map(drop)
     }
 
     /// Receive one message; `None` when the peer has closed its end (or died).

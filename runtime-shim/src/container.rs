@@ -233,6 +233,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     loop {
         match parent.recv()? {
             Some(Message::Ready) => break,
+            Some(Message::Warning(warning)) => tracing::warn!(id = %opts.id, "{warning}"),
             Some(Message::RunCreateHooks) => {
                 let state = record.oci_state(Status::Creating);
                 hooks::run(spec.hooks().as_ref(), HookKind::Prestart, &state)?;

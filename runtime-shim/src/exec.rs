@@ -126,14 +126,21 @@ impl Container {
         let pid = fork::clone_init(CloneFlags::empty(), || {
             // SAFETY: closing a descriptor this (child) process owns and never uses again.
             unsafe { libc::close(parent_fd) };
-            let result = join_and_prepare(
-                &child,
-                &namespaces,
-                chroot.as_deref(),
-                &opts.process,
-                console.as_ref(),
-                seccomp.as_ref(),
-            );
+            let (result, warnings) = crate::warnings::collect(|| {
+                join_and_prepare(
+                    &child,
+                    &namespaces,
+                    chroot.as_deref(),
+                    &opts.process,
+                    console.as_ref(),
+                    seccomp.as_ref(),
+                )
+            });
+            crate::init::send_warnings(&child, warnings);
+            let result = result.and_then(|ready| {
+                child.send(&Message::Ready)?;
+                Ok(ready)
+            });
             match result {
                 Ok(ready) => {
                     if let Err(e) = ready.exec() {
@@ -160,19 +167,24 @@ impl Container {
             .add_process(pid.as_raw())
             .map_err(|e| fail(e.into()))?;
         parent.send(&Message::Proceed).map_err(fail)?;
-        match parent.recv().map_err(fail)? {
-            Some(Message::Ready) => {}
-            Some(Message::Failed(message)) => {
-                return Err(fail(Error::Init {
-                    id: self.id().to_string(),
-                    message,
-                }))
-            }
-            other => {
-                return Err(fail(Error::InitLost {
-                    id: self.id().to_string(),
-                    reason: format!("exec process broke off setup ({other:?})"),
-                }))
+        loop {
+            match parent.recv().map_err(fail)? {
+                Some(Message::Ready) => break,
+                Some(Message::Warning(warning)) => {
+                    tracing::warn!(id = %self.id(), "exec: {warning}")
+                }
+                Some(Message::Failed(message)) => {
+                    return Err(fail(Error::Init {
+                        id: self.id().to_string(),
+                        message,
+                    }))
+                }
+                other => {
+                    return Err(fail(Error::InitLost {
+                        id: self.id().to_string(),
+                        reason: format!("exec process broke off setup ({other:?})"),
+                    }))
+                }
             }
         }
         if let Some(pid_file) = &opts.pid_file {
@@ -222,7 +234,5 @@ fn join_and_prepare<'a>(
         console::attach_terminal(socket, process.console_size().as_ref(), false)?;
     }
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
-    let ready = process::become_user_process(process, filter, 0)?;
-    channel.send(&Message::Ready)?;
-    Ok(ready)
+    process::become_user_process(process, filter, 0)
 }

@@ -53,7 +53,9 @@ pub struct InitConfig<'a> {
 
 /// Run the init: set up, report, wait for `start`, exec. Never returns.
 pub fn run(cfg: InitConfig) -> ! {
-    let (ready, hook_state) = match setup(&cfg) {
+    let (result, warnings) = crate::warnings::collect(|| setup(&cfg));
+    send_warnings(cfg.channel, warnings);
+    let (ready, hook_state) = match result {
         Ok(ready) => ready,
         Err(e) => {
             let _ = cfg.channel.send(&Message::Failed(e.to_string()));
@@ -68,6 +70,14 @@ pub fn run(cfg: InitConfig) -> ! {
     }
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
+}
+
+/// Hand what setup warned about to the runtime, which logs it (we cannot: see
+/// [`crate::warnings`]).
+pub(crate) fn send_warnings(channel: &Channel, warnings: Vec<String>) {
+    for warning in warnings {
+        let _ = channel.send(&Message::Warning(warning));
+    }
 }
 
 /// Close every descriptor inherited from the caller that the init does not use. The exec
@@ -192,7 +202,11 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Option<Ready<'a>>, Option<OciState
     // cleared before the switch of user, which would clear it anyway.
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
     let ready = match process {
-        Some(p) => Some(process::become_user_process(p, cfg.seccomp, cfg.preserve_fds)?),
+        Some(p) => Some(process::become_user_process(
+            p,
+            cfg.seccomp,
+            cfg.preserve_fds,
+        )?),
         None => None,
     };
     Ok((ready, hook_state))

@@ -362,8 +362,7 @@ fn delete_created_without_force_is_refused_and_changes_nothing() {
     let created = c.create();
     created.assert_success();
     let pid = c.pid();
-    c.delete()
-        .assert_one_line_error(&["created"], &["delete"]);
+    c.delete().assert_one_line_error(&["created"], &["delete"]);
     // Untouched: still created, same init, and it still starts.
     assert_eq!(c.status(), "created");
     assert_eq!(c.pid(), pid);

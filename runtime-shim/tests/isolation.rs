@@ -455,7 +455,11 @@ fn without_a_mount_namespace_the_container_shares_the_runtimes() {
     // Issue 12.3: the spec says the container inherits the runtime's namespace.
     let c = without_mount_namespace(
         "iso-nomntns",
-        &["sh", "-c", "readlink /proc/self/ns/mnt; ls /dev/null; sleep 1000"],
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; ls /dev/null; sleep 1000",
+        ],
     );
     let created = c.create();
     created.assert_success();
@@ -474,7 +478,9 @@ fn without_a_mount_namespace_the_container_shares_the_runtimes() {
     exec.assert_success();
     assert_eq!(exec.stdout.trim(), "container", "{exec}");
     // Its mounts live below its root in our namespace until delete removes them.
-    assert!(mountinfo().iter().any(|m| m.mountpoint.starts_with(&c.bundle)));
+    assert!(mountinfo()
+        .iter()
+        .any(|m| m.mountpoint.starts_with(&c.bundle)));
     c.delete_force().assert_success();
     c.assert_nothing_left();
 }

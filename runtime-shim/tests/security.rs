@@ -86,3 +86,32 @@ fn unknown_capability_is_named() {
         .assert_one_line_error(&["CAP_NO_SUCH_THING", "NO_SUCH_THING"], &[]);
     c.assert_nothing_left();
 }
+
+#[test]
+fn a_capability_left_out_is_a_warning_on_stderr_and_in_the_log() {
+    // Issue 12.2: the init warned after closing the log, and stderr got nothing.
+    if skip_under_runc("runc warns in its own words") {
+        return;
+    }
+    let mut c = TestContainer::new("sec-caps-warn", &["true"]);
+    // Effective but not permitted: the kernel cannot grant it, on any host.
+    c.spec["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "permitted": ["CAP_CHOWN"]
+    });
+    let log = c.io.join("runtime.log");
+    let created = c.create_with(&["--log", log.to_str().unwrap()]);
+    created.assert_success();
+    let warned = |text: &str| {
+        text.lines()
+            .any(|l| l.contains("level=warning") && l.contains("CAP_KILL"))
+    };
+    assert!(warned(&created.stderr), "stderr: {}", created.stderr);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(warned(&logged), "log: {logged}");
+    c.start().assert_success();
+    c.wait_for_status("stopped");
+    c.delete().assert_success();
+    c.assert_nothing_left();
+}

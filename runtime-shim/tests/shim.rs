@@ -866,9 +866,9 @@ fn a_start_that_fails_at_the_exec_is_reported_failed_never_started() {
         let n = names(&events);
         assert!(!n.contains(&"started"), "external={external}: {n:?}");
         assert!(
-            events.iter().any(
-                |e| matches!(e, Message::Failed { message } if message.contains("execve"))
-            ),
+            events
+                .iter()
+                .any(|e| matches!(e, Message::Failed { message } if message.contains("execve"))),
             "external={external}: {events:?}"
         );
         assert_eq!(shim.wait(), 1, "external={external}");

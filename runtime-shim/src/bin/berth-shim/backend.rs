@@ -282,9 +282,7 @@ impl Backend {
     pub fn exists(&self) -> bool {
         match self {
             Backend::Builtin { root, id, .. } => Container::load(root, id).is_ok(),
-            Backend::External { id, .. } => {
-                self.run(&["state", "--", id.as_str()], false).is_ok()
-            }
+            Backend::External { id, .. } => self.run(&["state", "--", id.as_str()], false).is_ok(),
         }
     }
 
