@@ -212,9 +212,11 @@ pub struct SpawnOptions {
 impl SpawnOptions {
     /// The shim's arguments (after the program name).
     pub fn args(&self) -> Vec<OsString> {
+        // One word: an id that starts with '-' must not read as an option.
+        let mut id = OsString::from("--id=");
+        id.push(&self.id);
         let mut args: Vec<OsString> = vec![
-            "--id".into(),
-            self.id.clone().into(),
+            id,
             "--bundle".into(),
             self.bundle.clone().into(),
             "--state-dir".into(),
