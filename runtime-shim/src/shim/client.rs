@@ -212,11 +212,9 @@ pub struct SpawnOptions {
 impl SpawnOptions {
     /// The shim's arguments (after the program name).
     pub fn args(&self) -> Vec<OsString> {
-        // One word: an id that starts with '-' must not read as an option.
-        let mut id = OsString::from("--id=");
-        id.push(&self.id);
         let mut args: Vec<OsString> = vec![
-            id,
+            "--id".into(),
+            self.id.clone().into(),
             "--bundle".into(),
             self.bundle.clone().into(),
             "--state-dir".into(),
