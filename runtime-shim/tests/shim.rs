@@ -890,12 +890,30 @@ fn an_external_runtime_reads_an_id_that_looks_like_an_option_as_the_id() {
     c.id = format!("-rf{}", c.id);
     c.spec["process"]["env"][2] = json!(format!("{MARK_ENV}={}", c.id));
     c.write_config();
-    let mut shim = Shim::spawn(&Shim::options(&c, Some(runc), true));
-    let mut client = shim.connect();
+    // Forked by a spawner, as the engine does: the options never pass a command line.
+    let opts = Shim::options(&c, Some(runc), true);
+    let mut spawner = Spawner::start(&shim_binary()).expect("start the spawner");
+    let spawned = spawner.spawn(&opts).expect("spawn a shim");
+    let mut shim = Shim {
+        child: None,
+        pid: spawned.pid,
+        state_dir: opts.state_dir.clone(),
+        log: opts.log.clone().unwrap(),
+    };
+    let mut client = spawned.client;
+    client.set_read_timeout(Some(TIMEOUT)).unwrap();
     wait_status(&mut client, Status::Created);
     ok(&mut client, Request::Start);
     let (_, rec) = events_until_exit(&mut client);
     assert_eq!(rec.code, 0);
     assert_eq!(shim.log_text(), "hello\n");
-    delete_and_check(&c, &mut shim, client, false);
+    ok(&mut client, Request::Delete { force: false });
+    events_until_closed(&mut client);
+    let deadline = Instant::now() + TIMEOUT;
+    while process_alive(shim.pid) {
+        assert!(Instant::now() < deadline, "the shim did not exit");
+        thread::sleep(Duration::from_millis(10));
+    }
+    c.assert_nothing_left();
+    drop(spawner);
 }
