@@ -894,7 +894,7 @@ fn an_external_runtime_reads_an_id_that_looks_like_an_option_as_the_id() {
     let opts = Shim::options(&c, Some(runc), true);
     let mut spawner = Spawner::start(&shim_binary()).expect("start the spawner");
     let spawned = spawner.spawn(&opts).expect("spawn a shim");
-    let mut shim = Shim {
+    let shim = Shim {
         child: None,
         pid: spawned.pid,
         state_dir: opts.state_dir.clone(),

@@ -101,7 +101,7 @@ pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) {
         format,
         accept: |level| *level == Level::WARN,
     };
-    let file = log.and_then(|path| open(path)).map(|file| LineLayer {
+    let file = log.and_then(open).map(|file| LineLayer {
         out: Mutex::new(Box::new(file)),
         format,
         accept: if debug {
