@@ -917,3 +917,28 @@ fn an_external_runtime_reads_an_id_that_looks_like_an_option_as_the_id() {
     c.assert_nothing_left();
     drop(spawner);
 }
+
+#[test]
+fn a_warning_of_the_init_lands_in_the_shim_log() {
+    // Issue 12.2, for the built-in runtime: the warnings reach the shim's log.
+    let mut c = TestContainer::new("shim-warn", &["true"]);
+    c.spec["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "permitted": ["CAP_CHOWN"]
+    });
+    c.write_config();
+    let mut shim = Shim::spawn(&Shim::options(&c, None, true));
+    let mut client = shim.connect();
+    wait_status(&mut client, Status::Created);
+    let shim_log = fs::read_to_string(shim.state_dir.join("shim.log")).unwrap();
+    assert!(
+        shim_log
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("CAP_KILL")),
+        "{shim_log}"
+    );
+    // Not in the container's own output.
+    assert!(!shim.log_text().contains("CAP_KILL"), "{}", shim.log_text());
+    delete_and_check(&c, &mut shim, client, false);
+}
