@@ -365,7 +365,7 @@ fn an_id_that_reads_as_an_option_is_refused() {
         let body = json!({"id": id, "spec": inline_spec(id, &["true"]), "rootfs": rootfs(&scratch.0),
                           "runtime": "/usr/sbin/runc"});
         let r = d.call("POST", "/v1/containers", Some(&body.to_string()));
-        r.expect_error(400, "invalid_id");
+        r.expect_error(422, "invalid_id");
     }
     let r = d.call("GET", "/v1/containers", None);
     assert_eq!(r.json["containers"].as_array().unwrap().len(), 0, "{r:?}");
