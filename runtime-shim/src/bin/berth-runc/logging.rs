@@ -1,7 +1,10 @@
 //! `--log` and `--log-format`: entries shaped as runc's (logrus) so that callers which
 //! parse runc's log file, such as containerd's shim looking for the last error, read ours.
-//! Warnings (the runtime-spec's "MUST be logged as a warning": a capability that cannot
-//! be granted, say) also go to stderr, in the same shape; errors reach stderr from `main`.
+//! Without `--log`, warnings (the runtime-spec's "MUST be logged as a warning": a
+//! capability that cannot be granted, say) go to stderr in the same shape; with it, as
+//! with runc, the log file has everything and stderr nothing but errors (from `main`):
+//! callers such as containerd's shim pass `--log` and hand the container's own stdio to
+//! the runtime, where warnings would mix into the container's output.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -94,26 +97,26 @@ fn logrus_level(level: &Level) -> &'static str {
     }
 }
 
-/// Install the logger: entries go to `--log` if given, warnings to stderr as well.
+/// Install the logger: entries go to `--log` if given, else warnings to stderr.
 pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) {
-    let stderr = LineLayer {
-        out: Mutex::new(Box::new(std::io::stderr())),
-        format,
-        accept: |level| *level == Level::WARN,
-    };
-    let file = log.and_then(open).map(|file| LineLayer {
-        out: Mutex::new(Box::new(file)),
-        format,
-        accept: if debug {
-            |level| *level <= Level::DEBUG
-        } else {
-            |level| *level <= Level::INFO
+    let file = log.and_then(open);
+    let layer = match file {
+        Some(file) => LineLayer {
+            out: Mutex::new(Box::new(file)),
+            format,
+            accept: if debug {
+                |level| *level <= Level::DEBUG
+            } else {
+                |level| *level <= Level::INFO
+            },
         },
-    });
-    let _ = tracing_subscriber::registry()
-        .with(stderr)
-        .with(file)
-        .try_init();
+        None => LineLayer {
+            out: Mutex::new(Box::new(std::io::stderr())),
+            format,
+            accept: |level| *level == Level::WARN,
+        },
+    };
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// Open the `--log` file for appending; a failure is said on stderr, not fatal.
