@@ -248,15 +248,16 @@ fn a_container_whose_exec_fails_after_create_is_failed_with_the_reason() {
     let id = format!("eng-noexec-{}", std::process::id());
     let b = bundle(&dir, &id, &["true"]);
     let config = b.join("config.json");
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    let mut spec: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
     spec["linux"]["seccomp"] = serde_json::json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{ "names": ["execve", "execveat"], "action": "SCMP_ACT_ERRNO" }]
     });
     fs::write(&config, spec.to_string()).unwrap();
     engine.submit(ContainerSpec::bundle(&id, b)).unwrap();
-    wait_all(&engine, std::slice::from_ref(&id), "final", |s| s.is_final());
+    wait_all(&engine, std::slice::from_ref(&id), "final", |s| {
+        s.is_final()
+    });
     let record = engine.get(&id).unwrap();
     assert_eq!(record.state, State::Failed, "{record:?}");
     assert!(record.timestamps.started.is_none(), "{record:?}");

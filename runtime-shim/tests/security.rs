@@ -115,7 +115,11 @@ fn a_capability_left_out_is_a_warning_in_the_log_or_on_stderr() {
         let logged = std::fs::read_to_string(&log).unwrap_or_default();
         if with_log {
             assert!(warned(&logged), "log: {logged}");
-            assert!(created.stderr.trim().is_empty(), "stderr: {}", created.stderr);
+            assert!(
+                created.stderr.trim().is_empty(),
+                "stderr: {}",
+                created.stderr
+            );
         } else {
             assert!(warned(&created.stderr), "stderr: {}", created.stderr);
         }
