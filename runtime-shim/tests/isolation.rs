@@ -467,6 +467,9 @@ fn without_a_mount_namespace_the_container_shares_the_runtimes() {
     let out = wait_for_file(&created.stdout_path, "output", |t| t.lines().count() >= 2);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..2], [host_ns("mnt").as_str(), "/dev/null"], "{out}");
+    if skip_under_runc("runc execs into the host's root here and leaves its mounts") {
+        return;
+    }
     // A process exec'd into it is chrooted like its init.
     let exec = c.cmd(&[
         "exec",
