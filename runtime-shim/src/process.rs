@@ -46,7 +46,8 @@ pub fn compile_seccomp(
 /// capabilities are dropped, as runc does. The runtime's own housekeeping is done before
 /// either: the profile is the user's, and may deny what the runtime would use (a profile
 /// without close_range made every container fail at its exec). After the filter the
-/// runtime itself only reads and writes its channel and exec FIFO, and execs.
+/// runtime itself only reads and writes its channel, opens and writes its exec FIFO,
+/// and execs (runc does as much).
 pub fn become_user_process<'a>(
     process: &Process,
     filter: Option<&'a seccomp::Program>,
