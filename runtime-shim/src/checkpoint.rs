@@ -266,6 +266,7 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         dir: Some(dir),
         cgroup: None,
         init: None,
+        shared_mounts: None,
     };
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     rollback.cgroup = Some(&cgroup);
@@ -294,6 +295,8 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
         hooks: bundle.spec.hooks().clone(),
+        no_process: false,
+        shared_mounts: None,
     };
     rollback.dir.as_ref().expect("armed").write(&record)?;
     if let Some(path) = &opts.pid_file {

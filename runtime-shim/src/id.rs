@@ -5,7 +5,9 @@ use crate::error::{Error, Result};
 /// Longest id accepted.
 pub const MAX_ID_LEN: usize = 1024;
 
-/// Accept ids made of letters, digits and `_ + - .`, not `.` or `..`, as runc does.
+/// Accept ids made of letters, digits and `_ + - .` (runc's characters) that start with a
+/// letter or digit (docker's rule): an id must never read as an option (`-rf`, `--help`)
+/// on the command line of a runtime.
 pub fn validate(id: &str) -> Result<()> {
     let bad = |reason| {
         Err(Error::InvalidId {
@@ -19,8 +21,8 @@ pub fn validate(id: &str) -> Result<()> {
     if id.len() > MAX_ID_LEN {
         return bad("it is longer than 1024 bytes");
     }
-    if id == "." || id == ".." {
-        return bad("it is a relative directory name");
+    if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return bad("it must start with a letter or digit");
     }
     if !id
         .chars()
@@ -38,7 +40,21 @@ mod tests {
     #[test]
     fn ids() {
         assert!(validate("web-1.a_b+c").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "é", &"x".repeat(1025)] {
+        assert!(validate("1").is_ok());
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a b",
+            "é",
+            "-rf",
+            "--help",
+            "_x",
+            "+x",
+            ".hidden",
+            &"x".repeat(1025),
+        ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }

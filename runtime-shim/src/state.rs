@@ -66,9 +66,10 @@ impl Status {
         matches!(self, Status::Created | Status::Running)
     }
 
-    /// Plain `delete` (without force) removes stopped and not-yet-started containers.
+    /// Plain `delete` (without force) removes stopped containers only: the spec says
+    /// deleting one that is not stopped MUST fail (runc deletes a created one).
     pub fn can_delete(self) -> bool {
-        matches!(self, Status::Created | Status::Stopped)
+        self == Status::Stopped
     }
 }
 
@@ -107,6 +108,13 @@ pub struct Record {
     /// The spec's hooks, so start and delete run those of create time.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The spec has no `process` (optional at create): `start` is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_process: bool,
+    /// The container shares the runtime's mount namespace: the mount points that were
+    /// below its root before create; delete unmounts every other one there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_mounts: Option<Vec<PathBuf>>,
 }
 
 /// The runtime-spec state document, as `state` prints it.
@@ -323,6 +331,7 @@ mod tests {
         assert!(!Status::Stopped.can_kill());
         assert!(Status::Running.can_kill());
         assert!(!Status::Running.can_delete());
+        assert!(!Status::Created.can_delete());
         assert!(Status::Stopped.can_delete());
     }
 

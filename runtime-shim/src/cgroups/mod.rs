@@ -33,6 +33,7 @@ mod fs;
 mod hugetlb;
 mod memory;
 mod mountinfo;
+pub(crate) use mountinfo::mount_points;
 mod pids;
 mod rdma;
 mod stats;
