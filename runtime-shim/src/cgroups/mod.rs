@@ -1292,8 +1292,14 @@ mod tests {
             "pids": {"limit": 20},
             "devices": [{"allow": false, "access": "rwm"},
                         {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}],
-            "blockIO": {"weight": 300}
+            "blockIO": {}
         });
+        // A weight only where an I/O scheduler offers one (CFQ or BFQ); its absence is
+        // refused, see real_v1_unavailable_resources_are_refused.
+        let weights = host_blkio_weights(&cgroup);
+        if weights {
+            resources["blockIO"]["weight"] = serde_json::json!(300);
+        }
         let disk = a_disk();
         if let Some((major, minor)) = disk {
             resources["blockIO"]["throttleReadBpsDevice"] =
@@ -1320,8 +1326,12 @@ mod tests {
         assert_eq!(read("cpu", "cpu.rt_runtime_us"), "10000");
         assert_eq!(read("cpu", "cpu.idle"), "0");
         let blkio = v1_dir(&cgroup, "blkio");
-        if fs::exists(blkio, "blkio.bfq.weight") {
-            assert_eq!(read("blkio", "blkio.bfq.weight"), "300");
+        if weights {
+            let file = ["blkio.weight", "blkio.bfq.weight"]
+                .into_iter()
+                .find(|file| fs::exists(blkio, file))
+                .unwrap();
+            assert_eq!(read("blkio", file), "300");
         }
         if let Some((major, minor)) = disk {
             assert_eq!(
@@ -1433,6 +1443,17 @@ mod tests {
         assert!(cgroup.stats().is_err(), "stats of a removed cgroup");
     }
 
+    /// Whether the host's blkio hierarchy offers a proportional weight (CFQ's or BFQ's
+    /// file in its root cgroup).
+    fn host_blkio_weights(cgroup: &Cgroup) -> bool {
+        let CgroupPaths::V1 { controllers, .. } = cgroup.paths() else {
+            return false;
+        };
+        controllers.get("blkio").is_some_and(|h| {
+            fs::exists(h.mount(), "blkio.weight") || fs::exists(h.mount(), "blkio.bfq.weight")
+        })
+    }
+
     /// What this host lacks is a clear error, and nothing is left behind.
     #[test]
     fn real_v1_unavailable_resources_are_refused() {
@@ -1475,6 +1496,21 @@ mod tests {
             serde_json::from_str(r#"{"unified": {"memory.high": "1"}}"#).unwrap();
         let err = cgroup.create(Some(&unified)).unwrap_err();
         assert!(err.to_string().contains("cgroup v1 host"), "{err}");
+        if controllers.contains_key("blkio") && !host_blkio_weights(&cgroup) {
+            let weight: LinuxResources =
+                serde_json::from_str(r#"{"blockIO": {"weight": 300}}"#).unwrap();
+            let err = cgroup.create(Some(&weight)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("blockIO weights need blkio.weight or blkio.bfq.weight"),
+                "{err}"
+            );
+            for dir in cgroup.dirs() {
+                assert!(!dir.exists(), "{} left behind", dir.display());
+            }
+        } else {
+            eprintln!("this host offers blkio weights; not checking their absence");
+        }
     }
 
     /// Realtime runtime beyond what the parent has: the error says where to look.
