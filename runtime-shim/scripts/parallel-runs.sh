@@ -29,7 +29,7 @@ while [[ $# -gt 0 ]]; do
         -j) parallel=$2; shift 2 ;;
         --runtime) runtime=$2; shift 2 ;;
         --roots) roots=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -38,7 +38,6 @@ done
 runtime=$(realpath "$runtime")
 
 tmp=$(mktemp -d /tmp/berth-parallel.XXXXXX)
-cgroups_before=$(ls -d /sys/fs/cgroup/*/berth* /sys/fs/cgroup/berth* 2>/dev/null | sort || true)
 cleanup() {
     local rc=$? r id
     trap - EXIT INT TERM
@@ -109,8 +108,19 @@ left=0
 for r in "$tmp"/root*; do
     if [[ -n $(ls -A "$r") ]]; then echo "left in $r: $(ls -A "$r" | head -5)"; left=1; fi
 done
-cgroups_after=$(ls -d /sys/fs/cgroup/*/berth* /sys/fs/cgroup/berth* 2>/dev/null | sort || true)
-extra=$(comm -13 <(echo "$cgroups_before") <(echo "$cgroups_after") | grep . || true)
+# The runtime's default parent of each root (berth-runc's `default_parent`: FNV-1a of
+# the root's real path), and any container's level below some berth parent.
+parents=$(python3 - "$tmp"/root* <<'PY'
+import os, sys
+for root in sys.argv[1:]:
+    h = 0xcbf29ce484222325
+    for b in os.path.realpath(root).encode():
+        h = ((h ^ b) * 0x100000001b3) & (2**64 - 1)
+    print("berth-%012x" % (h >> 16))
+PY
+)
+extra=$(for p in $parents; do ls -d /sys/fs/cgroup/*/"$p" /sys/fs/cgroup/"$p" 2>/dev/null; done
+        find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/berth*/id[0-9]*' 2>/dev/null)
 if [[ -n $extra ]]; then echo "cgroups left: $(echo "$extra" | head -5)"; left=1; fi
 [[ $left == 0 ]] && echo "nothing left behind"
 [[ $failures == 0 && $left == 0 ]]
