@@ -313,8 +313,9 @@ impl Cgroup {
     /// driver does). Nothing is created.
     pub fn new(cgroups_path: Option<&Path>, id: &str, root: &Path) -> Result<Self, CgroupError> {
         let is_default = cgroups_path.is_none_or(|p| p.as_os_str().is_empty());
-        let parent = default_parent(root);
-        let placement = Placement::parse(cgroups_path, id, &parent)?;
+        // Only then: it resolves the root's path (a few syscalls).
+        let parent = is_default.then(|| default_parent(root));
+        let placement = Placement::parse(cgroups_path, id, parent.as_deref().unwrap_or_default())?;
         let v2 = detect_v2(Path::new(CGROUP_ROOT))?;
         let mounts = mountinfo::parse_mountinfo(&read_proc(MOUNTINFO)?);
         let own = match placement {
@@ -328,7 +329,7 @@ impl Cgroup {
         };
         Ok(Self {
             paths,
-            default_parent: is_default.then_some(parent),
+            default_parent: parent,
             created: true,
         })
     }
