@@ -258,7 +258,11 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
     let bundle = Bundle::load(&opts.bundle)?;
     check(&criu.criu)?;
     let linux = bundle.spec.linux().as_ref();
-    let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
+    let mut cgroup = Cgroup::new(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        &opts.root,
+    )?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let _lock = dir.lock()?;
     let pid_file = dir.path().join("restore.pid");

@@ -146,7 +146,11 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;
     let seccomp = crate::process::compile_seccomp(linux)?;
 
-    let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
+    let mut cgroup = Cgroup::new(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        &opts.root,
+    )?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let _lock = dir.lock()?;
     let mut rollback = Rollback {
@@ -405,11 +409,11 @@ impl Container {
         Ok(())
     }
 
-    /// Send `signal` to the init, or with `all` to every process in the cgroup.
+    /// Send `signal` to the init, or with `all` to every process of the container.
     pub fn kill(&self, signal: Signal, all: bool) -> Result<()> {
         let status = self.status();
         if all {
-            for pid in self.record.cgroup.pids()? {
+            for pid in self.own_pids(status)? {
                 match kill(Pid::from_raw(pid), signal) {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(e) => return Err(Error::sys("kill", format!("pid {pid}"), e)),
@@ -504,11 +508,24 @@ impl Container {
         Ok(())
     }
 
-    /// SIGKILL whatever is left in the cgroup and wait until it is gone.
+    /// The processes `kill --all` and `delete` may signal: all in the cgroup when the
+    /// container made it; in one it joined (empty at create) others may have put
+    /// processes since, so only its init, while it lives.
+    fn own_pids(&self, status: Status) -> Result<Vec<i32>> {
+        if self.record.cgroup.created() {
+            Ok(self.record.cgroup.pids()?)
+        } else if status == Status::Stopped {
+            Ok(Vec::new())
+        } else {
+            Ok(vec![self.record.pid])
+        }
+    }
+
+    /// SIGKILL whatever of the container is left in the cgroup and wait until it is gone.
     fn kill_remaining(&self) -> Result<()> {
         let deadline = Instant::now() + KILL_TIMEOUT;
         loop {
-            let pids = self.record.cgroup.pids()?;
+            let pids = self.own_pids(self.status())?;
             if pids.is_empty() {
                 return Ok(());
             }
