@@ -47,7 +47,7 @@ fn requests(c: &mut Criterion) {
         .unwrap();
     let app = app();
     let rootfs = tempfile::tempdir().unwrap();
-    let mut spec = berth_engine::runtime::default_spec::default_spec(false, 0, 0);
+    let mut spec = berth_runtime::default_spec::default_spec(false, 0, 0);
     spec["process"]["terminal"] = false.into();
     let n = AtomicU64::new(0);
     // A template with a placeholder id, so each create is new.

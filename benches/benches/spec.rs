@@ -2,9 +2,9 @@
 //! config.json (`Bundle::load`: read, parse naming the bad field, check the rootfs), and
 //! compile a Docker-like seccomp profile to BPF (the pure-Rust compiler, uncached).
 
-use berth_engine::runtime::bundle::{parse_spec, Bundle};
-use berth_engine::runtime::default_spec::default_spec;
-use berth_engine::runtime::seccomp::compile;
+use berth_runtime::bundle::{parse_spec, Bundle};
+use berth_runtime::default_spec::default_spec;
+use berth_runtime::seccomp::compile;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use oci_spec::runtime::LinuxSeccomp;
 

@@ -1,4 +1,4 @@
-//! The OpenAPI document (`api/openapi.json`) kept true: it lists exactly the server's
+//! The OpenAPI document (`api/berthd/openapi.json`) kept true: it lists exactly the server's
 //! routes, every reference in it resolves, it is a well-formed OpenAPI 3.0 document, a
 //! real berthd serves it and answers every operation it lists, and what berthd answers
 //! (status, content type, JSON body) is what the document says, for errors and for the
@@ -19,7 +19,7 @@ const METHODS: [&str; 8] = [
 ];
 
 fn doc() -> Value {
-    serde_json::from_str(DOCUMENT).expect("api/openapi.json is not valid JSON")
+    serde_json::from_str(DOCUMENT).expect("api/berthd/openapi.json is not valid JSON")
 }
 
 /// Every `(METHOD, path)` the document lists.
@@ -70,8 +70,8 @@ fn the_document_lists_exactly_the_servers_routes() {
         .collect();
     assert!(
         undocumented.is_empty() && unserved.is_empty(),
-        "routes in ROUTES (api/src/routes/mod.rs) missing from api/openapi.json: {undocumented:?}; \
-         operations in api/openapi.json missing from ROUTES: {unserved:?}"
+        "routes in ROUTES (api/berthd/src/routes/mod.rs) missing from api/berthd/openapi.json: {undocumented:?}; \
+         operations in api/berthd/openapi.json missing from ROUTES: {unserved:?}"
     );
 }
 
@@ -223,7 +223,7 @@ fn kept(orig: &Value, back: &Value, at: &str, lost: &mut Vec<String>) {
 #[test]
 fn the_document_is_openapi_3_0() {
     let parsed: openapiv3::OpenAPI = serde_json::from_str(DOCUMENT)
-        .unwrap_or_else(|e| panic!("api/openapi.json is not an OpenAPI 3.0 document: {e}"));
+        .unwrap_or_else(|e| panic!("api/berthd/openapi.json is not an OpenAPI 3.0 document: {e}"));
     assert!(parsed.openapi.starts_with("3.0."), "{}", parsed.openapi);
     assert_eq!(parsed.info.version, env!("CARGO_PKG_VERSION"));
     // Whatever the typed model does not know (a misspelt keyword, a `nullable` put
@@ -421,7 +421,7 @@ fn berthd_serves_the_document_and_every_operation_in_it() {
     assert_eq!(served.header("content-type"), Some("application/json"));
     assert!(
         served.body == DOCUMENT.as_bytes(),
-        "GET /v1/openapi.json differs from api/openapi.json"
+        "GET /v1/openapi.json differs from api/berthd/openapi.json"
     );
 
     // Every documented operation on a container that does not exist, with an empty

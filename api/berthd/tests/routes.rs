@@ -437,3 +437,18 @@ fn waiting_clients_do_not_starve_the_rest_of_the_api() {
     drop(followers);
     delete_all(&d, &[id]);
 }
+
+#[test]
+fn an_id_that_reads_as_an_option_is_refused() {
+    // Issue 12.6: `-rf` reached an external runtime's command line as a flag.
+    let scratch = Scratch::new("dashid");
+    let d = Daemon::start(&scratch, &[], &[]);
+    for id in ["-rf", "--help"] {
+        let body = json!({"id": id, "spec": inline_spec(id, &["true"]), "rootfs": rootfs(&scratch.0),
+                          "runtime": "/usr/sbin/runc"});
+        let r = d.call("POST", "/v1/containers", Some(&body.to_string()));
+        r.expect_error(422, "invalid_id");
+    }
+    let r = d.call("GET", "/v1/containers", None);
+    assert_eq!(r.json["containers"].as_array().unwrap().len(), 0, "{r:?}");
+}

@@ -446,9 +446,10 @@ fn lifecycle_through_the_cli() {
     berth(&d, &["inspect", &sleeper]).fails(1, "(not_found, HTTP 404)");
     let left = berth(&d, &["--json", "ps", "-a"]).json();
     assert_eq!(left["containers"], Value::Array(vec![]), "{left}");
+    // The default cgroup of a container berthd made from a root filesystem.
+    let parent = berth_testkit::runtime::cgroups::default_parent(&scratch.state().join("runtime"));
     for id in [&sleeper, &echo, &created] {
-        // The default cgroup of a container berthd made from a root filesystem.
-        assert_cgroup_gone(&format!("berth/{id}"));
+        assert_cgroup_gone(&format!("{parent}/{id}"));
     }
 
     // events: the sleeper's whole life, in order, from the history.

@@ -149,8 +149,8 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Check a container id: the runtime's rules (letters, digits, `_+-.`, not `.`/`..`)
-/// and at most [`MAX_ID_LEN`] bytes.
+/// Check a container id: the rule every id follows (letters, digits, `_+-.`, starting
+/// with a letter or digit), at most [`MAX_ID_LEN`] bytes, no `+` and no `..`.
 pub fn validate_id(id: &str) -> Result<(), SubmitError> {
     if id.len() > MAX_ID_LEN {
         return Err(SubmitError::InvalidId(format!(
@@ -165,7 +165,8 @@ pub fn validate_id(id: &str) -> Result<(), SubmitError> {
             "{id:?}: only letters, digits, '_', '-' and '.' are allowed, and no \"..\""
         )));
     }
-    berth_runtime::id::validate(id).map_err(|e| SubmitError::InvalidId(e.to_string()))
+    berth_runtime_types::id::check(id)
+        .map_err(|reason| SubmitError::InvalidId(format!("invalid container id {id:?}: {reason}")))
 }
 
 /// Check a spec before anything is recorded: the id, absolute existing paths.

@@ -29,8 +29,5 @@ pub use record::{Change, ContainerSpec, Record, SpecSource, Timestamp, Timestamp
 pub use remove::RemoveError;
 pub use state_machine::{IllegalTransition, State};
 
-/// The OCI runtime library the engine's shims are built on.
-pub use berth_runtime as runtime;
-
 /// How the engine talks to its shims.
 pub use berth_shim_adapter as shim;

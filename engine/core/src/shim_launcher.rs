@@ -345,14 +345,19 @@ impl Launcher for ShimLauncher {
     }
 }
 
-/// The reason a shim gave for failing: the message of the last line of its log, unless
-/// that line is the shim's own news of progress (`created, init pid …` of a shim that
-/// hung afterwards is no reason).
+/// The reason a shim gave for failing: the message of the last `failed:` line of its
+/// log (its cleanup logs more after it: the init it killed, say), else of the last line
+/// unless that line is the shim's own news of progress (`created, init pid …` of a shim
+/// that hung afterwards is no reason).
 fn shim_failure(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("shim.log")).ok()?;
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-    let message = log_message(line);
-    let progress = message.len() < line.len() && !line.contains("failed");
+    let mut lines = text.lines().rev().filter(|l| !l.trim().is_empty());
+    let last = lines.clone().next()?;
+    if let Some(failed) = lines.find(|l| l.contains(": failed: ")) {
+        return Some(log_message(failed).to_owned());
+    }
+    let message = log_message(last);
+    let progress = message.len() < last.len() && !last.contains("failed");
     (!progress).then(|| message.to_owned())
 }
 

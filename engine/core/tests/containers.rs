@@ -371,6 +371,37 @@ fn a_start_that_hangs_is_failed_and_leaves_nothing() {
     engine.remove(&id, false, Duration::from_secs(30)).unwrap();
 }
 
+#[test]
+fn a_container_whose_exec_fails_after_create_is_failed_with_the_reason() {
+    // Issue 12.1: the init failed between the start handshake and its exec, and the
+    // container was recorded as started.
+    let dir = std::env::temp_dir().join(format!("berth-engine-noexec-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _monitor, shim) = engine(&dir, 1);
+    let id = format!("eng-noexec-{}", std::process::id());
+    let b = bundle(&dir, &id, &["true"]);
+    let config = b.join("config.json");
+    let mut spec: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    spec["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{ "names": ["execve", "execveat"], "action": "SCMP_ACT_ERRNO" }]
+    });
+    fs::write(&config, spec.to_string()).unwrap();
+    engine.submit(ContainerSpec::bundle(&id, b)).unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "final", |s| {
+        s.is_final()
+    });
+    let record = engine.get(&id).unwrap();
+    assert_eq!(record.state, State::Failed, "{record:?}");
+    assert!(record.timestamps.started.is_none(), "{record:?}");
+    assert!(
+        record.error.as_deref().unwrap_or("").contains("execve"),
+        "{record:?}"
+    );
+    clean_up(&engine, &shim, &[]);
+    assert!(!Path::new("/sys/fs/cgroup/pids").join(&id).exists());
+}
+
 /// Env var that turns this test binary into the process hosting the engine of
 /// [`engine_killed_and_restarted_finds_every_container`].
 const HOST_ENV: &str = "BERTH_ENGINE_TEST_HOST";

@@ -851,3 +851,105 @@ fn a_stopped_spawner_is_reported_lost_not_waited_for() {
     assert!(!process_alive(pid));
     assert!(!opts.state_dir.join(PID_FILE).exists());
 }
+
+#[test]
+fn a_start_that_fails_at_the_exec_is_reported_failed_never_started() {
+    // Issue 12.1: the init failed after the start handshake and the shim said started.
+    for runtime in [None, Some(berth_runc())] {
+        let mut c = TestContainer::new("shim-noexec", &["echo", "hello"]);
+        c.spec["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{ "names": ["execve", "execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }]
+        });
+        c.write_config();
+        let external = runtime.is_some();
+        let mut shim = Shim::spawn(&Shim::options(&c, runtime, true));
+        let mut client = shim.connect();
+        wait_status(&mut client, Status::Created);
+        match client.request(&Request::Start).expect("start request") {
+            Message::Error { message } => {
+                assert!(message.contains("execve"), "external={external}: {message}")
+            }
+            other => panic!("external={external}: start answered {other:?}"),
+        }
+        let mut events = client.take_events();
+        events.extend(events_until_closed(&mut client));
+        let n = names(&events);
+        assert!(!n.contains(&"started"), "external={external}: {n:?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Message::Failed { message } if message.contains("execve"))),
+            "external={external}: {events:?}"
+        );
+        assert_eq!(shim.wait(), 1, "external={external}");
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
+fn an_external_runtime_reads_an_id_that_looks_like_an_option_as_the_id() {
+    // Issue 12.6: the shim put the id where runc reads options (`-rf`: unknown flag).
+    // The engine and berth-runc refuse such ids; the shim still must not pass them on
+    // as options, to runc least of all.
+    let runc = PathBuf::from("/usr/sbin/runc");
+    if !runc.exists() {
+        eprintln!("SKIPPED: no {}", runc.display());
+        return;
+    }
+    let mut c = TestContainer::new("shim-dash", &["echo", "hello"]);
+    c.id = format!("-rf{}", c.id);
+    c.spec["process"]["env"][2] = json!(format!("{MARK_ENV}={}", c.id));
+    c.write_config();
+    // Forked by a spawner, as the engine does: the options never pass a command line.
+    let opts = Shim::options(&c, Some(runc), true);
+    let mut spawner = Spawner::start(&shim_binary()).expect("start the spawner");
+    let spawned = spawner.spawn(&opts).expect("spawn a shim");
+    let shim = Shim {
+        child: None,
+        pid: spawned.pid,
+        state_dir: opts.state_dir.clone(),
+        log: opts.log.clone().unwrap(),
+    };
+    let mut client = spawned.client;
+    client.set_read_timeout(Some(TIMEOUT)).unwrap();
+    wait_status(&mut client, Status::Created);
+    ok(&mut client, Request::Start);
+    let (_, rec) = events_until_exit(&mut client);
+    assert_eq!(rec.code, 0);
+    assert_eq!(shim.log_text(), "hello\n");
+    ok(&mut client, Request::Delete { force: false });
+    events_until_closed(&mut client);
+    let deadline = Instant::now() + TIMEOUT;
+    while process_alive(shim.pid) {
+        assert!(Instant::now() < deadline, "the shim did not exit");
+        thread::sleep(Duration::from_millis(10));
+    }
+    c.assert_nothing_left();
+    drop(spawner);
+}
+
+#[test]
+fn a_warning_of_the_init_lands_in_the_shim_log() {
+    // Issue 12.2, for the built-in runtime: the warnings reach the shim's log.
+    let mut c = TestContainer::new("shim-warn", &["true"]);
+    c.spec["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "permitted": ["CAP_CHOWN"]
+    });
+    c.write_config();
+    let mut shim = Shim::spawn(&Shim::options(&c, None, true));
+    let mut client = shim.connect();
+    wait_status(&mut client, Status::Created);
+    let shim_log = fs::read_to_string(shim.state_dir.join("shim.log")).unwrap();
+    assert!(
+        shim_log
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("CAP_KILL")),
+        "{shim_log}"
+    );
+    // Not in the container's own output.
+    assert!(!shim.log_text().contains("CAP_KILL"), "{}", shim.log_text());
+    delete_and_check(&c, &mut shim, client, false);
+}

@@ -1,5 +1,10 @@
 //! `--log` and `--log-format`: entries shaped as runc's (logrus) so that callers which
 //! parse runc's log file, such as containerd's shim looking for the last error, read ours.
+//! Without `--log`, warnings (the runtime-spec's "MUST be logged as a warning": a
+//! capability that cannot be granted, say) go to stderr in the same shape; with it, as
+//! with runc, the log file has everything and stderr nothing but errors (from `main`):
+//! callers such as containerd's shim pass `--log` and hand the container's own stdio to
+//! the runtime, where warnings would mix into the container's output.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -13,11 +18,11 @@ use tracing_subscriber::prelude::*;
 
 use crate::LogFormat;
 
-/// Writes one line per event to the log file.
-struct FileLayer {
-    file: Mutex<File>,
+/// Writes one line per event it accepts to a file or stderr.
+struct LineLayer {
+    out: Mutex<Box<dyn Write + Send>>,
     format: LogFormat,
-    max_level: Level,
+    accept: fn(&Level) -> bool,
 }
 
 /// Collects an event's message and fields.
@@ -47,14 +52,14 @@ impl Visit for Fields {
     }
 }
 
-impl<S: Subscriber> Layer<S> for FileLayer {
+impl<S: Subscriber> Layer<S> for LineLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        if *event.metadata().level() > self.max_level {
+        if !(self.accept)(event.metadata().level()) {
             return;
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        let level = logrus_level(event.metadata().level());
         let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let line = match self.format {
             LogFormat::Json => {
@@ -75,29 +80,52 @@ impl<S: Subscriber> Layer<S> for FileLayer {
                 line
             }
         };
-        if let Ok(mut file) = self.file.lock() {
-            let _ = writeln!(file, "{line}");
+        if let Ok(mut out) = self.out.lock() {
+            let _ = writeln!(out, "{line}");
         }
     }
 }
 
-/// Install the logger: entries go to `--log` if given; without it they are dropped
-/// (errors reach stderr from `main` either way).
+/// A level as logrus (runc) names it.
+fn logrus_level(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "error",
+        Level::WARN => "warning",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    }
+}
+
+/// Install the logger: entries go to `--log` if given, else warnings to stderr.
 pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) {
-    let Some(path) = log else {
-        return;
-    };
-    let file = match OpenOptions::new().create(true).append(true).open(path) {
-        Ok(file) => file,
-        Err(e) => {
-            eprintln!("berth-runc: cannot open log file {}: {e}", path.display());
-            return;
-        }
-    };
-    let layer = FileLayer {
-        file: Mutex::new(file),
-        format,
-        max_level: if debug { Level::DEBUG } else { Level::INFO },
+    let file = log.and_then(open);
+    let layer = match file {
+        Some(file) => LineLayer {
+            out: Mutex::new(Box::new(file)),
+            format,
+            accept: if debug {
+                |level| *level <= Level::DEBUG
+            } else {
+                |level| *level <= Level::INFO
+            },
+        },
+        None => LineLayer {
+            out: Mutex::new(Box::new(std::io::stderr())),
+            format,
+            accept: |level| *level == Level::WARN,
+        },
     };
     let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+/// Open the `--log` file for appending; a failure is said on stderr, not fatal.
+fn open(path: &Path) -> Option<File> {
+    match OpenOptions::new().create(true).append(true).open(path) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            eprintln!("berth-runc: cannot open log file {}: {e}", path.display());
+            None
+        }
+    }
 }

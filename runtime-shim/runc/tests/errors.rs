@@ -58,12 +58,8 @@ fn config_field_of_wrong_type() {
     create_fails(&c, &["process"], &[]);
 }
 
-#[test]
-fn missing_process() {
-    let mut c = TestContainer::new("err-noprocess", &["true"]);
-    c.spec.as_object_mut().unwrap().remove("process");
-    create_fails(&c, &["process"], &[]);
-}
+// A spec without `process` is created and refused at start: see lifecycle.rs,
+// process_is_optional_at_create_and_required_at_start.
 
 #[test]
 fn empty_args() {
@@ -205,6 +201,28 @@ fn invalid_container_ids() {
 }
 
 #[test]
+fn ids_that_read_as_options_are_refused() {
+    // Issue 12.6: docker's rule, an id starts with a letter or digit.
+    if skip_under_runc("runc takes ids that start with '-'") {
+        return;
+    }
+    for bad in ["-rf", "--help", "-", "_x", ".x"] {
+        let c = TestContainer::new("err-dashid", &["true"]);
+        c.write_config();
+        let out = c.cmd(&["create", "--bundle", c.bundle.to_str().unwrap(), "--", bad]);
+        out.assert_one_line_error(&["letter or digit"], &[]);
+        let out = c.cmd(&["delete", "--", bad]);
+        out.assert_one_line_error(&["letter or digit"], &[]);
+        assert_eq!(
+            std::fs::read_dir(&c.root).map(|d| d.count()).unwrap_or(0),
+            0,
+            "state left for id {bad:?}"
+        );
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
 fn overlong_container_id() {
     if skip_under_runc("runc accepts ids of any length") {
         return;
@@ -332,13 +350,33 @@ fn delete_running_refused_without_force() {
 }
 
 #[test]
-fn delete_created_without_force_is_allowed() {
-    // runc: `delete` of a *created* container (never started) kills and removes it
-    // without --force; only running (and paused) containers need --force.
-    let c = TestContainer::new("err-del-created", &["sleep", "1000"]);
+fn delete_created_without_force_is_refused_and_changes_nothing() {
+    // Issue 12.3: the runtime spec says deleting a container that is not stopped MUST
+    // fail; runc kills and removes a created one.
+    if skip_under_runc("runc deletes a created container without --force") {
+        return;
+    }
+    let c = TestContainer::new("err-del-created", &["echo", "ran"]);
+    let created = c.create();
+    created.assert_success();
+    let pid = c.pid();
+    c.delete().assert_one_line_error(&["created"], &["delete"]);
+    // Untouched: still created, same init, and it still starts.
+    assert_eq!(c.status(), "created");
+    assert_eq!(c.pid(), pid);
+    c.start().assert_success();
+    c.wait_for_status("stopped");
+    assert_eq!(created.stdout_now().trim(), "ran");
+    c.delete().assert_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn delete_created_with_force_kills_it() {
+    let c = TestContainer::new("err-del-created-force", &["sleep", "1000"]);
     c.create().assert_success();
     let pid = c.pid();
-    c.delete().assert_success();
+    c.delete_force().assert_success();
     assert!(c.state().is_err());
     wait_until_dead(pid);
     c.assert_nothing_left();

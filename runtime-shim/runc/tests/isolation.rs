@@ -432,3 +432,69 @@ fn sibling_containers_do_not_share_namespaces() {
     a.assert_nothing_left();
     b.assert_nothing_left();
 }
+
+/// The test spec without a mount namespace, and without what needs one (masked and
+/// read-only paths, which runc refuses there too), on a private rootfs: the container's
+/// mounts are made in the host's namespace, below that rootfs.
+fn without_mount_namespace(prefix: &str, args: &[&str]) -> TestContainer {
+    let mut c = TestContainer::new(prefix, args);
+    c.use_private_rootfs();
+    let linux = &mut c.spec["linux"];
+    let namespaces = linux["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|n| n["type"] != "mount");
+    let linux = linux.as_object_mut().unwrap();
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+    c
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_shares_the_runtimes() {
+    // Issue 12.3: the spec says the container inherits the runtime's namespace.
+    let c = without_mount_namespace(
+        "iso-nomntns",
+        &[
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/mnt; ls /dev/null; sleep 1000",
+        ],
+    );
+    let created = c.create();
+    created.assert_success();
+    c.start().assert_success();
+    let out = wait_for_file(&created.stdout_path, "output", |t| t.lines().count() >= 2);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], [host_ns("mnt").as_str(), "/dev/null"], "{out}");
+    if skip_under_runc("runc execs into the host's root here and leaves its mounts") {
+        return;
+    }
+    // A process exec'd into it is chrooted like its init.
+    let exec = c.cmd(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "test -e /work && echo host || echo container",
+    ]);
+    exec.assert_success();
+    assert_eq!(exec.stdout.trim(), "container", "{exec}");
+    // Its mounts live below its root in our namespace until delete removes them.
+    assert!(mountinfo()
+        .iter()
+        .any(|m| m.mountpoint.starts_with(&c.bundle)));
+    c.delete_force().assert_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn without_a_mount_namespace_what_would_change_the_runtimes_is_refused() {
+    if skip_under_runc("runc makes a read-only root out of the host's") {
+        return;
+    }
+    let mut c = without_mount_namespace("iso-nomntns-ro", &["true"]);
+    c.spec["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    c.spec["root"]["readonly"] = json!(true);
+    c.create()
+        .assert_one_line_error(&["mount namespace"], &["maskedPaths", "root.readonly"]);
+    c.assert_nothing_left();
+}

@@ -623,3 +623,23 @@ fn preserve_fds_passes_exactly_the_given_descriptors() {
     );
     c.assert_nothing_left();
 }
+
+#[test]
+fn process_is_optional_at_create_and_required_at_start() {
+    // Issue 12.3 (runtime-spec: `process` is REQUIRED when start is called).
+    if skip_under_runc("runc requires process at create") {
+        return;
+    }
+    let mut c = TestContainer::new("lc-noprocess", &["true"]);
+    c.spec.as_object_mut().unwrap().remove("process");
+    c.create().assert_success();
+    assert_eq!(c.status(), "created");
+    let pid = c.pid();
+    c.start().assert_one_line_error(&["no process"], &[]);
+    // Refused without effect: still created, same init.
+    assert_eq!(c.status(), "created");
+    assert_eq!(c.pid(), pid);
+    c.delete_force().assert_success();
+    wait_until_dead(pid);
+    c.assert_nothing_left();
+}

@@ -528,6 +528,21 @@ fn rootfs_propagation_private() {
 }
 
 #[test]
+fn rootfs_propagation_unbindable() {
+    // Issue 12.3: applied before the root was bind-mounted on itself, the flag made that
+    // bind fail with EINVAL.
+    for p in ["unbindable", "runbindable"] {
+        let mut c = TestContainer::new("rfs-unbindable", &["cat", "/proc/self/mountinfo"]);
+        c.spec["linux"]["rootfsPropagation"] = json!(p);
+        let out = c.run_ok();
+        let mounts = inside_mounts(&out);
+        let root = mount_at(&mounts, "/");
+        assert!(root.optional.contains("unbindable"), "{p}: {root:?}");
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
 fn no_mounts_leak_to_host_while_running() {
     let mut c = TestContainer::new("rfs-noleak", &["sleep", "1000"]);
     c.spec["mounts"].as_array_mut().unwrap().push(json!({

@@ -113,3 +113,75 @@ fn malformed_rule_is_refused_and_unknown_names_are_skipped() {
     assert_eq!(c.run_ok().trim(), "fine");
     c.assert_nothing_left();
 }
+
+/// Allow everything but `names`, which fail with EPERM.
+fn deny(names: &[&str]) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{ "names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }]
+    })
+}
+
+/// `create`, then `start`, which must succeed; the container's output once it stopped.
+fn create_start_output(c: &TestContainer) -> String {
+    let created = c.create();
+    created.assert_success();
+    c.start().assert_success();
+    c.wait_for_status("stopped");
+    created.stdout_now()
+}
+
+#[test]
+fn a_profile_without_close_range_runs_its_program() {
+    // Issue 12.1: installed before the capabilities are dropped, the filter was in force
+    // when the init marked its descriptors close-on-exec, and the container never ran.
+    let mut c = TestContainer::new("seccomp-close-range", &["echo", "hello"]);
+    c.spec["process"]["noNewPrivileges"] = json!(false);
+    c.spec["linux"]["seccomp"] = deny(&["close_range"]);
+    assert_eq!(create_start_output(&c).trim(), "hello");
+    c.delete().assert_success();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn the_runtime_needs_no_more_than_read_write_open_and_exec_under_the_filter() {
+    if skip_under_runc("runc uses prctl and fcntl after the filter") {
+        return;
+    }
+    for nnp in [false, true] {
+        let mut c = TestContainer::new("seccomp-own", &["echo", "hello"]);
+        c.spec["process"]["noNewPrivileges"] = json!(nnp);
+        c.spec["linux"]["seccomp"] = deny(&[
+            "close_range",
+            "fcntl",
+            "prctl",
+            "sendto",
+            "recvfrom",
+            "sendmsg",
+            "recvmsg",
+        ]);
+        assert_eq!(create_start_output(&c).trim(), "hello", "nnp={nnp}");
+        c.delete().assert_success();
+        c.assert_nothing_left();
+    }
+}
+
+#[test]
+fn an_exec_that_fails_after_create_fails_start_with_the_reason() {
+    if skip_under_runc("runc's start does not see a failed exec") {
+        return;
+    }
+    for nnp in [false, true] {
+        let mut c = TestContainer::new("seccomp-no-exec", &["echo", "hello"]);
+        c.spec["process"]["noNewPrivileges"] = json!(nnp);
+        c.spec["linux"]["seccomp"] = deny(&["execve", "execveat"]);
+        c.create().assert_success();
+        let start = c.start();
+        assert_eq!(start.code(), Some(1), "nnp={nnp}: {start}");
+        start.assert_one_line_error(&["execve"], &["not permitted"]);
+        c.wait_for_status("stopped");
+        c.delete().assert_success();
+        c.assert_nothing_left();
+    }
+}

@@ -84,3 +84,46 @@ fn unknown_capability_is_named() {
         .assert_one_line_error(&["CAP_NO_SUCH_THING", "NO_SUCH_THING"], &[]);
     c.assert_nothing_left();
 }
+
+#[test]
+fn a_capability_left_out_is_a_warning_in_the_log_or_on_stderr() {
+    // Issue 12.2: the init warned after closing the log, and stderr got nothing. As with
+    // runc, the warning goes to --log when there is one (callers such as containerd give
+    // the container's stdio to the runtime), else to stderr.
+    if skip_under_runc("runc warns in its own words") {
+        return;
+    }
+    for with_log in [true, false] {
+        let mut c = TestContainer::new("sec-caps-warn", &["true"]);
+        // Effective but not permitted: the kernel cannot grant it, on any host.
+        c.spec["process"]["capabilities"] = json!({
+            "bounding": ["CAP_CHOWN", "CAP_KILL"],
+            "effective": ["CAP_CHOWN", "CAP_KILL"],
+            "permitted": ["CAP_CHOWN"]
+        });
+        let log = c.io.join("runtime.log");
+        let log_arg = log.to_str().unwrap();
+        let extra: &[&str] = if with_log { &["--log", log_arg] } else { &[] };
+        let created = c.create_with(extra);
+        created.assert_success();
+        let warned = |text: &str| {
+            text.lines()
+                .any(|l| l.contains("level=warning") && l.contains("CAP_KILL"))
+        };
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if with_log {
+            assert!(warned(&logged), "log: {logged}");
+            assert!(
+                created.stderr.trim().is_empty(),
+                "stderr: {}",
+                created.stderr
+            );
+        } else {
+            assert!(warned(&created.stderr), "stderr: {}", created.stderr);
+        }
+        c.start().assert_success();
+        c.wait_for_status("stopped");
+        c.delete().assert_success();
+        c.assert_nothing_left();
+    }
+}

@@ -73,16 +73,9 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
         ));
     }
 
-    let process = spec.process().as_ref().ok_or("process is not set")?;
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return Err("process.args must name a program".into()),
-    }
-    if !process.cwd().is_absolute() {
-        return Err(format!(
-            "process.cwd {} is not an absolute path",
-            process.cwd().display()
-        ));
+    // Optional at create, required at start (runtime-spec): `start` refuses without.
+    if let Some(process) = spec.process() {
+        validate_process(process)?;
     }
 
     if let Some(linux) = spec.linux() {
@@ -130,6 +123,21 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
         }
     }
     Ok(rootfs)
+}
+
+/// Check the program and working directory of the container's process.
+fn validate_process(process: &oci_spec::runtime::Process) -> std::result::Result<(), String> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err("process.args must name a program".into()),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!(
+            "process.cwd {} is not an absolute path",
+            process.cwd().display()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

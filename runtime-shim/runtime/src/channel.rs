@@ -1,11 +1,14 @@
 //! The setup protocol between the runtime (parent) and the container's init (child).
 //!
 //! A SOCK_SEQPACKET socketpair: every message is one datagram, so message boundaries are
-//! kept without framing, and a peer that dies shows up as end-of-file.
+//! kept without framing, and a peer that dies shows up as end-of-file. Messages go
+//! through plain write(2) and read(2): the init talks on it under the user's seccomp
+//! profile, and those are the calls every profile that lets a program run allows.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::{read, write};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysContext};
@@ -25,6 +28,9 @@ pub enum Message {
     HooksDone(Box<crate::state::OciState>),
     /// Init → parent: setup failed.
     Failed(String),
+    /// Init → parent, before `Ready` or `Failed`: something was left out (a capability
+    /// the runtime cannot grant, say); the runtime logs it.
+    Warning(String),
 }
 
 /// Largest message we ever send; failure messages are truncated to fit.
@@ -49,15 +55,17 @@ pub fn pair() -> Result<(Channel, Channel)> {
 }
 
 impl Channel {
-    /// Send one message.
+    /// Send one message. A peer that is gone gives EPIPE to the runtime (which ignores
+    /// SIGPIPE, as every Rust program) and SIGPIPE to an init, which then has nobody to
+    /// report to anyway.
     pub fn send(&self, msg: &Message) -> Result<()> {
         let mut bytes = serde_json::to_vec(msg).unwrap_or_default();
         if bytes.len() > MAX_MESSAGE {
             bytes = serde_json::to_vec(&Message::Failed("error message too long".into()))
                 .unwrap_or_default();
         }
-        send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
-            .sys("send", "init channel")
+        write(&self.fd, &bytes)
+            .sys("write", "init channel")
             .map(drop)
     }
 
@@ -65,9 +73,9 @@ impl Channel {
     pub fn recv(&self) -> Result<Option<Message>> {
         let mut buf = [0u8; MAX_MESSAGE];
         let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            match read(&self.fd, &mut buf) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                other => break other.sys("recv", "init channel")?,
+                other => break other.sys("read", "init channel")?,
             }
         };
         if n == 0 {

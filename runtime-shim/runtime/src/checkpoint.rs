@@ -258,7 +258,11 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
     let bundle = Bundle::load(&opts.bundle)?;
     check(&criu.criu)?;
     let linux = bundle.spec.linux().as_ref();
-    let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
+    let mut cgroup = Cgroup::new(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        &opts.root,
+    )?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let _lock = dir.lock()?;
     let pid_file = dir.path().join("restore.pid");
@@ -266,6 +270,7 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         dir: Some(dir),
         cgroup: None,
         init: None,
+        shared_mounts: None,
     };
     cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
     rollback.cgroup = Some(&cgroup);
@@ -294,6 +299,8 @@ pub fn restore(opts: &CreateOptions, criu: &CriuOptions) -> Result<Container> {
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
         hooks: bundle.spec.hooks().clone(),
+        no_process: false,
+        shared_mounts: None,
     };
     rollback.dir.as_ref().expect("armed").write(&record)?;
     if let Some(path) = &opts.pid_file {

@@ -1,5 +1,7 @@
-//! Closing every descriptor in a range: close_range(2), or one by one from
-//! /proc/self/fd on kernels without it (before 5.9).
+//! Closing every descriptor in a range, or marking it close-on-exec: close_range(2), or
+//! one by one from /proc/self/fd on kernels without it (before 5.9).
+
+use nix::errno::Errno;
 
 /// Close this process's descriptors `from..=to`. Only for descriptors nothing in the
 /// process uses any more (a freshly forked or cloned child's inheritance).
@@ -9,20 +11,53 @@ pub fn close_range(from: u32, to: u32) {
     if unsafe { libc::syscall(libc::SYS_close_range, from, to, 0u32) } == 0 {
         return;
     }
-    // Listed first, closed after: the listing's own descriptor must not be closed
-    // while it is read.
-    let open: Vec<u32> = match std::fs::read_dir("/proc/self/fd") {
+    for fd in listed(from, to) {
+        // SAFETY: as above; a descriptor that is not open (the listing's own, now
+        // closed) gives EBADF, which changes nothing.
+        unsafe { libc::close(fd as libc::c_int) };
+    }
+}
+
+/// Mark every descriptor from `from` on close-on-exec, so that an exec hands none of
+/// them to the program.
+pub fn cloexec_from(from: u32) -> Result<(), Errno> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes the flags of this
+    // process's descriptors.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            from,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        // Before 5.9 (no close_range) or 5.11 (no CLOSE_RANGE_CLOEXEC).
+        Errno::ENOSYS | Errno::EINVAL => {}
+        errno => return Err(errno),
+    }
+    for fd in listed(from, u32::MAX) {
+        // SAFETY: F_SETFD only changes a descriptor's flags; one that is not open (the
+        // listing's own, closed by now) gives EBADF, which changes nothing.
+        unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// The open descriptors in `from..=to`, listed before anything is done to them: the
+/// listing's own descriptor must not be touched while it is read. Without /proc, the
+/// first 4096 numbers of the range.
+fn listed(from: u32, to: u32) -> Vec<u32> {
+    match std::fs::read_dir("/proc/self/fd") {
         Ok(dir) => dir
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse().ok())
             .filter(|fd| (from..=to).contains(fd))
             .collect(),
         Err(_) => (from..=to.min(from.saturating_add(4096))).collect(),
-    };
-    for fd in open {
-        // SAFETY: as above; a descriptor that is not open (the listing's own, now
-        // closed) gives EBADF, which changes nothing.
-        unsafe { libc::close(fd as libc::c_int) };
     }
 }
 
@@ -48,5 +83,18 @@ mod tests {
         assert!(open(903));
         close_range(903, 903);
         assert!(!open(903));
+    }
+
+    #[test]
+    fn descriptors_from_a_number_on_are_marked_close_on_exec() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: dup2 of our open file onto an unused high number.
+        assert_eq!(unsafe { libc::dup2(file.as_raw_fd(), 950) }, 950);
+        // SAFETY: fcntl F_GETFD on a descriptor number, open or not.
+        let flags = || unsafe { libc::fcntl(950, libc::F_GETFD) };
+        assert_eq!(flags() & libc::FD_CLOEXEC, 0);
+        cloexec_from(950).unwrap();
+        assert_eq!(flags() & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        close_range(950, 950);
     }
 }

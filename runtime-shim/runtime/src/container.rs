@@ -64,12 +64,16 @@ pub(crate) struct Rollback<'a> {
     pub(crate) dir: Option<ContainerDir>,
     pub(crate) cgroup: Option<&'a Cgroup>,
     pub(crate) init: Option<Pid>,
+    /// The root filesystem and the mounts below it before create, for a container in
+    /// the runtime's mount namespace: the init's mounts there outlive it.
+    pub(crate) shared_mounts: Option<(PathBuf, Vec<PathBuf>)>,
 }
 
 impl Rollback<'_> {
     pub(crate) fn disarm(&mut self) -> ContainerDir {
         self.cgroup = None;
         self.init = None;
+        self.shared_mounts = None;
         self.dir.take().expect("rollback disarmed twice")
     }
 }
@@ -79,6 +83,11 @@ impl Drop for Rollback<'_> {
         if let Some(pid) = self.init {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+        }
+        if let Some((rootfs, keep)) = &self.shared_mounts {
+            if let Err(e) = crate::rootfs::unmount_below(rootfs, keep) {
+                tracing::warn!("cleanup after failed create: {e}");
+            }
         }
         if let Some(cgroup) = self.cgroup {
             if let Err(e) = cgroup.destroy() {
@@ -109,12 +118,24 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
     let namespaces = Namespaces::from_spec(linux)?;
-    if !namespaces.has_mount() {
-        return Err(Error::InvalidSpec {
-            path: bundle.path.join(crate::bundle::CONFIG_FILE),
-            reason: "a mount namespace is required".into(),
-        });
-    }
+    // Without a mount namespace the container inherits the runtime's (runtime-spec):
+    // its mounts are made there, below its root, and removed again at delete.
+    let shared_mounts = if namespaces.has_mount() {
+        None
+    } else {
+        let conflicts = crate::rootfs::shared_namespace_conflicts(spec);
+        if !conflicts.is_empty() {
+            return Err(Error::InvalidSpec {
+                path: bundle.path.join(crate::bundle::CONFIG_FILE),
+                reason: format!(
+                    "{} need a mount namespace: without one the container shares the \
+                     runtime's, and they would change it",
+                    conflicts.join(", ")
+                ),
+            });
+        }
+        Some(crate::rootfs::mounts_below(&bundle.rootfs))
+    };
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     if terminal && opts.console_socket.is_none() && console.is_none() {
         return Err(Error::InvalidSpec {
@@ -125,13 +146,20 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;
     let seccomp = crate::process::compile_seccomp(linux)?;
 
-    let cgroup = Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id)?;
+    let mut cgroup = Cgroup::new(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        &opts.root,
+    )?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
     let _lock = dir.lock()?;
     let mut rollback = Rollback {
         dir: Some(dir),
         cgroup: None,
         init: None,
+        shared_mounts: shared_mounts
+            .clone()
+            .map(|keep| (bundle.rootfs.clone(), keep)),
     };
     let dir_path = rollback
         .dir
@@ -163,6 +191,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         // SAFETY: closing a descriptor this (child) process owns and never uses again.
         unsafe { libc::close(parent_fd) };
         init::run(InitConfig {
+            id: &opts.id,
             bundle: &bundle,
             namespaces: &namespaces,
             cgroup: &cgroup,
@@ -201,11 +230,14 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: cgroup.clone(),
         hooks: spec.hooks().clone(),
+        no_process: spec.process().is_none(),
+        shared_mounts,
     };
     parent.send(&Message::Proceed)?;
     loop {
         match parent.recv()? {
             Some(Message::Ready) => break,
+            Some(Message::Warning(warning)) => tracing::warn!(id = %opts.id, "{warning}"),
             Some(Message::RunCreateHooks) => {
                 let state = record.oci_state(Status::Creating);
                 hooks::run(spec.hooks().as_ref(), HookKind::Prestart, &state)?;
@@ -310,6 +342,10 @@ impl Container {
     pub fn start(&self) -> Result<()> {
         let _lock = self.dir.lock()?;
         self.require("start", Status::can_start)?;
+        if self.record.no_process {
+            // Refused before the FIFO is touched: the container stays created.
+            return Err(Error::NoProcess(self.id().to_string()));
+        }
         let fifo = self.dir.path().join(EXEC_FIFO);
         let fd = open(
             &fifo,
@@ -373,11 +409,11 @@ impl Container {
         Ok(())
     }
 
-    /// Send `signal` to the init, or with `all` to every process in the cgroup.
+    /// Send `signal` to the init, or with `all` to every process of the container.
     pub fn kill(&self, signal: Signal, all: bool) -> Result<()> {
         let status = self.status();
         if all {
-            for pid in self.record.cgroup.pids()? {
+            for pid in self.own_pids(status)? {
                 match kill(Pid::from_raw(pid), signal) {
                     Ok(()) | Err(Errno::ESRCH) => {}
                     Err(e) => return Err(Error::sys("kill", format!("pid {pid}"), e)),
@@ -432,11 +468,12 @@ impl Container {
         Ok(self.record.cgroup.pids()?)
     }
 
-    /// Remove the container. A running one is refused unless `force`, which kills it.
+    /// Remove the container. One that is not stopped (created, running, paused) is
+    /// refused, untouched, unless `force`, which kills it.
     pub fn delete(self, force: bool) -> Result<()> {
         let lock = self.dir.lock()?;
         let status = self.status();
-        if matches!(status, Status::Running | Status::Paused) && !force {
+        if !status.can_delete() && !force {
             return Err(Error::WrongState {
                 id: self.id().to_string(),
                 action: "delete",
@@ -459,6 +496,9 @@ impl Container {
                 reason: "survived SIGKILL".into(),
             });
         }
+        if let Some(keep) = &self.record.shared_mounts {
+            crate::rootfs::unmount_below(&self.record.rootfs, keep)?;
+        }
         self.record.cgroup.destroy()?;
         drop(lock);
         let state = self.record.oci_state(Status::Stopped);
@@ -468,11 +508,24 @@ impl Container {
         Ok(())
     }
 
-    /// SIGKILL whatever is left in the cgroup and wait until it is gone.
+    /// The processes `kill --all` and `delete` may signal: all in the cgroup when the
+    /// container made it; in one it joined (empty at create) others may have put
+    /// processes since, so only its init, while it lives.
+    fn own_pids(&self, status: Status) -> Result<Vec<i32>> {
+        if self.record.cgroup.created() {
+            Ok(self.record.cgroup.pids()?)
+        } else if status == Status::Stopped {
+            Ok(Vec::new())
+        } else {
+            Ok(vec![self.record.pid])
+        }
+    }
+
+    /// SIGKILL whatever of the container is left in the cgroup and wait until it is gone.
     fn kill_remaining(&self) -> Result<()> {
         let deadline = Instant::now() + KILL_TIMEOUT;
         loop {
-            let pids = self.record.cgroup.pids()?;
+            let pids = self.own_pids(self.status())?;
             if pids.is_empty() {
                 return Ok(());
             }

@@ -88,6 +88,10 @@ pub enum Error {
     #[error("not supported: {0}")]
     Unsupported(&'static str),
 
+    /// `start` of a container whose spec has no `process` (optional only at create).
+    #[error("container {0:?}: config.json has no process: there is nothing to start")]
+    NoProcess(String),
+
     /// The init process vanished or broke the setup protocol.
     #[error("container {id:?}: init process {reason}")]
     InitLost { id: String, reason: String },

@@ -105,6 +105,12 @@ impl Container {
         }
         // The mount namespace last: it changes what paths mean.
         namespaces.sort_by_key(|n| n.kind == LinuxNamespaceType::Mount);
+        // Without one the container shares ours and its init is only chrooted: so is
+        // the new process, into the init's root.
+        let chroot = (!namespaces
+            .iter()
+            .any(|n| n.kind == LinuxNamespaceType::Mount))
+        .then(|| PathBuf::from(format!("/proc/{init}/root")));
 
         // The container's seccomp profile applies to exec'd processes too.
         let seccomp = process::compile_seccomp(bundle.spec.linux().as_ref())?;
@@ -120,13 +126,21 @@ impl Container {
         let pid = fork::clone_init(CloneFlags::empty(), || {
             // SAFETY: closing a descriptor this (child) process owns and never uses again.
             unsafe { libc::close(parent_fd) };
-            let result = join_and_prepare(
-                &child,
-                &namespaces,
-                &opts.process,
-                console.as_ref(),
-                seccomp.as_ref(),
-            );
+            let (result, warnings) = crate::warnings::collect(|| {
+                join_and_prepare(
+                    &child,
+                    &namespaces,
+                    chroot.as_deref(),
+                    &opts.process,
+                    console.as_ref(),
+                    seccomp.as_ref(),
+                )
+            });
+            crate::init::send_warnings(&child, warnings);
+            let result = result.and_then(|ready| {
+                child.send(&Message::Ready)?;
+                Ok(ready)
+            });
             match result {
                 Ok(ready) => {
                     if let Err(e) = ready.exec() {
@@ -153,19 +167,24 @@ impl Container {
             .add_process(pid.as_raw())
             .map_err(|e| fail(e.into()))?;
         parent.send(&Message::Proceed).map_err(fail)?;
-        match parent.recv().map_err(fail)? {
-            Some(Message::Ready) => {}
-            Some(Message::Failed(message)) => {
-                return Err(fail(Error::Init {
-                    id: self.id().to_string(),
-                    message,
-                }))
-            }
-            other => {
-                return Err(fail(Error::InitLost {
-                    id: self.id().to_string(),
-                    reason: format!("exec process broke off setup ({other:?})"),
-                }))
+        loop {
+            match parent.recv().map_err(fail)? {
+                Some(Message::Ready) => break,
+                Some(Message::Warning(warning)) => {
+                    tracing::warn!(id = %self.id(), "exec: {warning}")
+                }
+                Some(Message::Failed(message)) => {
+                    return Err(fail(Error::Init {
+                        id: self.id().to_string(),
+                        message,
+                    }))
+                }
+                other => {
+                    return Err(fail(Error::InitLost {
+                        id: self.id().to_string(),
+                        reason: format!("exec process broke off setup ({other:?})"),
+                    }))
+                }
             }
         }
         if let Some(pid_file) = &opts.pid_file {
@@ -180,6 +199,7 @@ impl Container {
 fn join_and_prepare<'a>(
     channel: &Channel,
     namespaces: &[NsFile],
+    chroot: Option<&std::path::Path>,
     process: &Process,
     console: Option<&UnixStream>,
     filter: Option<&'a crate::seccomp::Program>,
@@ -205,12 +225,14 @@ fn join_and_prepare<'a>(
     {
         setns(&ns.fd, flag(ns.kind)).sys("setns", format!("{} namespace", ns.kind))?;
     }
+    if let Some(root) = chroot {
+        nix::unistd::chroot(root).sys("chroot", root.display())?;
+        nix::unistd::chdir("/").sys("chdir", "/")?;
+    }
     if let Some(socket) = console {
         setsid().sys("setsid", "exec")?;
         console::attach_terminal(socket, process.console_size().as_ref(), false)?;
     }
-    let ready = process::become_user_process(process, filter)?;
     nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
-    channel.send(&Message::Ready)?;
-    Ok(ready)
+    process::become_user_process(process, filter, 0)
 }

@@ -1,45 +1,13 @@
-//! Container ids: they name directories and cgroups, so they are checked before use.
+//! Container ids: the rule of [`berth_runtime_types::id`], as the runtime's error.
 
 use crate::error::{Error, Result};
 
-/// Longest id accepted.
-pub const MAX_ID_LEN: usize = 1024;
+pub use berth_runtime_types::id::MAX_ID_LEN;
 
-/// Accept ids made of letters, digits and `_ + - .`, not `.` or `..`, as runc does.
+/// Check `id` against the rule every container id follows.
 pub fn validate(id: &str) -> Result<()> {
-    let bad = |reason| {
-        Err(Error::InvalidId {
-            id: id.chars().take(80).collect(),
-            reason,
-        })
-    };
-    if id.is_empty() {
-        return bad("it is empty");
-    }
-    if id.len() > MAX_ID_LEN {
-        return bad("it is longer than 1024 bytes");
-    }
-    if id == "." || id == ".." {
-        return bad("it is a relative directory name");
-    }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))
-    {
-        return bad("only letters, digits, '_', '+', '-' and '.' are allowed");
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids() {
-        assert!(validate("web-1.a_b+c").is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "é", &"x".repeat(1025)] {
-            assert!(validate(bad).is_err(), "{bad:?}");
-        }
-    }
+    berth_runtime_types::id::check(id).map_err(|reason| Error::InvalidId {
+        id: id.chars().take(80).collect(),
+        reason,
+    })
 }

@@ -28,6 +28,8 @@ use crate::{console, network, process, sysctl};
 
 /// What the init needs from the runtime; all of it was prepared before the clone.
 pub struct InitConfig<'a> {
+    /// The container id.
+    pub id: &'a str,
     /// The bundle with its parsed spec.
     pub bundle: &'a Bundle,
     /// The namespace plan (namespaces to join are already open).
@@ -51,7 +53,9 @@ pub struct InitConfig<'a> {
 
 /// Run the init: set up, report, wait for `start`, exec. Never returns.
 pub fn run(cfg: InitConfig) -> ! {
-    let (ready, hook_state) = match setup(&cfg) {
+    let (result, warnings) = crate::warnings::collect(|| setup(&cfg));
+    send_warnings(cfg.channel, warnings);
+    let (ready, hook_state) = match result {
         Ok(ready) => ready,
         Err(e) => {
             let _ = cfg.channel.send(&Message::Failed(e.to_string()));
@@ -60,12 +64,20 @@ pub fn run(cfg: InitConfig) -> ! {
             unsafe { libc::_exit(1) }
         }
     };
-    if let Err(e) = wait_and_exec(&cfg, &ready, hook_state) {
+    if let Err(e) = wait_and_exec(&cfg, ready.as_ref(), hook_state) {
         // After `create` returned there is nobody to report to but stderr.
         eprintln!("berth-runc init: {e}");
     }
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
+}
+
+/// Hand what setup warned about to the runtime, which logs it (we cannot: see
+/// [`crate::warnings`]).
+pub(crate) fn send_warnings(channel: &Channel, warnings: Vec<String>) {
+    for warning in warnings {
+        let _ = channel.send(&Message::Warning(warning));
+    }
 }
 
 /// Close every descriptor inherited from the caller that the init does not use. The exec
@@ -95,9 +107,9 @@ fn close_inherited(cfg: &InitConfig) {
     crate::close_fds::close_range(from, u32::MAX);
 }
 
-/// Everything between clone and "ready": the program to exec, and the state document
-/// for the hooks the init runs itself (if the spec has any).
-fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
+/// Everything between clone and "ready": the program to exec (none without `process`),
+/// and the state document for the hooks the init runs itself (if the spec has any).
+fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Option<Ready<'a>>, Option<OciState>)> {
     // If the runtime dies while we set up, so do we: nobody would ever start or delete
     // us. Cleared once the runtime has recorded the container.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).sys("prctl", "PR_SET_PDEATHSIG")?;
@@ -154,14 +166,16 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
             .linux()
             .as_ref()
             .and_then(|l| l.mount_label().as_deref()),
+        shared_ns: !cfg.namespaces.has_mount(),
     };
     rootfs::prepare(spec, &ctx)?;
     let hook_state = create_hooks(cfg)?;
-    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot)?;
+    rootfs::enter(&cfg.bundle.rootfs, cfg.no_pivot, ctx.shared_ns)?;
 
-    let process = spec.process().as_ref().expect("validated by Bundle::load");
+    // `process` is optional until `start`, which refuses a container without one.
+    let process = spec.process().as_ref();
     setsid().sys("setsid", "init")?;
-    if process.terminal() == Some(true) {
+    if let Some(process) = process.filter(|p| p.terminal() == Some(true)) {
         let socket = cfg.console.ok_or_else(|| {
             Error::sys(
                 "console",
@@ -184,7 +198,17 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Ready<'a>, Option<OciState>)> {
         sysctl::apply(sysctl)?;
     }
     rootfs::finish(spec)?;
-    let ready = process::become_user_process(process, cfg.seccomp)?.preserve_fds(cfg.preserve_fds);
+    // Should the runtime die from here on, our next message to it fails and we leave;
+    // cleared before the switch of user, which would clear it anyway.
+    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+    let ready = match process {
+        Some(p) => Some(process::become_user_process(
+            p,
+            cfg.seccomp,
+            cfg.preserve_fds,
+        )?),
+        None => None,
+    };
     Ok((ready, hook_state))
 }
 
@@ -230,12 +254,13 @@ fn set_domainname(name: &str) -> Result<()> {
 }
 
 /// Report ready, wait until the runtime has recorded us and `start` opens the FIFO,
-/// then become the user program.
-fn wait_and_exec(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) -> Result<()> {
-    // Once we report ready the runtime may record us and exit at any moment, so the
-    // parent-death signal goes first. Should the runtime die before recording the
-    // container, the channel reports end-of-file and we leave by ourselves.
-    nix::sys::prctl::set_pdeathsig(None).sys("prctl", "PR_SET_PDEATHSIG")?;
+/// then become the user program. Should the runtime die before recording the container,
+/// the channel reports end-of-file and we leave by ourselves.
+fn wait_and_exec(
+    cfg: &InitConfig,
+    ready: Option<&Ready>,
+    hook_state: Option<OciState>,
+) -> Result<()> {
     cfg.channel.send(&Message::Ready)?;
     match cfg.channel.recv()? {
         Some(Message::Committed) => {}
@@ -256,14 +281,26 @@ fn wait_and_exec(cfg: &InitConfig, ready: &Ready, hook_state: Option<OciState>) 
     )
     .sys("open", EXEC_FIFO)?;
     write(&fifo, b"0").sys("write", EXEC_FIFO)?;
-    // `start` reads the FIFO until it closes at our exec; anything more it reads is the
-    // reason we did not get there.
+    // `start` reads the FIFO until it closes at our exec: whatever keeps us from getting
+    // there is written to it, and `start` fails with that reason.
+    if let Err(e) = start_container(cfg, ready, hook_state) {
+        let _ = write(&fifo, e.to_string().as_bytes());
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The startContainer hooks, then the exec; returns only on failure. (`start` refuses a
+/// container without a process before it opens the FIFO; another reader learns why.)
+fn start_container(
+    cfg: &InitConfig,
+    ready: Option<&Ready>,
+    hook_state: Option<OciState>,
+) -> Result<()> {
+    let ready = ready.ok_or_else(|| Error::NoProcess(cfg.id.to_string()))?;
     if let (Some(mut state), Some(hooks)) = (hook_state, cfg.bundle.spec.hooks().as_ref()) {
         state.status = crate::state::Status::Created;
-        if let Err(e) = hooks::run(Some(hooks), HookKind::StartContainer, &state) {
-            let _ = write(&fifo, e.to_string().as_bytes());
-            return Err(e.into());
-        }
+        hooks::run(Some(hooks), HookKind::StartContainer, &state)?;
     }
     ready.exec()
 }

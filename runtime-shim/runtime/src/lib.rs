@@ -32,6 +32,7 @@ pub mod state;
 pub mod sysctl;
 pub mod user;
 pub mod userns;
+pub mod warnings;
 
 pub use container::{create, Container, CreateOptions};
 pub use error::{Error, Result};

@@ -15,8 +15,6 @@ pub struct Ready<'a> {
     program: Program,
     /// The seccomp filter still to install right before the exec.
     late_filter: Option<&'a seccomp::Program>,
-    /// Descriptors after stdio that the program inherits.
-    preserve_fds: u32,
 }
 
 /// Compile the seccomp filter of a spec, in the runtime before any process is made (it
@@ -39,15 +37,23 @@ pub fn compile_seccomp(
 
 /// Apply `process`'s rlimits, capabilities, user, cwd and no_new_privileges to the
 /// calling process, and find its program (a missing program is an error here, before
-/// anything runs); the LSM labels are set last, to take effect at the exec.
+/// anything runs); the LSM labels are set last, to take effect at the exec. Descriptors
+/// 3 .. 3+`preserve_fds` go to the program, every other one past stdio is closed at the
+/// exec.
 ///
 /// The seccomp `filter` goes in as late as possible: right before the exec when
 /// no_new_privileges is set; otherwise (installing needs CAP_SYS_ADMIN then) before the
-/// capabilities are dropped, as runc does.
+/// capabilities are dropped, as runc does. The runtime's own housekeeping is done before
+/// either: the profile is the user's, and may deny what the runtime would use (a profile
+/// without close_range made every container fail at its exec). After the filter the
+/// runtime itself only reads and writes its channel, opens and writes its exec FIFO,
+/// and execs (runc does as much).
 pub fn become_user_process<'a>(
     process: &Process,
     filter: Option<&'a seccomp::Program>,
+    preserve_fds: u32,
 ) -> Result<Ready<'a>> {
+    pass_fds(preserve_fds)?;
     if let Some(limits) = process.rlimits() {
         rlimits::apply(limits)?;
     }
@@ -78,44 +84,25 @@ pub fn become_user_process<'a>(
     Ok(Ready {
         program,
         late_filter,
-        preserve_fds: 0,
     })
 }
 
-impl Ready<'_> {
-    /// Hand descriptors 3 .. 3+`n` to the program (runc's --preserve-fds).
-    pub fn preserve_fds(mut self, n: u32) -> Self {
-        self.preserve_fds = n;
-        self
+/// Hand descriptors 3 .. 3+`n` to the program (runc's --preserve-fds) and mark every
+/// later one close-on-exec, so nothing of the runtime's (or its caller's) leaks into the
+/// container. Descriptors the runtime opens from here on are close-on-exec already.
+fn pass_fds(n: u32) -> Result<()> {
+    let keep_until = 3 + n;
+    for fd in 3..keep_until {
+        // SAFETY: F_SETFD on a descriptor number only changes its flags; one that is
+        // not open just fails with EBADF.
+        unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, 0) };
     }
+    crate::close_fds::cloexec_from(keep_until).sys("close_range", "CLOSE_RANGE_CLOEXEC")
+}
 
-    /// Install the late seccomp filter and exec; returns only on failure. Descriptors
-    /// beyond stdio and the preserved ones are closed at the exec, so nothing of the
-    /// runtime's (or its caller's) leaks into the container.
+impl Ready<'_> {
+    /// Install the late seccomp filter and exec; returns only on failure.
     pub fn exec(&self) -> Result<()> {
-        let keep_until = 3 + self.preserve_fds;
-        for fd in 3..keep_until {
-            // SAFETY: F_SETFD on a descriptor number only changes its flags; one that is
-            // not open just fails with EBADF.
-            unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, 0) };
-        }
-        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only marks this process's
-        // descriptors close-on-exec.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                keep_until,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        if rc < 0 {
-            return Err(Error::sys(
-                "close_range",
-                "CLOSE_RANGE_CLOEXEC",
-                nix::errno::Errno::last(),
-            ));
-        }
         if let Some(filter) = self.late_filter {
             seccomp::install(filter)?;
         }

@@ -48,6 +48,13 @@ pub struct Record {
     /// The spec's hooks, so start and delete run those of create time.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The spec has no `process` (optional at create): `start` is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_process: bool,
+    /// The container shares the runtime's mount namespace: the mount points that were
+    /// below its root before create; delete unmounts every other one there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_mounts: Option<Vec<PathBuf>>,
 }
 
 /// The runtime-spec state document, as `state` prints it.
@@ -264,6 +271,7 @@ mod tests {
         assert!(!Status::Stopped.can_kill());
         assert!(Status::Running.can_kill());
         assert!(!Status::Running.can_delete());
+        assert!(!Status::Created.can_delete());
         assert!(Status::Stopped.can_delete());
     }
 

@@ -120,7 +120,7 @@ impl Backend {
                 if let Handover::Socket(socket) = &console {
                     args.extend(["--console-socket".into(), socket.path().into()]);
                 }
-                args.push(id.clone().into());
+                args.extend(["--".into(), id.clone().into()]);
                 stdio.around(|| self.run(&args, true))?;
                 let pid = read_pid(&pid_file);
                 let _ = fs::remove_file(&pid_file);
@@ -128,7 +128,7 @@ impl Backend {
                     Ok(pid) => Ok((pid, console)),
                     Err(e) => {
                         // Made, but unknown to us: not left behind.
-                        let _ = self.run(&["delete", "--force", id.as_str()], false);
+                        let _ = self.run(&["delete", "--force", "--", id.as_str()], false);
                         Err(e)
                     }
                 }
@@ -140,7 +140,9 @@ impl Backend {
     pub fn start(&self) -> Result<()> {
         match self {
             Backend::Builtin { .. } => self.container()?.start().map_err(|e| e.to_string()),
-            Backend::External { id, .. } => self.run(&["start", id.as_str()], false).map(drop),
+            Backend::External { id, .. } => {
+                self.run(&["start", "--", id.as_str()], false).map(drop)
+            }
         }
     }
 
@@ -155,7 +157,7 @@ impl Backend {
                 if all {
                     args.push("--all");
                 }
-                args.extend([id.as_str(), n.as_str()]);
+                args.extend(["--", id.as_str(), n.as_str()]);
                 self.run(&args, false).map(drop)
             }
         }
@@ -170,7 +172,7 @@ impl Backend {
             }
             Backend::External { id, .. } => {
                 let verb = if pause { "pause" } else { "resume" };
-                self.run(&[verb, id.as_str()], false).map(drop)
+                self.run(&[verb, "--", id.as_str()], false).map(drop)
             }
         }
     }
@@ -180,7 +182,7 @@ impl Backend {
         match self {
             Backend::Builtin { .. } => self.container()?.stats().map_err(|e| e.to_string()),
             Backend::External { id, .. } => {
-                let out = self.run(&["events", "--stats", id.as_str()], false)?;
+                let out = self.run(&["events", "--stats", "--", id.as_str()], false)?;
                 let mut value: serde_json::Value =
                     serde_json::from_slice(&out).map_err(|e| format!("runtime events: {e}"))?;
                 serde_json::from_value(value["data"].take())
@@ -211,13 +213,14 @@ impl Backend {
                 fs::write(&spec, json).map_err(|e| format!("writing {}: {e}", spec.display()))?;
                 let (spec_arg, pid_arg) =
                     (spec.as_os_str().to_owned(), pid_file.as_os_str().to_owned());
-                let args: [&std::ffi::OsStr; 7] = [
+                let args: [&std::ffi::OsStr; 8] = [
                     "exec".as_ref(),
                     "--detach".as_ref(),
                     "--process".as_ref(),
                     &spec_arg,
                     "--pid-file".as_ref(),
                     &pid_arg,
+                    "--".as_ref(),
                     id.as_ref(),
                 ];
                 let result = stdio.around(|| self.run(&args, true));
@@ -252,7 +255,7 @@ impl Backend {
                 if force {
                     args.push("--force");
                 }
-                args.push(&id);
+                args.extend(["--", &id]);
                 self.run(&args, false).map(drop)
             }
         }
@@ -275,7 +278,7 @@ impl Backend {
     pub fn exists(&self) -> bool {
         match self {
             Backend::Builtin { root, id, .. } => Container::load(root, id).is_ok(),
-            Backend::External { id, .. } => self.run(&["state", id.as_str()], false).is_ok(),
+            Backend::External { id, .. } => self.run(&["state", "--", id.as_str()], false).is_ok(),
         }
     }
 
@@ -288,7 +291,8 @@ impl Backend {
         }
     }
 
-    /// Run the external runtime; its stdout is returned. With `inherit`, its stdout and
+    /// Run the external runtime; its stdout is returned. Callers put `--` before the
+    /// positional arguments: an id must never be read as an option. With `inherit`, its stdout and
     /// stderr are the shim's fds 1/2 (the container's pipes, for `create` and `exec`);
     /// otherwise both are captured. A failure is the runtime's last line of stderr (or
     /// of its `--log`).

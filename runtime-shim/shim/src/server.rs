@@ -124,6 +124,7 @@ impl Shim {
         } else {
             None
         };
+        log_warnings(&shim_log);
         let devnull: OwnedFd = OpenOptions::new()
             .read(true)
             .write(true)
@@ -701,6 +702,21 @@ impl Shim {
 
 fn error(message: String) -> Message {
     Message::Error { message }
+}
+
+/// The runtime library's warnings (a capability the init could not grant, say) go to
+/// the shim log: through a descriptor of its own, since fds 1 and 2 are the container's
+/// while it is made.
+fn log_warnings(shim_log: &OwnedFd) {
+    let Ok(file) = shim_log.try_clone() else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(File::from(file)))
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 /// One line in the shim log (our stderr).

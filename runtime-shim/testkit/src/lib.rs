@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 pub mod daemon;
 pub mod runc;
 
+/// The runtime library, for tests that check what it made (its cgroup paths, say).
+pub use berth_runtime as runtime;
+
 /// The workspace's binaries (berth-runc, berth-shim, berthd, berth): `cargo test
 /// --workspace` builds them beside the test binaries; only when one is missing (a lone
 /// `cargo test -p …`) are they built here, with the workspace's own feature set so no

@@ -3,6 +3,7 @@
 
 mod cgroup_dirs;
 pub mod default_spec;
+pub mod id;
 pub mod stats;
 mod status;
 

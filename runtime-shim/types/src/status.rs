@@ -45,9 +45,10 @@ impl Status {
         matches!(self, Status::Created | Status::Running)
     }
 
-    /// Plain `delete` (without force) removes stopped and not-yet-started containers.
+    /// Plain `delete` (without force) removes stopped containers only: the spec says
+    /// deleting one that is not stopped MUST fail (runc deletes a created one).
     pub fn can_delete(self) -> bool {
-        matches!(self, Status::Created | Status::Stopped)
+        self == Status::Stopped
     }
 }
 

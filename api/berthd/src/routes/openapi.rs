@@ -1,5 +1,5 @@
 //! `GET /v1/openapi.json`: the OpenAPI 3 document of this API, as committed in
-//! `api/openapi.json` (a test checks it lists exactly the server's routes).
+//! `api/berthd/openapi.json` (a test checks it lists exactly the server's routes).
 
 use bytes::Bytes;
 use http_body_util::Full;

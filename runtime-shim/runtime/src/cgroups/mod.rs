@@ -31,8 +31,10 @@ mod cpuset;
 mod devices;
 mod fs;
 mod hugetlb;
+mod lock;
 mod memory;
 mod mountinfo;
+pub(crate) use mountinfo::mount_points;
 mod pids;
 mod rdma;
 use berth_runtime_types::stats;
@@ -59,9 +61,10 @@ use mountinfo::{CgroupMount, MountKind, OwnCgroups};
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const OWN_CGROUP: &str = "/proc/self/cgroup";
-/// The directory, in each hierarchy's root, that holds the cgroups of containers whose
-/// spec names no `cgroupsPath` (`/berth/<id>`); the runtime's own, shared by them.
-pub(crate) const DEFAULT_PARENT: &str = "berth";
+/// How the directory, in each hierarchy's root, that holds the cgroups of containers
+/// whose spec names no `cgroupsPath` begins: `/berth-<hash of the runtime root>/<id>`;
+/// the runtime's own, shared by them (see [`default_parent`]).
+pub(crate) const DEFAULT_PARENT_PREFIX: &str = "berth-";
 /// How often a create starts over after losing the default parent to a delete.
 const PARENT_RACE_RETRIES: usize = 3;
 /// How long [`Cgroup::destroy`] keeps retrying `rmdir` on `EBUSY` while exiting tasks drain.
@@ -161,6 +164,23 @@ pub enum CgroupError {
         /// Extra context, such as the verifier's log (empty if none).
         detail: String,
     },
+    /// The cgroup exists already and holds processes: joining it would make them the
+    /// container's (`kill --all`, a forced delete would signal them).
+    #[error("cgroup {path} is not ours and not empty: {count} process(es) in it")]
+    NotEmpty {
+        /// The container's cgroup directory that holds them.
+        path: PathBuf,
+        /// How many processes it (and its sub-cgroups) holds.
+        count: usize,
+    },
+    /// Locking a hierarchy (see `lock`) failed.
+    #[error("locking cgroup hierarchy {path}: {source}")]
+    Lock {
+        /// The hierarchy's mount point.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// Removing a cgroup directory failed (after retrying on `EBUSY`).
     #[error("removing cgroup {path}: {source}")]
     Remove {
@@ -249,15 +269,54 @@ pub enum CgroupPaths {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cgroup {
     paths: CgroupPaths,
+    /// The runtime's default parent (`berth-<hash>`, below each hierarchy's root) when
+    /// the cgroup is placed there; removed with its last container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default_parent: Option<String>,
+    /// Whether [`Cgroup::create`] made the container's directory (`false`: it joined an
+    /// empty one that existed). Only then are all its processes the container's.
+    #[serde(default = "made_by_default")]
+    created: bool,
+}
+
+/// Records from before `created` existed: their cgroups were treated as the container's.
+fn made_by_default() -> bool {
+    true
+}
+
+/// The name of the runtime's default parent for the runtime root `root`: `berth-` and a
+/// hash of the root's absolute path, so that two runtime roots (two berthd, two
+/// `berth-runc --root`) never share a container's cgroup, even for the same id.
+pub fn default_parent(root: &Path) -> String {
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let root: PathBuf = root.components().collect(); // without `.` and a trailing `/`
+                                                     // Symlinks resolved, also for a root not made yet (its first container).
+    let root = std::fs::canonicalize(&root)
+        .or_else(|err| match (root.parent(), root.file_name()) {
+            (Some(parent), Some(name)) => std::fs::canonicalize(parent).map(|p| p.join(name)),
+            _ => Err(err),
+        })
+        .unwrap_or(root);
+    // FNV-1a: stable across builds and Rust versions (unlike std's DefaultHasher).
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in root.as_os_str().as_encoded_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{DEFAULT_PARENT_PREFIX}{:012x}", hash >> 16)
 }
 
 impl Cgroup {
     /// Resolve where the container's cgroup lives. `cgroups_path` is the spec's
-    /// `linux.cgroupsPath` (`None` => `/berth/<id>`). Absolute paths are relative to each
-    /// hierarchy's root; relative paths are relative to the calling process's own cgroup
-    /// (as runc's fs driver does). Nothing is created.
-    pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Self, CgroupError> {
-        let placement = Placement::parse(cgroups_path, id)?;
+    /// `linux.cgroupsPath` (`None` => `/<default_parent(root)>/<id>`, `root` being the
+    /// runtime's state root). Absolute paths are relative to each hierarchy's root;
+    /// relative paths are relative to the calling process's own cgroup (as runc's fs
+    /// driver does). Nothing is created.
+    pub fn new(cgroups_path: Option<&Path>, id: &str, root: &Path) -> Result<Self, CgroupError> {
+        let is_default = cgroups_path.is_none_or(|p| p.as_os_str().is_empty());
+        // Only then: it resolves the root's path (a few syscalls).
+        let parent = is_default.then(|| default_parent(root));
+        let placement = Placement::parse(cgroups_path, id, parent.as_deref().unwrap_or_default())?;
         let v2 = detect_v2(Path::new(CGROUP_ROOT))?;
         let mounts = mountinfo::parse_mountinfo(&read_proc(MOUNTINFO)?);
         let own = match placement {
@@ -269,24 +328,60 @@ impl Cgroup {
         } else {
             resolve_v1(&mounts, own.as_ref(), &placement)?
         };
-        Ok(Self { paths })
+        Ok(Self {
+            paths,
+            default_parent: parent,
+            created: true,
+        })
     }
 
-    /// Create the directories (in every hierarchy we use) and apply `resources`. On
-    /// failure everything created is removed again before the error is returned.
-    pub fn create(&self, resources: Option<&LinuxResources>) -> Result<(), CgroupError> {
+    /// Create the directories (in every hierarchy we use) and apply `resources`. A cgroup
+    /// that exists already is joined only if it holds no process
+    /// ([`CgroupError::NotEmpty`] otherwise, before anything is touched). On failure
+    /// everything created is removed again before the error is returned.
+    pub fn create(&mut self, resources: Option<&LinuxResources>) -> Result<(), CgroupError> {
+        let existing: Vec<&Path> = self.dirs().into_iter().filter(|d| d.is_dir()).collect();
+        for dir in &existing {
+            let mut pids = Vec::new();
+            fs::collect_pids(dir, &mut pids)?;
+            if !pids.is_empty() {
+                return Err(CgroupError::NotEmpty {
+                    path: dir.to_path_buf(),
+                    count: pids.len(),
+                });
+            }
+        }
+        self.created = existing.is_empty();
         let empty = LinuxResources::default();
-        let resources = resources.unwrap_or(&empty);
+        let result = self.make(resources.unwrap_or(&empty));
+        if let Err(err) = result {
+            if let Err(cleanup) = self.destroy() {
+                tracing::warn!(error = %cleanup, "cleaning up a half-made cgroup");
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Make the directories and apply `resources`, holding the lock of every hierarchy
+    /// whose default parent we enter (see `lock`) until our own level exists in it.
+    fn make(&self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        let _locks = self
+            .default_parents()
+            .into_iter()
+            .map(|(mount, _)| lock::shared(mount))
+            .collect::<Result<Vec<_>, _>>()?;
+        let parent = self.default_parent.as_deref();
         let attempt = || match &self.paths {
             CgroupPaths::V1 {
                 controllers,
                 unified,
-            } => v1::create(controllers, unified.as_ref(), resources),
+            } => v1::create(controllers, unified.as_ref(), resources, parent),
             CgroupPaths::V2 { unified } => v2::create(unified, resources),
         };
-        // The shared default parent may be removed by the delete of its last container
-        // between our mkdir of it and of our own level (ENOENT): start over, as every
-        // step is idempotent.
+        // Belt and braces for a remover that does not take the lock (an older binary, an
+        // administrator): a parent gone between our mkdirs (ENOENT) means start over, as
+        // every step is idempotent.
         let mut result = attempt();
         for _ in 0..PARENT_RACE_RETRIES {
             match &result {
@@ -298,13 +393,13 @@ impl Cgroup {
                 _ => break,
             }
         }
-        if let Err(err) = result {
-            if let Err(cleanup) = self.destroy() {
-                tracing::warn!(error = %cleanup, "cleaning up a half-made cgroup");
-            }
-            return Err(err);
-        }
-        Ok(())
+        result
+    }
+
+    /// Whether the container made its cgroup; if not (it joined an empty one that
+    /// existed), others may put processes in it, so not all in it are the container's.
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// Move process `pid` into the cgroup: write `cgroup.procs` in every hierarchy (on a
@@ -341,26 +436,43 @@ impl Cgroup {
 
     /// Remove the container's cgroup directory in every hierarchy, sub-cgroups first.
     /// Missing directories are fine; `EBUSY` (tasks still exiting) is retried for up to
-    /// about a second. The runtime's default parent (`<hierarchy>/berth`) goes too once
-    /// its last container has gone; other parents are left alone. Every hierarchy is
-    /// attempted; the first error is returned.
+    /// about a second. A cgroup the container joined (not [`Cgroup::created`]) is only
+    /// removed where empty, and never waited for. The runtime's default parent goes too
+    /// once its last container has gone; other parents are left alone. Every hierarchy
+    /// is attempted; the first error is returned.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         let deadline = Instant::now() + DESTROY_PATIENCE;
         let mut first_error = None;
         for dir in self.dirs() {
-            if let Err(err) = fs::remove_tree(dir, deadline) {
+            let result = if self.created {
+                fs::remove_tree(dir, deadline)
+            } else {
+                // Not ours: processes others put there since keep it (EBUSY).
+                let _ = std::fs::remove_dir(dir);
+                Ok(())
+            };
+            if let Err(err) = result {
                 first_error.get_or_insert(err);
             }
         }
-        for parent in self.default_parents() {
-            // EBUSY: other containers are still in it; ENOENT: gone already.
-            let _ = std::fs::remove_dir(parent);
+        for (mount, parent) in self.default_parents() {
+            // Not while a create is between making (or reading) the parent and making
+            // its own level in it: they hold the lock shared (see `lock`).
+            match lock::exclusive(mount) {
+                // EBUSY: other containers are still in it; ENOENT: gone already.
+                Ok(_lock) => drop(std::fs::remove_dir(&parent)),
+                Err(err) => tracing::warn!(error = %err, "default cgroup parent kept"),
+            }
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    /// The runtime's default parent in each hierarchy, when this cgroup is placed there.
-    fn default_parents(&self) -> Vec<PathBuf> {
+    /// Each hierarchy's mount point and the runtime's default parent in it, when this
+    /// cgroup is placed there.
+    fn default_parents(&self) -> Vec<(&Path, PathBuf)> {
+        let Some(name) = &self.default_parent else {
+            return Vec::new();
+        };
         let hierarchies: Vec<&Hierarchy> = match &self.paths {
             CgroupPaths::V1 {
                 controllers,
@@ -368,11 +480,12 @@ impl Cgroup {
             } => controllers.values().chain(unified).collect(),
             CgroupPaths::V2 { unified } => vec![unified],
         };
-        let mut parents: Vec<PathBuf> = Vec::new();
+        let mut parents: Vec<(&Path, PathBuf)> = Vec::new();
         for h in hierarchies {
-            let default = h.mount().join(DEFAULT_PARENT);
-            if h.path().parent() == Some(default.as_path()) && !parents.contains(&default) {
-                parents.push(default);
+            let default = h.mount().join(name);
+            let listed = parents.iter().any(|(_, p)| *p == default);
+            if h.path().parent() == Some(default.as_path()) && !listed {
+                parents.push((h.mount(), default));
             }
         }
         parents
@@ -533,7 +646,12 @@ enum Placement {
 }
 
 impl Placement {
-    fn parse(cgroups_path: Option<&Path>, id: &str) -> Result<Self, CgroupError> {
+    /// `default_parent` names the directory used when `cgroups_path` names none.
+    fn parse(
+        cgroups_path: Option<&Path>,
+        id: &str,
+        default_parent: &str,
+    ) -> Result<Self, CgroupError> {
         let default;
         let raw = match cgroups_path {
             Some(path) if !path.as_os_str().is_empty() => path,
@@ -544,7 +662,7 @@ impl Placement {
                         reason: "the container id cannot name a cgroup directory",
                     });
                 }
-                default = Path::new("/").join(DEFAULT_PARENT).join(id);
+                default = Path::new("/").join(default_parent).join(id);
                 &default
             }
         };
@@ -727,6 +845,34 @@ mod tests {
 30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate
 ";
 
+    /// A cgroup at `paths` placed by a spec's cgroupsPath, made by its container.
+    fn plain(paths: CgroupPaths) -> Cgroup {
+        Cgroup {
+            paths,
+            default_parent: None,
+            created: true,
+        }
+    }
+
+    #[test]
+    fn default_parent_is_per_runtime_root() {
+        let a = default_parent(Path::new("/run/berth-runc"));
+        assert_eq!(a, default_parent(Path::new("/run/./berth-runc/")));
+        assert_ne!(a, default_parent(Path::new("/run/berthd/runtime")));
+        assert!(a.starts_with(DEFAULT_PARENT_PREFIX) && a.len() == 18, "{a}");
+        let placement = Placement::parse(None, "c1", &a).unwrap();
+        assert_eq!(placement, Placement::Absolute(Path::new(&a).join("c1")));
+    }
+
+    #[test]
+    fn a_record_without_the_new_fields_reads_as_made_by_its_container() {
+        let json = r#"{"paths": {"version": "v2", "unified":
+            {"mount": "/sys/fs/cgroup", "path": "/sys/fs/cgroup/berth/c1"}}}"#;
+        let cgroup: Cgroup = serde_json::from_str(json).unwrap();
+        assert!(cgroup.created());
+        assert!(cgroup.default_parents().is_empty());
+    }
+
     fn dir_of<'a>(paths: &'a CgroupPaths, controller: &str) -> Option<&'a Path> {
         match paths {
             CgroupPaths::V1 { controllers, .. } => controllers.get(controller).map(|h| h.path()),
@@ -736,38 +882,44 @@ mod tests {
 
     #[test]
     fn placement_defaults_to_berth_id() {
-        let placement = Placement::parse(None, "web1").unwrap();
-        assert_eq!(placement, Placement::Absolute(PathBuf::from("berth/web1")));
-        let empty = Placement::parse(Some(Path::new("")), "web1").unwrap();
+        let placement = Placement::parse(None, "web1", "berth-t").unwrap();
+        assert_eq!(
+            placement,
+            Placement::Absolute(PathBuf::from("berth-t/web1"))
+        );
+        let empty = Placement::parse(Some(Path::new("")), "web1", "berth-t").unwrap();
         assert_eq!(empty, placement);
     }
 
     #[test]
     fn placement_absolute_and_relative() {
-        let abs = Placement::parse(Some(Path::new("/a/./b/")), "x").unwrap();
+        let abs = Placement::parse(Some(Path::new("/a/./b/")), "x", "berth-t").unwrap();
         assert_eq!(abs, Placement::Absolute(PathBuf::from("a/b")));
-        let rel = Placement::parse(Some(Path::new("pod/c1")), "x").unwrap();
+        let rel = Placement::parse(Some(Path::new("pod/c1")), "x", "berth-t").unwrap();
         assert_eq!(rel, Placement::Relative(PathBuf::from("pod/c1")));
     }
 
     #[test]
     fn placement_refuses_escapes_and_roots() {
         for bad in ["/a/../b", "../x", "/", ".", "/./"] {
-            let err = Placement::parse(Some(Path::new(bad)), "x").unwrap_err();
+            let err = Placement::parse(Some(Path::new(bad)), "x", "berth-t").unwrap_err();
             assert!(
                 matches!(err, CgroupError::InvalidPath { .. }),
                 "{bad}: {err}"
             );
         }
         for bad_id in ["", "a/b", "..", "."] {
-            assert!(Placement::parse(None, bad_id).is_err(), "{bad_id:?}");
+            assert!(
+                Placement::parse(None, bad_id, "berth-t").is_err(),
+                "{bad_id:?}"
+            );
         }
     }
 
     #[test]
     fn resolves_hybrid_layout() {
         let mounts = mountinfo::parse_mountinfo(HYBRID);
-        let placement = Placement::parse(None, "c1").unwrap();
+        let placement = Placement::parse(None, "c1", "berth-t").unwrap();
         let paths = resolve_v1(&mounts, None, &placement).unwrap();
         let CgroupPaths::V1 {
             controllers,
@@ -780,23 +932,24 @@ mod tests {
         assert_eq!(names, ["cpu", "cpuacct", "cpuset", "memory", "pids"]);
         assert_eq!(
             dir_of(&paths, "cpu"),
-            Some(Path::new("/sys/fs/cgroup/cpu/berth/c1"))
+            Some(Path::new("/sys/fs/cgroup/cpu/berth-t/c1"))
         );
         assert_eq!(
             controllers["pids"].mount(),
             Path::new("/sys/fs/cgroup/pids")
         );
         let unified = unified.as_ref().unwrap();
-        assert_eq!(unified.path(), Path::new("/sys/fs/cgroup/unified/berth/c1"));
+        assert_eq!(
+            unified.path(),
+            Path::new("/sys/fs/cgroup/unified/berth-t/c1")
+        );
     }
 
     #[test]
     fn comounted_controllers_share_a_directory() {
         let mounts = mountinfo::parse_mountinfo(COMOUNTED);
-        let placement = Placement::parse(Some(Path::new("/x")), "c1").unwrap();
-        let cgroup = Cgroup {
-            paths: resolve_v1(&mounts, None, &placement).unwrap(),
-        };
+        let placement = Placement::parse(Some(Path::new("/x")), "c1", "berth-t").unwrap();
+        let cgroup = plain(resolve_v1(&mounts, None, &placement).unwrap());
         let dir = Path::new("/sys/fs/cgroup/cpu,cpuacct/x");
         assert_eq!(dir_of(cgroup.paths(), "cpu"), Some(dir));
         assert_eq!(dir_of(cgroup.paths(), "cpuacct"), Some(dir));
@@ -814,7 +967,7 @@ mod tests {
         let own = mountinfo::parse_own_cgroups(
             "9:name=systemd:/\n4:memory:/session/7\n1:cpu:/\n8:pids:/\n3:cpuset:/\n2:cpuacct:/\n0::/u\n",
         );
-        let placement = Placement::parse(Some(Path::new("pod/c1")), "c1").unwrap();
+        let placement = Placement::parse(Some(Path::new("pod/c1")), "c1", "berth-t").unwrap();
         let paths = resolve_v1(&mounts, Some(&own), &placement).unwrap();
         assert_eq!(
             dir_of(&paths, "memory"),
@@ -838,7 +991,7 @@ mod tests {
     fn relative_path_needs_own_cgroup_entry() {
         let mounts = mountinfo::parse_mountinfo(HYBRID);
         let own = mountinfo::parse_own_cgroups("1:cpu:/\n");
-        let placement = Placement::parse(Some(Path::new("c1")), "c1").unwrap();
+        let placement = Placement::parse(Some(Path::new("c1")), "c1", "berth-t").unwrap();
         let err = resolve_v1(&mounts, Some(&own), &placement).unwrap_err();
         assert!(matches!(err, CgroupError::Detect { .. }), "{err}");
         let escaped = mountinfo::parse_own_cgroups("0::/../../x\n");
@@ -855,10 +1008,8 @@ mod tests {
     fn resolves_v2_host() {
         let mounts = mountinfo::parse_mountinfo(V2_HOST);
         let own = mountinfo::parse_own_cgroups("0::/user.slice/session-1.scope\n");
-        let placement = Placement::parse(Some(Path::new("c1")), "c1").unwrap();
-        let cgroup = Cgroup {
-            paths: resolve_v2(&mounts, Some(&own), &placement).unwrap(),
-        };
+        let placement = Placement::parse(Some(Path::new("c1")), "c1", "berth-t").unwrap();
+        let cgroup = plain(resolve_v2(&mounts, Some(&own), &placement).unwrap());
         assert!(cgroup.is_v2());
         assert_eq!(
             cgroup.dirs(),
@@ -869,7 +1020,7 @@ mod tests {
     #[test]
     fn no_v1_controllers_is_an_error() {
         let mounts = mountinfo::parse_mountinfo(V2_HOST);
-        let placement = Placement::parse(None, "c1").unwrap();
+        let placement = Placement::parse(None, "c1", "berth-t").unwrap();
         assert!(matches!(
             resolve_v1(&mounts, None, &placement),
             Err(CgroupError::Detect { .. })
@@ -879,10 +1030,8 @@ mod tests {
     #[test]
     fn serde_round_trip() {
         let mounts = mountinfo::parse_mountinfo(HYBRID);
-        let placement = Placement::parse(None, "c1").unwrap();
-        let cgroup = Cgroup {
-            paths: resolve_v1(&mounts, None, &placement).unwrap(),
-        };
+        let placement = Placement::parse(None, "c1", "berth-t").unwrap();
+        let cgroup = plain(resolve_v1(&mounts, None, &placement).unwrap());
         let json = serde_json::to_string(&cgroup).unwrap();
         assert!(json.contains(r#""version":"v1""#), "{json}");
         let back: Cgroup = serde_json::from_str(&json).unwrap();
@@ -892,14 +1041,12 @@ mod tests {
     #[test]
     fn pids_of_a_missing_cgroup_is_empty() {
         let tmp = tempfile::tempdir().unwrap();
-        let cgroup = Cgroup {
-            paths: CgroupPaths::V2 {
-                unified: Hierarchy {
-                    mount: tmp.path().to_path_buf(),
-                    path: tmp.path().join("gone"),
-                },
+        let cgroup = plain(CgroupPaths::V2 {
+            unified: Hierarchy {
+                mount: tmp.path().to_path_buf(),
+                path: tmp.path().join("gone"),
             },
-        };
+        });
         assert_eq!(cgroup.pids().unwrap(), Vec::<i32>::new());
         cgroup.destroy().unwrap();
     }
@@ -907,7 +1054,7 @@ mod tests {
     #[test]
     fn the_default_parent_goes_with_its_last_container() {
         let tmp = tempfile::tempdir().unwrap();
-        let parent = tmp.path().join(DEFAULT_PARENT);
+        let parent = tmp.path().join("berth-t");
         let cgroup = |name: &str| Cgroup {
             paths: CgroupPaths::V2 {
                 unified: Hierarchy {
@@ -915,6 +1062,8 @@ mod tests {
                     path: parent.join(name),
                 },
             },
+            default_parent: Some("berth-t".to_owned()),
+            created: true,
         };
         std::fs::create_dir_all(parent.join("a")).unwrap();
         std::fs::create_dir_all(parent.join("b")).unwrap();
@@ -925,14 +1074,12 @@ mod tests {
         // A parent that is not the runtime's default is left alone.
         let other = tmp.path().join("mine");
         std::fs::create_dir_all(other.join("c")).unwrap();
-        let placed = Cgroup {
-            paths: CgroupPaths::V2 {
-                unified: Hierarchy {
-                    mount: tmp.path().to_path_buf(),
-                    path: other.join("c"),
-                },
+        let placed = plain(CgroupPaths::V2 {
+            unified: Hierarchy {
+                mount: tmp.path().to_path_buf(),
+                path: other.join("c"),
             },
-        };
+        });
         placed.destroy().unwrap();
         assert!(other.is_dir());
     }
@@ -957,7 +1104,8 @@ mod tests {
             }
         }
         let name = format!("/berth-test-{}", std::process::id());
-        let cgroup = Cgroup::new(Some(Path::new(&name)), "unused").unwrap();
+        let mut cgroup =
+            Cgroup::new(Some(Path::new(&name)), "unused", Path::new("/run/unused")).unwrap();
         assert!(!cgroup.is_v2());
         let resources: LinuxResources =
             serde_json::from_str(r#"{"pids": {"limit": 10}, "memory": {"limit": 268435456}}"#)
@@ -1026,9 +1174,7 @@ mod tests {
         )));
         let hierarchy = hierarchy_for(mount, None, "the unified hierarchy", &placement).unwrap();
         let top = hierarchy.path().parent().unwrap().to_path_buf();
-        let cgroup = Cgroup {
-            paths: CgroupPaths::V2 { unified: hierarchy },
-        };
+        let mut cgroup = plain(CgroupPaths::V2 { unified: hierarchy });
         cgroup.create(None).unwrap();
 
         let mut child = std::process::Command::new("sleep")
@@ -1058,7 +1204,8 @@ mod tests {
             return;
         }
         let name = format!("/berth-test-{}-fail", std::process::id());
-        let cgroup = Cgroup::new(Some(Path::new(&name)), "unused").unwrap();
+        let mut cgroup =
+            Cgroup::new(Some(Path::new(&name)), "unused", Path::new("/run/unused")).unwrap();
         // A quota below the kernel's 1ms minimum is refused with EINVAL.
         let resources: LinuxResources = serde_json::from_str(
             r#"{"pids": {"limit": 5}, "cpu": {"quota": 10, "period": 100000}}"#,
@@ -1157,7 +1304,8 @@ mod tests {
             return;
         }
         let name = format!("/berth-test-{}-res", std::process::id());
-        let cgroup = Cgroup::new(Some(Path::new(&name)), "unused").unwrap();
+        let mut cgroup =
+            Cgroup::new(Some(Path::new(&name)), "unused", Path::new("/run/unused")).unwrap();
         let mut resources = serde_json::json!({
             "memory": {"limit": 268435456, "swappiness": 10, "disableOOMKiller": true,
                        "kernelTCP": 16777216},
@@ -1166,8 +1314,14 @@ mod tests {
             "pids": {"limit": 20},
             "devices": [{"allow": false, "access": "rwm"},
                         {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}],
-            "blockIO": {"weight": 300}
+            "blockIO": {}
         });
+        // A weight only where an I/O scheduler offers one (CFQ or BFQ); its absence is
+        // refused, see real_v1_unavailable_resources_are_refused.
+        let weights = host_blkio_weights(&cgroup);
+        if weights {
+            resources["blockIO"]["weight"] = serde_json::json!(300);
+        }
         let disk = a_disk();
         if let Some((major, minor)) = disk {
             resources["blockIO"]["throttleReadBpsDevice"] =
@@ -1194,8 +1348,12 @@ mod tests {
         assert_eq!(read("cpu", "cpu.rt_runtime_us"), "10000");
         assert_eq!(read("cpu", "cpu.idle"), "0");
         let blkio = v1_dir(&cgroup, "blkio");
-        if fs::exists(blkio, "blkio.bfq.weight") {
-            assert_eq!(read("blkio", "blkio.bfq.weight"), "300");
+        if weights {
+            let file = ["blkio.weight", "blkio.bfq.weight"]
+                .into_iter()
+                .find(|file| fs::exists(blkio, file))
+                .unwrap();
+            assert_eq!(read("blkio", file), "300");
         }
         if let Some((major, minor)) = disk {
             assert_eq!(
@@ -1307,6 +1465,17 @@ mod tests {
         assert!(cgroup.stats().is_err(), "stats of a removed cgroup");
     }
 
+    /// Whether the host's blkio hierarchy offers a proportional weight (CFQ's or BFQ's
+    /// file in its root cgroup).
+    fn host_blkio_weights(cgroup: &Cgroup) -> bool {
+        let CgroupPaths::V1 { controllers, .. } = cgroup.paths() else {
+            return false;
+        };
+        controllers.get("blkio").is_some_and(|h| {
+            fs::exists(h.mount(), "blkio.weight") || fs::exists(h.mount(), "blkio.bfq.weight")
+        })
+    }
+
     /// What this host lacks is a clear error, and nothing is left behind.
     #[test]
     fn real_v1_unavailable_resources_are_refused() {
@@ -1314,8 +1483,9 @@ mod tests {
             return;
         }
         let name = format!("/berth-test-{}-missing", std::process::id());
-        let cgroup = Cgroup::new(Some(Path::new(&name)), "unused").unwrap();
-        let CgroupPaths::V1 { controllers, .. } = cgroup.paths() else {
+        let mut cgroup =
+            Cgroup::new(Some(Path::new(&name)), "unused", Path::new("/run/unused")).unwrap();
+        let CgroupPaths::V1 { controllers, .. } = cgroup.paths().clone() else {
             panic!("expected v1");
         };
         for (json, controller) in [
@@ -1348,6 +1518,21 @@ mod tests {
             serde_json::from_str(r#"{"unified": {"memory.high": "1"}}"#).unwrap();
         let err = cgroup.create(Some(&unified)).unwrap_err();
         assert!(err.to_string().contains("cgroup v1 host"), "{err}");
+        if controllers.contains_key("blkio") && !host_blkio_weights(&cgroup) {
+            let weight: LinuxResources =
+                serde_json::from_str(r#"{"blockIO": {"weight": 300}}"#).unwrap();
+            let err = cgroup.create(Some(&weight)).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("blockIO weights need blkio.weight or blkio.bfq.weight"),
+                "{err}"
+            );
+            for dir in cgroup.dirs() {
+                assert!(!dir.exists(), "{} left behind", dir.display());
+            }
+        } else {
+            eprintln!("this host offers blkio weights; not checking their absence");
+        }
     }
 
     /// Realtime runtime beyond what the parent has: the error says where to look.
@@ -1357,7 +1542,12 @@ mod tests {
             return;
         }
         let top = format!("berth-test-{}-rt", std::process::id());
-        let cgroup = Cgroup::new(Some(Path::new(&format!("/{top}/c1"))), "unused").unwrap();
+        let mut cgroup = Cgroup::new(
+            Some(Path::new(&format!("/{top}/c1"))),
+            "unused",
+            Path::new("/run/unused"),
+        )
+        .unwrap();
         if !fs::exists(
             v1_dir(&cgroup, "cpu").parent().unwrap().parent().unwrap(),
             "cpu.rt_runtime_us",
@@ -1414,9 +1604,7 @@ mod tests {
         )));
         let hierarchy = hierarchy_for(mount, None, "the unified hierarchy", &placement).unwrap();
         let dir = hierarchy.path().to_path_buf();
-        let cgroup = Cgroup {
-            paths: CgroupPaths::V2 { unified: hierarchy },
-        };
+        let mut cgroup = plain(CgroupPaths::V2 { unified: hierarchy });
         let resources: LinuxResources =
             serde_json::from_str(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#).unwrap();
         cgroup.create(Some(&resources)).unwrap();

@@ -61,6 +61,14 @@ pub(crate) fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
     text.lines().filter_map(parse_line).collect()
 }
 
+/// Every mount point in mountinfo `text`, in file order (parents before children).
+pub(crate) fn mount_points(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape(field)))
+        .collect()
+}
+
 /// `36 35 98:0 /root /mount/point rw,noatime master:1 - cgroup cgroup rw,cpu,cpuacct`
 fn parse_line(line: &str) -> Option<CgroupMount> {
     let (before, after) = line.split_once(" - ")?;

@@ -51,16 +51,29 @@ pub struct MountContext<'a> {
     pub userns: bool,
     /// The SELinux context of filesystems mounted afresh.
     pub mount_label: Option<&'a str>,
+    /// The container has no mount namespace of its own: it shares the runtime's, whose
+    /// propagation is not ours to change (see [`shared_namespace_conflicts`]).
+    pub shared_ns: bool,
 }
 
 /// Everything up to (not including) the switch of root: propagation, the rootfs bind,
 /// the spec's mounts in order, and /dev.
 pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
     let rootfs = ctx.rootfs;
-    // pivot_root refuses a new root whose parent mount is shared, so a shared propagation
-    // is applied only after the pivot; until then the tree is private.
+    if !ctx.shared_ns {
+        isolate_root(spec, rootfs)?;
+    }
+    spec_mounts_and_dev(spec, ctx)
+}
+
+/// Make the new mount namespace's tree private (or the spec's propagation) and the root
+/// filesystem a mount point, as pivot_root needs.
+fn isolate_root(spec: &Spec, rootfs: &Path) -> Result<()> {
+    // pivot_root refuses a new root whose parent mount is shared, and an unbindable tree
+    // cannot be bind-mounted on itself, so those are applied only after the pivot; until
+    // then the tree is private.
     let mut propagation = root_propagation(spec)?;
-    if propagation.contains(MsFlags::MS_SHARED) {
+    if applied_after_pivot(propagation) {
         propagation = MsFlags::MS_PRIVATE | MsFlags::MS_REC;
     }
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
@@ -73,8 +86,13 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .sys("mount", format!("bind {} on itself", rootfs.display()))?;
+    .sys("mount", format!("bind {} on itself", rootfs.display()))
+}
 
+/// The spec's mounts in order, then /dev: the standard nodes on a fresh one, the spec's
+/// devices, the standard links.
+fn spec_mounts_and_dev(spec: &Spec, ctx: &MountContext) -> Result<()> {
+    let rootfs = ctx.rootfs;
     let mut dev_is_tmpfs = false;
     for m in spec.mounts().iter().flatten() {
         mounts::mount_one(m, ctx)?;
@@ -109,9 +127,12 @@ pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
     Ok(())
 }
 
-/// Make `rootfs` the root: pivot_root, or with `no_pivot` a move and chroot.
-pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<()> {
-    if no_pivot {
+/// Make `rootfs` the root: pivot_root, or with `no_pivot` a move and chroot; in the
+/// runtime's mount namespace (`shared_ns`) a chroot only.
+pub fn enter(rootfs: &Path, no_pivot: bool, shared_ns: bool) -> Result<()> {
+    if shared_ns {
+        pivot::chroot_into(rootfs)
+    } else if no_pivot {
         pivot::move_root(rootfs)
     } else {
         pivot::pivot(rootfs)
@@ -134,9 +155,68 @@ pub fn finish(spec: &Spec) -> Result<()> {
         mounts::remount(Path::new("/"), keep | MsFlags::MS_RDONLY)?;
     }
     let propagation = root_propagation(spec)?;
-    if propagation.contains(MsFlags::MS_SHARED) {
+    if applied_after_pivot(propagation) {
         mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
             .sys("mount", "/ (rootfsPropagation)")?;
+    }
+    Ok(())
+}
+
+/// Propagations that the steps before the switch of root do not allow (see [`prepare`]).
+fn applied_after_pivot(propagation: MsFlags) -> bool {
+    propagation.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE)
+}
+
+/// What a spec asks of a container without a mount namespace that would change the
+/// runtime's own mount tree beyond the container's root: masked and read-only paths
+/// (runc refuses those too), a read-only root, a root propagation. Empty: none.
+pub fn shared_namespace_conflicts(spec: &Spec) -> Vec<&'static str> {
+    let linux = spec.linux().as_ref();
+    let listed = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    let mut found = Vec::new();
+    if listed(linux.and_then(|l| l.masked_paths().as_ref())) {
+        found.push("linux.maskedPaths");
+    }
+    if listed(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        found.push("linux.readonlyPaths");
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        found.push("root.readonly");
+    }
+    if linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .is_some_and(|p| !p.is_empty())
+    {
+        found.push("linux.rootfsPropagation");
+    }
+    found
+}
+
+/// Mount points strictly below `rootfs` in the calling process's mount namespace.
+pub fn mounts_below(rootfs: &Path) -> Vec<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    crate::cgroups::mount_points(&text)
+        .into_iter()
+        .filter(|m| m != rootfs && m.starts_with(rootfs))
+        .collect()
+}
+
+/// Detach what a container sharing the runtime's mount namespace mounted below its root:
+/// every mount point below `rootfs` except those in `keep` (there before it), deepest
+/// first.
+pub fn unmount_below(rootfs: &Path, keep: &[std::path::PathBuf]) -> Result<()> {
+    let mut made: Vec<_> = mounts_below(rootfs)
+        .into_iter()
+        .filter(|m| !keep.contains(m))
+        .collect();
+    // A path listed twice has two mounts stacked on it: one unmount each.
+    made.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    for m in made {
+        match nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH) {
+            // Gone with its parent already.
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(Error::sys("umount2", m.display(), e)),
+        }
     }
     Ok(())
 }

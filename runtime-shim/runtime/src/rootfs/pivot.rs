@@ -50,3 +50,11 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
     chroot(".").sys("chroot", rootfs.display())?;
     chdir("/").sys("chdir", "/")
 }
+
+/// Without a mount namespace of its own the container shares the runtime's, where
+/// neither pivot_root nor a move over `/` may happen: chroot only, as runc does.
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    chdir(rootfs).sys("chdir", rootfs.display())?;
+    chroot(".").sys("chroot", rootfs.display())?;
+    chdir("/").sys("chdir", "/")
+}

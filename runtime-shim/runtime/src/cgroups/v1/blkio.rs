@@ -89,6 +89,14 @@ impl Controller for Blkio {
         } else {
             (BFQ_WEIGHT, BFQ_WEIGHT_DEVICE)
         };
+        let wants_weight = io.weight().is_some_and(|w| w != 0)
+            || lines.iter().any(|(kind, _)| matches!(kind, Kind::Weight));
+        if wants_weight && !fs::exists(dir, weight_file) {
+            return Err(invalid(format!(
+                "blockIO weights need {CFQ_WEIGHT} or {BFQ_WEIGHT} (the CFQ or BFQ I/O \
+                 scheduler), which this host does not offer"
+            )));
+        }
         if let Some(weight) = io.weight().filter(|w| *w != 0) {
             fs::write(dir, weight_file, &weight.to_string())?;
         }

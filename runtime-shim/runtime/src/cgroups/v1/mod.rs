@@ -94,11 +94,13 @@ fn apply_plan(plan: Vec<(Entry, &Path)>, resources: &LinuxResources) -> Result<(
 }
 
 /// Create the container's directory in every mounted hierarchy (and the hybrid unified
-/// one), then apply `resources`. The caller removes what was made if this fails.
+/// one), then apply `resources`. `default_parent` names the runtime's own parent when the
+/// cgroup is placed there. The caller removes what was made if this fails.
 pub(crate) fn create(
     controllers: &BTreeMap<String, Hierarchy>,
     unified: Option<&Hierarchy>,
     resources: &LinuxResources,
+    default_parent: Option<&str>,
 ) -> Result<(), CgroupError> {
     // Refuse before making anything if a needed controller is not mounted.
     let plan = plan(controllers, resources, Mode::Create)?;
@@ -132,11 +134,12 @@ pub(crate) fn create(
             // every later start six reads and two writes, among them a write to
             // cpuset.cpus, which rebuilds the scheduler's domains. We set it on
             // parents that are ours: made by this call, or the runtime's default
-            // `<root>/berth`; others' parents are only read.
+            // `<root>/berth-<hash>`; others' parents are only read.
             if i + 1 < levels.len() {
                 let ours = made_now
                     || (i == 0
-                        && level.file_name() == Some(std::ffi::OsStr::new(super::DEFAULT_PARENT)));
+                        && default_parent
+                            .is_some_and(|name| level.file_name() == Some(name.as_ref())));
                 parent_clones = if ours {
                     cpuset::clone_children(level)?;
                     true
@@ -227,7 +230,7 @@ mod tests {
             },
         )]);
         let resources: LinuxResources = serde_json::from_str(r#"{"pids": {"limit": 3}}"#).unwrap();
-        let err = create(&controllers, None, &resources).unwrap_err();
+        let err = create(&controllers, None, &resources, None).unwrap_err();
         assert!(
             matches!(
                 err,
