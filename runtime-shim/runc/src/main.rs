@@ -321,6 +321,19 @@ fn normalized_args() -> Vec<std::ffi::OsString> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(normalized_args());
+    // Before we open anything ourselves (the log, the state directory): a descriptor
+    // of ours landing in 3..3+N would be handed to the container.
+    let preserve = match &cli.command {
+        Command::Create { create } | Command::Run { create, .. } => create.preserve_fds,
+        _ => 0,
+    };
+    if let Some(fd) = (3..3u32.saturating_add(preserve)).find(|&fd| !is_open(fd)) {
+        eprintln!(
+            "berth-runc: --preserve-fds {preserve}: descriptor {fd} is not open; only \
+             descriptors the caller holds can be passed to the container"
+        );
+        return ExitCode::FAILURE;
+    }
     logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
     match execute(cli) {
         Ok(code) => code,
@@ -330,6 +343,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether descriptor `fd` is open in this process.
+fn is_open(fd: u32) -> bool {
+    let Ok(fd) = i32::try_from(fd) else {
+        return false;
+    };
+    // SAFETY: F_GETFD reads a descriptor's flags and touches no memory.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
 /// Run one command; `Ok` carries the exit status (only `run` has another than 0).

@@ -625,6 +625,51 @@ fn preserve_fds_passes_exactly_the_given_descriptors() {
 }
 
 #[test]
+fn a_runtime_root_it_makes_is_root_only() {
+    // Others must not reach a container's exec FIFO: holding its write end open would
+    // keep `start` waiting for ever.
+    use std::os::unix::fs::PermissionsExt;
+    let c = TestContainer::new("lc-root-mode", &["true"]);
+    c.write_config();
+    let root = c.tmp_path().join("fresh-root");
+    let bundle = c.bundle.to_str().unwrap();
+    runtime_cmd(&root, &c.io, &["create", "--bundle", bundle, &c.id]).assert_success();
+    let mode = fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+    runtime_cmd(&root, &c.io, &["delete", "--force", &c.id]).assert_success();
+    assert_eq!(mode, 0o700, "runtime root mode {mode:o}");
+}
+
+#[test]
+fn preserve_fds_beyond_what_the_caller_holds_is_refused() {
+    // With only stdio open, fds 3..5 would be the runtime's own (its log, its state
+    // directory handle): handing those to the container would open the host to it.
+    if skip_under_runc("runc passes whatever sits at 3..3+N") {
+        return;
+    }
+    let c = TestContainer::new("lc-preserve-none", &["ls", "/proc/self/fd"]);
+    c.write_config();
+    let log = c.tmp_path().join("runtime.log");
+    let script = format!(
+        "exec {} --root {} --log {} run --preserve-fds 3 --bundle {} {}",
+        runtime().display(),
+        c.root.display(),
+        log.display(),
+        c.bundle.display(),
+        c.id
+    );
+    let out = spawn_cmd(
+        std::path::Path::new("/bin/sh"),
+        &["-c", &script],
+        &c.io,
+        None,
+    )
+    .wait();
+    assert!(!out.success(), "{out}");
+    assert!(out.stderr.contains("descriptor 3 is not open"), "{out}");
+    c.assert_nothing_left();
+}
+
+#[test]
 fn process_is_optional_at_create_and_required_at_start() {
     // Issue 12.3 (runtime-spec: `process` is REQUIRED when start is called).
     if skip_under_runc("runc requires process at create") {

@@ -168,6 +168,28 @@ fn the_runtime_needs_no_more_than_read_write_open_and_exec_under_the_filter() {
 }
 
 #[test]
+fn a_bounding_set_that_cannot_be_read_under_the_filter_is_an_error() {
+    // Without noNewPrivileges the filter comes before the capability drop: a profile
+    // that denies prctl must not leave the full bounding set behind silently.
+    let mut c = TestContainer::new("seccomp-capbset", &["grep", "CapBnd", "/proc/self/status"]);
+    c.spec["process"]["noNewPrivileges"] = json!(false);
+    c.spec["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"]});
+    c.spec["linux"]["seccomp"] = deny(&["prctl"]);
+    let created = c.create();
+    if created.success() {
+        // Whatever the order, what runs must have exactly the asked-for bounding set.
+        c.start().assert_success();
+        c.wait_for_status("stopped");
+        let out = created.stdout_now();
+        assert!(out.contains("0000000000000020"), "CapBnd: {out}");
+    } else {
+        created.assert_one_line_error(&["not permitted"], &["PR_CAPBSET_READ"]);
+    }
+    let _ = c.delete_force();
+    c.assert_nothing_left();
+}
+
+#[test]
 fn an_exec_that_fails_after_create_fails_start_with_the_reason() {
     if skip_under_runc("runc's start does not see a failed exec") {
         return;

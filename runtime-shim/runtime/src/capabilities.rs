@@ -131,8 +131,18 @@ pub fn drop_bounding(caps: &LinuxCapabilities) -> Result<(), CapError> {
         }
         // SAFETY: PR_CAPBSET_READ/DROP take an integer and touch no memory of ours.
         let present = unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(index)) };
-        if present != 1 {
-            continue;
+        match present {
+            1 => {}
+            0 => continue,
+            // A failed read (a seccomp profile denying prctl, say) must not pass for
+            // "not in the set": the capability would be kept silently.
+            _ => {
+                return Err(CapError::Prctl {
+                    op: "PR_CAPBSET_READ",
+                    cap: name(index),
+                    errno: Errno::last(),
+                })
+            }
         }
         // SAFETY: as above.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(index)) };

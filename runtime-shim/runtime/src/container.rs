@@ -134,7 +134,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
                 ),
             });
         }
-        Some(crate::rootfs::mounts_below(&bundle.rootfs))
+        Some(crate::rootfs::mounts_below(&bundle.rootfs)?)
     };
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     if terminal && opts.console_socket.is_none() && console.is_none() {

@@ -129,9 +129,11 @@ pub struct ContainerDir {
 impl ContainerDir {
     /// Claim `id` under `root` by creating its directory; refuses an id that exists.
     pub fn create(root: &Path, id: &str) -> Result<Self> {
+        // Only root may reach into the runtime root (as runc's): a container's exec FIFO
+        // must not be opened by anyone else, or `start` would wait for their end.
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o711)
+            .mode(0o700)
             .create(root)
             .io("create runtime root", root)?;
         let path = root.join(id);

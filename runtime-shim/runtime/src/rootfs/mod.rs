@@ -193,26 +193,31 @@ pub fn shared_namespace_conflicts(spec: &Spec) -> Vec<&'static str> {
 }
 
 /// Mount points strictly below `rootfs` in the calling process's mount namespace.
-pub fn mounts_below(rootfs: &Path) -> Vec<std::path::PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    crate::cgroups::mount_points(&text)
+/// A mountinfo that cannot be read is an error: an empty list would make every mount
+/// below the root look like the container's own.
+pub fn mounts_below(rootfs: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let path = "/proc/self/mountinfo";
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+    Ok(crate::cgroups::mount_points(&text)
         .into_iter()
         .filter(|m| m != rootfs && m.starts_with(rootfs))
-        .collect()
+        .collect())
 }
 
 /// Detach what a container sharing the runtime's mount namespace mounted below its root:
 /// every mount point below `rootfs` except those in `keep` (there before it), deepest
 /// first.
 pub fn unmount_below(rootfs: &Path, keep: &[std::path::PathBuf]) -> Result<()> {
-    let mut made: Vec<_> = mounts_below(rootfs)
+    let mut made: Vec<_> = mounts_below(rootfs)?
         .into_iter()
         .filter(|m| !keep.contains(m))
         .collect();
     // A path listed twice has two mounts stacked on it: one unmount each.
     made.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
     for m in made {
-        match nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH) {
+        // NOFOLLOW: a symlink planted in the container's tree must not redirect us.
+        let flags = nix::mount::MntFlags::MNT_DETACH | nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+        match nix::mount::umount2(&m, flags) {
             // Gone with its parent already.
             Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(Error::sys("umount2", m.display(), e)),
