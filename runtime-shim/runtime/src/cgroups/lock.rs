@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -26,18 +27,48 @@ use super::CgroupError;
 /// A held lock on one hierarchy's root directory; released on drop.
 pub(crate) type HierarchyLock = Flock<File>;
 
-/// Take the lock of the hierarchy mounted at `mount` shared (a create), waiting for a
-/// removal that holds it.
+/// Longest wait for the lock. Holders keep it for a few mkdirs and writes; one that
+/// keeps it longer is stopped or wedged (SIGSTOP, a debugger), and must not hang every
+/// create and delete on the host behind it.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Take the lock of the hierarchy mounted at `mount` shared (a create), waiting (at most
+/// [`PATIENCE`]) for a removal that holds it.
 pub(crate) fn shared(mount: &Path) -> Result<HierarchyLock, CgroupError> {
-    let file = open(mount)?;
-    Flock::lock(file, FlockArg::LockShared).map_err(|(_, errno)| failed(mount, errno))
+    take(mount, FlockArg::LockSharedNonblock, PATIENCE)
 }
 
 /// Take the lock of the hierarchy mounted at `mount` exclusive (removing a default
-/// parent), waiting for the creates and removals that hold it.
+/// parent), waiting (at most [`PATIENCE`]) for the creates and removals that hold it.
 pub(crate) fn exclusive(mount: &Path) -> Result<HierarchyLock, CgroupError> {
-    let file = open(mount)?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| failed(mount, errno))
+    take(mount, FlockArg::LockExclusiveNonblock, PATIENCE)
+}
+
+/// Try `how` until it succeeds or `patience` runs out, backing off from 1 to 20 ms.
+fn take(mount: &Path, how: FlockArg, patience: Duration) -> Result<HierarchyLock, CgroupError> {
+    let deadline = Instant::now() + patience;
+    let mut pause = Duration::from_millis(1);
+    let mut file = open(mount)?;
+    loop {
+        match Flock::lock(file, how) {
+            Ok(lock) => return Ok(lock),
+            Err((back, Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = back;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(CgroupError::Lock {
+                    path: mount.to_path_buf(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("held by another process for over {patience:?}"),
+                    ),
+                })
+            }
+            Err((_, errno)) => return Err(failed(mount, errno)),
+        }
+    }
 }
 
 fn open(mount: &Path) -> Result<File, CgroupError> {
@@ -81,6 +112,20 @@ mod tests {
         assert!(try_exclusive(tmp.path()).unwrap().is_none());
         drop(removal);
         assert!(try_exclusive(tmp.path()).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_holder_that_never_lets_go_is_an_error_not_a_hang() {
+        let tmp = tempfile::tempdir().unwrap();
+        let _stuck = exclusive(tmp.path()).unwrap();
+        let patience = Duration::from_millis(50);
+        for how in [
+            FlockArg::LockSharedNonblock,
+            FlockArg::LockExclusiveNonblock,
+        ] {
+            let err = take(tmp.path(), how, patience).unwrap_err();
+            assert!(err.to_string().contains("held by another process"), "{err}");
+        }
     }
 
     #[test]
