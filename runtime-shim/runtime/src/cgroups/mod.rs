@@ -34,7 +34,6 @@ mod hugetlb;
 mod lock;
 mod memory;
 mod mountinfo;
-pub(crate) use mountinfo::mount_points;
 mod pids;
 mod rdma;
 use berth_runtime_types::stats;

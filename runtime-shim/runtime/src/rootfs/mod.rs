@@ -194,9 +194,10 @@ pub fn shared_namespace_conflicts(spec: &Spec) -> Vec<&'static str> {
 
 /// Mount points strictly below `rootfs` in the calling process's mount namespace.
 pub fn mounts_below(rootfs: &Path) -> Vec<std::path::PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    crate::cgroups::mount_points(&text)
+    crate::mountinfo::read_self()
+        .unwrap_or_default()
         .into_iter()
+        .map(|m| m.mountpoint)
         .filter(|m| m != rootfs && m.starts_with(rootfs))
         .collect()
 }
