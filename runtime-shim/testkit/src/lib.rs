@@ -15,6 +15,8 @@ pub mod runc;
 
 /// The runtime library, for tests that check what it made (its cgroup paths, say).
 pub use berth_runtime as runtime;
+/// The /proc reader, for tests that look at processes (parents, sessions, states).
+pub use berth_procfs as procfs;
 
 /// The workspace's binaries (berth-runc, berth-shim, berthd, berth): `cargo test
 /// --workspace` builds them beside the test binaries; only when one is missing (a lone

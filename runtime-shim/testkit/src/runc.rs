@@ -1057,14 +1057,7 @@ pub fn process_exists(pid: i32) -> bool {
 
 /// Whether a process exists and is not a zombie.
 pub fn process_alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // "pid (comm) S ...": the state follows the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|st| st != 'Z' && st != 'X'),
-        Err(_) => false,
-    }
+    berth_procfs::Stat::read(pid).is_ok_and(|s| !s.exited())
 }
 
 /// Polls (bounded by [`STATE_TIMEOUT`]) until `pid` is dead (gone or a zombie).

@@ -31,7 +31,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         ],
     ),
     ("berth-shim-adapter", 2, &["berth-shim-protocol"]),
-    ("berth-testkit", 2, &["berth-runtime"]),
+    ("berth-testkit", 2, &["berth-runtime", "berth-procfs"]),
     (
         "berth-engine",
         3,
