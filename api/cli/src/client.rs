@@ -12,7 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::error::{ClientError, CliError};
+use super::error::{CliError, ClientError};
 use super::host::Endpoint;
 
 /// How long connecting (and the HTTP handshake) may take.

@@ -272,7 +272,11 @@ fn builtin_starts_by_itself_and_kill_through_the_protocol() {
     );
     // Own session: the shim leads it.
     let stat = Stat::read(shim.pid).unwrap();
-    assert_eq!(stat.field(6), Some(shim.pid as u64), "session id of the shim");
+    assert_eq!(
+        stat.field(6),
+        Some(shim.pid as u64),
+        "session id of the shim"
+    );
     // A second client, and one that goes away, cost nothing.
     let mut other = shim.connect();
     drop(shim.connect());

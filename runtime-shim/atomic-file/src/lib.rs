@@ -113,6 +113,10 @@ mod tests {
         let (a, b) = (temp_path(path), temp_path(path));
         assert_ne!(a, b);
         assert_eq!(a.parent(), path.parent());
-        assert!(a.file_name().unwrap().to_string_lossy().starts_with(".state.json."));
+        assert!(a
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".state.json."));
     }
 }

@@ -169,7 +169,10 @@ mod tests {
         assert_eq!(kb_field(status, "VmHWM"), Some(2048 * 1024));
         assert_eq!(kb_field(status, "VmRSS"), Some(1024 * 1024));
         assert_eq!(kb_field(status, "VmSwap"), None);
-        assert_eq!(boot_time("cpu  1 2 3\nbtime 1700000000\n"), Some(1_700_000_000));
+        assert_eq!(
+            boot_time("cpu  1 2 3\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
         assert_eq!(boot_time("cpu 1\n"), None);
     }
 

@@ -75,7 +75,9 @@ fn clean_up(cli: &CleanupCli) -> Result<()> {
     match fs::read(cli.state_dir.join(RUNTIME_FILE)) {
         Ok(path) => delete_external(cli, PathBuf::from(OsString::from_vec(path))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => delete_builtin(cli),
-        Err(e) => Err(ShimError::io("reading", cli.state_dir.join(RUNTIME_FILE))(e)),
+        Err(e) => Err(ShimError::io("reading", cli.state_dir.join(RUNTIME_FILE))(
+            e,
+        )),
     }?;
     for name in [PID_FILE, SOCKET_FILE] {
         let _ = fs::remove_file(cli.state_dir.join(name));

@@ -39,8 +39,10 @@ struct ProbeProcess {
 pub fn wants_terminal(bundle: &Path) -> Result<bool> {
     let path = bundle.join("config.json");
     let text = fs::read(&path).map_err(ShimError::io("reading", &path))?;
-    let probe: Probe = serde_json::from_slice(&text)
-        .map_err(ShimError::json(format!("invalid spec in {}", path.display())))?;
+    let probe: Probe = serde_json::from_slice(&text).map_err(ShimError::json(format!(
+        "invalid spec in {}",
+        path.display()
+    )))?;
     Ok(probe.process.and_then(|p| p.terminal) == Some(true))
 }
 

@@ -126,6 +126,9 @@ mod tests {
             ShimError::from(runtime).to_string(),
             berth_runtime::Error::NotFound("c1".into()).to_string()
         );
-        assert_eq!(ShimError::InvalidSignal(99).to_string(), "invalid signal 99");
+        assert_eq!(
+            ShimError::InvalidSignal(99).to_string(),
+            "invalid signal 99"
+        );
     }
 }

@@ -13,10 +13,10 @@ pub mod daemon;
 mod host_rootfs;
 pub mod runc;
 
-/// The runtime library, for tests that check what it made (its cgroup paths, say).
-pub use berth_runtime as runtime;
 /// The /proc reader, for tests that look at processes (parents, sessions, states).
 pub use berth_procfs as procfs;
+/// The runtime library, for tests that check what it made (its cgroup paths, say).
+pub use berth_runtime as runtime;
 
 /// The workspace's binaries (berth-runc, berth-shim, berthd, berth): `cargo test
 /// --workspace` builds them beside the test binaries; only when one is missing (a lone
@@ -56,6 +56,7 @@ pub fn rootfs(dir: &Path) -> PathBuf {
     }
     // Built aside and renamed into place: callers racing on one directory each see a
     // whole root filesystem, and the loser's copy goes.
+    fs::create_dir_all(dir).unwrap();
     let aside = tempfile::Builder::new()
         .prefix(".rootfs-")
         .tempdir_in(dir)
@@ -108,16 +109,18 @@ mod tests {
 
     #[test]
     fn one_rootfs_per_directory_even_when_callers_race() {
-        let dir = tempfile::tempdir().unwrap();
+        let top = tempfile::tempdir().unwrap();
+        // A scratch directory not made yet, as the engine's tests pass.
+        let dir = &top.path().join("scratch");
         let roots: Vec<PathBuf> = std::thread::scope(|s| {
-            let racers: Vec<_> = (0..3).map(|_| s.spawn(|| rootfs(dir.path()))).collect();
+            let racers: Vec<_> = (0..3).map(|_| s.spawn(|| rootfs(dir))).collect();
             racers.into_iter().map(|r| r.join().unwrap()).collect()
         });
-        assert!(roots.iter().all(|r| *r == dir.path().join("rootfs")));
+        assert!(roots.iter().all(|r| *r == dir.join("rootfs")));
         for bin in ["bin/sh", "bin/sleep", "bin/true", "usr/bin/sh"] {
             assert!(roots[0].join(bin).exists(), "{bin}");
         }
-        let names: Vec<_> = fs::read_dir(dir.path())
+        let names: Vec<_> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();

@@ -35,7 +35,11 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
     (
         "berth-engine",
         3,
-        &["berth-shim-adapter", "berth-runtime-types", "berth-atomic-file"],
+        &[
+            "berth-shim-adapter",
+            "berth-runtime-types",
+            "berth-atomic-file",
+        ],
     ),
     (
         "berthd",

@@ -508,7 +508,10 @@ mod tests {
             }
             _ => panic!("PUT on a container is a wrong method"),
         }
-        assert!(matches!(route_of(&Method::GET, &["nope"]), Routed::Unmatched));
+        assert!(matches!(
+            route_of(&Method::GET, &["nope"]),
+            Routed::Unmatched
+        ));
     }
 
     #[test]

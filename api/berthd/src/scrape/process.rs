@@ -32,7 +32,13 @@ pub fn read() -> Option<Sample> {
     // Counting the entries opens one more descriptor, which is counted too (as other
     // client libraries do).
     let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
-    sample(&stat, &boot, &limits, procfs::ticks_per_second() as f64, open_fds)
+    sample(
+        &stat,
+        &boot,
+        &limits,
+        procfs::ticks_per_second() as f64,
+        open_fds,
+    )
 }
 
 /// Build a sample from `/proc/self/stat` and the text of `/proc/stat` and
