@@ -78,6 +78,7 @@ fn unescape(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     const TEXT: &str = "\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro
@@ -122,6 +123,6 @@ not a mount line
     #[test]
     fn this_process_has_a_root_mount() {
         let mounts = read_self().unwrap();
-        assert!(mounts.iter().any(|m| m.mountpoint == PathBuf::from("/")));
+        assert!(mounts.iter().any(|m| m.mountpoint == Path::new("/")));
     }
 }
