@@ -10,4 +10,5 @@ pub mod loopback;
 pub mod routes;
 pub mod scrape;
 pub mod server;
-pub mod signal;
+/// Signals as clients name them, read by the one parser of Berth.
+pub use berth_runtime_types::signal;

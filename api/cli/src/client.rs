@@ -12,40 +12,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::error::CliError;
+use super::error::{CliError, ClientError};
 use super::host::Endpoint;
 
 /// How long connecting (and the HTTP handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Failing to talk to the daemon at all (as opposed to the daemon saying no).
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// Connecting failed.
-    #[error("cannot reach berthd at {endpoint}: {source}")]
-    Connect {
-        /// Where.
-        endpoint: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Connecting took too long.
-    #[error("cannot reach berthd at {endpoint}: no connection within {} s", CONNECT_TIMEOUT.as_secs())]
-    ConnectTimeout {
-        /// Where.
-        endpoint: String,
-    },
-    /// The HTTP exchange failed (the daemon went away, or spoke something else).
-    #[error("lost berthd at {endpoint} during {request}: {source}")]
-    Http {
-        /// Where.
-        endpoint: String,
-        /// The request, e.g. `GET /v1/system`.
-        request: String,
-        /// Why.
-        source: hyper::Error,
-    },
-}
 
 /// A complete answer.
 #[derive(Debug)]
@@ -211,7 +182,11 @@ impl Client {
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(result) => result,
-            Err(_) => Err(ClientError::ConnectTimeout { endpoint }.into()),
+            Err(_) => Err(ClientError::ConnectTimeout {
+                endpoint,
+                secs: CONNECT_TIMEOUT.as_secs(),
+            }
+            .into()),
         }
     }
 

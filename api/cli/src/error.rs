@@ -2,14 +2,43 @@
 
 use hyper::StatusCode;
 
-use super::client::ClientError;
-
 /// Exit status: the daemon refused a request, or a container failed.
 pub const EXIT_REFUSED: u8 = 1;
 /// Exit status: bad flags or arguments (clap uses it too).
 pub const EXIT_USAGE: u8 = 2;
 /// Exit status: the daemon could not be reached.
 pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// Failing to talk to the daemon at all (as opposed to the daemon saying no).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting failed.
+    #[error("cannot reach berthd at {endpoint}: {source}")]
+    Connect {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Connecting took too long.
+    #[error("cannot reach berthd at {endpoint}: no connection within {secs} s")]
+    ConnectTimeout {
+        /// Where.
+        endpoint: String,
+        /// How long it waited, in seconds.
+        secs: u64,
+    },
+    /// The HTTP exchange failed (the daemon went away, or spoke something else).
+    #[error("lost berthd at {endpoint} during {request}: {source}")]
+    Http {
+        /// Where.
+        endpoint: String,
+        /// The request, e.g. `GET /v1/system`.
+        request: String,
+        /// Why.
+        source: hyper::Error,
+    },
+}
 
 /// A CLI failure; [`CliError::exit_status`] says how the process ends.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,6 @@ use crate::record::Record;
 pub const CONTAINERS_DIR: &str = "containers";
 /// The record's file name.
 pub const RECORD_FILE: &str = "record.json";
-const TEMP_FILE: &str = "record.json.tmp";
 
 /// A failure reading or writing the state directory, with the path.
 #[derive(Debug, thiserror::Error)]
@@ -81,23 +80,21 @@ impl Store {
         self.dir(id).join(RECORD_FILE)
     }
 
-    /// Write `record` atomically (temp file + rename). Callers serialise writes of one
-    /// record (the engine holds the record's lock), so one temp name per record is enough.
+    /// Write `record` atomically (temp file + rename, `berth_atomic_file`).
     pub fn save(&self, record: &Record) -> Result<(), PersistError> {
         let dir = self.dir(&record.id);
-        let tmp = dir.join(TEMP_FILE);
+        let path = dir.join(RECORD_FILE);
         let json = serde_json::to_vec(record).expect("a record always serialises");
-        if let Err(e) = fs::write(&tmp, &json) {
+        if let Err(e) = berth_atomic_file::write(&path, &json) {
             if e.kind() != ErrorKind::NotFound {
-                return Err(io_err("write", &tmp)(e));
+                return Err(io_err("write", &path)(e));
             }
             // First write of this container: make its directory (one syscall saved on
             // every later write).
             fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-            fs::write(&tmp, &json).map_err(io_err("write", &tmp))?;
+            berth_atomic_file::write(&path, &json).map_err(io_err("write", &path))?;
         }
-        let path = dir.join(RECORD_FILE);
-        fs::rename(&tmp, &path).map_err(io_err("rename", &path))
+        Ok(())
     }
 
     /// Read the record of `id`.
@@ -194,11 +191,12 @@ mod tests {
         let r = rec("b");
         store.save(&r).unwrap();
         // A crash mid-write leaves a partial temp file; the record is intact.
-        fs::write(store.dir("b").join(TEMP_FILE), b"{\"id\": \"b\", \"sta").unwrap();
+        let torn = store.dir("b").join(".record.json.1.0.tmp");
+        fs::write(&torn, b"{\"id\": \"b\", \"sta").unwrap();
         let loaded = store.load_all();
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         assert_eq!(loaded.records, std::slice::from_ref(&r));
-        // And the next save replaces the leftover.
+        // And the next save writes the record all the same.
         store.save(&r).unwrap();
         assert_eq!(store.load("b").unwrap(), r);
     }

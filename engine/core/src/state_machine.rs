@@ -10,6 +10,7 @@
 
 use std::fmt;
 
+use berth_runtime_types::Status;
 use serde::{Deserialize, Serialize};
 
 /// Where a container is in its life.
@@ -64,6 +65,19 @@ impl State {
     /// Index into [`State::ALL`].
     pub fn index(self) -> usize {
         self as usize
+    }
+
+    /// The engine's state for a shim's (the runtime's) status: the one translation
+    /// table between the two machines. The engine's own states (queued, deleted,
+    /// failed) have no runtime status.
+    pub fn from_runtime(status: Status) -> State {
+        match status {
+            Status::Creating => State::Creating,
+            Status::Created => State::Created,
+            Status::Running => State::Running,
+            Status::Paused => State::Paused,
+            Status::Stopped => State::Stopped,
+        }
     }
 
     /// Whether `self → to` is a legal change. The single source of truth.
@@ -139,6 +153,19 @@ pub fn transition(id: &str, from: State, to: State) -> Result<State, IllegalTran
 mod tests {
     use super::State::*;
     use super::*;
+
+    #[test]
+    fn every_runtime_status_has_the_state_of_the_same_name() {
+        for status in [
+            Status::Creating,
+            Status::Created,
+            Status::Running,
+            Status::Paused,
+            Status::Stopped,
+        ] {
+            assert_eq!(State::from_runtime(status).as_str(), status.to_string());
+        }
+    }
 
     #[test]
     fn the_happy_path_is_legal() {

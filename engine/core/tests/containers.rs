@@ -227,16 +227,6 @@ fn sigkill(pid: i32) {
     .unwrap();
 }
 
-/// True once `pid` has exited (gone, or a zombie nobody reaped yet).
-fn exited(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
-        Err(_) => true,
-    }
-}
-
 /// The cgroup directories of container `id` (its cgroupsPath is `/<id>`) still there.
 fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     fs::read_dir("/sys/fs/cgroup")
@@ -252,7 +242,10 @@ fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
 fn assert_removed_after_lost_shim(engine: &Engine, shim: &ShimConfig, id: &str, pid: i32) {
     let record = engine.get(id).unwrap();
     assert_eq!(record.state, State::Failed, "{record:?}");
-    assert!(exited(pid), "{id}'s init {pid} outlived its shim");
+    assert!(
+        !support::runc::process_alive(pid),
+        "{id}'s init {pid} outlived its shim"
+    );
     assert_eq!(
         cgroup_dirs(id),
         Vec::<PathBuf>::new(),

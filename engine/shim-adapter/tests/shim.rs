@@ -18,6 +18,7 @@ use berth_shim_adapter::protocol::{
     EXIT_FILE, PID_FILE, SOCKET_FILE,
 };
 use berth_shim_adapter::{spawn_shim, ClientError, ShimClient, SpawnError, Spawner};
+use berth_testkit::procfs::Stat;
 use berth_testkit::runc::*;
 use serde_json::json;
 
@@ -270,9 +271,12 @@ fn builtin_starts_by_itself_and_kill_through_the_protocol() {
         shim.pid.to_string()
     );
     // Own session: the shim leads it.
-    let stat = fs::read_to_string(format!("/proc/{}/stat", shim.pid)).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    assert_eq!(fields[3], shim.pid.to_string(), "session id of the shim");
+    let stat = Stat::read(shim.pid).unwrap();
+    assert_eq!(
+        stat.field(6),
+        Some(shim.pid as u64),
+        "session id of the shim"
+    );
     // A second client, and one that goes away, cost nothing.
     let mut other = shim.connect();
     drop(shim.connect());
@@ -358,12 +362,7 @@ fn external_runtime_berth_runc() {
     // Found through the init, not the runtime's own records.
     assert_cgroups_are_the_containers(&c, s.cgroups.as_ref());
     // The init reparented to the shim, the subreaper.
-    let stat = fs::read_to_string(format!("/proc/{}/stat", s.pid)).unwrap();
-    let ppid = stat[stat.rfind(')').unwrap() + 2..]
-        .split(' ')
-        .nth(1)
-        .unwrap();
-    assert_eq!(ppid, shim.pid.to_string());
+    assert_eq!(parent_of(s.pid), shim.pid);
     wait_for_file(&shim.log, "container output", |t| t.contains("ext-out\n"));
 
     ok(&mut client, Request::Pause);
@@ -710,9 +709,7 @@ fn a_reconnecting_client_asks_state_and_reads_the_exit_file_when_the_shim_is_gon
 
 /// The parent pid of `pid`, from /proc/PID/stat.
 fn parent_of(pid: i32) -> i32 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = stat.rsplit_once(')').unwrap().1;
-    rest.split_whitespace().nth(1).unwrap().parse().unwrap()
+    Stat::read(pid).unwrap().ppid().unwrap()
 }
 
 #[test]

@@ -279,9 +279,7 @@ impl Container {
 
 /// Write the pid atomically, so a reader never sees an empty file.
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let tmp = path.with_extension("berth-tmp");
-    fs::write(&tmp, pid.to_string()).io("write pid file", &tmp)?;
-    fs::rename(&tmp, path).io("write pid file", path)
+    berth_atomic_file::write(path, pid.to_string().as_bytes()).io("write pid file", path)
 }
 
 impl Container {

@@ -662,14 +662,8 @@ mod tests {
     fn gone(pid: i32, limit: Duration) -> bool {
         let until = Instant::now() + limit;
         loop {
-            match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                Err(_) => return true,
-                Ok(stat) => {
-                    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-                    if state.starts_with('Z') || state.starts_with('X') {
-                        return true;
-                    }
-                }
+            if berth_procfs::Stat::read(pid).map_or(true, |s| s.exited()) {
+                return true;
             }
             if Instant::now() > until {
                 return false;

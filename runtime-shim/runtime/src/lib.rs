@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod lsm;
+pub mod mountinfo;
 pub mod namespaces;
 pub mod network;
 pub mod process;

@@ -3,32 +3,18 @@
 //! A pid alone does not name a process for long: once the init exits its pid can be handed
 //! to anyone. The start time (field 22 of /proc/<pid>/stat) pins it down.
 
-use std::fs;
 use std::time::{Duration, Instant};
 
-/// State letter and start time of `pid`, or `None` if there is no such process.
-fn stat(pid: i32) -> Option<(char, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may itself contain spaces or parentheses.
-    let rest = &text[text.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    // After the state (field 3) come fields 4..; start time is field 22.
-    let start = fields.nth(22 - 4)?.parse().ok()?;
-    Some((state, start))
-}
+use berth_procfs::Stat;
 
 /// The start time of `pid` in clock ticks since boot.
 pub fn start_time(pid: i32) -> Option<u64> {
-    stat(pid).map(|(_, start)| start)
+    Stat::read(pid).ok()?.start_time()
 }
 
 /// True if `pid` is the process that started at `start_time` and has not exited.
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
-    match stat(pid) {
-        Some((state, start)) => start == start_time && state != 'Z' && state != 'X',
-        None => false,
-    }
+    Stat::read(pid).is_ok_and(|s| s.start_time() == Some(start_time) && !s.exited())
 }
 
 /// Wait until the process is gone (or a zombie), polling /proc for at most `timeout`.
@@ -43,17 +29,6 @@ pub fn wait_gone(pid: i32, start_time: u64, timeout: Duration) -> bool {
         pause = (pause * 2).min(Duration::from_millis(20));
     }
     true
-}
-
-/// The command line of `pid` with arguments separated by spaces.
-pub fn cmdline(pid: i32) -> Option<String> {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let parts: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect();
-    Some(parts.join(" "))
 }
 
 #[cfg(test)]

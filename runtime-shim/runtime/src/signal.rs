@@ -4,19 +4,13 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 
-/// Parse a signal given by name (with or without `SIG`, any case) or by number.
+/// Parse a signal given by name (with or without `SIG`, any case) or by number, with the
+/// one table of `berth_runtime_types::signal`; a number nix has no `Signal` for (a
+/// real-time one) is refused.
 pub fn parse(text: &str) -> Result<Signal> {
     let bad = || Error::InvalidSignal(text.to_string());
-    if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| bad());
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>().map_err(|_| bad())
+    let n = berth_runtime_types::signal::parse(text).map_err(|_| bad())?;
+    Signal::try_from(n).map_err(|_| bad())
 }
 
 #[cfg(test)]

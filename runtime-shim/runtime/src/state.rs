@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -220,14 +219,11 @@ impl ContainerDir {
     /// Persist the record atomically: a reader sees the old file or the new one, never half.
     pub fn write(&self, record: &Record) -> Result<()> {
         let file = self.path.join(STATE_FILE);
-        let tmp = self.path.join(".state.json.tmp");
         let bytes = serde_json::to_vec(record).map_err(|e| Error::Config {
             path: file.clone(),
             reason: format!("cannot encode state: {e}"),
         })?;
-        let mut f = File::create(&tmp).io("create", &tmp)?;
-        f.write_all(&bytes).io("write", &tmp)?;
-        fs::rename(&tmp, &file).io("rename", &file)
+        berth_atomic_file::write(&file, &bytes).io("write", &file)
     }
 
     /// Remove the directory and everything in it.

@@ -14,6 +14,7 @@ use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 
 use crate::console::{self, ConsoleSocket, Handover};
+use crate::error::{Result, ShimError};
 
 /// The console socket an external runtime connects to, in the shim's state directory.
 const CONSOLE_SOCKET: &str = "tty.sock";
@@ -71,8 +72,6 @@ impl Stdio2<'_> {
     }
 }
 
-type Result<T> = std::result::Result<T, String>;
-
 impl Backend {
     /// Create the container; returns the init's host pid and where the master of its
     /// pty comes back, if the process has a terminal.
@@ -94,10 +93,8 @@ impl Backend {
                 };
                 // The init uses its end only if the process wants a terminal.
                 let (ours, theirs) =
-                    UnixStream::pair().map_err(|e| format!("console socket pair: {e}"))?;
-                let c = stdio
-                    .around(|| container::create_with_console(&opts, Some(theirs)))
-                    .map_err(|e| e.to_string())?;
+                    UnixStream::pair().map_err(ShimError::sys("console socket pair"))?;
+                let c = stdio.around(|| container::create_with_console(&opts, Some(theirs)))?;
                 let pid = c.pid();
                 *container = Some(c);
                 Ok((pid, Handover::Pair(ours)))
@@ -139,7 +136,7 @@ impl Backend {
     /// Let the user process run.
     pub fn start(&self) -> Result<()> {
         match self {
-            Backend::Builtin { .. } => self.container()?.start().map_err(|e| e.to_string()),
+            Backend::Builtin { .. } => Ok(self.container()?.start()?),
             Backend::External { id, .. } => {
                 self.run(&["start", "--", id.as_str()], false).map(drop)
             }
@@ -148,9 +145,9 @@ impl Backend {
 
     /// Signal the init (or every process with `all`).
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        let sig = Signal::try_from(signal).map_err(|_| format!("invalid signal {signal}"))?;
+        let sig = Signal::try_from(signal).map_err(|_| ShimError::InvalidSignal(signal))?;
         match self {
-            Backend::Builtin { .. } => self.container()?.kill(sig, all).map_err(|e| e.to_string()),
+            Backend::Builtin { .. } => Ok(self.container()?.kill(sig, all)?),
             Backend::External { id, .. } => {
                 let n = signal.to_string();
                 let mut args = vec!["kill"];
@@ -168,7 +165,7 @@ impl Backend {
         match self {
             Backend::Builtin { .. } => {
                 let c = self.container()?;
-                if pause { c.pause() } else { c.resume() }.map_err(|e| e.to_string())
+                Ok(if pause { c.pause() } else { c.resume() }?)
             }
             Backend::External { id, .. } => {
                 let verb = if pause { "pause" } else { "resume" };
@@ -180,13 +177,13 @@ impl Backend {
     /// cgroup statistics.
     pub fn stats(&self) -> Result<Stats> {
         match self {
-            Backend::Builtin { .. } => self.container()?.stats().map_err(|e| e.to_string()),
+            Backend::Builtin { .. } => Ok(self.container()?.stats()?),
             Backend::External { id, .. } => {
                 let out = self.run(&["events", "--stats", "--", id.as_str()], false)?;
                 let mut value: serde_json::Value =
-                    serde_json::from_slice(&out).map_err(|e| format!("runtime events: {e}"))?;
+                    serde_json::from_slice(&out).map_err(ShimError::json("runtime events"))?;
                 serde_json::from_value(value["data"].take())
-                    .map_err(|e| format!("runtime events data: {e}"))
+                    .map_err(ShimError::json("runtime events data"))
             }
         }
     }
@@ -204,13 +201,13 @@ impl Backend {
                 stdio
                     .around(|| c.exec(&opts, None))
                     .map(|p| p.as_raw())
-                    .map_err(|e| e.to_string())
+                    .map_err(ShimError::from)
             }
             Backend::External { state_dir, id, .. } => {
                 let spec = state_dir.join("exec-process.json");
                 let pid_file = state_dir.join("exec.pid");
-                let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
-                fs::write(&spec, json).map_err(|e| format!("writing {}: {e}", spec.display()))?;
+                let json = serde_json::to_vec(&process).map_err(ShimError::json("exec process"))?;
+                fs::write(&spec, json).map_err(ShimError::io("writing", &spec))?;
                 let (spec_arg, pid_arg) =
                     (spec.as_os_str().to_owned(), pid_file.as_os_str().to_owned());
                 let args: [&std::ffi::OsStr; 8] = [
@@ -241,11 +238,11 @@ impl Backend {
                 id,
                 container,
             } => {
-                let c = container.take().ok_or("the container is already deleted")?;
+                let c = container.take().ok_or(ShimError::Deleted)?;
                 if let Err(e) = c.delete(force) {
                     // Still there (refused, or half-deleted): keep driving what is left.
                     *container = Container::load(root, id).ok();
-                    return Err(e.to_string());
+                    return Err(e.into());
                 }
                 Ok(())
             }
@@ -287,7 +284,7 @@ impl Backend {
             Backend::Builtin {
                 container: Some(c), ..
             } => Ok(c),
-            _ => Err("the container is deleted".into()),
+            _ => Err(ShimError::Deleted),
         }
     }
 
@@ -301,7 +298,7 @@ impl Backend {
             runtime, root, log, ..
         } = self
         else {
-            return Err("not an external runtime".into());
+            return Err(ShimError::NotExternal);
         };
         let mut cmd = Command::new(runtime);
         cmd.arg("--root")
@@ -317,9 +314,10 @@ impl Backend {
             .first()
             .map(|a| a.as_ref().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let out = cmd
-            .output()
-            .map_err(|e| format!("running {}: {e}", runtime.display()))?;
+        let out = cmd.output().map_err(|source| ShimError::Launch {
+            runtime: runtime.clone(),
+            source,
+        })?;
         if out.status.success() {
             return Ok(out.stdout);
         }
@@ -331,18 +329,20 @@ impl Backend {
                 .and_then(|t| t.lines().last().map(str::to_owned))
                 .unwrap_or_default(),
         };
-        Err(format!(
-            "{} {verb} failed ({}): {last}",
-            runtime.display(),
-            out.status
-        ))
+        Err(ShimError::RuntimeFailed {
+            runtime: runtime.clone(),
+            verb,
+            status: out.status,
+            last,
+        })
     }
 }
 
 /// The init's pid an external runtime wrote with `--pid-file`.
 fn read_pid(path: &Path) -> Result<i32> {
-    let text = fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    text.trim()
-        .parse()
-        .map_err(|_| format!("bad pid {text:?} in {}", path.display()))
+    let text = fs::read_to_string(path).map_err(ShimError::io("reading", path))?;
+    text.trim().parse().map_err(|_| ShimError::BadPid {
+        path: path.to_owned(),
+        text,
+    })
 }

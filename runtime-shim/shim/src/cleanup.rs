@@ -20,6 +20,7 @@ use berth_shim_protocol::{Status, PID_FILE, SOCKET_FILE};
 use clap::Parser;
 
 use crate::backend::Backend;
+use crate::error::{Result, ShimError};
 use crate::server::{self, SHIM_LOG};
 
 /// Where a shim that drives an external runtime records its path (written before the
@@ -55,6 +56,7 @@ pub fn run(args: Vec<OsString>) -> u8 {
     match clean_up(&cli) {
         Ok(()) => 0,
         Err(message) => {
+            let message = message.to_string();
             note(&cli, &format!("cleanup failed: {message}"));
             eprintln!("berth-shim {}: cleanup failed: {message}", cli.id);
             1
@@ -62,18 +64,20 @@ pub fn run(args: Vec<OsString>) -> u8 {
     }
 }
 
-fn clean_up(cli: &CleanupCli) -> Result<(), String> {
+fn clean_up(cli: &CleanupCli) -> Result<()> {
     // The engine thinks the shim is gone; a shim that still answers owns its container.
     if server::answers(&cli.state_dir) {
-        return Err(format!(
+        return Err(ShimError::Refused(format!(
             "a shim still serves {}; it is not lost",
             cli.state_dir.display()
-        ));
+        )));
     }
     match fs::read(cli.state_dir.join(RUNTIME_FILE)) {
         Ok(path) => delete_external(cli, PathBuf::from(OsString::from_vec(path))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => delete_builtin(cli),
-        Err(e) => Err(format!("reading {}: {e}", RUNTIME_FILE)),
+        Err(e) => Err(ShimError::io("reading", cli.state_dir.join(RUNTIME_FILE))(
+            e,
+        )),
     }?;
     for name in [PID_FILE, SOCKET_FILE] {
         let _ = fs::remove_file(cli.state_dir.join(name));
@@ -84,7 +88,7 @@ fn clean_up(cli: &CleanupCli) -> Result<(), String> {
 
 /// `delete --force` through the library: a container that is not there is no error,
 /// and what a killed `create` left (no record yet) goes too.
-fn delete_builtin(cli: &CleanupCli) -> Result<(), String> {
+fn delete_builtin(cli: &CleanupCli) -> Result<()> {
     let root = &cli.runtime_root;
     match Container::load(root, &cli.id) {
         Ok(c) => c.delete(true),
@@ -95,11 +99,11 @@ fn delete_builtin(cli: &CleanupCli) -> Result<(), String> {
         }) => ContainerDir::open(root, &cli.id).and_then(ContainerDir::remove_abandoned),
         Err(e) => Err(e),
     }
-    .map_err(|e| e.to_string())
+    .map_err(ShimError::from)
 }
 
 /// `runtime --root R delete --force id`, unless the runtime has no state for it.
-fn delete_external(cli: &CleanupCli, runtime: PathBuf) -> Result<(), String> {
+fn delete_external(cli: &CleanupCli, runtime: PathBuf) -> Result<()> {
     if !cli.runtime_root.join(&cli.id).exists() {
         return Ok(());
     }

@@ -17,6 +17,7 @@ use nix::sys::socket::{recv, MsgFlags};
 use nix::sys::stat::{umask, Mode};
 use serde::Deserialize;
 
+use crate::error::{Result, ShimError};
 use crate::output::drain_into;
 
 /// How long the runtime's message may take once it has connected.
@@ -35,11 +36,13 @@ struct ProbeProcess {
 
 /// Whether the bundle's process asks for a terminal (an external runtime must then be
 /// given a console socket, and refuses one otherwise).
-pub fn wants_terminal(bundle: &Path) -> Result<bool, String> {
+pub fn wants_terminal(bundle: &Path) -> Result<bool> {
     let path = bundle.join("config.json");
-    let text = fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let probe: Probe = serde_json::from_slice(&text)
-        .map_err(|e| format!("invalid spec in {}: {e}", path.display()))?;
+    let text = fs::read(&path).map_err(ShimError::io("reading", &path))?;
+    let probe: Probe = serde_json::from_slice(&text).map_err(ShimError::json(format!(
+        "invalid spec in {}",
+        path.display()
+    )))?;
     Ok(probe.process.and_then(|p| p.terminal) == Some(true))
 }
 
@@ -57,7 +60,7 @@ pub enum Handover {
 
 impl Handover {
     /// The master, if the runtime made a terminal.
-    pub fn take(self) -> Result<Option<OwnedFd>, String> {
+    pub fn take(self) -> Result<Option<OwnedFd>> {
         let master = match self {
             Handover::None => return Ok(None),
             Handover::Pair(ours) => {
@@ -70,16 +73,16 @@ impl Handover {
                     MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
                 ) {
                     Ok(0) | Err(nix::errno::Errno::EAGAIN) => return Ok(None),
-                    Ok(_) => receive_master(&ours).map_err(|e| e.to_string())?,
-                    Err(e) => return Err(format!("console socket: {e}")),
+                    Ok(_) => receive_master(&ours)?,
+                    Err(e) => return Err(ShimError::sys("console socket")(e.into())),
                 }
             }
             Handover::Socket(socket) => socket.accept_master()?,
         };
         if !nix::unistd::isatty(&master).unwrap_or(false) {
-            return Err(
+            return Err(ShimError::Refused(
                 "the runtime's console socket passed something that is not a terminal".into(),
-            );
+            ));
         }
         Ok(Some(master))
     }
@@ -93,14 +96,14 @@ pub struct ConsoleSocket {
 
 impl ConsoleSocket {
     /// Listen at `path` (replacing a stale socket file), for root only.
-    pub fn listen(path: PathBuf) -> Result<ConsoleSocket, String> {
+    pub fn listen(path: PathBuf) -> Result<ConsoleSocket> {
         let _ = fs::remove_file(&path);
         let old = umask(Mode::from_bits_truncate(0o177));
         let bound = UnixListener::bind(&path);
         umask(old);
         let listener = bound
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .map_err(|e| format!("console socket {}: {e}", path.display()))?;
+            .map_err(ShimError::io("console socket", &path))?;
         Ok(ConsoleSocket { listener, path })
     }
 
@@ -110,17 +113,17 @@ impl ConsoleSocket {
     }
 
     /// The master the runtime sent; it connected and sent before its `create` returned.
-    fn accept_master(&self) -> Result<OwnedFd, String> {
+    fn accept_master(&self) -> Result<OwnedFd> {
         let (stream, _) = self.listener.accept().map_err(|e| match e.kind() {
-            io::ErrorKind::WouldBlock => {
-                "the runtime made no terminal: nothing came on the console socket".to_owned()
-            }
-            _ => format!("console socket {}: {e}", self.path.display()),
+            io::ErrorKind::WouldBlock => ShimError::Refused(
+                "the runtime made no terminal: nothing came on the console socket".to_owned(),
+            ),
+            _ => ShimError::io("console socket", &self.path)(e),
         })?;
         stream
             .set_read_timeout(Some(RECEIVE_TIMEOUT))
-            .map_err(|e| format!("console socket {}: {e}", self.path.display()))?;
-        receive_master(&stream).map_err(|e| e.to_string())
+            .map_err(ShimError::io("console socket", &self.path))?;
+        Ok(receive_master(&stream)?)
     }
 }
 
@@ -175,19 +178,17 @@ mod tests {
     fn terminal_is_read_from_the_spec() {
         let dir = tempfile::tempdir().unwrap();
         for (text, want) in [
-            (
-                r#"{"process": {"terminal": true, "args": ["sh"]}}"#,
-                Ok(true),
-            ),
-            (r#"{"process": {"terminal": false}}"#, Ok(false)),
-            (r#"{"ociVersion": "1.0.2"}"#, Ok(false)),
+            (r#"{"process": {"terminal": true, "args": ["sh"]}}"#, true),
+            (r#"{"process": {"terminal": false}}"#, false),
+            (r#"{"ociVersion": "1.0.2"}"#, false),
         ] {
             fs::write(dir.path().join("config.json"), text).unwrap();
-            assert_eq!(wants_terminal(dir.path()), want, "{text}");
+            assert_eq!(wants_terminal(dir.path()).unwrap(), want, "{text}");
         }
         fs::write(dir.path().join("config.json"), "{").unwrap();
         let e = wants_terminal(dir.path()).unwrap_err();
-        assert!(e.contains("config.json"), "{e}");
+        assert!(matches!(e, ShimError::Json { .. }), "{e:?}");
+        assert!(e.to_string().contains("config.json"), "{e}");
     }
 
     #[test]
@@ -214,7 +215,7 @@ mod tests {
             0o600
         );
         let e = Handover::Socket(socket).take().unwrap_err();
-        assert!(e.contains("no terminal"), "{e}");
+        assert!(e.to_string().contains("no terminal"), "{e}");
         assert!(!path.exists());
     }
 

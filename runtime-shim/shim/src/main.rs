@@ -15,6 +15,7 @@
 mod backend;
 mod cleanup;
 mod console;
+mod error;
 mod oom;
 mod output;
 mod proctitle;

@@ -74,17 +74,15 @@ impl Areas {
         Areas::parse(&std::fs::read_to_string("/proc/self/stat").ok()?)
     }
 
-    /// Fields 48–51 of /proc/PID/stat; counted after the `)` that ends the command name,
-    /// which may itself hold spaces.
+    /// Fields 48–51 of /proc/PID/stat.
     fn parse(stat: &str) -> Option<Areas> {
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let mut fields = rest.split_whitespace().skip(45);
-        let mut next = || fields.next()?.parse::<usize>().ok();
+        let stat = berth_procfs::Stat::parse(stat)?;
+        let field = |n| usize::try_from(stat.field(n)?).ok();
         let areas = Areas {
-            arg_start: next()?,
-            arg_end: next()?,
-            env_start: next()?,
-            env_end: next()?,
+            arg_start: field(48)?,
+            arg_end: field(49)?,
+            env_start: field(50)?,
+            env_end: field(51)?,
         };
         (areas.arg_start > 0 && areas.arg_start < areas.arg_end).then_some(areas)
     }

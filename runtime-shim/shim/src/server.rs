@@ -27,6 +27,7 @@ use nix::unistd::Pid;
 
 use crate::backend::{Backend, Stdio2};
 use crate::console::Console;
+use crate::error::{Result, ShimError};
 use crate::oom::OomWatch;
 use crate::output::Output;
 use crate::Cli;
@@ -51,8 +52,8 @@ pub fn run(cli: Cli) -> u8 {
             return 1;
         }
     };
-    if let Err(message) = shim.boot(&cli) {
-        return shim.fail(message);
+    if let Err(e) = shim.boot(&cli) {
+        return shim.fail(e.to_string());
     }
     trim_heap();
     shim.serve()
@@ -136,7 +137,7 @@ impl Shim {
             libc::dup2(devnull.as_raw_fd(), 1);
             libc::dup2(shim_log.as_raw_fd(), 2);
         }
-        write_atomic(
+        berth_atomic_file::write(
             &cli.state_dir.join(PID_FILE),
             std::process::id().to_string().as_bytes(),
         )?;
@@ -162,7 +163,7 @@ impl Shim {
             },
             Some(runtime) => {
                 // For a cleanup after this shim is lost (see crate::cleanup).
-                write_atomic(
+                berth_atomic_file::write(
                     &cli.state_dir.join(crate::cleanup::RUNTIME_FILE),
                     runtime.as_os_str().as_encoded_bytes(),
                 )?;
@@ -206,7 +207,7 @@ impl Shim {
     }
 
     /// Create the container and, unless `--no-start`, start it; report both.
-    fn boot(&mut self, cli: &Cli) -> Result<(), String> {
+    fn boot(&mut self, cli: &Cli) -> Result<()> {
         let stdio = Stdio2 {
             out: self.output.as_ref().map(|o| &o.write),
             shim_log: &self.shim_log,
@@ -217,7 +218,7 @@ impl Shim {
         self.created = true;
         self.pid = pid;
         if let Some(master) = handover.take()? {
-            self.console = Some(Console::new(master).map_err(|e| format!("terminal: {e}"))?);
+            self.console = Some(Console::new(master).map_err(ShimError::sys("terminal"))?);
         }
         self.status = Status::Created;
         log(&self.id, format_args!("created, init pid {pid}"));
@@ -240,7 +241,7 @@ impl Shim {
         Ok(())
     }
 
-    fn start(&mut self) -> Result<(), String> {
+    fn start(&mut self) -> Result<()> {
         self.backend.start()?;
         if self.status == Status::Created {
             self.status = Status::Running;
@@ -452,9 +453,9 @@ impl Shim {
     }
 
     fn handle(&mut self, req: Request) -> (Message, After) {
-        let done = |r: Result<(), String>| match r {
+        let done = |r: Result<()>| match r {
             Ok(()) => Message::Ok,
-            Err(message) => Message::Error { message },
+            Err(e) => error(e.to_string()),
         };
         match req {
             Request::State => (Message::State(self.state()), After::Continue),
@@ -467,9 +468,9 @@ impl Shim {
                 }
                 match self.start() {
                     Ok(()) => (Message::Ok, After::Continue),
-                    Err(message) => {
-                        self.fail(message.clone());
-                        (Message::Error { message }, After::Exit(1))
+                    Err(e) => {
+                        self.fail(e.to_string());
+                        (error(e.to_string()), After::Exit(1))
                     }
                 }
             }
@@ -483,7 +484,7 @@ impl Shim {
                         self.execs.push((pid, out, exit));
                         Message::Exec { pid }
                     }
-                    Err(message) => Message::Error { message },
+                    Err(e) => error(e.to_string()),
                 };
                 (reply, After::Continue)
             }
@@ -501,7 +502,7 @@ impl Shim {
             }
             Request::Stats => match self.backend.stats() {
                 Ok(stats) => (Message::Stats(Box::new(stats)), After::Continue),
-                Err(message) => (Message::Error { message }, After::Continue),
+                Err(e) => (error(e.to_string()), After::Continue),
             },
             Request::Delete { force } => {
                 // A created container is deletable without force, but its init must
@@ -517,7 +518,7 @@ impl Shim {
                         log(&self.id, format_args!("deleted"));
                         (Message::Ok, After::Exit(0))
                     }
-                    Err(message) => (Message::Error { message }, After::Continue),
+                    Err(e) => (error(e.to_string()), After::Continue),
                 }
             }
             Request::Shutdown => {
@@ -540,22 +541,24 @@ impl Shim {
         &self,
         process: oci_spec::runtime::Process,
         output: Option<&Path>,
-    ) -> Result<(i32, Option<Output>), String> {
+    ) -> Result<(i32, Option<Output>)> {
         let Some(path) = output else {
             return Ok((self.backend.exec(process, &self.stdio())?, None));
         };
         if path.parent() != Some(self.state_dir.as_path()) {
-            return Err(format!(
+            return Err(ShimError::Refused(format!(
                 "exec output {} must be a file in {}",
                 path.display(),
                 self.state_dir.display()
-            ));
+            )));
         }
         if path.exists() || exec_exit_file(path) == path {
-            return Err(format!("exec output {} exists already", path.display()));
+            return Err(ShimError::Refused(format!(
+                "exec output {} exists already",
+                path.display()
+            )));
         }
-        let out = Output::new(path, EXEC_OUTPUT_MAX)
-            .map_err(|e| format!("exec output {}: {e}", path.display()))?;
+        let out = Output::new(path, EXEC_OUTPUT_MAX).map_err(ShimError::io("exec output", path))?;
         let stdio = Stdio2 {
             out: Some(&out.write),
             shim_log: &self.shim_log,
@@ -574,7 +577,7 @@ impl Shim {
     /// deletes it: a pid namespace's init only finishes dying once every process of the
     /// namespace is reaped, and `exec`'d ones are our children — a runtime waiting for
     /// the init while we wait for the runtime would never return.
-    fn force_delete(&mut self) -> Result<(), String> {
+    fn force_delete(&mut self) -> Result<()> {
         if self.exit.is_none() && self.pid > 0 {
             if self.status == Status::Paused {
                 let _ = self.backend.pause(false);
@@ -638,7 +641,7 @@ impl Shim {
                     at: now_rfc3339(),
                 };
                 let json = serde_json::to_vec(&record).unwrap_or_default();
-                if let Err(e) = write_atomic(&path, &json) {
+                if let Err(e) = berth_atomic_file::write(&path, &json) {
                     log(&self.id, format_args!("recording exec {pid}'s exit: {e}"));
                 }
             }
@@ -665,7 +668,7 @@ impl Shim {
             at: now_rfc3339(),
         };
         let json = serde_json::to_vec(&record).unwrap_or_default();
-        if let Err(e) = write_atomic(&self.state_dir.join(EXIT_FILE), &json) {
+        if let Err(e) = berth_atomic_file::write(&self.state_dir.join(EXIT_FILE), &json) {
             log(&self.id, format_args!("writing the exit record: {e}"));
         }
         log(&self.id, format_args!("init exited with {code}"));
@@ -756,21 +759,6 @@ fn listen_on(path: &Path) -> io::Result<OwnedFd> {
     bound?;
     listen(&fd, Backlog::new(BACKLOG)?)?;
     Ok(fd)
-}
-
-/// Write through a temporary file and rename: a reader sees the old or the new content,
-/// never a part. No fsync: the state must survive a crash of the daemon or the shim, not a
-/// reboot.
-fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        use std::io::Write;
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-    }
-    fs::rename(&tmp, path)
 }
 
 /// Give freed setup memory (spec parsing, the clone) back to the kernel: an idle shim

@@ -52,11 +52,9 @@ impl Drop for Scratch {
         }
         // berthd mounts a tmpfs on its state directory and keeps it while containers
         // are left in it (as after a test that stops it with containers running).
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<PathBuf> = mountinfo
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(4))
-            .map(PathBuf::from)
+        let mut points: Vec<PathBuf> = crate::runc::mountinfo()
+            .into_iter()
+            .map(|m| m.mountpoint)
             .filter(|m| m.starts_with(&self.0))
             .collect();
         points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));

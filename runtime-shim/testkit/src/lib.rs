@@ -10,8 +10,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub mod daemon;
+mod host_rootfs;
 pub mod runc;
 
+/// The /proc reader, for tests that look at processes (parents, sessions, states).
+pub use berth_procfs as procfs;
 /// The runtime library, for tests that check what it made (its cgroup paths, say).
 pub use berth_runtime as runtime;
 
@@ -43,33 +46,23 @@ pub fn shim_binary() -> PathBuf {
     binary("berth-shim")
 }
 
-/// A root filesystem from the host's own binaries and their libraries, built once per
-/// scratch directory (so it goes when the directory goes).
+/// A root filesystem from the host's own binaries and their libraries
+/// ([`runc::build_rootfs`]), built once per scratch directory (so it goes when the
+/// directory goes).
 pub fn rootfs(dir: &Path) -> PathBuf {
     let root = dir.join("rootfs");
     if root.join("bin/sleep").exists() {
         return root;
     }
-    for d in ["proc", "dev", "sys", "tmp"] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    for bin in ["/bin/sh", "/bin/sleep", "/bin/true"] {
-        let real = fs::canonicalize(bin).unwrap();
-        let mut files = vec![real.clone(), PathBuf::from(bin)];
-        let ldd = Command::new("ldd").arg(&real).output().unwrap();
-        for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
-            if word.starts_with('/') {
-                files.push(PathBuf::from(word));
-            }
-        }
-        for f in &files {
-            let dest = root.join(f.strip_prefix("/").unwrap());
-            fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            if !dest.exists() {
-                fs::copy(f, &dest).unwrap();
-            }
-        }
-    }
+    // Built aside and renamed into place: callers racing on one directory each see a
+    // whole root filesystem, and the loser's copy goes.
+    fs::create_dir_all(dir).unwrap();
+    let aside = tempfile::Builder::new()
+        .prefix(".rootfs-")
+        .tempdir_in(dir)
+        .unwrap();
+    host_rootfs::build_rootfs(&aside.path().join("rootfs"));
+    let _ = fs::rename(aside.path().join("rootfs"), &root);
     root
 }
 
@@ -107,5 +100,30 @@ pub fn stop_everything_in(state: &Path) {
         for c in list {
             let _ = c.delete(true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rootfs_per_directory_even_when_callers_race() {
+        let top = tempfile::tempdir().unwrap();
+        // A scratch directory not made yet, as the engine's tests pass.
+        let dir = &top.path().join("scratch");
+        let roots: Vec<PathBuf> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..3).map(|_| s.spawn(|| rootfs(dir))).collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert!(roots.iter().all(|r| *r == dir.join("rootfs")));
+        for bin in ["bin/sh", "bin/sleep", "bin/true", "usr/bin/sh"] {
+            assert!(roots[0].join(bin).exists(), "{bin}");
+        }
+        let names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["rootfs"], "the losers' copies are gone");
     }
 }

@@ -18,7 +18,7 @@ use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -28,6 +28,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::host_rootfs::mkdir_mode;
 
 /// How long a single runtime command may take before the harness kills it and fails the
 /// test. Generous: it only exists so that a hung runtime fails a test instead of hanging
@@ -39,12 +41,6 @@ pub const STATE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Name of the environment variable put into every test container's process env, so
 /// leftover processes of a container can be found by scanning `/proc/*/environ`.
 pub const MARK_ENV: &str = "BERTH_TEST_ID";
-
-/// Binaries copied (with their shared libraries) into the test root filesystem.
-const ROOTFS_BINARIES: &[&str] = &[
-    "sh", "cat", "ls", "id", "hostname", "sleep", "head", "tail", "true", "false", "touch", "echo",
-    "readlink", "stat", "mkdir", "env", "pwd", "wc", "grep", "rm", "tr", "tty", "dd", "uname",
-];
 
 // ---------------------------------------------------------------------------------------
 // The runtime under test
@@ -309,85 +305,7 @@ pub fn spawn_runtime<S: AsRef<OsStr>>(root: &Path, io_dir: &Path, args: &[S]) ->
 // Root filesystem
 // ---------------------------------------------------------------------------------------
 
-fn find_binary(name: &str) -> PathBuf {
-    for dir in ["/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("host binary {name:?} not found (needed for the test rootfs)");
-}
-
-/// Shared libraries (and the dynamic loader) a binary needs, as paths `ldd` prints.
-fn shared_libraries(binary: &Path) -> Vec<PathBuf> {
-    let out = Command::new("ldd")
-        .arg(binary)
-        .output()
-        .unwrap_or_else(|e| panic!("running ldd {}: {e}", binary.display()));
-    let text = String::from_utf8_lossy(&out.stdout);
-    if text.contains("not a dynamic executable") || text.contains("statically linked") {
-        return Vec::new();
-    }
-    let mut libs = Vec::new();
-    for line in text.lines() {
-        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or
-        // "/lib64/ld-linux-x86-64.so.2 (0x...)" or "linux-vdso.so.1 (0x...)".
-        let path = match line.split_once("=>") {
-            Some((_, rest)) => rest.split_whitespace().next(),
-            None => line.split_whitespace().next(),
-        };
-        if let Some(p) = path {
-            if p.starts_with('/') {
-                libs.push(PathBuf::from(p));
-            }
-        }
-    }
-    libs
-}
-
-fn mkdir_mode(path: &Path, mode: u32) {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)
-        .unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Copies `src` (following symlinks) to `dest`, creating parent directories.
-fn copy_file(src: &Path, dest: &Path) {
-    if dest.exists() {
-        return;
-    }
-    if let Some(parent) = dest.parent() {
-        mkdir_mode(parent, 0o755);
-    }
-    fs::copy(src, dest)
-        .unwrap_or_else(|e| panic!("copy {} -> {}: {e}", src.display(), dest.display()));
-}
-
-/// Builds a minimal root filesystem at `dest` from the host's own binaries: the binaries
-/// in `/bin` (with `/usr/bin` a symlink to it), their shared libraries and the dynamic
-/// loader at the paths `ldd` reports, and empty `proc sys dev tmp etc mnt root run`.
-pub fn build_rootfs(dest: &Path) {
-    mkdir_mode(dest, 0o755);
-    for d in [
-        "proc", "sys", "dev", "etc", "mnt", "root", "run", "bin", "usr",
-    ] {
-        mkdir_mode(&dest.join(d), 0o755);
-    }
-    mkdir_mode(&dest.join("tmp"), 0o1777);
-    std::os::unix::fs::symlink("../bin", dest.join("usr/bin")).unwrap();
-    for name in ROOTFS_BINARIES {
-        let host = find_binary(name);
-        copy_file(&host, &dest.join("bin").join(name));
-        for lib in shared_libraries(&host) {
-            copy_file(&lib, &dest.join(lib.strip_prefix("/").unwrap()));
-        }
-    }
-    fs::write(dest.join("etc/hostname"), "rootfs\n").unwrap();
-}
+pub use crate::host_rootfs::build_rootfs;
 
 struct SharedRootfs {
     top: PathBuf,
@@ -824,51 +742,11 @@ pub fn cgroup_v2_unified() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
-/// One line of /proc/self/mountinfo (the fields the tests need).
-#[derive(Debug, Clone)]
-pub struct MountInfo {
-    pub mountpoint: PathBuf,
-    pub fstype: String,
-    pub source: String,
-    pub mount_options: String,
-    pub super_options: String,
-    pub optional: String,
-}
-
-/// Parses mountinfo text (from the host or printed by a container).
-pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
-    let mut v = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        if l.len() < 6 || r.len() < 3 {
-            continue;
-        }
-        v.push(MountInfo {
-            mountpoint: PathBuf::from(unescape_mountinfo(l[4])),
-            mount_options: l[5].to_string(),
-            optional: l[6..].join(" "),
-            fstype: r[0].to_string(),
-            source: r[1].to_string(),
-            super_options: r[2].to_string(),
-        });
-    }
-    v
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-}
+pub use berth_runtime::mountinfo::{parse as parse_mountinfo, MountInfo};
 
 /// The host's (this process's) mounts.
 pub fn mountinfo() -> Vec<MountInfo> {
-    parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+    berth_runtime::mountinfo::read_self().unwrap_or_default()
 }
 
 /// Pids of processes that belong to container `id`: `BERTH_TEST_ID=<id>` in their
@@ -1179,14 +1057,7 @@ pub fn process_exists(pid: i32) -> bool {
 
 /// Whether a process exists and is not a zombie.
 pub fn process_alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // "pid (comm) S ...": the state follows the last ')'.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|st| st != 'Z' && st != 'X'),
-        Err(_) => false,
-    }
+    berth_procfs::Stat::read(pid).is_ok_and(|s| !s.exited())
 }
 
 /// Polls (bounded by [`STATE_TIMEOUT`]) until `pid` is dead (gone or a zombie).

@@ -11,18 +11,41 @@ use serde_json::Value;
 /// dependencies may name: exactly these, nothing else.
 const HOUSE: &[(&str, u8, &[&str])] = &[
     ("berth-runtime-types", 0, &[]),
-    ("berth-runtime", 1, &["berth-runtime-types"]),
+    ("berth-atomic-file", 0, &[]),
+    ("berth-procfs", 0, &[]),
+    (
+        "berth-runtime",
+        1,
+        &["berth-runtime-types", "berth-atomic-file", "berth-procfs"],
+    ),
     ("berth-shim-protocol", 1, &["berth-runtime-types"]),
     ("berth-runc", 2, &["berth-runtime"]),
-    ("berth-shim", 2, &["berth-runtime", "berth-shim-protocol"]),
+    (
+        "berth-shim",
+        2,
+        &[
+            "berth-runtime",
+            "berth-shim-protocol",
+            "berth-atomic-file",
+            "berth-procfs",
+        ],
+    ),
     ("berth-shim-adapter", 2, &["berth-shim-protocol"]),
-    ("berth-testkit", 2, &["berth-runtime"]),
+    ("berth-testkit", 2, &["berth-runtime", "berth-procfs"]),
     (
         "berth-engine",
         3,
-        &["berth-shim-adapter", "berth-runtime-types"],
+        &[
+            "berth-shim-adapter",
+            "berth-runtime-types",
+            "berth-atomic-file",
+        ],
     ),
-    ("berthd", 4, &["berth-engine"]),
+    (
+        "berthd",
+        4,
+        &["berth-engine", "berth-runtime-types", "berth-procfs"],
+    ),
     ("berth-cli", 4, &["berth-runtime-types"]),
     ("berth-loadtest", 5, &[]),
     ("berth-benches", 6, &[]),

@@ -4,6 +4,7 @@
 mod cgroup_dirs;
 pub mod default_spec;
 pub mod id;
+pub mod signal;
 pub mod stats;
 mod status;
 

@@ -292,7 +292,7 @@ pub async fn kill(app: &Arc<App>, id: &str, body: KillRequest) -> Reply {
         }
         Some(SignalArg::Name(name)) => crate::signal::parse(&name),
     }
-    .map_err(|m| ApiError::invalid("invalid_signal", m))?;
+    .map_err(|e| ApiError::invalid("invalid_signal", e.to_string()))?;
     let current = record(app, id)?;
     if !matches!(
         current.state,

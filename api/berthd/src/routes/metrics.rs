@@ -47,9 +47,9 @@ pub fn install() -> Result<PrometheusHandle, String> {
 /// first request on.
 fn register_requests() {
     let doc: serde_json::Value = serde_json::from_str(super::openapi::DOCUMENT).unwrap_or_default();
-    for (_, route) in super::ROUTES {
-        let _ = metrics::histogram!(HTTP_DURATION, "route" => *route);
-        let item = &doc["paths"][*route];
+    for route in super::ROUTES.iter().map(|r| r.pattern) {
+        let _ = metrics::histogram!(HTTP_DURATION, "route" => route);
+        let item = &doc["paths"][route];
         let mut statuses: Vec<&str> = item
             .as_object()
             .into_iter()
@@ -60,7 +60,7 @@ fn register_requests() {
         statuses.sort_unstable();
         statuses.dedup();
         for status in statuses {
-            metrics::counter!(HTTP_REQUESTS, "route" => *route, "status" => status.to_owned())
+            metrics::counter!(HTTP_REQUESTS, "route" => route, "status" => status.to_owned())
                 .increment(0);
         }
     }

@@ -47,29 +47,92 @@ pub struct App {
     pub metrics: Option<metrics::Exporter>,
 }
 
-/// Every route the server answers: method and path pattern (`{id}`: one segment).
-/// The OpenAPI document lists exactly these (a test checks both ways); a path that
-/// matches no pattern is a 404, a method a pattern lacks a 405.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/metrics"),
-    ("GET", "/v1/openapi.json"),
-    ("GET", "/v1/system"),
-    ("PUT", "/v1/system/workers"),
-    ("GET", "/v1/events"),
-    ("GET", "/v1/containers"),
-    ("POST", "/v1/containers"),
-    ("POST", "/v1/containers/batch"),
-    ("GET", "/v1/containers/{id}"),
-    ("DELETE", "/v1/containers/{id}"),
-    ("POST", "/v1/containers/{id}/start"),
-    ("POST", "/v1/containers/{id}/kill"),
-    ("POST", "/v1/containers/{id}/pause"),
-    ("POST", "/v1/containers/{id}/resume"),
-    ("POST", "/v1/containers/{id}/exec"),
-    ("GET", "/v1/containers/{id}/exec"),
-    ("GET", "/v1/containers/{id}/logs"),
-    ("GET", "/v1/containers/{id}/stats"),
+/// One route: method, path pattern (`{id}`: one segment) and the handler answering it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method.
+    pub method: &'static str,
+    /// The path pattern, also the route's metrics label.
+    pub pattern: &'static str,
+    /// Which handler answers.
+    pub handler: Handler,
+}
+
+/// The handlers, one per route: [`dispatch`] calls each (a `match`, so none is missing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Handler {
+    /// `system::healthz`.
+    Healthz,
+    /// `metrics::render`.
+    Metrics,
+    /// `openapi::document`.
+    OpenApi,
+    /// `system::info`.
+    SystemInfo,
+    /// `system::set_workers`.
+    SetWorkers,
+    /// `events::stream`.
+    Events,
+    /// `containers::list`.
+    List,
+    /// `containers::create`.
+    Create,
+    /// `batch::create`.
+    Batch,
+    /// `containers::get`.
+    Get,
+    /// `containers::delete`.
+    Delete,
+    /// `containers::action` start.
+    Start,
+    /// `containers::kill`.
+    Kill,
+    /// `containers::action` pause.
+    Pause,
+    /// `containers::action` resume.
+    Resume,
+    /// `exec::exec`.
+    Exec,
+    /// `exec::result`.
+    ExecResult,
+    /// `logs::read` or `logs::follow`.
+    Logs,
+    /// `containers::stats`.
+    Stats,
+}
+
+/// Shorthand for the table.
+const fn route(method: &'static str, pattern: &'static str, handler: Handler) -> Route {
+    Route {
+        method,
+        pattern,
+        handler,
+    }
+}
+
+/// Every route the server answers, each written once. The OpenAPI document lists exactly
+/// these (a test checks both ways); a path that matches no pattern is a 404, a method a
+/// pattern lacks a 405.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/healthz", Handler::Healthz),
+    route("GET", "/metrics", Handler::Metrics),
+    route("GET", "/v1/openapi.json", Handler::OpenApi),
+    route("GET", "/v1/system", Handler::SystemInfo),
+    route("PUT", "/v1/system/workers", Handler::SetWorkers),
+    route("GET", "/v1/events", Handler::Events),
+    route("GET", "/v1/containers", Handler::List),
+    route("POST", "/v1/containers", Handler::Create),
+    route("POST", "/v1/containers/batch", Handler::Batch),
+    route("GET", "/v1/containers/{id}", Handler::Get),
+    route("DELETE", "/v1/containers/{id}", Handler::Delete),
+    route("POST", "/v1/containers/{id}/start", Handler::Start),
+    route("POST", "/v1/containers/{id}/kill", Handler::Kill),
+    route("POST", "/v1/containers/{id}/pause", Handler::Pause),
+    route("POST", "/v1/containers/{id}/resume", Handler::Resume),
+    route("POST", "/v1/containers/{id}/exec", Handler::Exec),
+    route("GET", "/v1/containers/{id}/exec", Handler::ExecResult),
+    route("GET", "/v1/containers/{id}/logs", Handler::Logs),
+    route("GET", "/v1/containers/{id}/stats", Handler::Stats),
 ];
 
 /// Whether `segments` fit `pattern`.
@@ -81,8 +144,8 @@ fn fits(pattern: &str, segments: &[&str]) -> bool {
 
 /// How a path and method meet the route table.
 enum Routed {
-    /// A route: its pattern (a bounded metrics label).
-    Route(&'static str),
+    /// A route.
+    Route(&'static Route),
     /// The path exists, the method not: the pattern and the methods it has.
     WrongMethod(&'static str, Vec<&'static str>),
     /// No such path.
@@ -93,20 +156,20 @@ enum Routed {
 /// (`POST /v1/containers/batch`; `GET /v1/containers/batch` still reads a container
 /// called "batch").
 fn route_of(method: &Method, segments: &[&str]) -> Routed {
-    let ids = |p: &&str| p.matches("{id}").count();
-    let fitting = || ROUTES.iter().filter(|(_, p)| fits(p, segments));
-    if let Some((_, p)) = fitting()
-        .filter(|(m, _)| *m == method.as_str())
-        .min_by_key(|(_, p)| ids(p))
+    let ids = |r: &&Route| r.pattern.matches("{id}").count();
+    let fitting = || ROUTES.iter().filter(|r| fits(r.pattern, segments));
+    if let Some(r) = fitting()
+        .filter(|r| r.method == method.as_str())
+        .min_by_key(ids)
     {
-        return Routed::Route(p);
+        return Routed::Route(r);
     }
-    match fitting().min_by_key(|(_, p)| ids(p)) {
-        Some((_, p)) => {
-            let mut allowed: Vec<&str> = fitting().map(|(m, _)| *m).collect();
+    match fitting().min_by_key(ids) {
+        Some(r) => {
+            let mut allowed: Vec<&str> = fitting().map(|r| r.method).collect();
             allowed.sort_unstable();
             allowed.dedup();
-            Routed::WrongMethod(p, allowed)
+            Routed::WrongMethod(r.pattern, allowed)
         }
         None => Routed::Unmatched,
     }
@@ -133,7 +196,10 @@ where
     // `{id}` is always the third segment.
     let id = segments.get(2).copied().unwrap_or_default();
     let (route, result) = match route_of(&method, &segments) {
-        Routed::Route(route) => (route, dispatch(&app, req, &method, route, id, &query).await),
+        Routed::Route(route) => (
+            route.pattern,
+            dispatch(&app, req, route.handler, id, &query).await,
+        ),
         Routed::WrongMethod(route, allowed) => (
             route,
             Err(ApiError::method_not_allowed(
@@ -161,7 +227,8 @@ where
 pub fn route_label(method: &Method, path: &str) -> &'static str {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match route_of(method, &segments) {
-        Routed::Route(r) | Routed::WrongMethod(r, _) => r,
+        Routed::Route(r) => r.pattern,
+        Routed::WrongMethod(pattern, _) => pattern,
         Routed::Unmatched => "unmatched",
     }
 }
@@ -169,12 +236,11 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
 /// A streamed or whole answer.
 type Answer = Result<Response<BoxBody<Bytes, Infallible>>, ApiError>;
 
-/// Answer `route` (a pattern of [`ROUTES`] that allows `method`).
+/// Answer with `handler` (of the route [`route_of`] found).
 async fn dispatch<B>(
     app: &Arc<App>,
     req: Request<B>,
-    method: &Method,
-    route: &str,
+    handler: Handler,
     id: &str,
     query: &Query,
 ) -> Answer
@@ -185,55 +251,48 @@ where
     let whole = |r: Reply| r.map(|resp| resp.map(BodyExt::boxed));
     let streamed =
         |r: Result<Response<events::LineStream>, ApiError>| r.map(|resp| resp.map(BodyExt::boxed));
-    match (method.as_str(), route) {
-        ("GET", "/healthz") => whole(system::healthz()),
-        ("GET", "/metrics") => whole(metrics::render(app).await),
-        ("GET", "/v1/openapi.json") => whole(openapi::document()),
-        ("GET", "/v1/system") => whole(system::info(app)),
-        ("PUT", "/v1/system/workers") => {
-            whole(system::set_workers(app, read_json(app, req).await?))
-        }
-        ("GET", "/v1/events") => {
+    match handler {
+        Handler::Healthz => whole(system::healthz()),
+        Handler::Metrics => whole(metrics::render(app).await),
+        Handler::OpenApi => whole(openapi::document()),
+        Handler::SystemInfo => whole(system::info(app)),
+        Handler::SetWorkers => whole(system::set_workers(app, read_json(app, req).await?)),
+        Handler::Events => {
             let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
             let format = events::Format::of(query, header("accept"))?;
             streamed(events::stream(app, query, format, header("last-event-id")))
         }
-        ("GET", "/v1/containers") => whole(containers::list(app, query)),
-        ("POST", "/v1/containers") => {
+        Handler::List => whole(containers::list(app, query)),
+        Handler::Create => {
             let body = read_json(app, req).await?;
             whole(containers::create(app, body, query).await)
         }
-        ("POST", "/v1/containers/batch") => {
+        Handler::Batch => {
             let body = read_json(app, req).await?;
             whole(batch::create(app, body).await)
         }
-        ("GET", "/v1/containers/{id}") => whole(containers::get(app, id)),
-        ("DELETE", "/v1/containers/{id}") => whole(containers::delete(app, id, query).await),
-        ("POST", "/v1/containers/{id}/kill") => {
+        Handler::Get => whole(containers::get(app, id)),
+        Handler::Delete => whole(containers::delete(app, id, query).await),
+        Handler::Kill => {
             let body = read_json(app, req).await?;
             whole(containers::kill(app, id, body).await)
         }
-        ("POST", "/v1/containers/{id}/exec") => {
+        Handler::Exec => {
             let body = read_json(app, req).await?;
             whole(exec::exec(app, id, body).await)
         }
-        ("GET", "/v1/containers/{id}/exec") => whole(exec::result(app, id, query).await),
-        ("POST", "/v1/containers/{id}/start") => whole(containers::action(app, id, "start").await),
-        ("POST", "/v1/containers/{id}/pause") => whole(containers::action(app, id, "pause").await),
-        ("POST", "/v1/containers/{id}/resume") => {
-            whole(containers::action(app, id, "resume").await)
-        }
-        ("GET", "/v1/containers/{id}/logs") => {
+        Handler::ExecResult => whole(exec::result(app, id, query).await),
+        Handler::Start => whole(containers::action(app, id, "start").await),
+        Handler::Pause => whole(containers::action(app, id, "pause").await),
+        Handler::Resume => whole(containers::action(app, id, "resume").await),
+        Handler::Logs => {
             if query.flag("follow")? {
                 streamed(logs::follow(app, id, query))
             } else {
                 whole(logs::read(app, id, query).await)
             }
         }
-        ("GET", "/v1/containers/{id}/stats") => whole(containers::stats(app, id).await),
-        _ => Err(ApiError::internal(format!(
-            "route {method} {route} is listed but has no handler"
-        ))),
+        Handler::Stats => whole(containers::stats(app, id).await),
     }
 }
 
@@ -411,6 +470,49 @@ fn hex(b: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The path of `pattern` with `{id}` filled in.
+    fn path(pattern: &str, id: &str) -> Vec<String> {
+        pattern
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| if s == "{id}" { id } else { s }.to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_route_is_found_by_its_own_method_and_path() {
+        for r in ROUTES {
+            let method = Method::from_bytes(r.method.as_bytes()).unwrap();
+            let owned = path(r.pattern, "c1");
+            let segments: Vec<&str> = owned.iter().map(String::as_str).collect();
+            match route_of(&method, &segments) {
+                Routed::Route(found) => assert_eq!(found, r),
+                _ => panic!("{} {} is not routed", r.method, r.pattern),
+            }
+        }
+        let handlers: std::collections::HashSet<_> = ROUTES.iter().map(|r| r.handler).collect();
+        assert_eq!(handlers.len(), ROUTES.len(), "one handler per route");
+    }
+
+    #[test]
+    fn literal_segments_win_and_wrong_methods_list_the_right_ones() {
+        let post = route_of(&Method::POST, &["v1", "containers", "batch"]);
+        assert!(matches!(post, Routed::Route(r) if r.handler == Handler::Batch));
+        let get = route_of(&Method::GET, &["v1", "containers", "batch"]);
+        assert!(matches!(get, Routed::Route(r) if r.handler == Handler::Get));
+        match route_of(&Method::PUT, &["v1", "containers", "c1"]) {
+            Routed::WrongMethod(p, allowed) => {
+                assert_eq!(p, "/v1/containers/{id}");
+                assert_eq!(allowed, ["DELETE", "GET"]);
+            }
+            _ => panic!("PUT on a container is a wrong method"),
+        }
+        assert!(matches!(
+            route_of(&Method::GET, &["nope"]),
+            Routed::Unmatched
+        ));
+    }
 
     #[test]
     fn query_strings() {

@@ -1,7 +1,7 @@
 //! berthd's own process metrics, as Prometheus client libraries name them, read from
 //! `/proc/self` at scrape time.
 
-use std::path::Path;
+use berth_procfs::{self as procfs, Stat};
 
 use super::{Family, Kind};
 
@@ -26,74 +26,39 @@ pub struct Sample {
 
 /// Read this process's sample; `None` if `/proc` cannot be read or parsed.
 pub fn read() -> Option<Sample> {
-    let proc = Path::new("/proc");
-    let stat = std::fs::read_to_string(proc.join("self/stat")).ok()?;
-    let boot = std::fs::read_to_string(proc.join("stat")).ok()?;
-    let limits = std::fs::read_to_string(proc.join("self/limits")).unwrap_or_default();
+    let stat = Stat::read_self().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     // Counting the entries opens one more descriptor, which is counted too (as other
     // client libraries do).
-    let open_fds = std::fs::read_dir(proc.join("self/fd")).ok()?.count() as u64;
-    parse(&stat, &boot, &limits, ticks_per_second(), open_fds)
+    let open_fds = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    sample(
+        &stat,
+        &boot,
+        &limits,
+        procfs::ticks_per_second() as f64,
+        open_fds,
+    )
 }
 
-/// Clock ticks per second, the unit of CPU times in `/proc/<pid>/stat`.
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf only reads a configuration value; it has no memory-safety
-    // preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
-}
-
-/// Build a sample from the text of `/proc/self/stat`, `/proc/stat` and
+/// Build a sample from `/proc/self/stat` and the text of `/proc/stat` and
 /// `/proc/self/limits`.
-fn parse(stat: &str, boot: &str, limits: &str, ticks: f64, open_fds: u64) -> Option<Sample> {
-    // The command name (field 2) is in parentheses and may hold spaces or ')'; the
-    // fields after the last ')' start with field 3 (state).
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
-    let utime = field(14)?;
-    let stime = field(15)?;
-    let threads = field(20)?;
-    let start_ticks = field(22)?;
-    let virtual_bytes = field(23)?;
-    let rss_pages = field(24)?;
-    let btime: u64 = boot
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
+fn sample(stat: &Stat, boot: &str, limits: &str, ticks: f64, open_fds: u64) -> Option<Sample> {
+    let btime = procfs::boot_time(boot)?;
     let max_fds = limits
         .lines()
         .find_map(|l| l.strip_prefix("Max open files"))
         .and_then(|l| l.split_whitespace().next())
         .and_then(|soft| soft.parse().ok());
     Some(Sample {
-        cpu_seconds: (utime + stime) as f64 / ticks,
-        resident_bytes: rss_pages * page_size(),
-        virtual_bytes,
+        cpu_seconds: stat.cpu_ticks()? as f64 / ticks,
+        resident_bytes: stat.field(24)? * procfs::page_size(),
+        virtual_bytes: stat.field(23)?,
         open_fds,
         max_fds,
-        start_time_seconds: btime as f64 + start_ticks as f64 / ticks,
-        threads,
+        start_time_seconds: btime as f64 + stat.start_time()? as f64 / ticks,
+        threads: stat.threads()?,
     })
-}
-
-/// The page size, the unit of the resident set size in `/proc/<pid>/stat`.
-fn page_size() -> u64 {
-    // SAFETY: sysconf only reads a configuration value; it has no memory-safety
-    // preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as u64
-    } else {
-        4096
-    }
 }
 
 /// Append the `process_*` families for `sample` to `out`.
@@ -154,15 +119,18 @@ mod tests {
                     1000 123456789 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
         let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 5\n";
         let limits = "Limit Soft Limit Hard Limit Units\nMax open files 1024 20000 files\n";
-        let s = parse(stat, boot, limits, 100.0, 9).unwrap();
+        let s = sample(&Stat::parse(stat).unwrap(), boot, limits, 100.0, 9).unwrap();
         assert_eq!(s.cpu_seconds, 3.0);
         assert_eq!(s.threads, 7);
         assert_eq!(s.start_time_seconds, 1_700_000_010.0);
         assert_eq!(s.virtual_bytes, 123_456_789);
-        assert_eq!(s.resident_bytes, 300 * page_size());
+        assert_eq!(s.resident_bytes, 300 * procfs::page_size());
         assert_eq!(s.max_fds, Some(1024));
         assert_eq!(s.open_fds, 9);
-        assert!(parse("garbage", boot, limits, 100.0, 1).is_none());
+        let short = Stat::parse("1 (x) S 1 2 3").unwrap();
+        assert!(sample(&short, boot, limits, 100.0, 1).is_none());
+        let stat = Stat::parse(stat).unwrap();
+        assert!(sample(&stat, "cpu 1\n", limits, 100.0, 1).is_none());
     }
 
     #[test]

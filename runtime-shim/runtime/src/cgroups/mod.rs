@@ -34,7 +34,6 @@ mod hugetlb;
 mod lock;
 mod memory;
 mod mountinfo;
-pub(crate) use mountinfo::mount_points;
 mod pids;
 mod rdma;
 use berth_runtime_types::stats;
@@ -1256,9 +1255,7 @@ mod tests {
 
     /// Field 14 of /proc/<pid>/stat: user time in ticks.
     fn utime(pid: i32) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        after.split(' ').nth(11).unwrap().parse().unwrap()
+        berth_procfs::Stat::read(pid).unwrap().field(14).unwrap()
     }
 
     fn proc_state(pid: i32) -> String {

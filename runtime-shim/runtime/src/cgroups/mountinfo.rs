@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::mountinfo::{self, MountInfo};
+
 /// The v1 controllers Berth places containers in, as runc's fs driver does. Named
 /// hierarchies such as `name=systemd` are skipped.
 const V1_CONTROLLERS: &[&str] = &[
@@ -58,31 +60,19 @@ pub(crate) struct OwnCgroups {
 /// mounts, or do not parse, are skipped; v1 mounts without a controller Berth uses
 /// (e.g. `name=systemd`) are left out.
 pub(crate) fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
-    text.lines().filter_map(parse_line).collect()
-}
-
-/// Every mount point in mountinfo `text`, in file order (parents before children).
-pub(crate) fn mount_points(text: &str) -> Vec<PathBuf> {
-    text.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape(field)))
+    mountinfo::parse(text)
+        .into_iter()
+        .filter_map(cgroup_mount)
         .collect()
 }
 
-/// `36 35 98:0 /root /mount/point rw,noatime master:1 - cgroup cgroup rw,cpu,cpuacct`
-fn parse_line(line: &str) -> Option<CgroupMount> {
-    let (before, after) = line.split_once(" - ")?;
-    let mut fields = before.split(' ');
-    let root = fields.nth(3)?;
-    let mount_point = fields.next()?;
-    let mut after = after.split(' ');
-    let fs_type = after.next()?;
-    let _source = after.next()?;
-    let super_options = after.next().unwrap_or("");
-    let kind = match fs_type {
+/// The cgroup mount `mount` is, if it is one.
+fn cgroup_mount(mount: MountInfo) -> Option<CgroupMount> {
+    let kind = match mount.fstype.as_str() {
         "cgroup2" => MountKind::V2,
         "cgroup" => {
-            let controllers: Vec<String> = super_options
+            let controllers: Vec<String> = mount
+                .super_options
                 .split(',')
                 .filter(|option| V1_CONTROLLERS.contains(option))
                 .map(str::to_owned)
@@ -95,34 +85,10 @@ fn parse_line(line: &str) -> Option<CgroupMount> {
         _ => return None,
     };
     Some(CgroupMount {
-        root: PathBuf::from(unescape(root)),
-        mount_point: PathBuf::from(unescape(mount_point)),
+        root: mount.root,
+        mount_point: mount.mountpoint,
         kind,
     })
-}
-
-/// Undo mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
-            let text = std::str::from_utf8(digits).ok()?;
-            u8::from_str_radix(text, 8).ok()
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// This host's cgroup mounts, to find the cgroup directories of processes.
@@ -260,13 +226,6 @@ garbage line
         );
         assert_eq!(mounts[1].root, PathBuf::from("/docker/abc"));
         assert_eq!(mounts[2].kind, MountKind::V2);
-    }
-
-    #[test]
-    fn unescapes_octal() {
-        assert_eq!(unescape(r"/mnt/a\040b"), "/mnt/a b");
-        assert_eq!(unescape(r"/trailing\"), r"/trailing\");
-        assert_eq!(unescape(r"/x\9yz"), r"/x\9yz");
     }
 
     const HYBRID: &str = "\

@@ -7,9 +7,8 @@
 //! file is a warning and a fresh compilation, never a failed start.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 use oci_spec::runtime::LinuxSeccomp;
 
@@ -142,27 +141,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Write atomically: a temporary file in the same directory, renamed over the entry, so a
+/// Write atomically (`berth_atomic_file`), owner-only, making the directory first: a
 /// concurrent reader sees the old entry, the new one, or none.
 fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let tmp: PathBuf = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    berth_atomic_file::write_with_mode(path, bytes, 0o600)
 }
 
 #[cfg(test)]

@@ -1,13 +1,54 @@
-//! The few `bpf(2)` commands the v2 device controller needs: load a
-//! `BPF_PROG_TYPE_CGROUP_DEVICE` program, attach it to a cgroup directory, and find and
-//! detach the programs it replaces. Raw syscalls with `#[repr(C)]` attribute structs
-//! laid out as in `<linux/bpf.h>`; no C library.
+//! eBPF for the v2 device controller: the instruction encoding its programs are built
+//! from, and the few `bpf(2)` commands it needs: load a `BPF_PROG_TYPE_CGROUP_DEVICE`
+//! program, attach it to a cgroup directory, and find and detach the programs it
+//! replaces. Below `devices` (which builds the programs), never the other way. Raw
+//! syscalls with `#[repr(C)]` attribute structs laid out as in `<linux/bpf.h>`; no C
+//! library.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use super::devices::Insn;
 use crate::cgroups::CgroupError;
+
+// Opcodes (class | operation | source).
+pub(crate) const LDX_MEM_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
+pub(crate) const ALU_AND_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+pub(crate) const ALU_RSH_K: u8 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
+pub(crate) const ALU_MOV_K: u8 = 0xb4; // BPF_ALU | BPF_MOV | BPF_K
+pub(crate) const ALU_MOV_X: u8 = 0xbc; // BPF_ALU | BPF_MOV | BPF_X
+pub(crate) const JMP_JEQ_K: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+pub(crate) const JMP_JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
+pub(crate) const JMP_JNE_X: u8 = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
+pub(crate) const JMP_EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
+
+/// One eBPF instruction, `struct bpf_insn`: opcode, destination register in the low
+/// nibble and source register in the high nibble of `regs` (little-endian bitfields),
+/// jump offset, immediate.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Insn {
+    pub(crate) code: u8,
+    pub(crate) regs: u8,
+    pub(crate) off: i16,
+    pub(crate) imm: i32,
+}
+
+impl Insn {
+    /// `dst` and `src` are register numbers (0–10).
+    pub(crate) const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Self {
+        Self {
+            code,
+            regs: dst | (src << 4),
+            off,
+            imm,
+        }
+    }
+
+    /// A jump whose offset a program builder fills in (not `exit`).
+    pub(crate) fn is_jump(self) -> bool {
+        self.code & 0x07 == 0x05 && self.code != JMP_EXIT
+    }
+}
 
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;

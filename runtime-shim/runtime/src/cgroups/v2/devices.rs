@@ -13,7 +13,10 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
-use super::bpf;
+use super::bpf::{
+    self, Insn, ALU_AND_K, ALU_MOV_K, ALU_MOV_X, ALU_RSH_K, JMP_EXIT, JMP_JEQ_K, JMP_JNE_K,
+    JMP_JNE_X, LDX_MEM_W,
+};
 use crate::cgroups::devices::{self, Access, Emulator, Kind, Match};
 use crate::cgroups::{CgroupError, Controller};
 
@@ -29,44 +32,6 @@ const R2: u8 = 2;
 const R3: u8 = 3;
 const R4: u8 = 4;
 const R5: u8 = 5;
-
-// Opcodes (class | operation | source).
-const LDX_MEM_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
-const ALU_AND_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
-const ALU_RSH_K: u8 = 0x74; // BPF_ALU | BPF_RSH | BPF_K
-const ALU_MOV_K: u8 = 0xb4; // BPF_ALU | BPF_MOV | BPF_K
-const ALU_MOV_X: u8 = 0xbc; // BPF_ALU | BPF_MOV | BPF_X
-const JMP_JEQ_K: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-const JMP_JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
-const JMP_JNE_X: u8 = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
-const JMP_EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
-
-/// One eBPF instruction, `struct bpf_insn`: opcode, destination register in the low
-/// nibble and source register in the high nibble of `regs` (little-endian bitfields),
-/// jump offset, immediate.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
-impl Insn {
-    const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Self {
-        Self {
-            code,
-            regs: dst | (src << 4),
-            off,
-            imm,
-        }
-    }
-
-    fn is_jump(self) -> bool {
-        self.code & 0x07 == 0x05 && self.code != JMP_EXIT
-    }
-}
 
 /// Writes no files: compiles the device list (the spec's rules plus the defaults, see
 /// [`crate::cgroups::devices`]) into an eBPF program and attaches it, replacing any
