@@ -196,8 +196,8 @@ pub fn shared_namespace_conflicts(spec: &Spec) -> Vec<&'static str> {
 /// A mountinfo that cannot be read is an error: an empty list would make every mount
 /// below the root look like the container's own.
 pub fn mounts_below(rootfs: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let mounts = crate::mountinfo::read_self()
-        .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
+    let mounts =
+        crate::mountinfo::read_self().map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
     Ok(mounts
         .into_iter()
         .map(|m| m.mountpoint)
