@@ -2,7 +2,12 @@
 //! workers, container records with an explicit state machine, lifecycle events,
 //! persistence and recovery, metrics. It knows nothing of HTTP; it drives containers
 //! through a [`Launcher`] (the daemon's is the shim adapter's, wired by
-//! [`Engine::with_shims`]), in its own terms: no shim wire type reaches it.
+//! [`Engine::with_shims`]), in its own terms: no shim wire type reaches it, and none
+//! is reachable through it — what the API builds on cannot speak the shim's protocol:
+//!
+//! ```compile_fail
+//! use berth_engine::shim::protocol::Request;
+//! ```
 
 pub mod control;
 pub mod engine;
