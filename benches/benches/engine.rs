@@ -24,6 +24,7 @@ impl Launcher for Counting {
             cgroups: None,
             started: job.spec.start,
             exited: None,
+            follow: None,
         })
     }
 }

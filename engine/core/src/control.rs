@@ -6,10 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_shim_adapter::protocol::{Message, Request};
 use crossbeam::channel::{bounded, Sender};
 
-use crate::launcher::{LaunchError, Launcher};
+use crate::launcher::{LaunchError, Launcher, Op, Reply};
 use crate::pool::{Handler, Pool, PoolError};
 use crate::queue::Queue;
 
@@ -21,8 +20,8 @@ pub struct ControlJob {
     /// The container.
     pub id: String,
     /// What to ask its shim.
-    pub request: Request,
-    reply: Sender<Result<Message, LaunchError>>,
+    pub op: Op,
+    reply: Sender<Result<Reply, LaunchError>>,
 }
 
 /// Why a control request did not get a reply.
@@ -62,7 +61,7 @@ impl Control {
     ) -> Result<Self, PoolError> {
         let queue = Arc::new(Queue::new(capacity));
         let handler: Handler<ControlJob> = Arc::new(move |job: ControlJob| {
-            let reply = launcher.control(&job.id, &job.request);
+            let reply = launcher.control(&job.id, job.op);
             // The asker may have stopped waiting; its loss.
             let _ = job.reply.send(reply);
         });
@@ -70,17 +69,12 @@ impl Control {
         Ok(Control { queue, pool })
     }
 
-    /// Queue `request` for `id`'s shim and wait up to `timeout` for the reply.
-    pub fn request(
-        &self,
-        id: &str,
-        request: Request,
-        timeout: Duration,
-    ) -> Result<Message, ControlError> {
+    /// Queue `op` for `id`'s shim and wait up to `timeout` for the reply.
+    pub fn request(&self, id: &str, op: Op, timeout: Duration) -> Result<Reply, ControlError> {
         let (tx, rx) = bounded(1);
         let job = ControlJob {
             id: id.to_owned(),
-            request,
+            op,
             reply: tx,
         };
         self.queue

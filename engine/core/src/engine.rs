@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Instant;
 
-use berth_shim_adapter::protocol::{Message, Request, ShimState, Status};
+use berth_runtime_types::{Stats as ContainerStats, Status};
+use berth_shim_adapter::vocab::{Exit, Observation, ShimView};
 use parking_lot::{Mutex, RwLock};
 
 use crate::control::{Control, ControlError, CONTROL_WORKERS};
 use crate::events::{Bus, EventKind, Subscription, DEFAULT_BUFFER, DEFAULT_HISTORY};
-use crate::launcher::{LaunchError, Launcher};
+use crate::launcher::{LaunchError, Launcher, Op, Reply};
 use crate::metrics as m;
 use crate::persist::{Loaded, Store};
 use crate::pool::{Handler, Pool, PoolError, DEFAULT_WORKERS};
@@ -326,14 +327,13 @@ impl Engine {
         Ok(record)
     }
 
-    /// Turn a message from container `id`'s shim into a state change. Replies to
-    /// requests (`Ok`, `State`, `Exec`, `Stats`, `Error`) are not state changes and give
-    /// `Ok(None)`; so does an event the record already reflects (the launcher may have
-    /// applied it first).
-    pub fn apply_shim_message(
+    /// Turn what was seen of container `id`'s shim into a state change. Gives `Ok(None)`
+    /// when nothing changed: an exec's exit (announced, not recorded), an event the
+    /// record already reflects (the launch may have applied it first).
+    pub fn observe(
         &self,
         id: &str,
-        msg: &Message,
+        observation: Observation,
     ) -> Result<Option<Record>, ChangeError> {
         let _span = tracing::debug_span!("container", %id).entered();
         let rec = self
@@ -341,42 +341,51 @@ impl Engine {
             .lookup(id)
             .ok_or_else(|| ChangeError::NotFound(id.to_owned()))?;
         let mut g = rec.lock();
-        let change = match msg {
-            Message::Created { pid, cgroups } => Change::Created {
-                pid: *pid,
+        let change = match observation {
+            Observation::Created { pid, cgroups } => Change::Created {
+                pid,
                 shim_pid: None,
-                cgroups: cgroups.clone(),
+                cgroups,
             },
-            Message::Started => Change::Started,
-            Message::Exited(exit) => Change::Exited {
-                code: exit.code,
-                at: Timestamp::parse(&exit.at),
-            },
-            Message::Failed { message } => Change::Failed {
-                reason: message.clone(),
-            },
-            Message::Oom => {
+            Observation::Started => Change::Started,
+            Observation::Exited(exit) => exited(exit),
+            Observation::Failed { reason } => Change::Failed { reason },
+            Observation::Oom => {
                 metrics::counter!(m::OOM).increment(1);
                 let state = g.state;
                 self.inner
                     .announce(&mut g, EventKind::Oom, Some(state), Timestamp::now());
                 return Ok(Some(g.clone()));
             }
-            Message::ExecExited { pid, code } => {
+            Observation::ExecExited { pid, code } => {
                 // Told, not recorded: the container's own state is unchanged.
                 let mut about = g.clone();
-                about.pid = Some(*pid);
-                about.exit_code = Some(*code);
+                about.pid = Some(pid);
+                about.exit_code = Some(code);
                 self.inner
                     .bus
                     .publish(EventKind::Exec, Some(g.state), &about, Timestamp::now());
                 return Ok(None);
             }
-            Message::Ok
-            | Message::State(_)
-            | Message::Exec { .. }
-            | Message::Stats(_)
-            | Message::Error { .. } => return Ok(None),
+            Observation::Lost {
+                exit: Some(exit), ..
+            } => {
+                let stopped = ShimView {
+                    status: Status::Stopped,
+                    pid: g.pid.unwrap_or(0),
+                    exit: Some(exit),
+                    cgroups: None,
+                };
+                drop(g);
+                return self.reconcile(id, Some(&stopped)).map(Some);
+            }
+            // A container that stopped or failed already keeps what its record says.
+            Observation::Lost { exit: None, reason } => {
+                if !g.state.has_shim() || g.state == State::Stopped {
+                    return Ok(None);
+                }
+                Change::Failed { reason }
+            }
         };
         let target = change.target();
         if g.state == target || (target == State::Created && g.state == State::Running) {
@@ -389,7 +398,7 @@ impl Engine {
     /// Bring a recovered record in line with what its shim says (`Some`) or with the
     /// shim being unreachable (`None`: a live container is marked failed with a clear
     /// reason). Walks through the intermediate states so every step is legal and seen.
-    pub fn reconcile(&self, id: &str, shim: Option<&ShimState>) -> Result<Record, ChangeError> {
+    pub fn reconcile(&self, id: &str, shim: Option<&ShimView>) -> Result<Record, ChangeError> {
         let rec = self
             .inner
             .lookup(id)
@@ -446,41 +455,83 @@ impl Engine {
                     },
                 )?;
             }
-            self.inner.apply_locked(
-                &mut g,
-                Change::Exited {
-                    code: s.exit_code.unwrap_or(-1),
-                    at: s.exited_at.as_deref().and_then(Timestamp::parse),
-                },
-            )?;
+            let exit = s.exit.unwrap_or(Exit { code: -1, at: None });
+            self.inner.apply_locked(&mut g, exited(exit))?;
         }
         Ok(g.clone())
     }
 
-    /// Ask container `id`'s shim for `request` (kill, pause, resume, exec, stats,
-    /// delete) through the control queue, waiting up to `timeout`; a confirmed pause or
-    /// resume changes the record. Exits and deletions follow from the shim's events.
-    pub fn control(
+    /// Ask container `id`'s shim for `op` through the control queue, waiting up to
+    /// `timeout`; a confirmed pause or resume changes the record. Exits and deletions
+    /// follow from what the shim is seen to do.
+    pub(crate) fn control(
         &self,
         id: &str,
-        request: Request,
+        op: Op,
         timeout: std::time::Duration,
-    ) -> Result<Message, ControlError> {
+    ) -> Result<Reply, ControlError> {
         if self.inner.lookup(id).is_none() {
             return Err(ControlError::NotFound(id.to_owned()));
         }
-        let change = match request {
-            Request::Pause => Some(Change::Paused),
-            Request::Resume => Some(Change::Resumed),
+        let change = match op {
+            Op::Pause => Some(Change::Paused),
+            Op::Resume => Some(Change::Resumed),
             _ => None,
         };
-        let reply = self.control.request(id, request, timeout)?;
-        if let (Some(change), Message::Ok) = (change, &reply) {
+        let reply = self.control.request(id, op, timeout)?;
+        if let (Some(change), Reply::Done) = (change, &reply) {
             if let Err(e) = self.apply(id, change) {
                 tracing::warn!(%id, "after a confirmed control request: {e}");
             }
         }
         Ok(reply)
+    }
+
+    /// Run the user process of container `id`, created without starting it; its start
+    /// follows as a state change.
+    pub fn start(&self, id: &str, timeout: std::time::Duration) -> Result<(), ControlError> {
+        self.control(id, Op::Start, timeout).map(drop)
+    }
+
+    /// Send `signal` to container `id`'s init (with `all`: to every process of it); an
+    /// exit follows as a state change.
+    pub fn kill(
+        &self,
+        id: &str,
+        signal: i32,
+        all: bool,
+        timeout: std::time::Duration,
+    ) -> Result<(), ControlError> {
+        self.control(id, Op::Kill { signal, all }, timeout)
+            .map(drop)
+    }
+
+    /// Freeze container `id`; the record says paused once its shim confirmed.
+    pub fn pause(&self, id: &str, timeout: std::time::Duration) -> Result<(), ControlError> {
+        self.control(id, Op::Pause, timeout).map(drop)
+    }
+
+    /// Thaw container `id`; the record says running once its shim confirmed.
+    pub fn resume(&self, id: &str, timeout: std::time::Duration) -> Result<(), ControlError> {
+        self.control(id, Op::Resume, timeout).map(drop)
+    }
+
+    /// Container `id`'s cgroup statistics, as its shim reads them.
+    pub fn container_stats(
+        &self,
+        id: &str,
+        timeout: std::time::Duration,
+    ) -> Result<ContainerStats, ControlError> {
+        match self.control(id, Op::Stats, timeout)? {
+            Reply::Stats(stats) => Ok(*stats),
+            other => Err(ControlError::Shim {
+                id: id.to_owned(),
+                error: LaunchError::new(
+                    "unexpected",
+                    format!("the shim answered {other:?} to a stats request"),
+                ),
+            }),
+        }
     }
 
     /// The launcher, for what other parts of the engine ask of shims.
@@ -554,6 +605,14 @@ impl Drop for Engine {
     }
 }
 
+/// The change an exit makes.
+fn exited(exit: Exit) -> Change {
+    Change::Exited {
+        code: exit.code,
+        at: exit.at.map(Timestamp),
+    }
+}
+
 /// Whether the engine counts a live shim for this record: one was launched (the record
 /// got past `creating`) and it has not been deleted or failed since.
 fn holds_shim(r: &Record) -> bool {
@@ -620,18 +679,14 @@ impl Inner {
                     let _ = self.apply_unsaved(&mut g, Change::Started);
                 }
                 if let (Some(exit), State::Running) = (l.exited, g.state) {
-                    let _ = self.apply_unsaved(
-                        &mut g,
-                        Change::Exited {
-                            code: exit.code,
-                            at: exit.at,
-                        },
-                    );
+                    let _ = self.apply_unsaved(&mut g, exited(exit));
                 }
                 self.save(&g);
                 drop(g);
                 // Only now: its events must find the record as the launch left it.
-                self.launcher.watch(&job.id);
+                if let Some(follow) = l.follow {
+                    self.launcher.watch(&job.id, follow);
+                }
             }
             Err(e) => {
                 tracing::warn!(id = %job.id, reason = e.kind, error = %e, "start failed");

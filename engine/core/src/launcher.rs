@@ -1,57 +1,11 @@
 //! How a worker turns a job into a running container. The engine only sees this trait:
-//! tests plug in a no-op or instrumented launcher; the daemon plugs in the one that
-//! spawns `berth-shim` and waits for its `created`/`started` messages.
+//! tests plug in a no-op or instrumented launcher; the daemon plugs in the shim
+//! adapter's [`berth_shim_adapter::Shims`] (see [`crate::shims`]). What crosses it is in
+//! the engine's terms ([`berth_shim_adapter::vocab`]), never the shim's wire protocol.
 
-use berth_shim_adapter::protocol::{CgroupDirs, Message, Request};
+pub use berth_shim_adapter::vocab::{Exit, Follow, LaunchError, Launched, Op, Reply};
 
 use crate::queue::Job;
-use crate::record::Timestamp;
-
-/// The exit of a container's process, heard during its launch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LaunchExit {
-    /// Exit status (128 + signal).
-    pub code: i32,
-    /// When, as the shim recorded it.
-    pub at: Option<Timestamp>,
-}
-
-/// What a successful launch reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Launched {
-    /// Host pid of the container's init.
-    pub pid: i32,
-    /// Pid of the shim that owns the container (0 where there is none, as in tests).
-    pub shim_pid: i32,
-    /// Where the container's cgroup is, if its shim found it.
-    pub cgroups: Option<CgroupDirs>,
-    /// The user process runs (`false`: the container is only created, as asked by a
-    /// spec with `start: false`).
-    pub started: bool,
-    /// The process already exited (it ran briefly); applied after the start.
-    pub exited: Option<LaunchExit>,
-}
-
-/// Why a launch failed. `kind` is a short, bounded label (it becomes the `reason` label
-/// of the failures metric); `message` is the one line a user reads.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct LaunchError {
-    /// Bounded label: `spawn`, `create`, `start`, `shim_gone`, `timeout`, `panic` …
-    pub kind: &'static str,
-    /// One line saying why.
-    pub message: String,
-}
-
-impl LaunchError {
-    /// A failure of the given kind.
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        LaunchError {
-            kind,
-            message: message.into(),
-        }
-    }
-}
 
 /// Creates (and by default starts) the container a job describes. Called from a start
 /// worker thread; may block for as long as the start takes.
@@ -59,11 +13,11 @@ pub trait Launcher: Send + Sync + 'static {
     /// Launch `job`; return once the container is created (and started if asked).
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError>;
 
-    /// Start following container `id`'s later events (exit, OOM): called by the worker
-    /// once the record reflects a successful launch, so no event overtakes it.
-    /// Nothing by default.
-    fn watch(&self, id: &str) {
-        let _ = id;
+    /// Start following container `id`'s later events (exit, OOM) through `follow`, what
+    /// its launch returned: called by the worker once the record reflects the launch,
+    /// so no event overtakes it. Nothing by default.
+    fn watch(&self, id: &str, follow: Follow) {
+        let _ = (id, follow);
     }
 
     /// Remove what was kept for container `id` once it is deleted (its shim's
@@ -80,10 +34,10 @@ pub trait Launcher: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Send `request` to the shim of container `id` and return its reply. Launchers
-    /// without shims (tests, benches) refuse.
-    fn control(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {
-        let _ = (id, request);
+    /// Ask the shim of container `id` for `op` and return its reply. Launchers without
+    /// shims (tests, benches) refuse.
+    fn control(&self, id: &str, op: Op) -> Result<Reply, LaunchError> {
+        let _ = (id, op);
         Err(LaunchError::new(
             "unsupported",
             "this launcher has no shims to control",
@@ -112,6 +66,7 @@ impl Launcher for NoopLauncher {
             cgroups: None,
             started: job.spec.start,
             exited: None,
+            follow: None,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use berth_shim_adapter::protocol::CgroupDirs;
+use berth_runtime_types::CgroupDirs;
 use serde::{Deserialize, Serialize};
 
 use crate::state_machine::{transition, IllegalTransition, State};

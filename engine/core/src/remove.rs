@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use berth_shim_adapter::protocol::Request;
-
 use crate::control::ControlError;
 use crate::engine::{ChangeError, Engine};
+use crate::launcher::Op;
 use crate::state_machine::State;
 
 /// Why a container was not removed. It is left as it was, except after `StopTimeout`
@@ -81,10 +80,10 @@ impl Engine {
         let deadline = Instant::now() + timeout;
         // Subscribed first, so the stop cannot be missed.
         let mut sub = self.subscribe();
-        let request = Request::Delete {
+        let op = Op::Delete {
             force: live != State::Stopped,
         };
-        match self.control(id, request, timeout) {
+        match self.control(id, op, timeout) {
             Ok(_) => {}
             // A failed container's shim is usually gone already.
             // A shim lost after its container stopped or failed may have left it:

@@ -9,9 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_engine::monitor::Monitor;
-use berth_engine::shim_launcher::{follow, ShimConfig, ShimLauncher};
-use berth_engine::{Config, ContainerSpec, Engine, State};
+use berth_engine::{Config, ContainerSpec, Engine, ShimConfig, State};
 use berth_shim_adapter::protocol::Request;
 use berth_shim_adapter::ShimClient;
 
@@ -29,8 +27,8 @@ impl Drop for Scratch {
     }
 }
 
-/// An engine with real shims under `state`.
-fn engine(state: &Path, workers: usize) -> (Arc<Engine>, Arc<Monitor>, ShimConfig) {
+/// An engine with real shims under `state`, and how many shims it found there again.
+fn engine(state: &Path, workers: usize) -> (Arc<Engine>, usize, ShimConfig) {
     engine_with(state, workers, Duration::from_secs(60))
 }
 
@@ -39,8 +37,7 @@ fn engine_with(
     state: &Path,
     workers: usize,
     start_timeout: Duration,
-) -> (Arc<Engine>, Arc<Monitor>, ShimConfig) {
-    let monitor = Monitor::start().unwrap();
+) -> (Arc<Engine>, usize, ShimConfig) {
     let shim = ShimConfig {
         shim_binary: shim_binary(),
         state_dir: state.to_path_buf(),
@@ -48,15 +45,13 @@ fn engine_with(
         log_max: 1 << 20,
         start_timeout,
     };
-    let launcher = ShimLauncher::new(shim.clone(), monitor.clone());
     let config = Config {
         workers,
         state_dir: Some(state.join("records")),
         ..Config::default()
     };
-    let engine = Arc::new(Engine::new(config, Arc::new(launcher)).unwrap());
-    follow(&engine, &monitor, &shim).unwrap();
-    (engine, monitor, shim)
+    let (engine, found) = Engine::with_shims(config, shim.clone()).unwrap();
+    (engine, found, shim)
 }
 
 /// Wait until `pred` holds for every id (bounded).
@@ -87,7 +82,7 @@ fn tell(shim: &ShimConfig, id: &str, req: &Request) {
 fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
     for id in ids {
         // A shim already gone (its container deleted) is no error here.
-        let _ = engine.control(id, Request::Delete { force: true }, Duration::from_secs(30));
+        tell(shim, id, &Request::Delete { force: true });
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     for id in ids {
@@ -125,7 +120,7 @@ fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
 fn burst_of_200_through_10_workers_with_one_bad_spec() {
     let dir = std::env::temp_dir().join(format!("berth-engine-burst-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
-    let (engine, monitor, shim) = engine(&dir, 10);
+    let (engine, _, shim) = engine(&dir, 10);
     let mut ids = Vec::new();
     for n in 0..200 {
         let id = format!("eng-{}-{n}", std::process::id());
@@ -160,7 +155,7 @@ fn burst_of_200_through_10_workers_with_one_bad_spec() {
     assert_eq!(failed.state, State::Failed, "{failed:?}");
     let good: Vec<String> = ids.iter().filter(|id| *id != bad).cloned().collect();
     wait_all(&engine, &good, "running", |s| s == State::Running);
-    assert_eq!(monitor.live(), 199);
+    assert_eq!(engine.stats().live_shims, 199);
     let pids: HashSet<i32> = good
         .iter()
         .map(|id| engine.get(id).unwrap().pid.unwrap_or(0))
@@ -189,7 +184,7 @@ fn containers_that_exit_at_once_are_seen_stopped_with_their_codes() {
     // Their exits race the workers' own record of the start: none may be lost.
     let dir = std::env::temp_dir().join(format!("berth-engine-quick-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
-    let (engine, _monitor, shim) = engine(&dir, 4);
+    let (engine, _, shim) = engine(&dir, 4);
     let ids: Vec<String> = (0..24)
         .map(|i| format!("eng-quick{i}-{}", std::process::id()))
         .collect();
@@ -299,7 +294,7 @@ impl Drop for RuncLeftovers {
 fn lost_shim_while_running(runtime: Option<PathBuf>, tag: &str) {
     let dir = std::env::temp_dir().join(format!("berth-engine-{tag}-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
-    let (engine, _monitor, shim) = engine(&dir, 2);
+    let (engine, _, shim) = engine(&dir, 2);
     let id = format!("eng-{tag}-{}", std::process::id());
     let _runc = RuncLeftovers(runtime.clone(), shim.runtime_root(), id.clone());
     let spec = || ContainerSpec {
@@ -334,7 +329,7 @@ fn lost_shim_while_running(runtime: Option<PathBuf>, tag: &str) {
 fn a_start_that_hangs_is_failed_and_leaves_nothing() {
     let dir = std::env::temp_dir().join(format!("berth-engine-hang-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
-    let (engine, _monitor, shim) = engine_with(&dir, 1, Duration::from_secs(1));
+    let (engine, _, shim) = engine_with(&dir, 1, Duration::from_secs(1));
     let id = format!("eng-hang-{}", std::process::id());
     // The start hangs in a poststart hook (on the host) until the engine gives up.
     let b = bundle(&dir, &id, &["sleep", "1000"]);
@@ -370,7 +365,7 @@ fn a_container_whose_exec_fails_after_create_is_failed_with_the_reason() {
     // container was recorded as started.
     let dir = std::env::temp_dir().join(format!("berth-engine-noexec-{}", std::process::id()));
     let _scratch = Scratch(dir.clone());
-    let (engine, _monitor, shim) = engine(&dir, 1);
+    let (engine, _, shim) = engine(&dir, 1);
     let id = format!("eng-noexec-{}", std::process::id());
     let b = bundle(&dir, &id, &["true"]);
     let config = b.join("config.json");
@@ -406,7 +401,7 @@ fn recovery_host() {
         return; // Only meaningful when spawned by the recovery test.
     };
     let dir = PathBuf::from(dir);
-    let (engine, _monitor, _shim) = engine(&dir, 4);
+    let (engine, _, _shim) = engine(&dir, 4);
     let ids: Vec<String> = (0..6)
         .map(|n| format!("rec-{n}-{}", dir.file_name().unwrap().to_string_lossy()))
         .collect();
@@ -499,8 +494,7 @@ fn engine_killed_and_restarted_finds_every_container() {
     let stopped_lost = &ids[5];
     sigkill(shim_pid(&shim_cfg, stopped_lost));
 
-    let (engine, monitor, shim) = engine(&dir, 4);
-    let found = berth_engine::shim_launcher::reattach(&engine, &monitor, &shim);
+    let (engine, found, shim) = engine(&dir, 4);
     assert_eq!(found, 4, "every live shim answers again");
     for id in &ids[..2] {
         let r = engine.get(id).unwrap();
@@ -521,7 +515,7 @@ fn engine_killed_and_restarted_finds_every_container() {
     assert_eq!(cgroup_dirs(stopped_lost), Vec::<PathBuf>::new());
     // The exec finished under its shim while the engine was down: its result is there.
     let output = shim.exec_output(&ids[0], "crash");
-    let exit = berth_engine::shim::protocol::exec_exit_file(&output);
+    let exit = berth_shim_adapter::protocol::exec_exit_file(&output);
     let until = Instant::now() + Duration::from_secs(30);
     while !exit.exists() {
         assert!(Instant::now() < until, "the exec's exit was not recorded");

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_engine::{Config, Engine, EventKind, Item, State};
+use berth_engine::{Config, Engine, EventKind, Exit, Item, Observation, State};
 use common::{count, wait_until, Bundle, CountingLauncher};
 
 #[test]
@@ -72,14 +72,9 @@ fn events_reach_every_subscriber_in_order_and_a_slow_one_is_told_it_lagged() {
     assert_eq!(items[100], Item::Lagged { missed: 100 });
     e.delete("c0").unwrap_err(); // running: refused, no event
     let r = e.get("c1").unwrap();
-    e.apply_shim_message(
-        "c1",
-        &berth_engine::shim::protocol::Message::Exited(berth_engine::shim::protocol::ExitRecord {
-            code: 0,
-            at: "2026-01-01T00:00:00Z".into(),
-        }),
-    )
-    .unwrap();
+    let at = humantime::parse_rfc3339("2026-01-01T00:00:00Z").ok();
+    e.observe("c1", Observation::Exited(Exit { code: 0, at }))
+        .unwrap();
     match slow.try_recv() {
         Some(Item::Event(ev)) => {
             assert_eq!(

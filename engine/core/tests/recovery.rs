@@ -7,10 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_engine::persist::Store;
-use berth_engine::shim::protocol::Status;
-use berth_engine::shim::protocol::{ExitRecord, Message, ShimState};
-use berth_engine::{Change, ChangeError, Config, Engine, NoopLauncher, State};
+use berth_engine::{
+    Change, ChangeError, Config, Engine, Exit, NoopLauncher, Observation, ShimView, State, Status,
+};
 use common::{count, wait_until, Bundle, CountingLauncher};
+
+/// An exit at RFC 3339 time `at`.
+fn exit(code: i32, at: &str) -> Exit {
+    Exit {
+        code,
+        at: Some(humantime::parse_rfc3339(at).unwrap()),
+    }
+}
 
 fn config(dir: &std::path::Path, workers: usize) -> Config {
     Config {
@@ -33,14 +41,8 @@ fn every_state_change_is_on_disk_and_a_new_engine_finds_it() {
         &e,
         State::Running
     ) == 20));
-    e.apply_shim_message(
-        "c3",
-        &Message::Exited(ExitRecord {
-            code: 7,
-            at: "2026-01-01T00:00:00Z".into(),
-        }),
-    )
-    .unwrap();
+    e.observe("c3", Observation::Exited(exit(7, "2026-01-01T00:00:00Z")))
+        .unwrap();
     e.apply("c4", Change::Paused).unwrap();
     for r in e.list() {
         assert_eq!(
@@ -69,12 +71,10 @@ fn every_state_change_is_on_disk_and_a_new_engine_finds_it() {
     let gone = e2.reconcile("c5", None).unwrap();
     assert_eq!(gone.state, State::Failed);
     assert!(gone.error.unwrap().contains("shim is gone"));
-    let shim = |status, exit_code| ShimState {
-        id: "c6".into(),
+    let shim = |status, code: Option<i32>| ShimView {
         status,
         pid: 1000,
-        exit_code,
-        exited_at: Some("2026-01-01T00:00:01Z".into()),
+        exit: code.map(|code| exit(code, "2026-01-01T00:00:01Z")),
         cgroups: None,
     };
     let stopped = e2
@@ -153,16 +153,51 @@ fn illegal_changes_are_refused_and_change_nothing() {
         ChangeError::NotFound("nope".into())
     );
     // A duplicate shim event is not an error: the record already says so.
-    assert!(e
-        .apply_shim_message("a", &Message::Started)
-        .unwrap()
-        .is_none());
-    assert!(e.apply_shim_message("a", &Message::Ok).unwrap().is_none());
+    assert!(e.observe("a", Observation::Started).unwrap().is_none());
     // OOM is an event, not a state change.
-    let r = e.apply_shim_message("a", &Message::Oom).unwrap().unwrap();
+    let r = e.observe("a", Observation::Oom).unwrap().unwrap();
     assert_eq!(r.state, State::Running);
     // Legal: stop then delete.
     e.apply("a", Change::Exited { code: 0, at: None }).unwrap();
     e.delete("a").unwrap();
     assert!(e.list().is_empty());
+}
+
+#[test]
+fn a_lost_shim_fails_a_live_container_or_stops_it_with_the_exit_it_recorded() {
+    let bundle = Bundle::new();
+    let e = Engine::new(Config::default(), Arc::new(NoopLauncher)).unwrap();
+    for id in ["lost", "exited", "stopped"] {
+        e.submit(bundle.spec(id)).unwrap();
+    }
+    assert!(wait_until(Duration::from_secs(10), || count(
+        &e,
+        State::Running
+    ) == 3));
+    let lost = |exit| Observation::Lost {
+        exit,
+        reason: "its shim died; its processes were killed".into(),
+    };
+    let failed = e.observe("lost", lost(None)).unwrap().unwrap();
+    assert_eq!(failed.state, State::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("its shim died; its processes were killed")
+    );
+    let r = e.observe("exited", lost(Some(exit(3, "2026-01-01T00:00:02Z"))));
+    let stopped = r.unwrap().unwrap();
+    assert_eq!(
+        (stopped.state, stopped.exit_code),
+        (State::Stopped, Some(3))
+    );
+    // A container that stopped already keeps what its record says.
+    e.observe(
+        "stopped",
+        Observation::Exited(exit(0, "2026-01-01T00:00:03Z")),
+    )
+    .unwrap();
+    assert!(e.observe("stopped", lost(None)).unwrap().is_none());
+    let kept = e.get("stopped").unwrap();
+    assert_eq!((kept.state, kept.exit_code), (State::Stopped, Some(0)));
+    assert_eq!(e.stats().live_shims, 2);
 }

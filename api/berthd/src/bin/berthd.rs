@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berthd::config::Config;
-use berthd::engine::monitor::Monitor;
-use berthd::engine::shim_launcher::{follow, reattach, ShimConfig, ShimLauncher};
-use berthd::engine::{statefs, Engine};
+use berthd::engine::{statefs, Engine, ShimConfig};
 use berthd::routes::metrics::Exporter;
 use berthd::routes::App;
 use berthd::server::{self, Listener, Options};
@@ -120,7 +118,6 @@ fn start_and_serve(
         ),
     }
 
-    let monitor = Monitor::start().map_err(|e| format!("starting the shim monitor: {e}"))?;
     let shim = ShimConfig {
         shim_binary: config.shim.clone(),
         state_dir: state_dir.clone(),
@@ -129,19 +126,14 @@ fn start_and_serve(
         start_timeout: config.start_timeout,
     };
     let metrics = Exporter::install()?;
-    let launcher = ShimLauncher::new(shim.clone(), Arc::clone(&monitor));
     let engine_config = berthd::engine::Config {
         workers: config.workers,
         max_queued: config.max_queued,
         state_dir: Some(state_dir.join("records")),
         ..berthd::engine::Config::default()
     };
-    let engine = Arc::new(
-        Engine::new(engine_config, Arc::new(launcher))
-            .map_err(|e| format!("starting the engine: {e}"))?,
-    );
-    follow(&engine, &monitor, &shim).map_err(|e| format!("starting the shim janitor: {e}"))?;
-    let found = reattach(&engine, &monitor, &shim);
+    let (engine, found) =
+        Engine::with_shims(engine_config, shim.clone()).map_err(|e| e.to_string())?;
     if found > 0 {
         eprintln!("berthd: found {found} running shim(s) again");
     }

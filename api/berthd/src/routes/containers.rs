@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_engine::shim::protocol::Request as ShimRequest;
-use berth_engine::{ContainerSpec, Record, SpecSource, State};
+use berth_engine::{ContainerSpec, ControlError, Engine, Record, SpecSource, State};
 use hyper::StatusCode;
 use serde::Deserialize;
 
@@ -307,14 +306,7 @@ pub async fn kill(app: &Arc<App>, id: &str, body: KillRequest) -> Reply {
     let owned = id.to_owned();
     blocking(move || {
         engine
-            .control(
-                &owned,
-                ShimRequest::Kill {
-                    signal,
-                    all: body.all,
-                },
-                CONTROL_TIMEOUT,
-            )
+            .kill(&owned, signal, body.all, CONTROL_TIMEOUT)
             .map_err(ApiError::from)
     })
     .await?;
@@ -337,10 +329,11 @@ pub async fn delete(app: &Arc<App>, id: &str, query: &Query) -> Reply {
 /// `POST /v1/containers/{id}/start|pause|resume`.
 pub async fn action(app: &Arc<App>, id: &str, action: &str) -> Reply {
     let current = record(app, id)?;
-    let (request, from) = match action {
-        "start" => (ShimRequest::Start, State::Created),
-        "pause" => (ShimRequest::Pause, State::Running),
-        _ => (ShimRequest::Resume, State::Paused),
+    type Op = fn(&Engine, &str, Duration) -> Result<(), ControlError>;
+    let (op, from): (Op, State) = match action {
+        "start" => (Engine::start, State::Created),
+        "pause" => (Engine::pause, State::Running),
+        _ => (Engine::resume, State::Paused),
     };
     if current.state != from {
         return Err(ApiError::conflict(format!(
@@ -352,12 +345,7 @@ pub async fn action(app: &Arc<App>, id: &str, action: &str) -> Reply {
     }
     let engine = Arc::clone(&app.engine);
     let owned = id.to_owned();
-    blocking(move || {
-        engine
-            .control(&owned, request, CONTROL_TIMEOUT)
-            .map_err(ApiError::from)
-    })
-    .await?;
+    blocking(move || op(&engine, &owned, CONTROL_TIMEOUT).map_err(ApiError::from)).await?;
     // Pause and resume are applied once the shim confirms; a start follows from the
     // shim's `started` event.
     let status = if action == "start" {
@@ -383,20 +371,13 @@ pub async fn stats(app: &Arc<App>, id: &str) -> Reply {
     }
     let engine = Arc::clone(&app.engine);
     let owned = id.to_owned();
-    let reply = blocking(move || {
+    let stats = blocking(move || {
         engine
-            .control(&owned, ShimRequest::Stats, CONTROL_TIMEOUT)
+            .container_stats(&owned, CONTROL_TIMEOUT)
             .map_err(ApiError::from)
     })
     .await?;
-    match reply {
-        berth_engine::shim::protocol::Message::Stats(stats) => json(StatusCode::OK, &stats),
-        other => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "shim_error",
-            format!("container {id}: the shim answered {other:?} to a stats request"),
-        )),
-    }
+    json(StatusCode::OK, &stats)
 }
 
 #[cfg(test)]

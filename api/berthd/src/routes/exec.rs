@@ -150,7 +150,7 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
 /// The output file of exec `exec_id` in container `id`, once results kept too long in
 /// that container are gone; a name still in use is refused.
 fn output_file(
-    shim: &berth_engine::shim_launcher::ShimConfig,
+    shim: &berth_engine::ShimConfig,
     id: &str,
     exec_id: &str,
 ) -> Result<PathBuf, ApiError> {

@@ -39,7 +39,7 @@ pub struct App {
     /// The default runtime, for `GET /v1/system` (`None`: built in).
     pub runtime: Option<std::path::PathBuf>,
     /// Where shims keep their containers' logs (`None`: no logs route).
-    pub shim: Option<berth_engine::shim_launcher::ShimConfig>,
+    pub shim: Option<berth_engine::ShimConfig>,
     /// How long a client may take to send its request body.
     pub body_timeout: std::time::Duration,
     /// The Prometheus exporter and the scrape-time collectors (`None`: `/metrics`

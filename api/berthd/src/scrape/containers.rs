@@ -9,7 +9,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use berth_engine::shim::protocol::CgroupDirs;
+use berth_engine::CgroupDirs;
 use berth_engine::{Engine, State};
 
 use super::{Family, Kind};

@@ -53,6 +53,7 @@ impl Launcher for CountingLauncher {
             cgroups: None,
             started: job.spec.start,
             exited: None,
+            follow: None,
         })
     }
 }

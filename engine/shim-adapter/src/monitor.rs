@@ -1,26 +1,26 @@
-//! The engine's event loop over shim sockets: one thread, one mio poll, every shim's
-//! socket registered once its container is launched. What a shim says (exited, OOM …)
-//! becomes a state change; a shim whose socket closes without an exit record is
-//! reported lost. No thread or timer per container, no polling.
+//! The event loop over shim sockets: one thread, one mio poll, every shim's socket
+//! registered once its container is launched. What a shim says (exited, OOM …) and a
+//! socket that closes go to the sink ([`crate::Shims`] turns them into
+//! [`crate::Observation`]s). No thread or timer per container, no polling.
 
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use berth_shim_adapter::protocol::{read_exit_file, ExitRecord, Message};
-use berth_shim_adapter::{ClientError, ShimClient};
+use berth_shim_protocol::{read_exit_file, ExitRecord, Message};
 use crossbeam::queue::SegQueue;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::client::{ClientError, ShimClient};
 
 /// The token of the waker that announces new shims to watch.
 const WAKE: Token = Token(0);
 
 /// What the monitor reports of a shim.
 #[derive(Debug, Clone)]
-pub enum ShimEvent {
+pub(crate) enum ShimEvent {
     /// A message the shim sent (exited, OOM, …).
     Message(Message),
     /// The shim's socket closed: with its exit record if it wrote one (the container
@@ -28,7 +28,7 @@ pub enum ShimEvent {
     Gone(Option<ExitRecord>),
 }
 
-/// Where shim events go (the engine, once it exists).
+/// Where shim events go (set once the engine exists).
 type Sink = Box<dyn Fn(&str, ShimEvent) + Send + Sync>;
 
 /// A shim to follow.
@@ -39,11 +39,10 @@ struct Watch {
 }
 
 /// Follows every launched shim.
-pub struct Monitor {
+pub(crate) struct Monitor {
     incoming: SegQueue<Watch>,
     waker: Waker,
     sink: OnceLock<Sink>,
-    live: AtomicUsize,
 }
 
 impl Monitor {
@@ -55,7 +54,6 @@ impl Monitor {
             incoming: SegQueue::new(),
             waker,
             sink: OnceLock::new(),
-            live: AtomicUsize::new(0),
         });
         let weak = Arc::downgrade(&monitor);
         std::thread::Builder::new()
@@ -72,16 +70,10 @@ impl Monitor {
     /// Follow the shim of container `id` from now on (`dir`: its state directory, where
     /// it leaves its exit record).
     pub fn watch(&self, id: String, client: ShimClient, dir: PathBuf) {
-        self.live.fetch_add(1, Ordering::Relaxed);
         self.incoming.push(Watch { id, client, dir });
         if let Err(e) = self.waker.wake() {
             tracing::error!("waking the shim monitor: {e}");
         }
-    }
-
-    /// Shims being followed.
-    pub fn live(&self) -> usize {
-        self.live.load(Ordering::Relaxed)
     }
 
     fn emit(&self, id: &str, event: ShimEvent) {
@@ -153,7 +145,6 @@ fn drain(monitor: &Monitor, poll: &mut Poll, watches: &mut HashMap<Token, Watch>
     };
     let fd = watch.client.as_raw_fd();
     let _ = poll.registry().deregister(&mut SourceFd(&fd));
-    monitor.live.fetch_sub(1, Ordering::Relaxed);
     let exit = read_exit_file(&watch.dir).ok().flatten();
     monitor.emit(&watch.id, ShimEvent::Gone(exit));
 }

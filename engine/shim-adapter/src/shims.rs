@@ -1,9 +1,11 @@
-//! The real launcher: one `berth-shim` per container. A start worker has the shim
-//! forked by the [`Spawner`] (started at the first launch, again if it died), waits for
-//! it to report the container created (and started), and hands the shim's socket to the
-//! [`Monitor`] that follows it from then on.
+//! The engine's shims: one `berth-shim` per container. A start worker has the shim
+//! forked by the [`Spawner`] (started at the first launch, again if it died) and waits
+//! for it to report the container created (and started); the engine then hands the
+//! shim back ([`Shims::watch`]) to the monitor that follows it from then on, whose news
+//! reaches the engine as [`Observation`]s. Also what the engine asks of a live shim
+//! ([`Shims::control`]), the removal of what a lost shim left, and finding the shims
+//! again after a restart ([`Shims::recover`]).
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -11,17 +13,18 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_shim_adapter::protocol::{
-    CgroupDirs, ExitRecord, Message, Request, SpawnOptions, Status, CLEANUP_ARG, PID_FILE,
+use berth_shim_protocol::{
+    read_exit_file, CgroupDirs, Message, Request, SpawnOptions, Status, CLEANUP_ARG, PID_FILE,
 };
-use berth_shim_adapter::{ShimClient, SpawnError, SpawnedShim, Spawner};
-
 use parking_lot::Mutex;
 
-use crate::launcher::{LaunchError, LaunchExit, Launched, Launcher};
-use crate::monitor::Monitor;
-use crate::queue::Job;
-use crate::record::{SpecSource, Timestamp};
+use crate::client::{ClientError, ShimClient};
+use crate::exec_files::{sweep_results, RESULT_KEEP};
+use crate::monitor::{Monitor, ShimEvent};
+use crate::spawner::{SpawnError, SpawnedShim, Spawner};
+use crate::vocab::{
+    Exit, Follow, LaunchError, LaunchSpec, Launched, Observation, Op, Recovered, Reply, ShimView,
+};
 
 /// How long a shim whose spawn was lost has to show its socket.
 const UNCLAIMED_SHIM_WAIT: Duration = Duration::from_secs(2);
@@ -60,6 +63,11 @@ impl ShimConfig {
     /// The log of container `id`: its processes' stdout and stderr, capped by the shim.
     pub fn container_log(&self, id: &str) -> PathBuf {
         self.shim_dir(id).join("container.log")
+    }
+
+    /// Where the bundle written for container `id`'s inline spec goes.
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.state_dir.join("bundles").join(id)
     }
 
     /// The file for the output of one exec in container `id`, told apart by `token`.
@@ -143,26 +151,39 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitS
     }
 }
 
-/// Spawns a shim per job.
-pub struct ShimLauncher {
+/// Spawns a shim per container, follows them, and asks them what the engine wants.
+pub struct Shims {
     config: ShimConfig,
     monitor: Arc<Monitor>,
-    /// Launched shims whose record does not say so yet: handed to the monitor by
-    /// [`Launcher::watch`], so their later events never overtake the launch.
-    launched: Mutex<HashMap<String, (ShimClient, PathBuf)>>,
     /// The fork server of shims; `None` until the first launch.
     spawner: Mutex<Option<Spawner>>,
 }
 
-impl ShimLauncher {
-    /// A launcher that hands every launched shim to `monitor`.
-    pub fn new(config: ShimConfig, monitor: Arc<Monitor>) -> Self {
-        ShimLauncher {
+impl std::fmt::Debug for Shims {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shims")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Where observations go: the engine's, given the container id.
+pub type Sink = Arc<dyn Fn(&str, Observation) + Send + Sync>;
+
+impl Shims {
+    /// Start following shims (the monitor thread); nothing is spawned before the first
+    /// launch.
+    pub fn start(config: ShimConfig) -> io::Result<Self> {
+        Ok(Shims {
             config,
-            monitor,
-            launched: Mutex::new(HashMap::new()),
+            monitor: Monitor::start()?,
             spawner: Mutex::new(None),
-        }
+        })
+    }
+
+    /// Where shims, bundles and runtime state live.
+    pub fn config(&self) -> &ShimConfig {
+        &self.config
     }
 
     /// After a spawner was lost mid-request: a shim it may have forked would run a
@@ -210,37 +231,10 @@ impl ShimLauncher {
         }
     }
 
-    /// The bundle directory of a job: its own, or one written for an inline spec.
-    fn bundle_of(&self, job: &Job) -> Result<PathBuf, LaunchError> {
-        match &job.spec.source {
-            SpecSource::Bundle(path) => Ok(path.clone()),
-            SpecSource::Inline { spec, rootfs } => {
-                let dir = self.config.state_dir.join("bundles").join(&job.id);
-                write_inline_bundle(&dir, spec, rootfs)
-                    .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", dir.display())))?;
-                Ok(dir)
-            }
-        }
-    }
-}
-
-/// Write `config.json` for an inline spec, its root pointing at `rootfs`.
-fn write_inline_bundle(
-    dir: &Path,
-    spec: &oci_spec::runtime::Spec,
-    rootfs: &Path,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut spec = spec.clone();
-    let mut root = spec.root().clone().unwrap_or_default();
-    root.set_path(rootfs.to_path_buf());
-    spec.set_root(Some(root));
-    let text = serde_json::to_vec(&spec).map_err(std::io::Error::other)?;
-    std::fs::write(dir.join("config.json"), text)
-}
-
-impl Launcher for ShimLauncher {
-    fn clean_up(&self, id: &str) -> Result<(), LaunchError> {
+    /// Remove what a lost shim of container `id` left (a shim that died without exiting
+    /// cleanly: its container's processes, runtime state, cgroups), so the id can be
+    /// used again. Nothing to do is success.
+    pub fn clean_up(&self, id: &str) -> Result<(), LaunchError> {
         if !self.config.shim_lost(id) {
             return Ok(());
         }
@@ -249,11 +243,10 @@ impl Launcher for ShimLauncher {
             .map_err(|e| LaunchError::new("cleanup", e))
     }
 
-    fn forget(&self, id: &str) {
-        for dir in [
-            self.config.shim_dir(id),
-            self.config.state_dir.join("bundles").join(id),
-        ] {
+    /// Remove what was kept for container `id` once it is deleted: its shim's
+    /// directory and logs, a bundle written for an inline spec.
+    pub fn forget(&self, id: &str) {
+        for dir in [self.config.shim_dir(id), self.config.bundle_dir(id)] {
             match std::fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     tracing::warn!(%id, "removing {}: {e}", dir.display());
@@ -263,13 +256,36 @@ impl Launcher for ShimLauncher {
         }
     }
 
-    fn watch(&self, id: &str) {
-        if let Some((client, dir)) = self.launched.lock().remove(id) {
-            self.monitor.watch(id.to_owned(), client, dir);
+    /// Follow container `id`'s shim from now on: call once the record reflects its
+    /// launch (or recovery), so no event overtakes it.
+    pub fn watch(&self, id: &str, follow: Follow) {
+        self.monitor.watch(id.to_owned(), follow.client, follow.dir);
+    }
+
+    /// Ask the shim of container `id` for `op`, waiting for its answer.
+    pub fn control(&self, id: &str, op: Op) -> Result<Reply, LaunchError> {
+        let request = match op {
+            Op::Start => Request::Start,
+            Op::Kill { signal, all } => Request::Kill { signal, all },
+            Op::Pause => Request::Pause,
+            Op::Resume => Request::Resume,
+            Op::Stats => Request::Stats,
+            Op::Exec { process, output } => Request::Exec { process, output },
+            Op::Delete { force } => Request::Delete { force },
+        };
+        match self.request(id, &request)? {
+            Message::Ok => Ok(Reply::Done),
+            Message::Stats(stats) => Ok(Reply::Stats(stats)),
+            Message::Exec { pid } => Ok(Reply::Exec { pid }),
+            other => Err(LaunchError::new(
+                "unexpected",
+                format!("the shim answered {other:?} to {request:?}"),
+            )),
         }
     }
 
-    fn control(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {
+    /// Send `request` to the shim of `id`; its reply, a refusal being an error.
+    fn request(&self, id: &str, request: &Request) -> Result<Message, LaunchError> {
         let dir = self.config.shim_dir(id);
         let mut client =
             ShimClient::connect(&dir).map_err(|e| LaunchError::new("shim_gone", e.to_string()))?;
@@ -283,48 +299,47 @@ impl Launcher for ShimLauncher {
         }
     }
 
-    fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
-        let dir = self.config.shim_dir(&job.id);
+    /// Launch the container `job` describes; return once it is created (and started if
+    /// asked), with the shim to [`Shims::watch`] once the engine recorded it.
+    pub fn launch(&self, job: LaunchSpec<'_>) -> Result<Launched, LaunchError> {
+        let dir = self.config.shim_dir(job.id);
         let opts = SpawnOptions {
             binary: self.config.shim_binary.clone(),
-            id: job.id.clone(),
-            bundle: self.bundle_of(job)?,
+            id: job.id.to_owned(),
+            bundle: job.bundle,
             state_dir: dir.clone(),
             runtime_root: self.config.runtime_root(),
             runtime: job
-                .spec
                 .runtime
-                .clone()
+                .map(Path::to_owned)
                 .or_else(|| self.config.runtime.clone()),
-            log: Some(self.config.container_log(&job.id)),
+            log: Some(self.config.container_log(job.id)),
             log_max: Some(self.config.log_max),
-            no_start: !job.spec.start,
+            no_start: !job.start,
         };
         // Connected from the start: no waiting for the shim's socket file to appear.
         let mut shim = match self.spawn(&opts) {
             Ok(shim) => shim,
             Err(e) => {
                 if matches!(e, SpawnError::Lost(_)) {
-                    self.stop_unclaimed_shim(&job.id, &dir);
+                    self.stop_unclaimed_shim(job.id, &dir);
                 }
                 return Err(LaunchError::new("spawn", e.to_string()));
             }
         };
         let deadline = Instant::now() + self.config.start_timeout;
-        match wait_until_launched(&mut shim.client, job.spec.start, deadline) {
-            Ok((pid, cgroups, exited)) => {
-                let shim_pid = shim.pid;
-                self.launched
-                    .lock()
-                    .insert(job.id.clone(), (shim.client, dir));
-                Ok(Launched {
-                    pid,
-                    shim_pid,
-                    cgroups,
-                    started: job.spec.start,
-                    exited,
-                })
-            }
+        match wait_until_launched(&mut shim.client, job.start, deadline) {
+            Ok((pid, cgroups, exited)) => Ok(Launched {
+                pid,
+                shim_pid: shim.pid,
+                cgroups,
+                started: job.start,
+                exited,
+                follow: Some(Follow {
+                    client: shim.client,
+                    dir,
+                }),
+            }),
             Err(mut e) => {
                 if let Some(reason) = shim_failure(&dir) {
                     e.message = reason;
@@ -334,8 +349,8 @@ impl Launcher for ShimLauncher {
                 if let Err(kill) = shim.kill() {
                     tracing::warn!(id = %job.id, "stopping shim {}: {kill}", shim.pid);
                 }
-                if shim.wait_exit(STOPPED_SHIM_WAIT) && self.config.shim_lost(&job.id) {
-                    if let Err(left) = self.config.clean_up(&job.id) {
+                if shim.wait_exit(STOPPED_SHIM_WAIT) && self.config.shim_lost(job.id) {
+                    if let Err(left) = self.config.clean_up(job.id) {
                         e.message = format!("{}; removing what it made failed: {left}", e.message);
                     }
                 }
@@ -378,7 +393,7 @@ fn wait_until_launched(
     client: &mut ShimClient,
     start: bool,
     deadline: Instant,
-) -> Result<(i32, Option<CgroupDirs>, Option<LaunchExit>), LaunchError> {
+) -> Result<(i32, Option<CgroupDirs>, Option<Exit>), LaunchError> {
     let lost = |e: &dyn std::fmt::Display| LaunchError::new("shim_gone", e.to_string());
     let remaining = || {
         deadline
@@ -415,10 +430,7 @@ fn wait_until_launched(
             }
             Message::Started => *done = true,
             Message::Exited(exit) => {
-                exited = Some(LaunchExit {
-                    code: exit.code,
-                    at: Timestamp::parse(&exit.at),
-                });
+                exited = Some(Exit::from(exit));
                 *done = true;
             }
             Message::Failed { message } => return Err(LaunchError::new("create", message.clone())),
@@ -457,63 +469,9 @@ fn wait_until_launched(
     Ok((pid, cgroups, exited))
 }
 
-/// Why a container whose shim was lost is failed, with what became of the container.
-fn lost_reason(why: &str, cleaned: &Result<(), String>) -> String {
-    match cleaned {
-        Ok(()) => format!("{why}; its processes were killed and its runtime state removed"),
-        Err(e) => format!("{why}; removing what it left failed: {e}"),
-    }
-}
-
-/// A shim that died without exiting by itself: remove what it left, then record how its
-/// container ended — the exit it recorded, or failed with `why` (its live states only;
-/// a stopped or failed record keeps what it says). The record changes only once the
-/// cleanup is over, so the id cannot be taken again while it runs.
-fn settle_lost(
-    engine: &crate::Engine,
-    config: &ShimConfig,
-    id: &str,
-    exit: Option<ExitRecord>,
-    why: &str,
-) -> Result<(), crate::ChangeError> {
-    use crate::record::Change;
-
-    let cleaned = config.clean_up(id);
-    match &cleaned {
-        Ok(()) => tracing::warn!(%id, "its shim was lost; removed what it left"),
-        Err(e) => tracing::error!(%id, "its shim was lost; removing what it left: {e}"),
-    }
-    let Some(record) = engine.get(id) else {
-        return Ok(());
-    };
-    if let Some(exit) = exit {
-        let state = berth_shim_adapter::protocol::ShimState {
-            id: id.to_owned(),
-            status: Status::Stopped,
-            pid: record.pid.unwrap_or(0),
-            exit_code: Some(exit.code),
-            exited_at: Some(exit.at),
-            cgroups: None,
-        };
-        return engine.reconcile(id, Some(&state)).map(drop);
-    }
-    match record {
-        r if r.state.has_shim() && r.state != crate::State::Stopped => engine
-            .apply(
-                id,
-                Change::Failed {
-                    reason: lost_reason(why, &cleaned),
-                },
-            )
-            .map(drop),
-        _ => Ok(()),
-    }
-}
-
 /// A shim that said nothing until its read timed out did not start the container in
 /// time; any other error means it is gone.
-fn silent_or_lost(e: &berth_shim_adapter::ClientError) -> LaunchError {
-    use berth_shim_adapter::ClientError;
+fn silent_or_lost(e: &ClientError) -> LaunchError {
     match e {
         ClientError::Io { source, .. }
             if matches!(
@@ -530,141 +488,175 @@ fn silent_or_lost(e: &berth_shim_adapter::ClientError) -> LaunchError {
     }
 }
 
-/// Turn what the monitor sees of each shim into state changes of `engine`'s records. A
-/// shim lost meanwhile is handed to a janitor thread that removes what it left (see
-/// [`ShimConfig::clean_up`]) and then records the outcome, off the monitor's loop.
-pub fn follow(
-    engine: &Arc<crate::Engine>,
-    monitor: &Monitor,
-    config: &ShimConfig,
-) -> io::Result<()> {
-    use crate::monitor::ShimEvent;
+/// Why a container whose shim was lost is failed, with what became of the container.
+fn lost_reason(why: &str, cleaned: &Result<(), String>) -> String {
+    match cleaned {
+        Ok(()) => format!("{why}; its processes were killed and its runtime state removed"),
+        Err(e) => format!("{why}; removing what it left failed: {e}"),
+    }
+}
 
-    let (lost, janitor) = crossbeam::channel::unbounded::<(String, Option<ExitRecord>)>();
-    let (weak, cfg) = (Arc::downgrade(engine), config.clone());
-    std::thread::Builder::new()
-        .name("shim-janitor".into())
-        .spawn(move || {
-            for (id, exit) in janitor {
-                let Some(engine) = weak.upgrade() else { return };
-                let why = "its shim died without recording an exit (killed?)";
-                if let Err(e) = settle_lost(&engine, &cfg, &id, exit, why) {
-                    tracing::debug!(%id, "lost shim not settled: {e}");
+/// A shim that died without exiting by itself: remove what it left, then say how its
+/// container ended — the exit it recorded, or `why`. Reported only once the cleanup is
+/// over, so the id cannot be taken again while it runs.
+fn settle_lost(config: &ShimConfig, id: &str, exit: Option<Exit>, why: &str) -> Observation {
+    let cleaned = config.clean_up(id);
+    match &cleaned {
+        Ok(()) => tracing::warn!(%id, "its shim was lost; removed what it left"),
+        Err(e) => tracing::error!(%id, "its shim was lost; removing what it left: {e}"),
+    }
+    Observation::Lost {
+        exit,
+        reason: lost_reason(why, &cleaned),
+    }
+}
+
+/// What a shim's event says, in the engine's terms; `None` for replies to requests.
+fn observed(msg: Message) -> Option<Observation> {
+    Some(match msg {
+        Message::Created { pid, cgroups } => Observation::Created { pid, cgroups },
+        Message::Started => Observation::Started,
+        Message::Exited(exit) => Observation::Exited(Exit::from(&exit)),
+        Message::Oom => Observation::Oom,
+        Message::ExecExited { pid, code } => Observation::ExecExited { pid, code },
+        Message::Failed { message } => Observation::Failed { reason: message },
+        Message::Ok
+        | Message::State(_)
+        | Message::Exec { .. }
+        | Message::Stats(_)
+        | Message::Error { .. } => return None,
+    })
+}
+
+impl Shims {
+    /// Deliver what is seen of every followed shim to `sink` from now on; call once,
+    /// before the first launch. A shim lost meanwhile is handed to a janitor thread
+    /// that removes what it left (see [`ShimConfig::clean_up`]) and then reports it
+    /// [`Observation::Lost`], off the monitor's loop.
+    pub fn observe(&self, sink: Sink) -> io::Result<()> {
+        let (lost, janitor) = crossbeam::channel::unbounded::<(String, Option<Exit>)>();
+        let (config, to) = (self.config.clone(), Arc::clone(&sink));
+        std::thread::Builder::new()
+            .name("shim-janitor".into())
+            .spawn(move || {
+                for (id, exit) in janitor {
+                    let why = "its shim died without recording an exit (killed?)";
+                    to(&id, settle_lost(&config, &id, exit, why));
                 }
-            }
-        })?;
-    let engine = Arc::downgrade(engine);
-    let config = config.clone();
-    monitor.set_sink(move |id, event| {
-        let Some(engine) = engine.upgrade() else {
-            return;
-        };
-        let result = match event {
-            ShimEvent::Message(msg) => engine.apply_shim_message(id, &msg).map(drop),
-            ShimEvent::Gone(exit) if config.shim_lost(id) => {
-                let _ = lost.send((id.to_owned(), exit));
-                Ok(())
-            }
-            ShimEvent::Gone(Some(exit)) => engine
-                .apply_shim_message(id, &Message::Exited(exit))
-                .map(drop),
-            ShimEvent::Gone(None) => match engine.get(id) {
-                Some(r) if r.state.has_shim() && r.state != crate::State::Stopped => engine
-                    .apply(
-                        id,
-                        crate::record::Change::Failed {
-                            reason: "its shim exited without recording an exit".into(),
-                        },
-                    )
-                    .map(drop),
-                _ => Ok(()),
-            },
-        };
-        if let Err(e) = result {
-            tracing::debug!(%id, "shim event not applied: {e}");
-        }
-    });
-    Ok(())
-}
-
-/// After a restart: find every recovered container's shim again. A shim that answers is
-/// followed as before and its state adopted. One that is gone left its exit record if
-/// its container exited; one that died without exiting by itself also left its
-/// container, which is removed (see [`ShimConfig::clean_up`]) before the record changes;
-/// without an exit record the container is marked failed with the reason. Exec results
-/// older than [`crate::exec::RESULT_KEEP`] go. Returns how many shims were found.
-pub fn reattach(engine: &crate::Engine, monitor: &Monitor, config: &ShimConfig) -> usize {
-    let mut found = 0;
-    for record in engine.list() {
-        let id = record.id.clone();
-        let live = record.state.has_shim() && record.state != crate::State::Stopped;
-        let result = if live {
-            reattach_one(engine, monitor, config, &record, &mut found)
-        } else if config.shim_lost(&id) && ShimClient::connect(&config.shim_dir(&id)).is_err() {
-            // Stopped or failed, its shim killed since: its container may still be there.
-            settle_lost(engine, config, &id, None, "")
-        } else {
-            Ok(())
-        };
-        if let Err(e) = result {
-            tracing::warn!(%id, "recovering: {e}");
-        }
-        // Exec results nobody fetched before the restart are kept for a while only.
-        let live = engine.get(&id).is_some_and(|r| r.state.can_kill());
-        crate::exec::sweep_results(&config.shim_dir(&id), crate::exec::RESULT_KEEP, live);
-    }
-    found
-}
-
-/// [`reattach`] for one record in a live state.
-fn reattach_one(
-    engine: &crate::Engine,
-    monitor: &Monitor,
-    config: &ShimConfig,
-    record: &crate::Record,
-    found: &mut usize,
-) -> Result<(), crate::ChangeError> {
-    use berth_shim_adapter::protocol::{read_exit_file, ShimState};
-
-    let id = record.id.clone();
-    let dir = config.shim_dir(&id);
-    let answer = ShimClient::connect(&dir).ok().and_then(|mut client| {
-        match client.request(&Request::State) {
-            Ok(Message::State(state)) => Some((client, state)),
-            _ => None,
-        }
-    });
-    if let Some((client, state)) = answer {
-        *found += 1;
-        let r = engine.reconcile(&id, Some(&state));
-        monitor.watch(id, client, dir);
-        return r.map(drop);
-    }
-    let exit = read_exit_file(&dir).ok().flatten();
-    if config.shim_lost(&id) {
-        let why = "its shim is gone (not reachable after the daemon restarted)";
-        return settle_lost(engine, config, &id, exit, why);
-    }
-    match exit {
-        Some(exit) => {
-            let state = ShimState {
-                id: id.clone(),
-                status: Status::Stopped,
-                pid: record.pid.unwrap_or(0),
-                exit_code: Some(exit.code),
-                exited_at: Some(exit.at),
-                cgroups: None,
+            })?;
+        let config = self.config.clone();
+        self.monitor.set_sink(move |id, event| {
+            let observation = match event {
+                ShimEvent::Message(msg) => match observed(msg) {
+                    Some(o) => o,
+                    None => return,
+                },
+                ShimEvent::Gone(exit) if config.shim_lost(id) => {
+                    let _ = lost.send((id.to_owned(), exit.as_ref().map(Exit::from)));
+                    return;
+                }
+                ShimEvent::Gone(Some(exit)) => Observation::Exited(Exit::from(&exit)),
+                ShimEvent::Gone(None) => Observation::Lost {
+                    exit: None,
+                    reason: "its shim exited without recording an exit".into(),
+                },
             };
-            engine.reconcile(&id, Some(&state))
-        }
-        None => engine.reconcile(&id, None),
+            sink(id, observation);
+        });
+        Ok(())
     }
-    .map(drop)
+
+    /// After a restart: find container `id`'s shim again (`live`: its record says the
+    /// container exists and has not stopped). One that answers is [`Recovered::Found`],
+    /// to be watched once its record is brought in line. One that is gone left its exit
+    /// record if its container exited; one that died without exiting by itself also
+    /// left its container, which is removed before this returns (see
+    /// [`ShimConfig::clean_up`]) — also for a container that had stopped already.
+    pub fn recover(&self, id: &str, live: bool) -> Recovered {
+        let dir = self.config.shim_dir(id);
+        if !live {
+            if self.config.shim_lost(id) && ShimClient::connect(&dir).is_err() {
+                return Recovered::Gone(settle_lost(&self.config, id, None, ""));
+            }
+            return Recovered::Nothing;
+        }
+        let answer = ShimClient::connect(&dir).ok().and_then(|mut client| {
+            match client.request(&Request::State) {
+                Ok(Message::State(state)) => Some((client, state)),
+                _ => None,
+            }
+        });
+        if let Some((client, s)) = answer {
+            let view = ShimView {
+                status: s.status,
+                pid: s.pid,
+                exit: s.exit_code.map(|code| Exit {
+                    code,
+                    at: s
+                        .exited_at
+                        .as_deref()
+                        .and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
+                }),
+                cgroups: s.cgroups,
+            };
+            return Recovered::Found(view, Follow { client, dir });
+        }
+        let exit = read_exit_file(&dir).ok().flatten().as_ref().map(Exit::from);
+        let why = "its shim is gone (not reachable after the daemon restarted)";
+        if self.config.shim_lost(id) {
+            return Recovered::Gone(settle_lost(&self.config, id, exit, why));
+        }
+        Recovered::Gone(Observation::Lost {
+            exit,
+            reason: why.into(),
+        })
+    }
+
+    /// Remove the exec results of container `id` kept longer than
+    /// [`RESULT_KEEP`] (`live`: a process of it may still run).
+    pub fn sweep_exec_results(&self, id: &str, live: bool) -> usize {
+        sweep_results(&self.config.shim_dir(id), RESULT_KEEP, live)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shims_events_are_observations_and_its_replies_are_not() {
+        use berth_shim_protocol::ExitRecord;
+
+        let exit = ExitRecord {
+            code: 7,
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        assert_eq!(
+            observed(Message::Exited(exit)),
+            Some(Observation::Exited(Exit {
+                code: 7,
+                at: humantime::parse_rfc3339("2026-01-01T00:00:00Z").ok(),
+            }))
+        );
+        assert_eq!(
+            observed(Message::Failed {
+                message: "no such file".into()
+            }),
+            Some(Observation::Failed {
+                reason: "no such file".into()
+            })
+        );
+        assert_eq!(observed(Message::Oom), Some(Observation::Oom));
+        for reply in [
+            Message::Ok,
+            Message::Exec { pid: 1 },
+            Message::Error {
+                message: "x".into(),
+            },
+        ] {
+            assert_eq!(observed(reply), None);
+        }
+    }
 
     #[test]
     fn a_failure_reason_is_the_message_of_the_shim_log_line() {
