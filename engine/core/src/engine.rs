@@ -416,13 +416,12 @@ impl Engine {
             }
             return Ok(g.clone());
         };
-        let want = match s.status {
-            Status::Creating => State::Creating,
-            Status::Created => State::Created,
-            Status::Running => State::Running,
-            Status::Paused => State::Paused,
-            Status::Stopped => State::Stopped,
-        };
+        let want = State::from_runtime(s.status);
+        // A record written before records kept the cgroup (an older berthd) learns it
+        // from the shim: per-container metrics need it.
+        if g.cgroups.is_none() {
+            g.cgroups.clone_from(&s.cgroups);
+        }
         let created = Change::Created {
             pid: s.pid,
             shim_pid: None,

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use berth_engine::persist::Store;
 use berth_engine::{
-    Change, ChangeError, Config, Engine, Exit, NoopLauncher, Observation, ShimView, State, Status,
+    CgroupDirs, Change, ChangeError, Config, Engine, Exit, NoopLauncher, Observation, ShimView,
+    State, Status,
 };
 use common::{count, wait_until, Bundle, CountingLauncher};
 
@@ -88,6 +89,26 @@ fn every_state_change_is_on_disk_and_a_new_engine_finds_it() {
         .reconcile("c7", Some(&shim(Status::Paused, None)))
         .unwrap();
     assert_eq!(paused.state, State::Paused);
+    // A record without its cgroup (written by an older berthd) learns it from a shim
+    // still running the same container, so its metrics come back.
+    assert_eq!(e2.get("c8").unwrap().cgroups, None);
+    let dirs = CgroupDirs {
+        v1: [("memory".to_owned(), "/sys/fs/cgroup/memory/x/c8".into())].into(),
+        v2: None,
+    };
+    let running = e2
+        .reconcile(
+            "c8",
+            Some(&ShimView {
+                cgroups: Some(dirs.clone()),
+                ..shim(Status::Running, None)
+            }),
+        )
+        .unwrap();
+    assert_eq!(
+        (running.state, running.cgroups),
+        (State::Running, Some(dirs))
+    );
     assert_eq!(e2.stats().live_shims, 19);
 
     // Delete removes the record and its directory.
