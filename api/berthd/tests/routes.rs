@@ -228,6 +228,37 @@ fn finished_exec(d: &Daemon, id: &str, name: &str) -> Value {
 }
 
 #[test]
+fn an_exec_on_a_container_that_does_not_exist_touches_no_file() {
+    // `..` as the id once pointed the exec's result sweep at the state directory itself.
+    let scratch = Scratch::new("execdotdot");
+    let d = Daemon::start(&scratch, &[], &[]);
+    // As after a first container: `shims/..` then resolves to the state directory.
+    std::fs::create_dir_all(scratch.state().join("shims")).unwrap();
+    let planted: Vec<_> = ["exec-planted.out", "exec-planted.exit"]
+        .iter()
+        .map(|name| scratch.state().join(name))
+        .collect();
+    for file in &planted {
+        std::fs::write(file, "not the API's").unwrap();
+        let touched = std::process::Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(file)
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    }
+    d.call(
+        "POST",
+        "/v1/containers/../exec",
+        Some(r#"{"args":["true"]}"#),
+    )
+    .expect_error(404, "not_found");
+    for file in &planted {
+        assert!(file.exists(), "{} was removed", file.display());
+    }
+}
+
+#[test]
 fn an_execs_result_is_fetched_by_name_also_after_a_daemon_restart() {
     let scratch = Scratch::new("execres");
     let mut d = Daemon::start(&scratch, &[], &[]);

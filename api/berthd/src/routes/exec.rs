@@ -88,8 +88,14 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
         }
         None => generate_id(),
     };
-    let output = match &app.shim {
-        Some(shim) => Some(output_file(shim, id, &exec_id)?),
+    // A container that exists, before any of its files is touched: the id then names
+    // a real shim directory, never a path of the caller's making.
+    record(app, id)?;
+    let output = match app.shim.clone() {
+        Some(shim) => {
+            let (id, exec_id) = (id.to_owned(), exec_id.clone());
+            Some(blocking(move || output_file(&shim, &id, &exec_id)).await?)
+        }
         None => None,
     };
     let args = ExecArgs {
