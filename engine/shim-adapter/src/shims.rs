@@ -511,6 +511,34 @@ fn settle_lost(config: &ShimConfig, id: &str, exit: Option<Exit>, why: &str) -> 
     }
 }
 
+/// A shim whose connection ended may still live (it drops a client whose socket is
+/// full; a message may not decode): if it answers, tell `sink` an exit it recorded
+/// meanwhile and follow it again (`true`), rather than take it for lost.
+fn refollow(
+    config: &ShimConfig,
+    monitor: &Monitor,
+    id: &str,
+    sink: &(dyn Fn(&str, Observation) + Send + Sync),
+) -> bool {
+    let dir = config.shim_dir(id);
+    let Ok(mut client) = ShimClient::connect(&dir) else {
+        return false;
+    };
+    let Ok(Message::State(state)) = client.request(&Request::State) else {
+        return false;
+    };
+    tracing::warn!(%id, "lost the connection to its shim, which still answers: following it again");
+    if let (Status::Stopped, Some(code)) = (state.status, state.exit_code) {
+        let at = state
+            .exited_at
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+        sink(id, Observation::Exited(Exit { code, at }));
+    }
+    monitor.watch(id.to_owned(), client, dir);
+    true
+}
+
 /// What a shim's event says, in the engine's terms; `None` for replies to requests.
 fn observed(msg: Message) -> Option<Observation> {
     Some(match msg {
@@ -536,10 +564,14 @@ impl Shims {
     pub fn observe(&self, sink: Sink) -> io::Result<()> {
         let (lost, janitor) = crossbeam::channel::unbounded::<(String, Option<Exit>)>();
         let (config, to) = (self.config.clone(), Arc::clone(&sink));
+        let monitor = Arc::clone(&self.monitor);
         std::thread::Builder::new()
             .name("shim-janitor".into())
             .spawn(move || {
                 for (id, exit) in janitor {
+                    if refollow(&config, &monitor, &id, &*to) {
+                        continue;
+                    }
                     let why = "its shim died without recording an exit (killed?)";
                     to(&id, settle_lost(&config, &id, exit, why));
                 }
