@@ -2,6 +2,8 @@
 //! private berthd (or `--host`): N container creates from C concurrent HTTP clients,
 //! followed on the event stream until every container runs, measured, checked, and
 //! taken down again.
+//!
+//! Depends on no Berth crate: it is a user of the HTTP API.
 
 mod api;
 mod binaries;

@@ -1,6 +1,9 @@
 //! `berth`, the command-line client of berthd (see `berth --help`): parse the command line ([`args`]), talk
 //! to the daemon over HTTP ([`client`]), print tables or the daemon's JSON
 //! ([`commands`]), and end with an exit status scripts can use ([`error`]).
+//!
+//! Depends on the runtime's plain types only (runc's default spec); everything else it
+//! learns from the daemon over HTTP.
 
 mod args;
 mod client;

@@ -8,6 +8,9 @@
 //! ```compile_fail
 //! use berth_engine::shim::protocol::Request;
 //! ```
+//!
+//! Depends on the shim adapter and the floor-0 crates (runtime types, atomic file);
+//! never on the runtime library or anything of the API.
 
 pub mod control;
 pub mod engine;

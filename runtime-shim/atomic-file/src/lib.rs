@@ -2,6 +2,8 @@
 //! over the target, so a concurrent reader sees the old content, the new, or (for a new
 //! file) none — never a part. No fsync: Berth's state must survive a crash of a process,
 //! not of the machine.
+//!
+//! Depends on nothing of Berth (floor 0); the runtime, the shim and the engine use it.
 
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};

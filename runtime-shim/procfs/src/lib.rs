@@ -1,6 +1,8 @@
 //! The one /proc reader of Berth: `/proc/<pid>/stat` split into its numbered fields, the
 //! `kB` lines of `/proc/<pid>/status`, the boot time, and the units their numbers are in.
 //! Parsing is apart from reading, so it is tested on fixed text.
+//!
+//! Depends on nothing of Berth (floor 0); the runtime, the shim and berthd use it.
 
 use std::io;
 

@@ -3,6 +3,8 @@
 //! Names, flags and exit codes follow runc, so tools written for runc (containerd's shim
 //! among them) can call `berth-runc` instead. Every failure is one line on stderr (and an
 //! `error` entry in `--log`) and exit status 1.
+//!
+//! Depends on the runtime library only.
 
 mod events;
 mod exec;

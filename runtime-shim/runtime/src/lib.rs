@@ -1,6 +1,9 @@
 //! Berth's OCI runtime: turns an OCI bundle (config.json + root filesystem) into a real,
 //! isolated container. The `berth-runc` CLI and the `berth-shim` are thin layers over
 //! [`container`].
+//!
+//! May depend on the floor-0 crates (runtime types, atomic file, procfs) only: it knows
+//! no shim protocol, daemon, HTTP or command line.
 
 pub mod bundle;
 pub mod capabilities;

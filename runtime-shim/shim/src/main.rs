@@ -11,6 +11,9 @@
 //! `berth-shim --spawner` is the engine's fork server instead ([`spawner`]): the shims it
 //! forks run this same code without an exec. `berth-shim --cleanup …` removes what a lost
 //! shim owned ([`cleanup`]).
+//!
+//! Depends on the runtime library and the shim protocol (and floor-0 helpers); never on
+//! the engine.
 
 mod backend;
 mod cleanup;
