@@ -276,7 +276,14 @@ pub struct Cgroup {
     /// empty one that existed). Only then are all its processes the container's.
     #[serde(default = "made_by_default")]
     created: bool,
+    /// Whether `default_parent` was recorded: records from before it was placed their
+    /// default cgroups under [`LEGACY_DEFAULT_PARENT`], which goes with its last one too.
+    #[serde(default)]
+    parent_recorded: bool,
 }
+
+/// The default parent of every runtime root before it was made per root.
+const LEGACY_DEFAULT_PARENT: &str = "berth";
 
 /// Records from before `created` existed: their cgroups were treated as the container's.
 fn made_by_default() -> bool {
@@ -331,6 +338,7 @@ impl Cgroup {
             paths,
             default_parent: parent,
             created: true,
+            parent_recorded: true,
         })
     }
 
@@ -469,8 +477,10 @@ impl Cgroup {
     /// Each hierarchy's mount point and the runtime's default parent in it, when this
     /// cgroup is placed there.
     fn default_parents(&self) -> Vec<(&Path, PathBuf)> {
-        let Some(name) = &self.default_parent else {
-            return Vec::new();
+        let name = match (&self.default_parent, self.parent_recorded) {
+            (Some(name), _) => name.as_str(),
+            (None, false) => LEGACY_DEFAULT_PARENT,
+            (None, true) => return Vec::new(),
         };
         let hierarchies: Vec<&Hierarchy> = match &self.paths {
             CgroupPaths::V1 {
@@ -850,6 +860,7 @@ mod tests {
             paths,
             default_parent: None,
             created: true,
+            parent_recorded: true,
         }
     }
 
@@ -869,6 +880,17 @@ mod tests {
             {"mount": "/sys/fs/cgroup", "path": "/sys/fs/cgroup/berth/c1"}}}"#;
         let cgroup: Cgroup = serde_json::from_str(json).unwrap();
         assert!(cgroup.created());
+        // Its default parent was the one every root shared: it goes with its last one.
+        assert_eq!(
+            cgroup.default_parents(),
+            [(
+                Path::new("/sys/fs/cgroup"),
+                PathBuf::from("/sys/fs/cgroup/berth")
+            )]
+        );
+        // One of an explicit path elsewhere has none.
+        let json = json.replace("/berth/c1", "/mine/c1");
+        let cgroup: Cgroup = serde_json::from_str(&json).unwrap();
         assert!(cgroup.default_parents().is_empty());
     }
 
@@ -1063,6 +1085,7 @@ mod tests {
             },
             default_parent: Some("berth-t".to_owned()),
             created: true,
+            parent_recorded: true,
         };
         std::fs::create_dir_all(parent.join("a")).unwrap();
         std::fs::create_dir_all(parent.join("b")).unwrap();
