@@ -3,7 +3,8 @@
 //! Parsing is apart from reading, so it is tested on fixed text. [`mountinfo`] is the one
 //! parser of `/proc/<pid>/mountinfo`.
 //!
-//! Depends on nothing of Berth (floor 0); the runtime, the shim and berthd use it.
+//! Depends on nothing of Berth (floor 0); the runtime, the shim, berthd and the loadtest
+//! use it.
 
 use std::io;
 
