@@ -1,5 +1,5 @@
 //! What every container of the burst runs: a root filesystem made from the host's own
-//! `sleep` and `sh` (no download), and the default spec `berth-runc spec` writes, made
+//! `sleep` and `sh` (no download, built by berth-host-rootfs), and the default spec `berth-runc spec` writes, made
 //! to sleep in the background with a cgroup of its own.
 
 use std::path::{Path, PathBuf};
@@ -10,52 +10,15 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 
 /// Host binaries copied into the root filesystem, with the libraries `ldd` names.
-const HOST_BINARIES: [&str; 2] = ["/bin/sleep", "/bin/sh"];
+const HOST_BINARIES: [&str; 2] = ["sleep", "sh"];
 
-/// Make `<dir>/rootfs` and return its path.
+/// Make `<dir>/rootfs` (by berth-host-rootfs, the one host root filesystem builder) and
+/// return its path. It has the directories the spec mounts over: a read-only root cannot
+/// grow them at start.
 pub fn rootfs(dir: &Path) -> Result<PathBuf> {
     let root = dir.join("rootfs");
-    // The spec mounts over these; a read-only root cannot grow them at start.
-    for d in ["proc", "dev", "sys", "tmp"] {
-        let p = root.join(d);
-        std::fs::create_dir_all(&p).map_err(|e| Error::io("creating", p, e))?;
-    }
-    for bin in HOST_BINARIES {
-        let real = std::fs::canonicalize(bin).map_err(|e| Error::io("resolving", bin, e))?;
-        let mut files = vec![PathBuf::from(bin), real.clone()];
-        files.extend(libraries(&real)?);
-        for f in files {
-            let Ok(rel) = f.strip_prefix("/") else {
-                continue;
-            };
-            let dest = root.join(rel);
-            if dest.exists() {
-                continue;
-            }
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-            }
-            std::fs::copy(&f, &dest).map_err(|e| Error::io("copying", &f, e))?;
-        }
-    }
+    berth_host_rootfs::build(&root, &HOST_BINARIES)?;
     Ok(root)
-}
-
-/// The shared libraries `ldd` lists for `binary` (absolute paths only).
-fn libraries(binary: &Path) -> Result<Vec<PathBuf>> {
-    let out = Command::new("ldd")
-        .arg(binary)
-        .output()
-        .map_err(|e| Error::Program {
-            program: "ldd".into(),
-            message: e.to_string(),
-        })?;
-    // A static binary makes ldd fail: it then needs no library.
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter(|w| w.starts_with('/'))
-        .map(PathBuf::from)
-        .collect())
 }
 
 /// The default spec of `berth-runc spec` (pid, network, ipc, uts, mount and cgroup

@@ -173,11 +173,8 @@ pub fn remove_cgroups(cgroup_parent: &str) {
 /// Detach every mount under `dir`, deepest first: berthd puts its state directory on a
 /// tmpfs of its own and leaves it mounted when it dies with containers still in it.
 pub fn unmount_under(dir: &Path) {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut points: Vec<PathBuf> = mountinfo
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .map(PathBuf::from)
+    let mut points: Vec<PathBuf> = own_mounts()
+        .into_iter()
         .filter(|m| m.starts_with(dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -215,14 +212,25 @@ pub fn leftovers(prefix: &str, cgroup_parent: &str, tmp: Option<&Path>) -> Vec<S
             dirs[dirs.len() - 1].display()
         ));
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mounts: Vec<&str> = mountinfo
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .filter(|m| tmp.is_some_and(|t| Path::new(m).starts_with(t)) || m.contains(prefix))
+    let mounts: Vec<PathBuf> = own_mounts()
+        .into_iter()
+        .filter(|m| tmp.is_some_and(|t| m.starts_with(t)) || m.to_string_lossy().contains(prefix))
         .collect();
     if !mounts.is_empty() {
-        left.push(format!("{} mount(s), e.g. {}", mounts.len(), mounts[0]));
+        left.push(format!(
+            "{} mount(s), e.g. {}",
+            mounts.len(),
+            mounts[0].display()
+        ));
     }
     left
+}
+
+/// This process's mount points, from the one mountinfo parser (berth-procfs).
+fn own_mounts() -> Vec<PathBuf> {
+    berth_procfs::mountinfo::read_self()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| m.mountpoint)
+        .collect()
 }

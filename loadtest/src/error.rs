@@ -18,7 +18,10 @@ pub enum Error {
     /// A binary the harness needs is missing and could not be built.
     #[error("{0}")]
     Binaries(String),
-    /// A helper program (ldd, cargo, berth-runc) failed.
+    /// The containers' root filesystem could not be built from the host's binaries.
+    #[error("building the root filesystem: {0}")]
+    Rootfs(#[from] berth_host_rootfs::Error),
+    /// A helper program (cargo, berth-runc) failed.
     #[error("{program}: {message}")]
     Program {
         /// The program.

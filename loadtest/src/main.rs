@@ -3,7 +3,8 @@
 //! followed on the event stream until every container runs, measured, checked, and
 //! taken down again.
 //!
-//! Depends on no Berth crate: it is a user of the HTTP API.
+//! A user of the HTTP API: depends on no engine, API or runtime-library crate, only on the
+//! floor-0 helpers berth-procfs and berth-host-rootfs.
 
 mod api;
 mod binaries;

@@ -1,31 +1,19 @@
-//! Reading what the kernel says about processes and the machine: memory (VmHWM, RSS),
-//! CPU time, and this run's shims, found by their command lines.
+//! What the kernel says about processes and the machine, in the loadtest's units: memory
+//! (VmHWM, RSS), CPU time, and this run's shims, found by their command lines. The reading
+//! and parsing is berth-procfs's; this module only converts and finds shims.
 
 use std::path::Path;
 use std::time::Duration;
 
-/// Clock ticks per second, for /proc CPU times.
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
+/// Clock ticks as a duration.
+fn ticks(n: u64) -> Duration {
+    Duration::from_secs_f64(n as f64 / berth_procfs::ticks_per_second() as f64)
 }
 
 /// A `kB` field of /proc/PID/status (VmHWM, VmRSS), in bytes.
 pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_field_kb(&text, field)
-}
-
-fn status_field_kb(text: &str, field: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
+    berth_procfs::kb_field(&text, field)
 }
 
 /// Resident set of `pid` and its private part (pages no other process maps), in bytes,
@@ -34,42 +22,20 @@ fn status_field_kb(text: &str, field: &str) -> Option<u64> {
 /// private part is what each one really adds.
 pub fn rss(pid: u32) -> Option<(u64, u64)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let private =
-        status_field_kb(&text, "Private_Clean")? + status_field_kb(&text, "Private_Dirty")?;
-    Some((status_field_kb(&text, "Rss")?, private))
+    berth_procfs::rss_and_private(&text)
 }
 
 /// User plus system CPU time of `pid` (its threads included).
 pub fn cpu_time(pid: u32) -> Option<Duration> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields follow the last ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')' come state (field 3) ... utime is field 14, stime 15.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_secs_f64(
-        (utime + stime) / ticks_per_second(),
-    ))
+    let stat = berth_procfs::Stat::read(i32::try_from(pid).ok()?).ok()?;
+    Some(ticks(stat.cpu_ticks()?))
 }
 
 /// The machine's CPU time so far: (busy, total), all CPUs together.
 pub fn machine_cpu() -> Option<(Duration, Duration)> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal (guest time is inside user).
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
-    let tick = ticks_per_second();
-    Some((
-        Duration::from_secs_f64(total.saturating_sub(idle) as f64 / tick),
-        Duration::from_secs_f64(total as f64 / tick),
-    ))
+    let (busy, total) = berth_procfs::machine_cpu_ticks(&text)?;
+    Some((ticks(busy), ticks(total)))
 }
 
 /// This process's own CPU time (user + system).
@@ -129,14 +95,6 @@ fn shim_id_starts_with(cmdline: &[u8], prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_fields_are_read_in_bytes() {
-        let text = "Name:\tberthd\nVmHWM:\t   2048 kB\nVmRSS:\t  1024 kB\n";
-        assert_eq!(status_field_kb(text, "VmHWM"), Some(2048 * 1024));
-        assert_eq!(status_field_kb(text, "VmRSS"), Some(1024 * 1024));
-        assert_eq!(status_field_kb(text, "VmSwap"), None);
-    }
 
     #[test]
     fn shims_are_known_by_their_id_however_their_arguments_are_separated() {

@@ -1,10 +1,14 @@
 //! The one /proc reader of Berth: `/proc/<pid>/stat` split into its numbered fields, the
 //! `kB` lines of `/proc/<pid>/status`, the boot time, and the units their numbers are in.
-//! Parsing is apart from reading, so it is tested on fixed text.
+//! Parsing is apart from reading, so it is tested on fixed text. [`mountinfo`] is the one
+//! parser of `/proc/<pid>/mountinfo`.
 //!
-//! Depends on nothing of Berth (floor 0); the runtime, the shim and berthd use it.
+//! Depends on nothing of Berth (floor 0); the runtime, the shim, berthd and the loadtest
+//! use it.
 
 use std::io;
+
+pub mod mountinfo;
 
 /// `/proc/<pid>/stat` of one process, split into fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +121,29 @@ pub fn boot_time(proc_stat: &str) -> Option<u64> {
         .ok()
 }
 
+/// The resident set and its private part (`Private_Clean` + `Private_Dirty`, the pages
+/// no other process maps), in bytes, from the text of `/proc/<pid>/smaps_rollup`.
+pub fn rss_and_private(smaps_rollup: &str) -> Option<(u64, u64)> {
+    let private =
+        kb_field(smaps_rollup, "Private_Clean")? + kb_field(smaps_rollup, "Private_Dirty")?;
+    Some((kb_field(smaps_rollup, "Rss")?, private))
+}
+
+/// The machine's CPU time so far in clock ticks, all CPUs together, as (busy, total), from
+/// the `cpu ` line of the text of `/proc/stat`. Total is user nice system idle iowait irq
+/// softirq steal (guest time is inside user); idle and iowait are not busy.
+pub fn machine_cpu_ticks(proc_stat: &str) -> Option<(u64, u64)> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    Some((total.saturating_sub(idle), total))
+}
+
 /// Clock ticks per second, the unit of times in `/proc/<pid>/stat`.
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf only reads a configuration value; no memory-safety preconditions.
@@ -179,6 +206,17 @@ mod tests {
     }
 
     #[test]
+    fn smaps_rollup_and_machine_cpu() {
+        let rollup = "00400000-7ffd [rollup]\nRss:  300 kB\nPss:  100 kB\n\
+                      Private_Clean:  10 kB\nPrivate_Dirty:  20 kB\n";
+        assert_eq!(rss_and_private(rollup), Some((300 * 1024, 30 * 1024)));
+        assert_eq!(rss_and_private("Rss:  300 kB\n"), None);
+        let stat = "cpu  10 1 5 100 4 1 1 0 7 0\ncpu0 10 1 5 100 4 1 1 0 7 0\nbtime 1\n";
+        assert_eq!(machine_cpu_ticks(stat), Some((18, 122)));
+        assert_eq!(machine_cpu_ticks("cpu0 1 2 3\n"), None);
+    }
+
+    #[test]
     fn reads_this_process_and_not_a_missing_one() {
         let me = Stat::read(std::process::id() as i32).unwrap();
         assert!(!me.exited());
@@ -188,5 +226,10 @@ mod tests {
         let err = Stat::read(i32::MAX).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(ticks_per_second() > 0 && page_size() >= 4096);
+        let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap();
+        assert!(rss_and_private(&rollup).is_some_and(|(r, p)| r > 0 && p <= r));
+        let (busy, total) =
+            machine_cpu_ticks(&std::fs::read_to_string("/proc/stat").unwrap()).unwrap();
+        assert!(busy <= total);
     }
 }

@@ -22,7 +22,9 @@ pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod lsm;
-pub mod mountinfo;
+/// The one mountinfo parser, which lives in berth-procfs (floor 0) so that crates that
+/// may not link the runtime read mounts the same way.
+pub use berth_procfs::mountinfo;
 pub mod namespaces;
 pub mod network;
 pub mod process;

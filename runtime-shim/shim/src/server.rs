@@ -243,9 +243,7 @@ impl Shim {
 
     fn start(&mut self) -> Result<()> {
         self.backend.start()?;
-        if self.status == Status::Created {
-            self.status = Status::Running;
-        }
+        self.status = self.status.started();
         log(&self.id, format_args!("started"));
         self.broadcast(&Message::Started);
         Ok(())
@@ -460,7 +458,7 @@ impl Shim {
         match req {
             Request::State => (Message::State(self.state()), After::Continue),
             Request::Start => {
-                if self.status != Status::Created {
+                if !self.status.can_start() {
                     return (
                         error(format!("cannot start a {} container", self.status)),
                         After::Continue,
@@ -492,11 +490,7 @@ impl Shim {
                 let pause = matches!(req, Request::Pause);
                 let result = self.backend.pause(pause);
                 if result.is_ok() && self.exit.is_none() {
-                    self.status = if pause {
-                        Status::Paused
-                    } else {
-                        Status::Running
-                    };
+                    self.status = self.status.paused(pause);
                 }
                 (done(result), After::Continue)
             }
@@ -507,7 +501,7 @@ impl Shim {
             Request::Delete { force } => {
                 // A created container is deletable without force, but its init must
                 // still be killed and reaped here (see force_delete).
-                let result = if force || self.status == Status::Created {
+                let result = if force || self.status.delete_kills_init() {
                     self.force_delete()
                 } else {
                     self.backend.delete(false)
@@ -579,7 +573,8 @@ impl Shim {
     /// the init while we wait for the runtime would never return.
     fn force_delete(&mut self) -> Result<()> {
         if self.exit.is_none() && self.pid > 0 {
-            if self.status == Status::Paused {
+            // A frozen init acts on SIGKILL only once thawed.
+            if self.status.can_resume() {
                 let _ = self.backend.pause(false);
             }
             let _ = self.backend.kill(libc::SIGKILL, true);

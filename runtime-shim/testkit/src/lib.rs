@@ -1,7 +1,8 @@
 //! Berth's test kit, a dev-dependency of every crate whose tests run real containers:
 //! the workspace's binaries, a root filesystem made from the host's own binaries,
 //! bundles running in it, and the clean-up of whatever a test left under a state
-//! directory. May depend on the runtime library (tests only); nothing depends on it but
+//! directory. May depend on the runtime library and the floor-0 helpers (berth-procfs,
+//! berth-host-rootfs: the root filesystem builder); nothing depends on it but
 //! tests.
 
 use std::fs;

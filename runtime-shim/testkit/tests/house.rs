@@ -13,6 +13,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
     ("berth-runtime-types", 0, &[]),
     ("berth-atomic-file", 0, &[]),
     ("berth-procfs", 0, &[]),
+    ("berth-host-rootfs", 0, &[]),
     (
         "berth-runtime",
         1,
@@ -31,7 +32,11 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         ],
     ),
     ("berth-shim-adapter", 2, &["berth-shim-protocol"]),
-    ("berth-testkit", 2, &["berth-runtime", "berth-procfs"]),
+    (
+        "berth-testkit",
+        2,
+        &["berth-runtime", "berth-procfs", "berth-host-rootfs"],
+    ),
     (
         "berth-engine",
         3,
@@ -47,7 +52,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         &["berth-engine", "berth-runtime-types", "berth-procfs"],
     ),
     ("berth-cli", 4, &["berth-runtime-types"]),
-    ("berth-loadtest", 5, &[]),
+    ("berth-loadtest", 5, &["berth-procfs", "berth-host-rootfs"]),
     ("berth-benches", 6, &[]),
 ];
 

@@ -50,6 +50,32 @@ impl Status {
     pub fn can_delete(self) -> bool {
         self == Status::Stopped
     }
+
+    /// Plain `delete` of a created container first kills its init, which waits for
+    /// `start` (as runc does); other statuses need it stopped, or `--force`.
+    pub fn delete_kills_init(self) -> bool {
+        self == Status::Created
+    }
+
+    /// The status after a successful `start`: a created container runs; any other
+    /// status is unchanged.
+    pub fn started(self) -> Status {
+        if self.can_start() {
+            Status::Running
+        } else {
+            self
+        }
+    }
+
+    /// The status after a successful pause (`pause` true) or resume of a live init:
+    /// running ⇄ paused where the guards allow it; any other status is unchanged.
+    pub fn paused(self, pause: bool) -> Status {
+        match pause {
+            true if self.can_pause() => Status::Paused,
+            false if self.can_resume() => Status::Running,
+            _ => self,
+        }
+    }
 }
 
 impl std::fmt::Display for Status {
@@ -61,5 +87,43 @@ impl std::fmt::Display for Status {
             Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Status; 5] = [
+        Status::Creating,
+        Status::Created,
+        Status::Running,
+        Status::Paused,
+        Status::Stopped,
+    ];
+
+    #[test]
+    fn transitions_follow_the_guards() {
+        for s in ALL {
+            let started = if s == Status::Created {
+                Status::Running
+            } else {
+                s
+            };
+            assert_eq!(s.started(), started, "{s}");
+            let paused = if s == Status::Running {
+                Status::Paused
+            } else {
+                s
+            };
+            assert_eq!(s.paused(true), paused, "{s}");
+            let resumed = if s == Status::Paused {
+                Status::Running
+            } else {
+                s
+            };
+            assert_eq!(s.paused(false), resumed, "{s}");
+            assert_eq!(s.delete_kills_init(), s == Status::Created, "{s}");
+        }
     }
 }

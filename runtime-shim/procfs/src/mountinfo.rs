@@ -1,5 +1,6 @@
 //! The one mountinfo parser of Berth: the lines of `/proc/<pid>/mountinfo` as mounts
-//! (proc(5)). The cgroup code, the rootfs cleanup and the tests all read mounts here.
+//! (proc(5)). The cgroup code, the rootfs cleanup, the tests and the loadtest all read
+//! mounts here.
 
 use std::io;
 use std::path::PathBuf;
