@@ -42,7 +42,7 @@ impl Bundle {
         })?;
         let rootfs = validate(&spec, &path).map_err(|reason| Error::InvalidSpec {
             path: config,
-            reason,
+            reason: Box::new(reason),
         })?;
         Ok(Bundle { path, spec, rootfs })
     }

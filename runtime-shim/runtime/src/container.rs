@@ -127,7 +127,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         if !conflicts.is_empty() {
             return Err(Error::InvalidSpec {
                 path: bundle.path.join(crate::bundle::CONFIG_FILE),
-                reason: crate::error::SpecError::SharedMounts(conflicts),
+                reason: Box::new(crate::error::SpecError::SharedMounts(conflicts)),
             });
         }
         Some(crate::rootfs::mounts_below(&bundle.rootfs)?)
@@ -136,7 +136,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     if terminal && opts.console_socket.is_none() && console.is_none() {
         return Err(Error::InvalidSpec {
             path: bundle.path.join(crate::bundle::CONFIG_FILE),
-            reason: crate::error::SpecError::NoConsoleSocket,
+            reason: Box::new(crate::error::SpecError::NoConsoleSocket),
         });
     }
     let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;

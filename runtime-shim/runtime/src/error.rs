@@ -24,7 +24,10 @@ pub enum Error {
 
     /// The spec is well-formed JSON but asks for something the runtime refuses.
     #[error("invalid spec in {path}: {reason}")]
-    InvalidSpec { path: PathBuf, reason: SpecError },
+    InvalidSpec {
+        path: PathBuf,
+        reason: Box<SpecError>,
+    },
 
     /// A container with this id already exists under the runtime root.
     #[error("container {0:?} already exists")]
