@@ -4,6 +4,23 @@
 use hyper::header::HeaderValue;
 use subtle::ConstantTimeEq;
 
+/// The longest token accepted, in bytes.
+const MAX_LEN: usize = 4096;
+
+/// Why a token's text is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    /// No text at all.
+    #[error("the token is empty")]
+    Empty,
+    /// More bytes than the limit.
+    #[error("the token is longer than {0} bytes")]
+    TooLong(usize),
+    /// A space, control or non-ASCII byte.
+    #[error("the token must be printable ASCII without spaces")]
+    NotPrintable,
+}
+
 /// A configured bearer token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(Vec<u8>);
@@ -11,15 +28,15 @@ pub struct Token(Vec<u8>);
 impl Token {
     /// A token from its text: visible ASCII, no spaces (so it fits in a header as is),
     /// at most 4096 bytes.
-    pub fn new(text: &str) -> Result<Self, String> {
+    pub fn new(text: &str) -> Result<Self, TokenError> {
         if text.is_empty() {
-            return Err("the token is empty".into());
+            return Err(TokenError::Empty);
         }
-        if text.len() > 4096 {
-            return Err("the token is longer than 4096 bytes".into());
+        if text.len() > MAX_LEN {
+            return Err(TokenError::TooLong(MAX_LEN));
         }
         if !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("the token must be printable ASCII without spaces".into());
+            return Err(TokenError::NotPrintable);
         }
         Ok(Token(text.as_bytes().to_vec()))
     }
@@ -61,8 +78,8 @@ mod tests {
         assert!(!t.accepts(Some(&h("Basic s3cret"))));
         assert!(!t.accepts(Some(&h("Bearer"))));
         assert!(!t.accepts(None));
-        assert!(Token::new("").is_err());
-        assert!(Token::new("a b").is_err());
+        assert_eq!(Token::new("").unwrap_err(), TokenError::Empty);
+        assert_eq!(Token::new("a b").unwrap_err(), TokenError::NotPrintable);
         assert_eq!(format!("{t:?}"), "Token(<redacted>)");
     }
 }

@@ -290,7 +290,7 @@ impl Config {
             (Some(a), Some((b, path))) if b > a => Some(read_token(&path)?),
             (Some(_), _) => Some(
                 Token::new(args.token.as_deref().unwrap_or_default())
-                    .map_err(|m| ConfigError::invalid("--token", m))?,
+                    .map_err(|m| ConfigError::invalid("--token", m.to_string()))?,
             ),
             (None, Some((_, path))) => Some(read_token(&path)?),
             (None, None) => None,

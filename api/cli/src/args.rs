@@ -238,17 +238,28 @@ pub enum SystemAction {
     },
 }
 
+/// Why an option's value is refused; each variant carries the value given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    /// An `-e` entry without `=` or with an empty name.
+    #[error("{0:?}: expected NAME=VALUE")]
+    Env(String),
+    /// A `--user` that is not `UID` or `UID:GID`.
+    #[error("{0:?}: expected UID or UID:GID (numbers)")]
+    User(String),
+}
+
 /// A `K=V` environment entry with a non-empty name.
-fn env_pair(s: &str) -> Result<String, String> {
+fn env_pair(s: &str) -> Result<String, ArgError> {
     match s.split_once('=') {
         Some((k, _)) if !k.is_empty() => Ok(s.to_owned()),
-        _ => Err(format!("{s:?}: expected NAME=VALUE")),
+        _ => Err(ArgError::Env(s.to_owned())),
     }
 }
 
 /// `UID` or `UID:GID` (the gid defaults to the uid).
-fn user_pair(s: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("{s:?}: expected UID or UID:GID (numbers)");
+fn user_pair(s: &str) -> Result<(u32, u32), ArgError> {
+    let bad = || ArgError::User(s.to_owned());
     let (u, g) = s.split_once(':').unwrap_or((s, s));
     Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
 }
@@ -285,7 +296,7 @@ mod tests {
     fn users_and_hosts() {
         assert_eq!(user_pair("1000"), Ok((1000, 1000)));
         assert_eq!(user_pair("1:2"), Ok((1, 2)));
-        assert!(user_pair("root").is_err());
+        assert_eq!(user_pair("root"), Err(ArgError::User("root".into())));
         assert!(Cli::try_parse_from(["berth", "--host", "nope", "ps"]).is_err());
         let cli = Cli::try_parse_from(["berth", "ps", "--host", "tcp://h:1", "--json"]).unwrap();
         assert_eq!(cli.host, Endpoint::Tcp("h:1".into()));

@@ -6,6 +6,20 @@ use std::path::PathBuf;
 /// The default endpoint: berthd's default socket.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
+/// Why a `--host` value names no endpoint; each variant carries the value given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// `tcp://` without a numeric port.
+    #[error("{0:?}: expected tcp://HOST:PORT")]
+    Tcp(String),
+    /// `unix://` without a path.
+    #[error("{0:?}: no socket path")]
+    NoPath(String),
+    /// Neither a unix socket nor a TCP address.
+    #[error("{0:?}: expected unix:///PATH, an absolute socket path or tcp://HOST:PORT")]
+    Form(String),
+}
+
 /// A daemon endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -17,7 +31,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Parse `unix:///path`, `/path` (or `./path`) or `tcp://host:port`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, HostError> {
         if let Some(path) = s.strip_prefix("unix://") {
             return Self::unix(path, s);
         }
@@ -29,17 +43,15 @@ impl Endpoint {
             let port = addr.rsplit_once(':').map(|(_, p)| p);
             return match port.map(str::parse::<u16>) {
                 Some(Ok(_)) => Ok(Endpoint::Tcp(addr.to_owned())),
-                _ => Err(format!("{s:?}: expected tcp://HOST:PORT")),
+                _ => Err(HostError::Tcp(s.to_owned())),
             };
         }
-        Err(format!(
-            "{s:?}: expected unix:///PATH, an absolute socket path or tcp://HOST:PORT"
-        ))
+        Err(HostError::Form(s.to_owned()))
     }
 
-    fn unix(path: &str, whole: &str) -> Result<Self, String> {
+    fn unix(path: &str, whole: &str) -> Result<Self, HostError> {
         if path.is_empty() {
-            return Err(format!("{whole:?}: no socket path"));
+            return Err(HostError::NoPath(whole.to_owned()));
         }
         Ok(Endpoint::Unix(PathBuf::from(path)))
     }
@@ -94,6 +106,13 @@ mod tests {
             "",
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Endpoint::parse("unix://"),
+            Err(HostError::NoPath("unix://".into()))
+        );
+        for bad in ["tcp://host", "tcp://host:x"] {
+            assert_eq!(Endpoint::parse(bad), Err(HostError::Tcp(bad.into())));
         }
         assert_eq!(
             Endpoint::parse("unix:///a").unwrap().to_string(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ParseError, Result, SpecError};
 
 /// File name of the spec inside a bundle.
 pub const CONFIG_FILE: &str = "config.json";
@@ -36,41 +36,45 @@ impl Bundle {
                 _ => e.to_string(),
             },
         })?;
-        let spec = parse_spec(&bytes).map_err(|reason| Error::Config {
+        let spec = parse_spec(&bytes).map_err(|source| Error::Parse {
             path: config.clone(),
-            reason,
+            source,
         })?;
         let rootfs = validate(&spec, &path).map_err(|reason| Error::InvalidSpec {
             path: config,
-            reason,
+            reason: Box::new(reason),
         })?;
         Ok(Bundle { path, spec, rootfs })
     }
 }
 
 /// Parse config.json, naming the JSON path of the first bad field.
-pub fn parse_spec(bytes: &[u8]) -> std::result::Result<Spec, String> {
+pub fn parse_spec(bytes: &[u8]) -> std::result::Result<Spec, ParseError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        if e.inner().is_syntax() || e.inner().is_eof() {
-            format!("invalid JSON: {}", e.inner())
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ParseError::Syntax(inner)
         } else {
-            format!("invalid field {}: {}", e.path(), e.inner())
+            ParseError::Field {
+                path,
+                source: inner,
+            }
         }
     })
 }
 
 /// Check what the runtime needs of a spec; returns the canonical rootfs path.
-fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
-    let root = spec.root().as_ref().ok_or("root is not set")?;
+fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, SpecError> {
+    let root = spec.root().as_ref().ok_or(SpecError::NoRoot)?;
     let rootfs = bundle.join(root.path());
-    let rootfs = fs::canonicalize(&rootfs)
-        .map_err(|e| format!("root filesystem {}: {e}", rootfs.display()))?;
+    let rootfs = fs::canonicalize(&rootfs).map_err(|source| SpecError::Rootfs {
+        path: rootfs,
+        source,
+    })?;
     if !rootfs.is_dir() {
-        return Err(format!(
-            "root filesystem {} is not a directory",
-            rootfs.display()
-        ));
+        return Err(SpecError::RootfsNotDir(rootfs));
     }
 
     // Optional at create, required at start (runtime-spec): `start` refuses without.
@@ -82,22 +86,18 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
         let mut seen = Vec::new();
         for ns in linux.namespaces().iter().flatten() {
             if seen.contains(&ns.typ()) {
-                return Err(format!("namespace {} is listed twice", ns.typ()));
+                return Err(SpecError::NamespaceTwice(ns.typ()));
             }
             seen.push(ns.typ());
             if ns.typ() == LinuxNamespaceType::Time {
-                return Err(format!(
-                    "namespace {} is not supported by this version of berth-runc",
-                    ns.typ()
-                ));
+                return Err(SpecError::NamespaceUnsupported(ns.typ()));
             }
             if let Some(p) = ns.path() {
                 if !p.is_absolute() {
-                    return Err(format!(
-                        "namespace {} path {} is not absolute",
-                        ns.typ(),
-                        p.display()
-                    ));
+                    return Err(SpecError::NamespacePathRelative {
+                        ns: ns.typ(),
+                        path: p.clone(),
+                    });
                 }
             }
         }
@@ -107,35 +107,29 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> 
         }
         let has_uts = seen.contains(&LinuxNamespaceType::Uts);
         if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_uts {
-            return Err("hostname is set but there is no uts namespace".into());
+            return Err(SpecError::HostnameWithoutUts);
         }
     }
     crate::lsm::validate(spec)?;
     if let Some(hooks) = spec.hooks() {
-        crate::hooks::validate(hooks).map_err(|e| e.to_string())?;
+        crate::hooks::validate(hooks)?;
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
-            return Err(format!(
-                "mount destination {} is not an absolute path",
-                m.destination().display()
-            ));
+            return Err(SpecError::RelativeMountDestination(m.destination().clone()));
         }
     }
     Ok(rootfs)
 }
 
 /// Check the program and working directory of the container's process.
-fn validate_process(process: &oci_spec::runtime::Process) -> std::result::Result<(), String> {
+fn validate_process(process: &oci_spec::runtime::Process) -> std::result::Result<(), SpecError> {
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return Err("process.args must name a program".into()),
+        _ => return Err(SpecError::NoProgram),
     }
     if !process.cwd().is_absolute() {
-        return Err(format!(
-            "process.cwd {} is not an absolute path",
-            process.cwd().display()
-        ));
+        return Err(SpecError::RelativeCwd(process.cwd().clone()));
     }
     Ok(())
 }
@@ -155,14 +149,15 @@ mod tests {
     #[test]
     fn unknown_namespace_is_named() {
         let err = parse_spec(br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"foo"}]}}"#)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("linux.namespaces[0].type"), "{err}");
         assert!(err.contains("foo"), "{err}");
     }
 
     #[test]
     fn bad_json_is_reported() {
-        let err = parse_spec(b"{not json").unwrap_err();
+        let err = parse_spec(b"{not json").unwrap_err().to_string();
         assert!(err.starts_with("invalid JSON"), "{err}");
     }
 }

@@ -533,7 +533,9 @@ mod tests {
         let config = r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
             "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0},
                 "capabilities": {"bounding": ["CAP_KILL", "CAP_NO_SUCH_THING"]}}}"#;
-        let err = crate::bundle::parse_spec(config.as_bytes()).unwrap_err();
+        let err = crate::bundle::parse_spec(config.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("CAP_NO_SUCH_THING"), "{err}");
         assert!(err.contains("process.capabilities.bounding"), "{err}");
     }

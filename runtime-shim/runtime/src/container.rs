@@ -127,11 +127,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         if !conflicts.is_empty() {
             return Err(Error::InvalidSpec {
                 path: bundle.path.join(crate::bundle::CONFIG_FILE),
-                reason: format!(
-                    "{} need a mount namespace: without one the container shares the \
-                     runtime's, and they would change it",
-                    conflicts.join(", ")
-                ),
+                reason: Box::new(crate::error::SpecError::SharedMounts(conflicts)),
             });
         }
         Some(crate::rootfs::mounts_below(&bundle.rootfs)?)
@@ -140,7 +136,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
     if terminal && opts.console_socket.is_none() && console.is_none() {
         return Err(Error::InvalidSpec {
             path: bundle.path.join(crate::bundle::CONFIG_FILE),
-            reason: "process.terminal is true but no --console-socket was given".into(),
+            reason: Box::new(crate::error::SpecError::NoConsoleSocket),
         });
     }
     let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use oci_spec::runtime::Spec;
 
-use crate::error::{IoContext, Result};
+use crate::error::{IoContext, Result, SpecError};
 
 /// True if AppArmor is enabled on this host.
 pub fn apparmor_enabled() -> bool {
@@ -23,13 +23,15 @@ pub fn selinux_enabled() -> bool {
 }
 
 /// Refuse labels the host cannot apply.
-pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
+pub fn validate(spec: &Spec) -> std::result::Result<(), SpecError> {
     let process = spec.process().as_ref();
     if let Some(profile) = process.and_then(|p| p.apparmor_profile().as_deref()) {
         if !profile.is_empty() && !apparmor_enabled() {
-            return Err(format!(
-                "process.apparmorProfile {profile:?} is set but AppArmor is not enabled on this host"
-            ));
+            return Err(SpecError::LsmDisabled {
+                field: "process.apparmorProfile",
+                value: profile.to_owned(),
+                lsm: "AppArmor",
+            });
         }
     }
     let label = process.and_then(|p| p.selinux_label().as_deref());
@@ -43,9 +45,11 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
     ] {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
             if !selinux_enabled() {
-                return Err(format!(
-                    "{what} {v:?} is set but SELinux is not enabled on this host"
-                ));
+                return Err(SpecError::LsmDisabled {
+                    field: what,
+                    value: v.to_owned(),
+                    lsm: "SELinux",
+                });
             }
         }
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::LinuxNamespaceType;
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, SpecError};
 
 /// System V IPC keys that belong to the ipc namespace (besides `fs.mqueue.*`).
 const IPC_KEYS: &[&str] = &[
@@ -37,21 +37,20 @@ fn namespace_of(key: &str) -> Option<LinuxNamespaceType> {
 pub fn validate(
     sysctl: &HashMap<String, String>,
     namespaces: &[LinuxNamespaceType],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), SpecError> {
     for key in sysctl.keys() {
-        path_of(key).map_err(|e| e.to_string())?;
+        if !key_is_valid(key) {
+            return Err(SpecError::SysctlKey(key.clone()));
+        }
         match namespace_of(key) {
             Some(ns) if namespaces.contains(&ns) => {}
             Some(ns) => {
-                return Err(format!(
-                    "sysctl {key:?} needs a {ns} namespace, and the container has none"
-                ))
+                return Err(SpecError::SysctlNeedsNamespace {
+                    key: key.clone(),
+                    ns,
+                })
             }
-            None => {
-                return Err(format!(
-                    "sysctl {key:?} is not in a separate kernel namespace: setting it would change the host"
-                ))
-            }
+            None => return Err(SpecError::SysctlHostGlobal(key.clone())),
         }
     }
     Ok(())
@@ -59,11 +58,7 @@ pub fn validate(
 
 /// The /proc/sys file of a dotted key, refusing keys that would escape /proc/sys.
 fn path_of(key: &str) -> Result<PathBuf> {
-    if key.is_empty()
-        || key
-            .split(['.', '/'])
-            .any(|part| part.is_empty() || part == "..")
-    {
+    if !key_is_valid(key) {
         return Err(Error::sys(
             "sysctl",
             format!("invalid key {key:?}"),
@@ -71,6 +66,14 @@ fn path_of(key: &str) -> Result<PathBuf> {
         ));
     }
     Ok(PathBuf::from("/proc/sys").join(key.replace('.', "/")))
+}
+
+/// Whether `key` names a file below /proc/sys: no empty part, no `..`.
+fn key_is_valid(key: &str) -> bool {
+    !key.is_empty()
+        && !key
+            .split(['.', '/'])
+            .any(|part| part.is_empty() || part == "..")
 }
 
 /// Write every sysctl. Runs after pivot_root, so /proc is the container's.

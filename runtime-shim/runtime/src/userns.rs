@@ -5,13 +5,13 @@ use std::fs;
 
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
 
-use crate::error::{IoContext, Result};
+use crate::error::{IoContext, Result, SpecError};
 
 /// The kernel's limit on lines in a uid_map or gid_map.
 const MAX_MAP_LINES: usize = 340;
 
 /// Check the mappings against the namespaces the spec asks for.
-pub fn validate(linux: &Linux) -> std::result::Result<(), String> {
+pub fn validate(linux: &Linux) -> std::result::Result<(), SpecError> {
     let user_ns = linux
         .namespaces()
         .iter()
@@ -20,13 +20,9 @@ pub fn validate(linux: &Linux) -> std::result::Result<(), String> {
     let uid = linux.uid_mappings().as_deref().unwrap_or_default();
     let gid = linux.gid_mappings().as_deref().unwrap_or_default();
     match user_ns {
-        None if !uid.is_empty() || !gid.is_empty() => {
-            Err("uidMappings/gidMappings are set but there is no user namespace".into())
-        }
+        None if !uid.is_empty() || !gid.is_empty() => Err(SpecError::MappingsWithoutUserns),
         None => Ok(()),
-        Some(ns) if ns.path().is_some() => {
-            Err("joining a user namespace by path is not supported by this version".into())
-        }
+        Some(ns) if ns.path().is_some() => Err(SpecError::JoinUserns),
         Some(_) => {
             check_map("uidMappings", uid)?;
             check_map("gidMappings", gid)
@@ -35,23 +31,28 @@ pub fn validate(linux: &Linux) -> std::result::Result<(), String> {
 }
 
 /// A mapping must be non-empty, map the container's root, and have no overlapping ranges.
-fn check_map(name: &str, map: &[LinuxIdMapping]) -> std::result::Result<(), String> {
+fn check_map(name: &'static str, map: &[LinuxIdMapping]) -> std::result::Result<(), SpecError> {
     if map.is_empty() {
-        return Err(format!("a new user namespace needs {name}"));
+        return Err(SpecError::NoMapping(name));
     }
     if map.len() > MAX_MAP_LINES {
-        return Err(format!("{name} has more than {MAX_MAP_LINES} entries"));
+        return Err(SpecError::MappingTooLong {
+            map: name,
+            max: MAX_MAP_LINES,
+        });
     }
     for m in map {
         if m.size() == 0 {
-            return Err(format!("{name}: an entry has size 0"));
+            return Err(SpecError::MappingEmptyEntry(name));
         }
         for (start, what) in [(m.container_id(), "containerID"), (m.host_id(), "hostID")] {
             if start.checked_add(m.size()).is_none() {
-                return Err(format!(
-                    "{name}: {what} {start} + size {} overflows",
-                    m.size()
-                ));
+                return Err(SpecError::MappingOverflow {
+                    map: name,
+                    what,
+                    start,
+                    size: m.size(),
+                });
             }
         }
     }
@@ -61,14 +62,12 @@ fn check_map(name: &str, map: &[LinuxIdMapping]) -> std::result::Result<(), Stri
             if overlaps(a.container_id(), a.size(), b.container_id(), b.size())
                 || overlaps(a.host_id(), a.size(), b.host_id(), b.size())
             {
-                return Err(format!("{name}: entries overlap"));
+                return Err(SpecError::MappingOverlap(name));
             }
         }
     }
     if !map.iter().any(|m| m.container_id() == 0) {
-        return Err(format!(
-            "{name} must map the container's root (containerID 0)"
-        ));
+        return Err(SpecError::MappingNoRoot(name));
     }
     Ok(())
 }

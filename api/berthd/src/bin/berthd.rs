@@ -5,12 +5,14 @@
 //! Exit status: 0 after SIGTERM/SIGINT, 2 for a bad configuration (nothing is created
 //! then), 1 when starting fails otherwise.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use berthd::config::Config;
 use berthd::engine::{statefs, Engine, ShimConfig};
-use berthd::routes::metrics::Exporter;
+use berthd::routes::metrics::{Exporter, MetricsError};
 use berthd::routes::App;
 use berthd::server::{self, Listener, Options};
 
@@ -44,16 +46,50 @@ fn main() {
     }
 }
 
-fn run(config: Config) -> Result<(), String> {
+/// Why the daemon could not start (or serve).
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    /// The tokio runtime could not be built.
+    #[error("starting the runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The state directory's tmpfs could not be made sure of.
+    #[error("state directory: {0}")]
+    StateFs(statefs::StateFsError),
+    /// The state directory could not be resolved.
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The TCP address could not be bound.
+    #[error("--tcp {addr}: {source}")]
+    Tcp {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The unix socket could not be bound.
+    #[error("socket {}: {source}", path.display())]
+    Socket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The metrics recorder could not be installed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The engine could not start.
+    #[error(transparent)]
+    Engine(#[from] berthd::engine::StartError),
+}
+
+fn run(config: Config) -> Result<(), RunError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("starting the runtime: {e}"))?;
+        .map_err(RunError::Runtime)?;
     // The state directory's tmpfs first (the socket may live in it), then listen: an
     // address in use fails the start, and a tmpfs mounted only now is taken back.
     // Connections made before the engine is up wait in the backlog.
-    let statefs =
-        statefs::ensure_tmpfs(&config.state_dir).map_err(|e| format!("state directory: {e}"))?;
+    let statefs = statefs::ensure_tmpfs(&config.state_dir).map_err(RunError::StateFs)?;
     let listeners = listen(&rt, &config).inspect_err(|_| {
         if statefs == statefs::StateFs::Mounted && !holds_state(&config.state_dir) {
             let _ = statefs::release(&config.state_dir, statefs, false);
@@ -79,19 +115,22 @@ fn holds_state(dir: &std::path::Path) -> bool {
 }
 
 /// Bind the TCP listener (if any) and the unix socket.
-fn listen(rt: &tokio::runtime::Runtime, config: &Config) -> Result<Vec<Listener>, String> {
+fn listen(rt: &tokio::runtime::Runtime, config: &Config) -> Result<Vec<Listener>, RunError> {
     let mut listeners = Vec::new();
     if let Some(addr) = config.tcp {
         let listener = rt
             .block_on(server::bind_tcp(addr))
-            .map_err(|e| format!("--tcp {addr}: {e}"))?;
+            .map_err(|source| RunError::Tcp { addr, source })?;
         let token = config.token.clone().map(Arc::new);
         listeners.push(Listener::Tcp(listener, token));
     }
     let socket = &config.socket;
     let unix = rt
         .block_on(async { server::bind(socket, 0o660) })
-        .map_err(|e| format!("socket {}: {e}", socket.display()))?;
+        .map_err(|source| RunError::Socket {
+            path: socket.clone(),
+            source,
+        })?;
     listeners.push(Listener::Unix(unix));
     Ok(listeners)
 }
@@ -102,9 +141,12 @@ fn start_and_serve(
     config: &Config,
     statefs: statefs::StateFs,
     listeners: Vec<Listener>,
-) -> Result<(), String> {
-    let state_dir = std::fs::canonicalize(&config.state_dir)
-        .map_err(|e| format!("state directory {}: {e}", config.state_dir.display()))?;
+) -> Result<(), RunError> {
+    let state_dir =
+        std::fs::canonicalize(&config.state_dir).map_err(|source| RunError::StateDir {
+            path: config.state_dir.clone(),
+            source,
+        })?;
     match statefs {
         statefs::StateFs::Mounted => {
             tracing::info!(dir = %state_dir.display(), "state directory on a tmpfs mounted now")
@@ -132,8 +174,7 @@ fn start_and_serve(
         state_dir: Some(state_dir.join("records")),
         ..berthd::engine::Config::default()
     };
-    let (engine, found) =
-        Engine::with_shims(engine_config, shim.clone()).map_err(|e| e.to_string())?;
+    let (engine, found) = Engine::with_shims(engine_config, shim.clone())?;
     if found > 0 {
         eprintln!("berthd: found {found} running shim(s) again");
     }

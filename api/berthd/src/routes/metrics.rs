@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 
 use super::{ApiError, App, Reply};
 
@@ -19,14 +19,25 @@ pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
 /// Time to answer an HTTP request, by route.
 pub const HTTP_DURATION: &str = "berth_http_request_duration_seconds";
 
+/// Why the Prometheus recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The latency buckets were refused.
+    #[error("metrics buckets: {0}")]
+    Buckets(BuildError),
+    /// A global recorder could not be set (one is already installed, say).
+    #[error("installing the metrics recorder: {0}")]
+    Install(BuildError),
+}
+
 /// Install the process-wide Prometheus recorder (histograms with buckets from 1 ms to
 /// 10 s) and describe every metric.
-pub fn install() -> Result<PrometheusHandle, String> {
+pub fn install() -> Result<PrometheusHandle, MetricsError> {
     let handle = PrometheusBuilder::new()
         .set_buckets(berth_engine::metrics::LATENCY_BUCKETS)
-        .map_err(|e| e.to_string())?
+        .map_err(MetricsError::Buckets)?
         .install_recorder()
-        .map_err(|e| format!("installing the metrics recorder: {e}"))?;
+        .map_err(MetricsError::Install)?;
     berth_engine::metrics::describe();
     metrics::describe_counter!(
         HTTP_REQUESTS,
@@ -80,7 +91,7 @@ pub struct Exporter {
 
 impl Exporter {
     /// Install the global recorder (see [`install`]).
-    pub fn install() -> Result<Self, String> {
+    pub fn install() -> Result<Self, MetricsError> {
         Ok(Exporter { handle: install()? })
     }
 

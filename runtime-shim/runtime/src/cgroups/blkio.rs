@@ -3,6 +3,8 @@
 
 use oci_spec::runtime::{LinuxBlockIo, LinuxResources, LinuxThrottleDevice};
 
+use super::ResourceError;
+
 /// Whether `resources` asks anything of the block I/O controller.
 pub(crate) fn needed(resources: &LinuxResources) -> bool {
     resources.block_io().as_ref().is_some_and(|io| {
@@ -35,9 +37,9 @@ pub(crate) fn wants_leaf_weight(io: &LinuxBlockIo) -> bool {
 }
 
 /// `MAJ:MIN`, refusing negative numbers.
-pub(crate) fn device_numbers(major: i64, minor: i64) -> Result<String, String> {
+pub(crate) fn device_numbers(major: i64, minor: i64) -> Result<String, ResourceError> {
     if major < 0 || minor < 0 {
-        return Err(format!("device {major}:{minor} is not a device number"));
+        return Err(ResourceError::DeviceNumber { major, minor });
     }
     Ok(format!("{major}:{minor}"))
 }

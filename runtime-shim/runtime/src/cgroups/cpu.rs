@@ -9,7 +9,7 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxCpu, LinuxResources};
 
 use super::stats::Throttling;
-use super::{fs, CgroupError};
+use super::{fs, CgroupError, ResourceError};
 
 /// Whether `resources` asks anything of the `cpu` controller (realtime included: v1
 /// applies it, v2 refuses it). 0 means "leave alone".
@@ -28,9 +28,9 @@ pub(crate) fn needed(resources: &LinuxResources) -> bool {
 pub(crate) const IDLE: &str = "cpu.idle";
 
 /// Refuse an idle policy other than 0 or 1, before anything is written.
-pub(crate) fn check_idle(cpu: &LinuxCpu) -> Result<(), String> {
+pub(crate) fn check_idle(cpu: &LinuxCpu) -> Result<(), ResourceError> {
     match cpu.idle().filter(|i| !matches!(i, 0 | 1)) {
-        Some(idle) => Err(format!("cpu.idle is {idle}; use 0 or 1")),
+        Some(idle) => Err(ResourceError::CpuIdle(idle)),
         None => Ok(()),
     }
 }

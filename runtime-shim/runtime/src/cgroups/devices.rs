@@ -14,7 +14,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
-use super::CgroupError;
+use super::{CgroupError, ResourceError};
 
 /// Device numbers above this cannot be matched by the eBPF program's 32-bit immediates;
 /// real ones are far smaller (12-bit majors, 20-bit minors).
@@ -144,30 +144,33 @@ impl Rule {
     }
 
     /// The spec's rule number `index`, checked as runc checks it.
-    pub(crate) fn from_spec(index: usize, rule: &LinuxDeviceCgroup) -> Result<Self, String> {
+    pub(crate) fn from_spec(index: usize, rule: &LinuxDeviceCgroup) -> Result<Self, ResourceError> {
         let kind = match rule.typ().unwrap_or_default() {
             LinuxDeviceType::A => None,
             LinuxDeviceType::B => Some(Kind::Block),
             LinuxDeviceType::C => Some(Kind::Char),
             other => {
-                return Err(format!(
-                    "devices[{index}]: type {:?} cannot be used in a cgroup rule (use a, b or c)",
-                    other.as_str()
-                ))
+                return Err(ResourceError::DeviceType {
+                    index,
+                    typ: other.as_str().to_owned(),
+                })
             }
         };
-        let number = |value: Option<i64>, what: &str| match value {
+        let number = |value: Option<i64>, what: &'static str| match value {
             None => Ok(None),
             Some(n) if n < 0 => Ok(None), // -1 is runc's wildcard
-            Some(n) if n > MAX_NUMBER => Err(format!("devices[{index}]: {what} {n} is too large")),
+            Some(value) if value > MAX_NUMBER => {
+                Err(ResourceError::DeviceNumberTooLarge { index, what, value })
+            }
             Some(n) => Ok(u32::try_from(n).ok()),
         };
         let access_text = rule.access().as_deref().unwrap_or("");
         if access_text.is_empty() {
-            return Err(format!("devices[{index}]: access cannot be empty"));
+            return Err(ResourceError::EmptyAccess(index));
         }
-        let access = Access::parse(access_text).ok_or_else(|| {
-            format!("devices[{index}]: access {access_text:?} is not a combination of r, w and m")
+        let access = Access::parse(access_text).ok_or_else(|| ResourceError::BadAccess {
+            index,
+            access: access_text.to_owned(),
         })?;
         Ok(Self {
             allow: rule.allow(),
@@ -204,7 +207,7 @@ pub(crate) fn needed(resources: &LinuxResources) -> bool {
 /// rule is an error about the `devices` resource of the cgroup at `dir`.
 pub(crate) fn target(dir: &Path, resources: &LinuxResources) -> Result<Emulator, CgroupError> {
     let rules = resources.devices().as_deref().unwrap_or_default();
-    Emulator::for_spec(rules).map_err(CgroupError::invalid("devices", dir))
+    Emulator::for_spec(rules).map_err(CgroupError::refused("devices", dir))
 }
 
 /// The v1 devices controller's state machine: a default (allow or deny everything) and
@@ -228,7 +231,7 @@ impl Default for Emulator {
 impl Emulator {
     /// The container's effective rules: deny everything, then the spec's `rules` in
     /// order, then [`DEFAULT_ALLOWED`].
-    pub(crate) fn for_spec(rules: &[LinuxDeviceCgroup]) -> Result<Self, String> {
+    pub(crate) fn for_spec(rules: &[LinuxDeviceCgroup]) -> Result<Self, ResourceError> {
         let mut emulator = Self::default();
         for (index, rule) in rules.iter().enumerate() {
             emulator.apply(Rule::from_spec(index, rule)?)?;
@@ -240,7 +243,7 @@ impl Emulator {
     }
 
     /// Apply one rule as the kernel would (writing it to `devices.allow`/`devices.deny`).
-    pub(crate) fn apply(&mut self, rule: Rule) -> Result<(), String> {
+    pub(crate) fn apply(&mut self, rule: Rule) -> Result<(), ResourceError> {
         let Some(kind) = rule.kind else {
             // "a": start over, allowing or denying everything.
             *self = Self {
@@ -266,7 +269,7 @@ impl Emulator {
     /// Take `access` out of the exception for exactly `target`. Refused if a wildcard
     /// exception also covers it: v1 would keep the wildcard and silently ignore the
     /// request, leaving access the spec meant to change.
-    fn remove(&mut self, target: Match, access: Access) -> Result<(), String> {
+    fn remove(&mut self, target: Match, access: Access) -> Result<(), ResourceError> {
         let wider = [
             Match {
                 major: None,
@@ -285,10 +288,10 @@ impl Emulator {
         for wide in wider.into_iter().filter(|wide| *wide != target) {
             if let Some(existing) = self.exceptions.get(&wide) {
                 if existing.overlaps(access) {
-                    return Err(format!(
-                        "rule \"{target} {access}\" would punch a hole in the wildcard rule \
-                         \"{wide} {existing}\", which cgroup v1 cannot do"
-                    ));
+                    return Err(ResourceError::WildcardHole {
+                        rule: format!("{target} {access}"),
+                        wildcard: format!("{wide} {existing}"),
+                    });
                 }
             }
         }
@@ -432,7 +435,8 @@ mod tests {
                 {"allow": false, "type": "c", "major": 7, "minor": 1, "access": "w"}]"#,
         );
         let err = Emulator::for_spec(&rules).unwrap_err();
-        assert!(err.contains("c 7:* rw"), "{err}");
+        assert!(matches!(err, ResourceError::WildcardHole { .. }), "{err}");
+        assert!(err.to_string().contains("c 7:* rw"), "{err}");
     }
 
     #[test]
@@ -450,7 +454,7 @@ mod tests {
                 "too large",
             ),
         ] {
-            let err = Emulator::for_spec(&spec(json)).unwrap_err();
+            let err = Emulator::for_spec(&spec(json)).unwrap_err().to_string();
             assert!(err.contains(want), "{json}: {err}");
             assert!(err.starts_with("devices[0]"), "{err}");
         }

@@ -3,6 +3,8 @@
 
 use oci_spec::runtime::LinuxMemory;
 
+use super::ResourceError;
+
 /// The byte value to write, if any: `None` and 0 mean "leave alone".
 pub(crate) fn set(value: Option<i64>) -> Option<i64> {
     value.filter(|v| *v != 0)
@@ -10,11 +12,12 @@ pub(crate) fn set(value: Option<i64>) -> Option<i64> {
 
 /// [`set`], refusing negative values other than -1 (unlimited) of the spec's
 /// `memory.<field>`.
-pub(crate) fn checked(field: &str, value: Option<i64>) -> Result<Option<i64>, String> {
+pub(crate) fn checked(
+    field: &'static str,
+    value: Option<i64>,
+) -> Result<Option<i64>, ResourceError> {
     match set(value) {
-        Some(v) if v < -1 => Err(format!(
-            "memory.{field} is {v}; use a byte count, or -1 for unlimited"
-        )),
+        Some(value) if value < -1 => Err(ResourceError::MemoryValue { field, value }),
         value => Ok(value),
     }
 }

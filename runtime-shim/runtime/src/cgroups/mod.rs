@@ -108,6 +108,17 @@ pub enum CgroupError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A resource value the spec's checks refuse, before anything is written.
+    #[error("invalid {controller} resource for {path}: {reason}")]
+    Refused {
+        /// The controller the value is for.
+        controller: &'static str,
+        /// The cgroup directory it was to be written to.
+        path: PathBuf,
+        /// Which value, and why.
+        #[source]
+        reason: ResourceError,
+    },
     /// Reading a cgroup file failed.
     #[error("reading {path}: {source}")]
     Read {
@@ -203,6 +214,94 @@ impl CgroupError {
             reason,
         }
     }
+
+    /// For `map_err`: a [`ResourceError`] made into a [`CgroupError::Refused`] about
+    /// `controller`'s resources for the cgroup at `dir`.
+    pub(crate) fn refused<'a>(
+        controller: &'static str,
+        dir: &'a Path,
+    ) -> impl Fn(ResourceError) -> Self + Copy + 'a {
+        move |reason| Self::Refused {
+            controller,
+            path: dir.to_path_buf(),
+            reason,
+        }
+    }
+}
+
+/// Why a resource value of the spec is refused: each variant names the field and value.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    /// A negative major or minor device number.
+    #[error("device {major}:{minor} is not a device number")]
+    DeviceNumber {
+        /// The major number given.
+        major: i64,
+        /// The minor number given.
+        minor: i64,
+    },
+    /// An idle policy other than 0 or 1.
+    #[error("cpu.idle is {0}; use 0 or 1")]
+    CpuIdle(i64),
+    /// A device rule of a type other than a, b or c.
+    #[error("devices[{index}]: type {typ:?} cannot be used in a cgroup rule (use a, b or c)")]
+    DeviceType {
+        /// The rule's index in `devices`.
+        index: usize,
+        /// The type given.
+        typ: String,
+    },
+    /// A device rule's major or minor number above the kernel's limit.
+    #[error("devices[{index}]: {what} {value} is too large")]
+    DeviceNumberTooLarge {
+        /// The rule's index in `devices`.
+        index: usize,
+        /// `major` or `minor`.
+        what: &'static str,
+        /// The number given.
+        value: i64,
+    },
+    /// A device rule with no access.
+    #[error("devices[{0}]: access cannot be empty")]
+    EmptyAccess(usize),
+    /// A device rule's access with letters other than r, w and m.
+    #[error("devices[{index}]: access {access:?} is not a combination of r, w and m")]
+    BadAccess {
+        /// The rule's index in `devices`.
+        index: usize,
+        /// The access given.
+        access: String,
+    },
+    /// A rule that would take access out of a wider wildcard rule (cgroup v1 cannot).
+    #[error(
+        "rule \"{rule}\" would punch a hole in the wildcard rule \"{wildcard}\", \
+         which cgroup v1 cannot do"
+    )]
+    WildcardHole {
+        /// The refused rule, as the kernel writes it.
+        rule: String,
+        /// The wildcard rule it would change.
+        wildcard: String,
+    },
+    /// A negative memory value other than -1.
+    #[error("memory.{field} is {value}; use a byte count, or -1 for unlimited")]
+    MemoryValue {
+        /// The field of `memory`.
+        field: &'static str,
+        /// The value given.
+        value: i64,
+    },
+    /// `memory.swap` without a memory limit.
+    #[error("memory.swap needs memory.limit to be set")]
+    SwapWithoutLimit,
+    /// `memory.swap` (memory+swap) below `memory.limit`.
+    #[error("memory.swap ({swap}) is memory+swap and must be >= memory.limit ({limit})")]
+    SwapBelowLimit {
+        /// The memory+swap limit given.
+        swap: i64,
+        /// The memory limit given.
+        limit: i64,
+    },
 }
 
 /// Whether resources are applied to a new cgroup or to an existing one (`update`).

@@ -59,6 +59,7 @@ impl Controller for Blkio {
             return Ok(());
         };
         let invalid = CgroupError::invalid(Self::NAME, dir);
+        let refused = CgroupError::refused(Self::NAME, dir);
         let weight_devices = io.weight_device().as_deref().unwrap_or_default();
         if wants_leaf_weight(io) && !fs::exists(dir, LEAF_WEIGHT) {
             return Err(invalid(format!(
@@ -68,7 +69,7 @@ impl Controller for Blkio {
         }
         let mut lines = Vec::new();
         for device in weight_devices {
-            let numbers = device_numbers(device.major(), device.minor()).map_err(&invalid)?;
+            let numbers = device_numbers(device.major(), device.minor()).map_err(refused)?;
             if let Some(weight) = device.weight().filter(|w| *w != 0) {
                 lines.push((Kind::Weight, format!("{numbers} {weight}")));
             }
@@ -79,7 +80,7 @@ impl Controller for Blkio {
         let mut throttle_lines = Vec::new();
         for (file, devices) in throttles(io) {
             for device in devices {
-                let numbers = device_numbers(device.major(), device.minor()).map_err(&invalid)?;
+                let numbers = device_numbers(device.major(), device.minor()).map_err(refused)?;
                 throttle_lines.push((file, format!("{numbers} {}", device.rate())));
             }
         }
@@ -177,6 +178,7 @@ fn parse_entries(dir: &Path, file: &str) -> Result<Vec<BlkioEntry>, CgroupError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroups::ResourceError;
 
     fn cgroupfs(files: &[&str]) -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
@@ -263,7 +265,19 @@ mod tests {
             r#"{"blockIO": {"throttleReadBpsDevice": [{"major": -1, "minor": 0, "rate": 1}]}}"#,
         )
         .unwrap_err();
-        assert!(matches!(err, CgroupError::InvalidResource { .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                CgroupError::Refused {
+                    reason: ResourceError::DeviceNumber {
+                        major: -1,
+                        minor: 0
+                    },
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Controller for Cpu {
                 "cpu.quota is {quota}; use microseconds, or -1 for no limit"
             )));
         }
-        check_idle(cpu).map_err(invalid)?;
+        check_idle(cpu).map_err(CgroupError::refused(Self::NAME, dir))?;
         apply_realtime(dir, cpu)?;
         apply_idle_and_shares(dir, cpu, SHARES, |shares| shares)?;
         apply_bandwidth(dir, cpu, quota)

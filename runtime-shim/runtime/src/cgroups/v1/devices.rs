@@ -135,7 +135,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                CgroupError::InvalidResource {
+                CgroupError::Refused {
                     controller: "devices",
                     ..
                 }

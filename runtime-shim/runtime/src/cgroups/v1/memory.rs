@@ -47,11 +47,12 @@ impl Controller for Memory {
             return Ok(());
         };
         let invalid = CgroupError::invalid(Self::NAME, dir);
-        let limit = checked("limit", memory.limit()).map_err(invalid)?;
-        let reservation = checked("reservation", memory.reservation()).map_err(invalid)?;
-        let mut swap = checked("swap", memory.swap()).map_err(invalid)?;
+        let refused = CgroupError::refused(Self::NAME, dir);
+        let limit = checked("limit", memory.limit()).map_err(refused)?;
+        let reservation = checked("reservation", memory.reservation()).map_err(refused)?;
+        let mut swap = checked("swap", memory.swap()).map_err(refused)?;
         check_swap(dir, memory)?;
-        let kernel_tcp = checked("kernelTCP", memory.kernel_tcp()).map_err(invalid)?;
+        let kernel_tcp = checked("kernelTCP", memory.kernel_tcp()).map_err(refused)?;
         let swappiness = swappiness(memory);
         if let Some(swappiness) = swappiness.filter(|s| *s > 100) {
             return Err(invalid(format!(
@@ -324,7 +325,10 @@ mod tests {
         ] {
             let err = apply_json(&tmp, json).unwrap_err();
             assert!(
-                matches!(err, CgroupError::InvalidResource { .. }),
+                matches!(
+                    err,
+                    CgroupError::InvalidResource { .. } | CgroupError::Refused { .. }
+                ),
                 "{json}: {err}"
             );
         }

@@ -36,7 +36,7 @@ impl Controller for Cpu {
                     .to_owned(),
             ));
         }
-        check_idle(cpu).map_err(invalid)?;
+        check_idle(cpu).map_err(CgroupError::refused(Self::NAME, dir))?;
         apply_idle_and_shares(dir, cpu, WEIGHT, shares_to_weight)?;
         let quota = cpu.quota().unwrap_or(0);
         let period = cpu.period().unwrap_or(0);

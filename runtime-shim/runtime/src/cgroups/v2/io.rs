@@ -33,6 +33,7 @@ impl Controller for Io {
             return Ok(());
         };
         let invalid = CgroupError::invalid(Self::NAME, dir);
+        let refused = CgroupError::refused(Self::NAME, dir);
         if wants_leaf_weight(io) {
             return Err(invalid(
                 "blockIO leaf weights do not exist in cgroup v2 (they were CFQ's, a v1 scheduler)"
@@ -42,7 +43,7 @@ impl Controller for Io {
         // Check every device number before writing anything.
         let mut device_weights = Vec::new();
         for device in io.weight_device().as_deref().unwrap_or_default() {
-            let numbers = device_numbers(device.major(), device.minor()).map_err(&invalid)?;
+            let numbers = device_numbers(device.major(), device.minor()).map_err(refused)?;
             if let Some(weight) = device.weight().filter(|w| *w != 0) {
                 device_weights.push((numbers, weight));
             }
@@ -51,7 +52,7 @@ impl Controller for Io {
         let keys = ["rbps", "wbps", "riops", "wiops"];
         for (key, devices) in keys.into_iter().zip(throttles(io)) {
             for device in devices {
-                let numbers = device_numbers(device.major(), device.minor()).map_err(&invalid)?;
+                let numbers = device_numbers(device.major(), device.minor()).map_err(refused)?;
                 let rate = match device.rate() {
                     0 => "max".to_owned(),
                     rate => rate.to_string(),
@@ -220,7 +221,10 @@ mod tests {
         ] {
             let err = apply_json(&tmp, json).unwrap_err();
             assert!(
-                matches!(err, CgroupError::InvalidResource { .. }),
+                matches!(
+                    err,
+                    CgroupError::InvalidResource { .. } | CgroupError::Refused { .. }
+                ),
                 "{json}: {err}"
             );
         }

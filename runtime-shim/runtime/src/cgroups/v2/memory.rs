@@ -7,7 +7,7 @@ use oci_spec::runtime::{LinuxMemory, LinuxResources};
 
 use crate::cgroups::memory::{checked, set, swappiness};
 use crate::cgroups::stats::{MemoryEntry, MemoryStats};
-use crate::cgroups::{fs, CgroupError, Controller};
+use crate::cgroups::{fs, CgroupError, Controller, ResourceError};
 
 const MAX: &str = "memory.max";
 const LOW: &str = "memory.low";
@@ -32,7 +32,7 @@ impl Controller for Memory {
         let Some(memory) = resources.memory() else {
             return Ok(());
         };
-        let invalid = CgroupError::invalid(Self::NAME, dir);
+        let invalid = CgroupError::refused(Self::NAME, dir);
         let limit = checked("limit", memory.limit()).map_err(invalid)?;
         let reservation = checked("reservation", memory.reservation()).map_err(invalid)?;
         // Swap first: memory.swap.max does not depend on memory.max in v2.
@@ -129,7 +129,7 @@ fn limit_value(value: i64) -> String {
 
 /// The `memory.swap.max` value (-1 for `max`) for the OCI memory+swap limit, or `None`
 /// to leave it alone. The OCI `swap` counts memory plus swap; v2 limits swap alone.
-fn swap_max(memory: &LinuxMemory) -> Result<Option<i64>, String> {
+fn swap_max(memory: &LinuxMemory) -> Result<Option<i64>, ResourceError> {
     let limit = memory.limit().unwrap_or(0);
     let swap = checked("swap", memory.swap())?.unwrap_or(0);
     match (limit, swap) {
@@ -137,10 +137,8 @@ fn swap_max(memory: &LinuxMemory) -> Result<Option<i64>, String> {
         (-1, 0) => Ok(Some(-1)),
         (_, 0) => Ok(None),
         (_, -1) => Ok(Some(-1)),
-        (0 | -1, _) => Err("memory.swap needs memory.limit to be set".to_owned()),
-        (limit, swap) if swap < limit => Err(format!(
-            "memory.swap ({swap}) is memory+swap and must be >= memory.limit ({limit})"
-        )),
+        (0 | -1, _) => Err(ResourceError::SwapWithoutLimit),
+        (limit, swap) if swap < limit => Err(ResourceError::SwapBelowLimit { swap, limit }),
         (limit, swap) => Ok(Some(swap - limit)),
     }
 }
@@ -267,10 +265,7 @@ mod tests {
             r#"{"memory": {"limit": 8192, "swap": -7}}"#,
         ] {
             let err = apply_json(&tmp, json).unwrap_err();
-            assert!(
-                matches!(err, CgroupError::InvalidResource { .. }),
-                "{json}: {err}"
-            );
+            assert!(matches!(err, CgroupError::Refused { .. }), "{json}: {err}");
         }
         assert_eq!(value(&tmp, MAX), "max", "nothing written");
     }
