@@ -110,3 +110,34 @@ fn failing_poststop_only_warns() {
     c.delete().assert_success();
     c.assert_nothing_left();
 }
+
+#[test]
+fn two_deletes_waiting_on_one_container_run_poststop_once() {
+    // Two cleanups of one id (the daemon's janitor and a DELETE) both wait for the lock;
+    // the one that gets it second must find the container gone, not delete it again.
+    if skip_under_runc("the lock on the state directory is berth-runc's") {
+        return;
+    }
+    let mut c = TestContainer::new("hooks-twice", &["true"]);
+    let count = c.tmp_path().join("poststop.count");
+    c.spec["hooks"] = json!({ "poststop": [sh(&format!("echo x >> {}", count.display()))] });
+    c.create().assert_success();
+    c.start().assert_success();
+    c.wait_for_status("stopped");
+    let dir = fs::File::open(c.root.join(&c.id)).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&dir), libc::LOCK_EX) },
+        0
+    );
+    let first = c.spawn(&["delete", c.id.as_str()]);
+    let second = c.spawn(&["delete", c.id.as_str()]);
+    // Both are waiting for the lock by now (or fail to find the container: fine too).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(dir);
+    let outs = [first.wait(), second.wait()];
+    assert!(outs.iter().any(|o| o.success()), "no delete succeeded");
+    let runs = fs::read_to_string(&count).unwrap_or_default();
+    assert_eq!(runs.lines().count(), 1, "poststop ran {runs:?}");
+    c.assert_nothing_left();
+}
