@@ -377,9 +377,17 @@ fn a_create_that_hangs_in_a_prestart_hook_is_failed_and_leaves_no_cgroup() {
     wait_all(&engine, std::slice::from_ref(&id), "failed", |s| {
         s == State::Failed
     });
+    // Directly under a hierarchy, or under a parent in it (the runtime's default one).
+    let left: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .flat_map(|h| fs::read_dir(h.path()).into_iter().flatten().flatten())
+        .map(|parent| parent.path().join(&id))
+        .chain(cgroup_dirs(&id))
+        .filter(|d| d.exists())
+        .collect();
     // The hook outlives the shim; let it end so nothing of this test is left running.
     std::thread::sleep(Duration::from_secs(3));
-    let left = cgroup_dirs(&id);
     let _ = engine.remove(&id, false, Duration::from_secs(30));
     for d in left.iter().rev() {
         let _ = fs::remove_dir(d);

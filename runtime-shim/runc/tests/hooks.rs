@@ -141,3 +141,38 @@ fn two_deletes_waiting_on_one_container_run_poststop_once() {
     assert_eq!(runs.lines().count(), 1, "poststop ran {runs:?}");
     c.assert_nothing_left();
 }
+
+#[test]
+fn a_create_killed_in_a_prestart_hook_leaves_no_cgroup_after_delete() {
+    // Killed before it recorded the container (a shim killed by a start timeout): the
+    // cgroup it made must still go with `delete --force`.
+    if skip_under_runc("the record of a half-made container is berth-runc's") {
+        return;
+    }
+    let mut c = TestContainer::new("hooks-killed", &["true"]);
+    let ppid = c.tmp_path().join("create.pid");
+    let script = format!(
+        "echo $PPID > {0}.tmp; /bin/mv {0}.tmp {0}; /bin/sleep 2",
+        ppid.display()
+    );
+    c.spec["hooks"] = json!({ "prestart": [sh(&script)] });
+    c.write_config();
+    let create = c.spawn_create();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid = loop {
+        if let Ok(text) = fs::read_to_string(&ppid) {
+            break text.trim().parse::<i32>().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("the prestart hook never ran: {}", create.wait());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) of the create this test started (its child, not yet reaped).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    create.wait().assert_failure();
+    c.cmd(&["delete", "--force", c.id.as_str()])
+        .assert_success();
+    std::thread::sleep(std::time::Duration::from_secs(2)); // the hook's sleep ends
+    c.assert_nothing_left();
+}

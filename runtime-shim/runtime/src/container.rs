@@ -508,9 +508,10 @@ impl Container {
             crate::rootfs::unmount_below(&self.record.rootfs, keep)?;
         }
         self.record.cgroup.destroy()?;
-        drop(lock);
         let state = self.record.oci_state(Status::Stopped);
+        // Removed before the lock goes: a delete waiting for it then finds nothing.
         self.dir.remove()?;
+        drop(lock);
         hooks::run_warn_only(self.record.hooks.as_ref(), HookKind::Poststop, &state);
         tracing::info!(id = %self.record.id, "deleted");
         Ok(())
