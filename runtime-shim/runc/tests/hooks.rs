@@ -125,11 +125,10 @@ fn two_deletes_waiting_on_one_container_run_poststop_once() {
     c.start().assert_success();
     c.wait_for_status("stopped");
     let dir = fs::File::open(c.root.join(&c.id)).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
     // SAFETY: flock on a descriptor this test owns.
-    assert_eq!(
-        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&dir), libc::LOCK_EX) },
-        0
-    );
+    let locked = unsafe { libc::flock(fd, libc::LOCK_EX) };
+    assert_eq!(locked, 0);
     let first = c.spawn(&["delete", c.id.as_str()]);
     let second = c.spawn(&["delete", c.id.as_str()]);
     // Both are waiting for the lock by now (or fail to find the container: fine too).
