@@ -259,6 +259,32 @@ fn an_exec_on_a_container_that_does_not_exist_touches_no_file() {
 }
 
 #[test]
+fn concurrent_execs_of_one_name_start_one_and_refuse_the_rest_with_409() {
+    let scratch = Scratch::new("execrace");
+    let d = Daemon::start(&scratch, &[], &[]);
+    let id = format!("api-execrace-{}", std::process::id());
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&create(&scratch, &id, &["sleep", "1000"]).to_string()),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    wait_state(&d, &id, "running");
+    let path = format!("/v1/containers/{id}/exec");
+    let body = json!({"args": ["sleep", "1"], "wait": false, "exec_id": "same"}).to_string();
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| d.call("POST", &path, Some(&body))))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let started = answers.iter().filter(|r| r.status == 202).count();
+    let refused = answers.iter().filter(|r| r.status == 409).count();
+    assert_eq!((started, refused), (1, 7), "{answers:?}");
+    d.call("DELETE", &format!("/v1/containers/{id}?force=true"), None);
+}
+
+#[test]
 fn an_execs_result_is_fetched_by_name_also_after_a_daemon_restart() {
     let scratch = Scratch::new("execres");
     let mut d = Daemon::start(&scratch, &[], &[]);

@@ -360,6 +360,46 @@ fn a_start_that_hangs_is_failed_and_leaves_nothing() {
 }
 
 #[test]
+fn a_create_that_hangs_in_a_prestart_hook_is_failed_and_leaves_no_cgroup() {
+    // The shim is killed while `create` runs a prestart hook: the cgroup exists but the
+    // runtime has not yet recorded the container; the cleanup must still remove it.
+    let dir = std::env::temp_dir().join(format!("berth-engine-prehang-{}", std::process::id()));
+    let _scratch = Scratch(dir.clone());
+    let (engine, _, shim) = engine_with(&dir, 1, Duration::from_secs(1));
+    let id = format!("eng-prehang-{}", std::process::id());
+    let b = bundle(&dir, &id, &["sleep", "1000"]);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["hooks"] =
+        serde_json::json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]});
+    fs::write(b.join("config.json"), spec.to_string()).unwrap();
+    engine.submit(ContainerSpec::bundle(&id, b)).unwrap();
+    wait_all(&engine, std::slice::from_ref(&id), "failed", |s| {
+        s == State::Failed
+    });
+    // Directly under a hierarchy, or under a parent in it (the runtime's default one).
+    let left: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .flat_map(|h| fs::read_dir(h.path()).into_iter().flatten().flatten())
+        .map(|parent| parent.path().join(&id))
+        .chain(cgroup_dirs(&id))
+        .filter(|d| d.exists())
+        .collect();
+    // The hook outlives the shim; let it end so nothing of this test is left running.
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = engine.remove(&id, false, Duration::from_secs(30));
+    for d in left.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
+    assert_eq!(left, Vec::<PathBuf>::new(), "{id}'s cgroups left");
+    assert!(
+        !shim.runtime_root().join(&id).exists(),
+        "{id}'s runtime state left"
+    );
+}
+
+#[test]
 fn a_container_whose_exec_fails_after_create_is_failed_with_the_reason() {
     // Issue 12.1: the init failed between the start handshake and its exec, and the
     // container was recorded as started.

@@ -81,11 +81,20 @@ pub fn sweep_results(dir: &Path, keep: Duration, live: bool) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
-        let is_output = path
+        let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("exec-") && n.ends_with(".out"));
-        if !is_output {
+            .unwrap_or_default();
+        if !name.starts_with("exec-") {
+            continue;
+        }
+        // An exit record whose output went (fetched or swept before the shim wrote it).
+        if name.ends_with(".exit") && !path.with_extension("out").exists() && old(&path) {
+            let _ = std::fs::remove_file(&path);
+            removed += 1;
+            continue;
+        }
+        if !name.ends_with(".out") {
             continue;
         }
         let exit = exec_exit_file(&path);
@@ -142,5 +151,16 @@ mod tests {
         assert!(!path.exists() && !exec_exit_file(&path).exists() && other.exists());
         assert_eq!(sweep_results(dir.path(), Duration::ZERO, false), 1);
         assert!(!other.exists());
+    }
+
+    #[test]
+    fn an_exit_record_whose_output_went_is_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let orphan = exec_exit_file(&dir.path().join("exec-gone.out"));
+        std::fs::write(&orphan, r#"{"code":0,"at":"t"}"#).unwrap();
+        assert_eq!(sweep_results(dir.path(), RESULT_KEEP, true), 0);
+        assert!(orphan.exists(), "kept while young");
+        assert_eq!(sweep_results(dir.path(), Duration::ZERO, true), 1);
+        assert!(!orphan.exists());
     }
 }

@@ -8,15 +8,17 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_shim_protocol::{
-    read_exit_file, CgroupDirs, Message, Request, SpawnOptions, Status, CLEANUP_ARG, PID_FILE,
+    read_exit_file, CgroupDirs, Message, Request, SpawnOptions, Status, CLEANUP_ARG,
+    CLEANUP_STILL_SERVES, PID_FILE,
 };
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::client::{ClientError, ShimClient};
 use crate::exec_files::{sweep_results, RESULT_KEEP};
@@ -86,7 +88,20 @@ impl ShimConfig {
     /// binary in its cleanup mode, with the runtime that shim used. A process the
     /// engine starts, so the engine itself neither links the runtime nor kills anything.
     pub fn clean_up(&self, id: &str) -> Result<(), String> {
+        match self.run_cleanup(id)? {
+            Cleanup::Done => Ok(()),
+            Cleanup::StillServes => Err("a shim still serves it; it is not lost".into()),
+        }
+    }
+
+    /// [`ShimConfig::clean_up`], telling a shim that still serves apart. One cleanup of
+    /// an id at a time: one that waited for another finds nothing left to do.
+    fn run_cleanup(&self, id: &str) -> Result<Cleanup, String> {
         let dir = self.shim_dir(id);
+        let (_turn, waited) = CleanupTurn::take(&dir);
+        if waited && !self.shim_lost(id) {
+            return Ok(Cleanup::Done);
+        }
         let mut child = Command::new(&self.shim_binary)
             .arg(CLEANUP_ARG)
             .arg("--id")
@@ -98,14 +113,22 @@ impl ShimConfig {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group: an external runtime it runs goes with it on a timeout.
+            .process_group(0)
             .spawn()
             .map_err(|e| format!("running {}: {e}", self.shim_binary.display()))?;
         match wait_timeout(&mut child, CLEANUP_TIMEOUT) {
-            Ok(Some(status)) if status.success() => Ok(()),
+            Ok(Some(status)) if status.success() => Ok(Cleanup::Done),
+            Ok(Some(status)) if status.code() == Some(i32::from(CLEANUP_STILL_SERVES)) => {
+                Ok(Cleanup::StillServes)
+            }
             // It said why in the shim log.
             Ok(Some(status)) => Err(shim_failure(&dir).unwrap_or_else(|| status.to_string())),
             Ok(None) => {
-                // Ours to stop: it hangs.
+                // Ours to stop: it hangs, and so may the runtime it started. The group
+                // id cannot be reused while its leader (not yet reaped) exists.
+                // SAFETY: kill(2) on the process group of our own unreaped child.
+                unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
                 let _ = child.kill();
                 let _ = child.wait();
                 Err(format!(
@@ -115,6 +138,71 @@ impl ShimConfig {
             }
             Err(e) => Err(format!("waiting for the cleanup: {e}")),
         }
+    }
+}
+
+/// How often [`Shims::recover`] asks a shim that accepts the connection for its state.
+const RECOVER_TRIES: u32 = 3;
+/// How long each of those asks waits for the answer.
+const RECOVER_ANSWER_WAIT: Duration = Duration::from_secs(5);
+
+/// The state of the shim in `dir` and a client to follow it; a shim that accepts the
+/// connection but does not answer (busy, or it dropped us) is asked again a few times.
+fn ask_state(dir: &Path) -> Option<(ShimClient, berth_shim_protocol::ShimState)> {
+    for attempt in 0..RECOVER_TRIES {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Refused or no socket: no shim listens, asking again will not change that.
+        let mut client = ShimClient::connect(dir).ok()?;
+        if client.set_read_timeout(Some(RECOVER_ANSWER_WAIT)).is_err() {
+            continue;
+        }
+        if let Ok(Message::State(state)) = client.request(&Request::State) {
+            if client.set_read_timeout(None).is_ok() {
+                return Some((client, state));
+            }
+        }
+    }
+    None
+}
+
+/// What a cleanup after a shim taken for lost found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cleanup {
+    /// What the shim left is gone.
+    Done,
+    /// The shim still serves its container: nothing was touched.
+    StillServes,
+}
+
+/// The shim directories whose cleanup runs now (see [`CleanupTurn`]).
+static CLEANING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Signalled when a cleanup ends.
+static CLEANED: Condvar = Condvar::new();
+
+/// The right to clean up after one shim (by its directory): the janitor and a DELETE
+/// must not both run `--cleanup`, or the runtime's delete (and poststop hooks) run twice.
+struct CleanupTurn(PathBuf);
+
+impl CleanupTurn {
+    /// Wait for any other cleanup of `dir` to end, then claim it; whether it waited.
+    fn take(dir: &Path) -> (CleanupTurn, bool) {
+        let mut cleaning = CLEANING.lock();
+        let mut waited = false;
+        while cleaning.iter().any(|d| d == dir) {
+            waited = true;
+            CLEANED.wait(&mut cleaning);
+        }
+        cleaning.push(dir.to_path_buf());
+        (CleanupTurn(dir.to_path_buf()), waited)
+    }
+}
+
+impl Drop for CleanupTurn {
+    fn drop(&mut self) {
+        CLEANING.lock().retain(|d| *d != self.0);
+        CLEANED.notify_all();
     }
 }
 
@@ -499,16 +587,26 @@ fn lost_reason(why: &str, cleaned: &Result<(), String>) -> String {
 /// A shim that died without exiting by itself: remove what it left, then say how its
 /// container ended — the exit it recorded, or `why`. Reported only once the cleanup is
 /// over, so the id cannot be taken again while it runs.
-fn settle_lost(config: &ShimConfig, id: &str, exit: Option<Exit>, why: &str) -> Observation {
-    let cleaned = config.clean_up(id);
+/// `None` (nothing touched) if the cleanup found the shim still serving.
+fn settle_lost(
+    config: &ShimConfig,
+    id: &str,
+    exit: Option<Exit>,
+    why: &str,
+) -> Option<Observation> {
+    let cleaned = match config.run_cleanup(id) {
+        Ok(Cleanup::StillServes) => return None,
+        Ok(Cleanup::Done) => Ok(()),
+        Err(e) => Err(e),
+    };
     match &cleaned {
         Ok(()) => tracing::warn!(%id, "its shim was lost; removed what it left"),
         Err(e) => tracing::error!(%id, "its shim was lost; removing what it left: {e}"),
     }
-    Observation::Lost {
+    Some(Observation::Lost {
         exit,
         reason: lost_reason(why, &cleaned),
-    }
+    })
 }
 
 /// A shim whose connection ended may still live (it drops a client whose socket is
@@ -573,7 +671,18 @@ impl Shims {
                         continue;
                     }
                     let why = "its shim died without recording an exit (killed?)";
-                    to(&id, settle_lost(&config, &id, exit, why));
+                    let lost = settle_lost(&config, &id, exit, why);
+                    // The cleanup found it serving after all: follow it if it answers.
+                    if lost.is_none() && refollow(&config, &monitor, &id, &*to) {
+                        continue;
+                    }
+                    to(
+                        &id,
+                        lost.unwrap_or_else(|| Observation::Lost {
+                            exit: None,
+                            reason: format!("{why}; it still serves but does not answer"),
+                        }),
+                    );
                 }
             })?;
         let config = self.config.clone();
@@ -608,16 +717,28 @@ impl Shims {
         let dir = self.config.shim_dir(id);
         if !live {
             if self.config.shim_lost(id) && ShimClient::connect(&dir).is_err() {
-                return Recovered::Gone(settle_lost(&self.config, id, None, ""));
+                if let Some(lost) = settle_lost(&self.config, id, None, "") {
+                    return Recovered::Gone(lost);
+                }
             }
             return Recovered::Nothing;
         }
-        let answer = ShimClient::connect(&dir).ok().and_then(|mut client| {
-            match client.request(&Request::State) {
-                Ok(Message::State(state)) => Some((client, state)),
-                _ => None,
+        let mut answer = ask_state(&dir);
+        let exit = read_exit_file(&dir).ok().flatten().as_ref().map(Exit::from);
+        let why = "its shim is gone (not reachable after the daemon restarted)";
+        if answer.is_none() && self.config.shim_lost(id) {
+            match self.config.run_cleanup(id) {
+                // It still serves (busy, or it dropped us): follow it after all.
+                Ok(Cleanup::StillServes) => answer = ask_state(&dir),
+                cleaned => {
+                    let cleaned = cleaned.map(|_| ());
+                    return Recovered::Gone(Observation::Lost {
+                        reason: lost_reason(why, &cleaned),
+                        exit,
+                    });
+                }
             }
-        });
+        }
         if let Some((client, s)) = answer {
             let view = ShimView {
                 status: s.status,
@@ -632,11 +753,6 @@ impl Shims {
                 cgroups: s.cgroups,
             };
             return Recovered::Found(view, Follow { client, dir });
-        }
-        let exit = read_exit_file(&dir).ok().flatten().as_ref().map(Exit::from);
-        let why = "its shim is gone (not reachable after the daemon restarted)";
-        if self.config.shim_lost(id) {
-            return Recovered::Gone(settle_lost(&self.config, id, exit, why));
         }
         Recovered::Gone(Observation::Lost {
             exit,

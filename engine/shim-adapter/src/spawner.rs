@@ -21,7 +21,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
@@ -177,9 +177,17 @@ impl SpawnedShim {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd; a pidfd is readable once its process has exited.
-        unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd; a pidfd is readable once its process has exited.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            // A signal delivered to this thread (EINTR) says nothing about the shim.
+            if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return n > 0;
+            }
+        }
     }
 
     /// SIGKILL the shim. Once it has exited this does nothing: a pidfd never names

@@ -22,6 +22,9 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// followed by `--id ID --state-dir DIR --runtime-root ROOT`): the container is removed
 /// as the runtime's `delete --force` would, with the runtime that shim used.
 pub const CLEANUP_ARG: &str = "--cleanup";
+/// The exit status of `berth-shim --cleanup` when a shim still serves the container:
+/// it is not lost, nothing was touched, and the caller should follow it again.
+pub const CLEANUP_STILL_SERVES: u8 = 3;
 
 /// Where the shim records the exit of an exec'd process that has an output file of its
 /// own: beside it, `<stem>.exit` (an [`ExitRecord`]), written before

@@ -110,3 +110,68 @@ fn failing_poststop_only_warns() {
     c.delete().assert_success();
     c.assert_nothing_left();
 }
+
+#[test]
+fn two_deletes_waiting_on_one_container_run_poststop_once() {
+    // Two cleanups of one id (the daemon's janitor and a DELETE) both wait for the lock;
+    // the one that gets it second must find the container gone, not delete it again.
+    if skip_under_runc("the lock on the state directory is berth-runc's") {
+        return;
+    }
+    let mut c = TestContainer::new("hooks-twice", &["true"]);
+    let count = c.tmp_path().join("poststop.count");
+    c.spec["hooks"] = json!({ "poststop": [sh(&format!("echo x >> {}", count.display()))] });
+    c.create().assert_success();
+    c.start().assert_success();
+    c.wait_for_status("stopped");
+    let dir = fs::File::open(c.root.join(&c.id)).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&dir);
+    // SAFETY: flock on a descriptor this test owns.
+    let locked = unsafe { libc::flock(fd, libc::LOCK_EX) };
+    assert_eq!(locked, 0);
+    let first = c.spawn(&["delete", c.id.as_str()]);
+    let second = c.spawn(&["delete", c.id.as_str()]);
+    // Both are waiting for the lock by now (or fail to find the container: fine too).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(dir);
+    let outs = [first.wait(), second.wait()];
+    assert!(outs.iter().any(|o| o.success()), "no delete succeeded");
+    let runs = fs::read_to_string(&count).unwrap_or_default();
+    assert_eq!(runs.lines().count(), 1, "poststop ran {runs:?}");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn a_create_killed_in_a_prestart_hook_leaves_no_cgroup_after_delete() {
+    // Killed before it recorded the container (a shim killed by a start timeout): the
+    // cgroup it made must still go with `delete --force`.
+    if skip_under_runc("the record of a half-made container is berth-runc's") {
+        return;
+    }
+    let mut c = TestContainer::new("hooks-killed", &["true"]);
+    let ppid = c.tmp_path().join("create.pid");
+    let script = format!(
+        "echo $PPID > {0}.tmp; /bin/mv {0}.tmp {0}; /bin/sleep 2",
+        ppid.display()
+    );
+    c.spec["hooks"] = json!({ "prestart": [sh(&script)] });
+    c.write_config();
+    let create = c.spawn_create();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pid = loop {
+        if let Ok(text) = fs::read_to_string(&ppid) {
+            break text.trim().parse::<i32>().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("the prestart hook never ran: {}", create.wait());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) of the create this test started (its child, not yet reaped).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    create.wait().assert_failure();
+    c.cmd(&["delete", "--force", c.id.as_str()])
+        .assert_success();
+    std::thread::sleep(std::time::Duration::from_secs(2)); // the hook's sleep ends
+    c.assert_nothing_left();
+}

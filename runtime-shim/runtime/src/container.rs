@@ -163,7 +163,13 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         .map(|d| d.path().to_path_buf())
         .unwrap_or_default();
 
-    cgroup.create(linux.and_then(|l| l.resources().as_ref()))?;
+    // Recorded before it is made: a `create` killed from here on (a hook that hangs)
+    // leaves no state.json, and the cleanup (`remove_abandoned`) removes the cgroup by this.
+    cgroup.claim()?;
+    if let Some(dir) = rollback.dir.as_ref() {
+        dir.write_cgroup(&cgroup)?;
+    }
+    cgroup.build(linux.and_then(|l| l.resources().as_ref()))?;
     rollback.cgroup = Some(&cgroup);
 
     let fifo = dir_path.join(EXEC_FIFO);
@@ -466,6 +472,10 @@ impl Container {
     /// refused, untouched, unless `force`, which kills it.
     pub fn delete(self, force: bool) -> Result<()> {
         let lock = self.dir.lock()?;
+        // Another delete may have held the lock before us and removed the container.
+        if !self.dir.path().exists() {
+            return Err(Error::NotFound(self.id().to_string()));
+        }
         let status = self.status();
         if !status.can_delete() && !force {
             return Err(Error::WrongState {
@@ -494,9 +504,10 @@ impl Container {
             crate::rootfs::unmount_below(&self.record.rootfs, keep)?;
         }
         self.record.cgroup.destroy()?;
-        drop(lock);
         let state = self.record.oci_state(Status::Stopped);
+        // Removed before the lock goes: a delete waiting for it then finds nothing.
         self.dir.remove()?;
+        drop(lock);
         hooks::run_warn_only(self.record.hooks.as_ref(), HookKind::Poststop, &state);
         tracing::info!(id = %self.record.id, "deleted");
         Ok(())

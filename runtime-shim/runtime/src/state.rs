@@ -17,6 +17,14 @@ use crate::cgroups::Cgroup;
 use crate::error::{Error, IoContext, Result};
 use crate::process_info;
 
+/// The container's cgroup, recorded by `create` before it makes it (so that the cleanup
+/// of a `create` killed before `state.json` was written can remove it).
+const CGROUP_FILE: &str = "cgroup.json";
+
+/// How long [`ContainerDir::remove_abandoned`] waits for the processes of a half-made
+/// container's cgroup to die after SIGKILL.
+const ABANDONED_KILL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Name of the persisted state file inside a container's directory.
 const STATE_FILE: &str = "state.json";
 /// Name of the FIFO the init blocks on until `start`.
@@ -183,6 +191,7 @@ impl ContainerDir {
         let file = File::open(&self.path).io("open state directory", &self.path)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => {
+                self.remove_abandoned_cgroup()?;
                 drop(lock);
                 self.remove()
             }
@@ -193,6 +202,46 @@ impl ContainerDir {
             }),
             Err((_, errno)) => Err(Error::sys("flock", self.path.display(), errno)),
         }
+    }
+
+    /// Kill what is in the cgroup `create` recorded (if it made it) and remove it.
+    fn remove_abandoned_cgroup(&self) -> Result<()> {
+        let file = self.path.join(CGROUP_FILE);
+        let cgroup: Cgroup = match fs::read(&file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Config {
+                path: file.clone(),
+                reason: format!("corrupt cgroup file: {e}"),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("read", file, e)),
+        };
+        if cgroup.created() {
+            let deadline = std::time::Instant::now() + ABANDONED_KILL_PATIENCE;
+            loop {
+                let pids = cgroup.pids()?;
+                if pids.is_empty() || std::time::Instant::now() > deadline {
+                    break;
+                }
+                for pid in pids {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        Ok(cgroup.destroy()?)
+    }
+
+    /// Record the cgroup `create` is about to make (see [`CGROUP_FILE`]).
+    pub fn write_cgroup(&self, cgroup: &Cgroup) -> Result<()> {
+        let file = self.path.join(CGROUP_FILE);
+        let bytes = serde_json::to_vec(cgroup).map_err(|e| Error::Config {
+            path: file.clone(),
+            reason: format!("cannot encode cgroup: {e}"),
+        })?;
+        berth_atomic_file::write(&file, &bytes).io("write", &file)
     }
 
     /// Read the record, or `None` while `create` has not yet written it.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use berth_runtime::container::Container;
 use berth_runtime::state::{now_rfc3339, ContainerDir};
 use berth_runtime::Error;
-use berth_shim_protocol::{Status, PID_FILE, SOCKET_FILE};
+use berth_shim_protocol::{Status, CLEANUP_STILL_SERVES, PID_FILE, SOCKET_FILE};
 use clap::Parser;
 
 use crate::backend::Backend;
@@ -53,6 +53,15 @@ pub fn run(args: Vec<OsString>) -> u8 {
             return 2;
         }
     };
+    // The engine thinks the shim is gone; a shim that still answers owns its container.
+    if server::answers(&cli.state_dir) {
+        eprintln!(
+            "berth-shim {}: a shim still serves {}; it is not lost",
+            cli.id,
+            cli.state_dir.display()
+        );
+        return CLEANUP_STILL_SERVES;
+    }
     match clean_up(&cli) {
         Ok(()) => 0,
         Err(message) => {
@@ -65,13 +74,6 @@ pub fn run(args: Vec<OsString>) -> u8 {
 }
 
 fn clean_up(cli: &CleanupCli) -> Result<()> {
-    // The engine thinks the shim is gone; a shim that still answers owns its container.
-    if server::answers(&cli.state_dir) {
-        return Err(ShimError::Refused(format!(
-            "a shim still serves {}; it is not lost",
-            cli.state_dir.display()
-        )));
-    }
     match fs::read(cli.state_dir.join(RUNTIME_FILE)) {
         Ok(path) => delete_external(cli, PathBuf::from(OsString::from_vec(path))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => delete_builtin(cli),
@@ -91,7 +93,11 @@ fn clean_up(cli: &CleanupCli) -> Result<()> {
 fn delete_builtin(cli: &CleanupCli) -> Result<()> {
     let root = &cli.runtime_root;
     match Container::load(root, &cli.id) {
-        Ok(c) => c.delete(true),
+        // Gone meanwhile: another cleanup of it got the lock first.
+        Ok(c) => match c.delete(true) {
+            Err(Error::NotFound(_)) => Ok(()),
+            other => other,
+        },
         Err(Error::NotFound(_)) => Ok(()),
         Err(Error::WrongState {
             status: Status::Creating,

@@ -91,10 +91,15 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
     // A container that exists, before any of its files is touched: the id then names
     // a real shim directory, never a path of the caller's making.
     record(app, id)?;
+    // Held until the shim made the output file: a second POST of the name meanwhile is
+    // refused (409) here, as it is by the file afterwards.
+    let mut claim = None;
     let output = match app.shim.clone() {
         Some(shim) => {
             let (id, exec_id) = (id.to_owned(), exec_id.clone());
-            Some(blocking(move || output_file(&shim, &id, &exec_id)).await?)
+            let (output, held) = blocking(move || output_file(&shim, &id, &exec_id)).await?;
+            claim = Some(held);
+            Some(output)
         }
         None => None,
     };
@@ -109,6 +114,7 @@ pub async fn exec(app: &Arc<App>, id: &str, body: ExecRequest) -> Reply {
     let (owned, file) = (id.clone(), output.clone());
     let (pid, sub) =
         blocking(move || Ok(engine.exec(&owned, args, file, CONTROL_TIMEOUT)?)).await?;
+    drop(claim);
     let started = serde_json::json!({ "pid": pid, "exec_id": exec_id });
     let (Some(mut sub), Some(output), true) = (sub, output, wait) else {
         return json(StatusCode::ACCEPTED, &started);
@@ -159,15 +165,44 @@ fn output_file(
     shim: &berth_engine::ShimConfig,
     id: &str,
     exec_id: &str,
-) -> Result<PathBuf, ApiError> {
+) -> Result<(PathBuf, OutputClaim), ApiError> {
     sweep_results(&shim.shim_dir(id), RESULT_KEEP, true);
     let output = shim.exec_output(id, exec_id);
-    if output.exists() {
-        return Err(ApiError::conflict(format!(
+    let conflict = || {
+        ApiError::conflict(format!(
             "container {id} has an exec {exec_id} already; fetch its result first"
-        )));
+        ))
+    };
+    let claim = OutputClaim::take(&output).ok_or_else(conflict)?;
+    if output.exists() {
+        return Err(conflict());
     }
-    Ok(output)
+    Ok((output, claim))
+}
+
+/// Output files whose exec is being started (the shim has not made them yet).
+static STARTING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// The claim on an exec's output file name while its exec starts.
+struct OutputClaim(PathBuf);
+
+impl OutputClaim {
+    /// Claim `path`; `None` if another request holds it.
+    fn take(path: &std::path::Path) -> Option<OutputClaim> {
+        let mut starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        if starting.iter().any(|p| p == path) {
+            return None;
+        }
+        starting.push(path.to_path_buf());
+        Some(OutputClaim(path.to_path_buf()))
+    }
+}
+
+impl Drop for OutputClaim {
+    fn drop(&mut self) {
+        let mut starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
+        starting.retain(|p| *p != self.0);
+    }
 }
 
 /// `GET /v1/containers/{id}/exec?exec_id=…`: the result of an exec — whether it runs,

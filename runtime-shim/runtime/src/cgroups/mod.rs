@@ -446,6 +446,14 @@ impl Cgroup {
     /// ([`CgroupError::NotEmpty`] otherwise, before anything is touched). On failure
     /// everything created is removed again before the error is returned.
     pub fn create(&mut self, resources: Option<&LinuxResources>) -> Result<(), CgroupError> {
+        self.claim()?;
+        self.build(resources)
+    }
+
+    /// The first half of [`Cgroup::create`]: refuse a cgroup that holds processes and
+    /// learn whether we will make it ([`Cgroup::created`]). Nothing is touched, so the
+    /// caller can record the cgroup before [`Cgroup::build`] makes it.
+    pub fn claim(&mut self) -> Result<(), CgroupError> {
         let existing: Vec<&Path> = self.dirs().into_iter().filter(|d| d.is_dir()).collect();
         for dir in &existing {
             let mut pids = Vec::new();
@@ -458,6 +466,12 @@ impl Cgroup {
             }
         }
         self.created = existing.is_empty();
+        Ok(())
+    }
+
+    /// The second half of [`Cgroup::create`]: make the directories and apply
+    /// `resources`; on failure everything made is removed again.
+    pub fn build(&self, resources: Option<&LinuxResources>) -> Result<(), CgroupError> {
         let empty = LinuxResources::default();
         let result = self.make(resources.unwrap_or(&empty));
         if let Err(err) = result {
