@@ -9,7 +9,7 @@ use std::process::Command;
 use harness::{Daemon, Scratch};
 
 #[test]
-#[ignore = "run by a_passing_test_shows_no_daemon_log_and_a_failing_one_does"]
+#[ignore = "a child of a_passing_test_shows_no_daemon_log_and_a_failing_one_does, which runs it in its own process and reads its output; it is not a test alone"]
 fn child_daemon_test_that_passes() {
     let scratch = Scratch::new("quiet-pass");
     let d = Daemon::start(&scratch, &[], &[]);
@@ -19,7 +19,7 @@ fn child_daemon_test_that_passes() {
 }
 
 #[test]
-#[ignore = "run by a_passing_test_shows_no_daemon_log_and_a_failing_one_does"]
+#[ignore = "a child of a_passing_test_shows_no_daemon_log_and_a_failing_one_does; it fails on purpose, so that test can see the log a failure shows"]
 fn child_daemon_test_that_fails() {
     let scratch = Scratch::new("quiet-fail");
     let d = Daemon::start(&scratch, &[], &[]);

@@ -65,14 +65,6 @@ pub enum ExecError {
     /// The shim could not be asked.
     #[error(transparent)]
     Control(#[from] ControlError),
-    /// The shim could not start the process.
-    #[error("container {id}: {message}")]
-    Failed {
-        /// The container.
-        id: String,
-        /// The shim's reason.
-        message: String,
-    },
     /// The shim answered something else than a pid.
     #[error("container {id}: the shim answered {reply} to exec")]
     Unexpected {

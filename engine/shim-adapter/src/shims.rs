@@ -7,7 +7,7 @@
 //! again after a restart ([`Shims::recover`]).
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -216,26 +216,10 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitS
     }
     // SAFETY: a descriptor just returned by pidfd_open that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd {
-            fd: pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut pfd, 1, ms) } {
-            0 => return Ok(None),
-            n if n > 0 => return child.wait().map(Some),
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
+    if crate::spawner::pidfd_exited(pidfd.as_fd(), timeout)? {
+        child.wait().map(Some)
+    } else {
+        Ok(None)
     }
 }
 
@@ -619,22 +603,32 @@ fn refollow(
     sink: &(dyn Fn(&str, Observation) + Send + Sync),
 ) -> bool {
     let dir = config.shim_dir(id);
-    let Ok(mut client) = ShimClient::connect(&dir) else {
-        return false;
-    };
-    let Ok(Message::State(state)) = client.request(&Request::State) else {
+    let Some((client, state)) = ask_state(&dir) else {
         return false;
     };
     tracing::warn!(%id, "lost the connection to its shim, which still answers: following it again");
-    if let (Status::Stopped, Some(code)) = (state.status, state.exit_code) {
-        let at = state
-            .exited_at
-            .as_deref()
-            .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
-        sink(id, Observation::Exited(Exit { code, at }));
+    let view = view_of(state);
+    if let (Status::Stopped, Some(exit)) = (view.status, view.exit) {
+        sink(id, Observation::Exited(exit));
     }
     monitor.watch(id.to_owned(), client, dir);
     true
+}
+
+/// A shim's state, in the engine's terms.
+fn view_of(s: berth_shim_protocol::ShimState) -> ShimView {
+    ShimView {
+        status: s.status,
+        pid: s.pid,
+        exit: s.exit_code.map(|code| Exit {
+            code,
+            at: s
+                .exited_at
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
+        }),
+        cgroups: s.cgroups,
+    }
 }
 
 /// What a shim's event says, in the engine's terms; `None` for replies to requests.
@@ -740,19 +734,7 @@ impl Shims {
             }
         }
         if let Some((client, s)) = answer {
-            let view = ShimView {
-                status: s.status,
-                pid: s.pid,
-                exit: s.exit_code.map(|code| Exit {
-                    code,
-                    at: s
-                        .exited_at
-                        .as_deref()
-                        .and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
-                }),
-                cgroups: s.cgroups,
-            };
-            return Recovered::Found(view, Follow { client, dir });
+            return Recovered::Found(view_of(s), Follow { client, dir });
         }
         Recovered::Gone(Observation::Lost {
             exit,

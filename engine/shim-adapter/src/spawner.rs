@@ -18,7 +18,7 @@
 //! engine's end closes, the spawner exits; its shims live on (own sessions, as before).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -172,22 +172,7 @@ impl Drop for Spawner {
 impl SpawnedShim {
     /// Wait at most `timeout` for the shim to exit; whether it did.
     pub fn wait_exit(&self, timeout: Duration) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: self.pidfd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd; a pidfd is readable once its process has exited.
-            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-            // A signal delivered to this thread (EINTR) says nothing about the shim.
-            if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                return n > 0;
-            }
-        }
+        pidfd_exited(self.pidfd.as_fd(), timeout).unwrap_or(false)
     }
 
     /// SIGKILL the shim. Once it has exited this does nothing: a pidfd never names
@@ -208,6 +193,30 @@ impl SpawnedShim {
             Ok(())
         } else {
             Err(err)
+        }
+    }
+}
+
+/// Wait at most `timeout` for the process of `pidfd` to exit; whether it did. A signal
+/// delivered to this thread (EINTR) says nothing about that process: the wait goes on.
+pub(crate) fn pidfd_exited(pidfd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd; a pidfd is readable once its process has exited.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n >= 0 {
+            return Ok(n > 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }

@@ -146,7 +146,6 @@ impl From<ExecError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "bundle_changed", e.to_string())
             }
             ExecError::Control(c) => c.into(),
-            ExecError::Failed { .. } => ApiError::invalid("exec_failed", e.to_string()),
             ExecError::Unexpected { .. } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "shim_error", e.to_string())
             }
