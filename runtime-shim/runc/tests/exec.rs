@@ -88,7 +88,17 @@ fn exec_detached_writes_pid_file_and_dies_with_the_container() {
         .trim()
         .parse()
         .unwrap();
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    // `exec -d` returns when the exec closes the runtime's close-on-exec pipe (as runc's
+    // does); the kernel fills in the new program's arguments a moment later, so a read in
+    // between sees an empty cmdline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let cmdline = loop {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        if !cmdline.is_empty() || std::time::Instant::now() > deadline {
+            break cmdline;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     assert!(cmdline.starts_with("sleep\u{0}500"), "{cmdline:?}");
     let ps = c.cmd(&["ps", "--format", "json", &c.id]);
     ps.assert_success();
