@@ -32,6 +32,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         ],
     ),
     ("berth-shim-adapter", 2, &["berth-shim-protocol"]),
+    ("berth-images", 2, &["berth-atomic-file"]),
     (
         "berth-testkit",
         2,
