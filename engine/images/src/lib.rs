@@ -2,7 +2,7 @@
 //! container can run in.
 //!
 //! Layers of this crate, bottom up: [`digest`] (sha256 digests and verifying readers),
-//! [`reference`] (image names, resolved as docker does), [`registry`] (the OCI
+//! [`manifest`] (the JSON documents), [`reference`] (image names, resolved as docker does), [`registry`] (the OCI
 //! distribution client: manifests, blobs, auth), [`store`] (the content store: blobs by
 //! digest, image records, garbage collection), [`unpack`] (a layer's tar stream applied to a
 //! directory), [`snapshot`] (one read-only directory per layer by ChainID, an overlay per
@@ -13,6 +13,7 @@
 
 pub mod archive;
 pub mod digest;
+pub mod manifest;
 pub mod reference;
 pub mod registry;
 pub mod runspec;
