@@ -50,7 +50,7 @@ pub struct App {
     pub images: Option<Arc<berth_engine::Images>>,
 }
 
-/// One route: method, path pattern (`{id}`: one segment; `{ref*}`, last: one or more
+/// One route: method, path pattern (`{id}`: one segment; `{name}`, last: one or more
 /// segments, an image name with its slashes) and the handler answering it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -156,12 +156,12 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/images/import", Handler::ImageImport),
     route("POST", "/v1/images/save", Handler::ImageSave),
     route("POST", "/v1/images/prune", Handler::ImagePrune),
-    route("GET", "/v1/images/{ref*}", Handler::ImageGet),
-    route("DELETE", "/v1/images/{ref*}", Handler::ImageDelete),
+    route("GET", "/v1/images/{name}", Handler::ImageGet),
+    route("DELETE", "/v1/images/{name}", Handler::ImageDelete),
 ];
 
 /// The pattern segment that takes the rest of the path.
-const REST: &str = "{ref*}";
+const REST: &str = "{name}";
 
 /// Whether `segments` fit `pattern`.
 fn fits(pattern: &str, segments: &[&str]) -> bool {
@@ -180,7 +180,7 @@ fn fits(pattern: &str, segments: &[&str]) -> bool {
 }
 
 /// How much of a route's path is a parameter: literal segments win over `{id}`, which
-/// wins over `{ref*}`.
+/// wins over `{name}`.
 fn looseness(r: &&Route) -> usize {
     r.pattern.matches("{id}").count() + 2 * usize::from(r.pattern.ends_with(REST))
 }
@@ -237,7 +237,7 @@ where
         .collect();
     let (route, result) = match route_of(&method, &segments) {
         Routed::Route(route) => {
-            // `{id}` is always the third segment; `{ref*}` starts there.
+            // `{id}` is always the third segment; `{name}` starts there.
             let id = if route.pattern.ends_with(REST) {
                 segments[2..]
                     .iter()
