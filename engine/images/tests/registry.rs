@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use berth_images::manifest::{media, Descriptor, ImageConfig};
 use berth_images::reference::Reference;
-use berth_images::registry::{Client, Credentials, Platform, RegistryConfig, RegistryError, Resolved};
+use berth_images::registry::{
+    Client, Credentials, Platform, RegistryConfig, RegistryError, Resolved,
+};
 use berth_images::{Digest, DigestError};
 use berth_testkit::http::{self, Request, Server};
 use berth_testkit::image::{BuiltImage, BuiltManifest, Compression, Format, ImageBuilder, Layer};
@@ -39,14 +41,24 @@ fn digest(s: &str) -> Digest {
 }
 
 /// Resolves `name` on `reg`, then fetches and checks the config and every layer.
-fn pull_and_check(c: &Client, r: &Reference, want: &BuiltManifest, cr: Option<&Credentials>) -> Resolved {
+fn pull_and_check(
+    c: &Client,
+    r: &Reference,
+    want: &BuiltManifest,
+    cr: Option<&Credentials>,
+) -> Resolved {
     let res = c.resolve(r, &Platform::host(), cr).unwrap();
     assert_eq!(res.manifest_digest, digest(&want.manifest.digest));
     assert_eq!(res.manifest_bytes, want.manifest.bytes);
     let config = c.blob_bytes(r, &res.manifest.config, cr, 1 << 20).unwrap();
     assert_eq!(config, want.config.bytes);
     let config: ImageConfig = serde_json::from_slice(&config).unwrap();
-    let diff_ids: Vec<String> = config.rootfs.diff_ids.iter().map(|d| d.to_string()).collect();
+    let diff_ids: Vec<String> = config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
     assert_eq!(diff_ids, want.diff_ids);
     assert_eq!(res.manifest.layers.len(), want.layers.len());
     for (desc, blob) in res.manifest.layers.iter().zip(&want.layers) {
@@ -62,12 +74,17 @@ fn pull_and_check(c: &Client, r: &Reference, want: &BuiltManifest, cr: Option<&C
 fn oci_and_docker_images_resolve_and_their_blobs_verify() {
     let reg = Registry::start(Mode::Open);
     let c = client();
-    for (format, name) in [(Format::Oci, "test/oci:1"), (Format::Docker, "test/docker:1")] {
+    for (format, name) in [
+        (Format::Oci, "test/oci:1"),
+        (Format::Docker, "test/docker:1"),
+    ] {
         let built = ImageBuilder::busybox().format(format).push(&reg, name);
         let r = reference(&reg.host(), name);
         let res = pull_and_check(&c, &r, built.main(), None);
         assert!(res.index.is_none());
-        assert!(media::is_manifest(res.manifest.media_type.as_deref().unwrap()));
+        assert!(media::is_manifest(
+            res.manifest.media_type.as_deref().unwrap()
+        ));
         // The same manifest by digest.
         let pinned = r.with_digest(res.manifest_digest.clone());
         let again = c.resolve(&pinned, &Platform::host(), None).unwrap();
@@ -85,7 +102,11 @@ fn uncompressed_gzip_and_zstd_layers_stream_verified() {
         .file("data/a", b"a\n")
         .whiteout("etc/group")
         .opaque("root");
-    for (comp, tag) in [(Compression::None, "none"), (Compression::Gzip, "gzip"), (Compression::Zstd, "zstd")] {
+    for (comp, tag) in [
+        (Compression::None, "none"),
+        (Compression::Gzip, "gzip"),
+        (Compression::Zstd, "zstd"),
+    ] {
         let name = format!("test/layers:{tag}");
         let built = ImageBuilder::busybox()
             .compression(comp)
@@ -103,7 +124,13 @@ fn an_image_of_more_than_128_layers_resolves() {
         b = b.layer(Layer::new().file(format!("layers/{i}"), format!("{i}\n").as_bytes()));
     }
     let built = b.push(&reg, "test/deep:1");
-    let res = client().resolve(&reference(&reg.host(), "test/deep:1"), &Platform::host(), None).unwrap();
+    let res = client()
+        .resolve(
+            &reference(&reg.host(), "test/deep:1"),
+            &Platform::host(),
+            None,
+        )
+        .unwrap();
     assert_eq!(res.manifest.layers.len(), 131);
     assert_eq!(res.manifest_digest, digest(&built.main().manifest.digest));
 }
@@ -112,7 +139,10 @@ fn an_image_of_more_than_128_layers_resolves() {
 fn an_index_resolves_to_the_wanted_platform_and_refuses_a_missing_one() {
     let reg = Registry::start(Mode::Open);
     let c = client();
-    for (format, name) in [(Format::Oci, "test/multi:oci"), (Format::Docker, "test/multi:docker")] {
+    for (format, name) in [
+        (Format::Oci, "test/multi:oci"),
+        (Format::Docker, "test/multi:docker"),
+    ] {
         let built: BuiltImage = ImageBuilder::busybox()
             .format(format)
             .also_platform("linux/arm64/v8")
@@ -122,16 +152,35 @@ fn an_index_resolves_to_the_wanted_platform_and_refuses_a_missing_one() {
         let (index_digest, index_bytes) = res.index.clone().unwrap();
         assert_eq!(index_digest.to_string(), built.target());
         assert_eq!(index_bytes, built.index.as_ref().unwrap().bytes);
-        let arm = c.resolve(&r, &"linux/arm64".parse().unwrap(), None).unwrap();
-        assert_eq!(arm.manifest_digest, digest(&built.manifests[1].manifest.digest));
+        let arm = c
+            .resolve(&r, &"linux/arm64".parse().unwrap(), None)
+            .unwrap();
+        assert_eq!(
+            arm.manifest_digest,
+            digest(&built.manifests[1].manifest.digest)
+        );
         // By the index's digest, too.
-        let pinned = c.resolve(&r.with_digest(index_digest), &"linux/arm64/v8".parse().unwrap(), None).unwrap();
+        let pinned = c
+            .resolve(
+                &r.with_digest(index_digest),
+                &"linux/arm64/v8".parse().unwrap(),
+                None,
+            )
+            .unwrap();
         assert_eq!(pinned.manifest_digest, arm.manifest_digest);
 
-        let err = c.resolve(&r, &"linux/riscv64".parse().unwrap(), None).unwrap_err();
-        assert!(matches!(err, RegistryError::NoPlatform { ref available, .. } if available.len() == 2), "{err}");
+        let err = c
+            .resolve(&r, &"linux/riscv64".parse().unwrap(), None)
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::NoPlatform { ref available, .. } if available.len() == 2),
+            "{err}"
+        );
         let msg = err.to_string();
-        assert!(msg.contains("linux/riscv64") && msg.contains("linux/arm64/v8") && msg.contains(name), "{msg}");
+        assert!(
+            msg.contains("linux/riscv64") && msg.contains("linux/arm64/v8") && msg.contains(name),
+            "{msg}"
+        );
     }
 }
 
@@ -148,8 +197,13 @@ fn basic_auth_passes_with_the_password_and_refuses_a_wrong_one() {
     pull_and_check(&Client::new(config), &r, built.main(), None);
 
     for cr in [Some(creds("wrong")), None] {
-        let err = client().resolve(&r, &Platform::host(), cr.as_ref()).unwrap_err();
-        assert!(matches!(err, RegistryError::Unauthorized { ref registry, .. } if *registry == reg.host()), "{err}");
+        let err = client()
+            .resolve(&r, &Platform::host(), cr.as_ref())
+            .unwrap_err();
+        assert!(
+            matches!(err, RegistryError::Unauthorized { ref registry, .. } if *registry == reg.host()),
+            "{err}"
+        );
         assert!(err.to_string().contains(&reg.host()), "{err}");
     }
 }
@@ -168,8 +222,13 @@ fn token_auth_gets_one_token_per_scope_and_refuses_a_wrong_password() {
     // Manifest, config and two layers, twice: one token, cached for the repository's scope.
     assert_eq!(reg.token_requests() - before, 1);
 
-    let err = client().resolve(&r, &Platform::host(), Some(&creds("wrong"))).unwrap_err();
-    assert!(matches!(err, RegistryError::Unauthorized { ref registry, .. } if *registry == reg.host()), "{err}");
+    let err = client()
+        .resolve(&r, &Platform::host(), Some(&creds("wrong")))
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Unauthorized { ref registry, .. } if *registry == reg.host()),
+        "{err}"
+    );
     let err = client().resolve(&r, &Platform::host(), None).unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err}");
 }
@@ -183,7 +242,10 @@ fn unknown_repositories_tags_and_blobs_are_not_found() {
         let r = reference(&reg.host(), name);
         let err = c.resolve(&r, &Platform::host(), None).unwrap_err();
         assert!(matches!(err, RegistryError::NotFound { .. }), "{err}");
-        assert!(err.to_string().contains(&format!("{}/{name}", reg.host())), "{err}");
+        assert!(
+            err.to_string().contains(&format!("{}/{name}", reg.host())),
+            "{err}"
+        );
     }
     let mut desc = descriptor_of(&built.main().layers[0].bytes);
     desc.digest = Digest::of(b"not there");
@@ -191,7 +253,10 @@ fn unknown_repositories_tags_and_blobs_are_not_found() {
         .blob(&reference(&reg.host(), "test/known:1"), &desc, None)
         .map(drop)
         .unwrap_err();
-    assert!(matches!(err, RegistryError::NotFound { ref reference } if reference.contains(&desc.digest.to_string())), "{err}");
+    assert!(
+        matches!(err, RegistryError::NotFound { ref reference } if reference.contains(&desc.digest.to_string())),
+        "{err}"
+    );
 }
 
 #[test]
@@ -201,9 +266,18 @@ fn a_registry_that_is_down_is_a_clear_error() {
         retries: 1,
         ..RegistryConfig::default()
     });
-    let err = c.resolve(&reference(&host, "x:1"), &Platform::host(), None).unwrap_err();
-    assert!(matches!(err, RegistryError::Unreachable { ref registry, .. } if *registry == host), "{err}");
-    assert!(err.to_string().contains(&format!("registry {host} is unreachable")), "{err}");
+    let err = c
+        .resolve(&reference(&host, "x:1"), &Platform::host(), None)
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Unreachable { ref registry, .. } if *registry == host),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("registry {host} is unreachable")),
+        "{err}"
+    );
 }
 
 fn descriptor_of(bytes: &[u8]) -> Descriptor {
@@ -233,12 +307,19 @@ fn a_blob_that_stalls_midway_times_out() {
         ..RegistryConfig::default()
     });
     let desc = descriptor_of(&blob);
-    let mut reader = c.blob(&reference(&server.host(), "x:1"), &desc, None).unwrap();
+    let mut reader = c
+        .blob(&reference(&server.host(), "x:1"), &desc, None)
+        .unwrap();
     let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
     assert!(err.to_string().contains(&desc.digest.to_string()), "{err}");
-    let err = c.blob_bytes(&reference(&server.host(), "x:1"), &desc, None, len).unwrap_err();
-    assert!(matches!(err, RegistryError::Io { ref source, .. } if source.kind() == io::ErrorKind::TimedOut), "{err}");
+    let err = c
+        .blob_bytes(&reference(&server.host(), "x:1"), &desc, None, len)
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Io { ref source, .. } if source.kind() == io::ErrorKind::TimedOut),
+        "{err}"
+    );
 }
 
 /// A proxy to `reg` that flips one byte of every body whose path contains `corrupt`,
@@ -246,14 +327,20 @@ fn a_blob_that_stalls_midway_times_out() {
 fn corrupting_proxy(reg: &Registry, corrupt: &'static str, strip_digest: bool) -> Server {
     let upstream = reg.url();
     Server::start(move |req: &Request, conn: &mut TcpStream| {
-        let (status, headers, mut body) = http::forward(&format!("{upstream}{}", req.path), &req.headers);
+        let (status, headers, mut body) =
+            http::forward(&format!("{upstream}{}", req.path), &req.headers);
         if req.path.contains(corrupt) && !body.is_empty() {
             let mid = body.len() / 2;
             body[mid] ^= 0x20;
         }
         let keep: Vec<(&str, &str)> = headers
             .iter()
-            .filter(|(n, _)| !matches!(n.as_str(), "content-length" | "connection" | "transfer-encoding"))
+            .filter(|(n, _)| {
+                !matches!(
+                    n.as_str(),
+                    "content-length" | "connection" | "transfer-encoding"
+                )
+            })
             .filter(|(n, _)| !(strip_digest && n == "docker-content-digest"))
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
@@ -271,10 +358,20 @@ fn a_corrupted_manifest_or_blob_is_a_digest_mismatch() {
     let proxy = corrupting_proxy(&reg, "/manifests/", false);
     let r = reference(&proxy.host(), "test/corrupt:1");
     let err = c.resolve(&r, &Platform::host(), None).unwrap_err();
-    assert!(matches!(err, RegistryError::Digest { source: DigestError::Mismatch { .. }, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            RegistryError::Digest {
+                source: DigestError::Mismatch { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
     // … and, with that header gone, against the digest asked for.
     let proxy = corrupting_proxy(&reg, "/manifests/", true);
-    let r = reference(&proxy.host(), "test/corrupt:1").with_digest(digest(&built.main().manifest.digest));
+    let r = reference(&proxy.host(), "test/corrupt:1")
+        .with_digest(digest(&built.main().manifest.digest));
     let err = c.resolve(&r, &Platform::host(), None).unwrap_err();
     assert!(matches!(err, RegistryError::Digest { .. }), "{err}");
     assert!(err.to_string().contains("digest mismatch"), "{err}");
@@ -283,10 +380,16 @@ fn a_corrupted_manifest_or_blob_is_a_digest_mismatch() {
     let proxy = corrupting_proxy(&reg, "/blobs/", false);
     let r = reference(&proxy.host(), "test/corrupt:1");
     let res = c.resolve(&r, &Platform::host(), None).unwrap();
-    let err = c.blob(&r, &res.manifest.layers[0], None).unwrap().read_to_end(&mut Vec::new()).unwrap_err();
+    let err = c
+        .blob(&r, &res.manifest.layers[0], None)
+        .unwrap()
+        .read_to_end(&mut Vec::new())
+        .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert!(err.to_string().contains("digest mismatch"), "{err}");
-    let err = c.blob_bytes(&r, &res.manifest.config, None, 1 << 20).unwrap_err();
+    let err = c
+        .blob_bytes(&r, &res.manifest.config, None, 1 << 20)
+        .unwrap_err();
     assert!(matches!(err, RegistryError::Digest { .. }), "{err}");
 }
 
@@ -314,13 +417,24 @@ fn a_redirect_to_another_host_carries_no_authorization() {
     });
     let c = client();
     let r = reference(&front.host(), "x:1");
-    let got = c.blob_bytes(&r, &descriptor_of(&blob), Some(&creds(PASSWORD)), 1 << 20).unwrap();
+    let got = c
+        .blob_bytes(&r, &descriptor_of(&blob), Some(&creds(PASSWORD)), 1 << 20)
+        .unwrap();
     assert_eq!(got, blob);
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/storage/blob?sig=1");
-    assert_eq!(seen[0].header("authorization"), None, "Authorization leaked to {}", storage.host());
-    assert!(front_auth.lock().unwrap().iter().any(|a| a.as_deref().is_some_and(|a| a.starts_with("Basic "))));
+    assert_eq!(
+        seen[0].header("authorization"),
+        None,
+        "Authorization leaked to {}",
+        storage.host()
+    );
+    assert!(front_auth
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|a| a.as_deref().is_some_and(|a| a.starts_with("Basic "))));
 }
 
 #[test]
@@ -333,7 +447,12 @@ fn endless_redirects_stop() {
         http::respond(conn, 302, &[("Location", &to)], b"");
     });
     let err = client()
-        .blob_bytes(&reference(&server.host(), "x:1"), &descriptor_of(b"x"), None, 10)
+        .blob_bytes(
+            &reference(&server.host(), "x:1"),
+            &descriptor_of(b"x"),
+            None,
+            10,
+        )
         .unwrap_err();
     assert!(matches!(err, RegistryError::Redirect { .. }), "{err}");
     assert_eq!(hops.load(Ordering::SeqCst), 6);
@@ -355,11 +474,28 @@ fn server_errors_are_retried_and_client_errors_are_not() {
         }
     });
     let c = client();
-    let got = c.blob_bytes(&reference(&server.host(), "x:1"), &descriptor_of(&blob), None, 100).unwrap();
+    let got = c
+        .blob_bytes(
+            &reference(&server.host(), "x:1"),
+            &descriptor_of(&blob),
+            None,
+            100,
+        )
+        .unwrap();
     assert_eq!(got, blob);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     calls.store(0, Ordering::SeqCst);
-    let err = c.blob_bytes(&reference(&server.host(), "bad:1"), &descriptor_of(&blob), None, 100).unwrap_err();
-    assert!(matches!(err, RegistryError::Status { status: 400, .. }), "{err}");
+    let err = c
+        .blob_bytes(
+            &reference(&server.host(), "bad:1"),
+            &descriptor_of(&blob),
+            None,
+            100,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Status { status: 400, .. }),
+        "{err}"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

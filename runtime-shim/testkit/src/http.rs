@@ -27,7 +27,10 @@ impl Request {
     /// The first header called `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of query parameter `key`, percent-decoded.
@@ -107,7 +110,10 @@ fn read_request(conn: &mut TcpStream) -> io::Result<Request> {
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
     let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "bad request line"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "bad request line",
+        ));
     };
     let (method, path) = (method.to_string(), path.to_string());
     let mut headers = Vec::new();
@@ -155,7 +161,9 @@ pub fn write_head(
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {len}\r\nConnection: close\r\n\r\n"));
+    head.push_str(&format!(
+        "Content-Length: {len}\r\nConnection: close\r\n\r\n"
+    ));
     conn.write_all(head.as_bytes())
 }
 
@@ -191,7 +199,10 @@ pub fn forward(url: &str, headers: &[(String, String)]) -> (u16, Vec<(String, St
     let names = resp.headers_names();
     let hs = names
         .iter()
-        .filter_map(|n| resp.header(n).map(|v| (n.to_ascii_lowercase(), v.to_string())))
+        .filter_map(|n| {
+            resp.header(n)
+                .map(|v| (n.to_ascii_lowercase(), v.to_string()))
+        })
         .collect();
     let mut body = Vec::new();
     let _ = resp.into_reader().read_to_end(&mut body);

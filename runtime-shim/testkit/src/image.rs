@@ -99,7 +99,11 @@ impl Layer {
     /// Adds a file with `mode`.
     pub fn file_mode(mut self, path: impl Into<String>, mode: u32, data: &[u8]) -> Layer {
         let path = path.into();
-        self.entries.push(Entry::File { path, mode, data: data.to_vec() });
+        self.entries.push(Entry::File {
+            path,
+            mode,
+            data: data.to_vec(),
+        });
         self
     }
 
@@ -110,26 +114,39 @@ impl Layer {
 
     /// Adds a directory with `mode`.
     pub fn dir_mode(mut self, path: impl Into<String>, mode: u32) -> Layer {
-        self.entries.push(Entry::Dir { path: path.into(), mode });
+        self.entries.push(Entry::Dir {
+            path: path.into(),
+            mode,
+        });
         self
     }
 
     /// Adds a symlink.
     pub fn symlink(mut self, path: impl Into<String>, target: impl Into<String>) -> Layer {
-        self.entries.push(Entry::Symlink { path: path.into(), target: target.into() });
+        self.entries.push(Entry::Symlink {
+            path: path.into(),
+            target: target.into(),
+        });
         self
     }
 
     /// Adds a hard link to an earlier entry.
     pub fn hardlink(mut self, path: impl Into<String>, target: impl Into<String>) -> Layer {
-        self.entries.push(Entry::Hardlink { path: path.into(), target: target.into() });
+        self.entries.push(Entry::Hardlink {
+            path: path.into(),
+            target: target.into(),
+        });
         self
     }
 
     /// Deletes `path` of a lower layer (`dir/.wh.name`).
     pub fn whiteout(self, path: &str) -> Layer {
         let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
-        let wh = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+        let wh = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
         self.file_mode(wh, 0o644, b"")
     }
 
@@ -142,12 +159,17 @@ impl Layer {
     /// minimal `/etc/passwd` and `/etc/group`, `/tmp`.
     pub fn busybox() -> Layer {
         let bin = std::fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
-        let mut l = Layer::new().dir("bin").file_mode("bin/busybox", 0o755, &bin);
+        let mut l = Layer::new()
+            .dir("bin")
+            .file_mode("bin/busybox", 0o755, &bin);
         for a in APPLETS {
             l = l.symlink(format!("bin/{a}"), "busybox");
         }
         l.dir("etc")
-            .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+            .file(
+                "etc/passwd",
+                b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+            )
             .file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
             .dir("root")
             .dir_mode("tmp", 0o1777)
@@ -175,7 +197,11 @@ impl Layer {
                     (path, &[])
                 }
                 Entry::Symlink { path, target } | Entry::Hardlink { path, target } => {
-                    let kind = if matches!(e, Entry::Symlink { .. }) { tar::EntryType::Symlink } else { tar::EntryType::Link };
+                    let kind = if matches!(e, Entry::Symlink { .. }) {
+                        tar::EntryType::Symlink
+                    } else {
+                        tar::EntryType::Link
+                    };
                     h.set_entry_type(kind);
                     h.set_mode(0o777);
                     h.set_size(0);
@@ -202,7 +228,11 @@ pub struct Blob {
 
 impl Blob {
     fn new(media_type: &str, bytes: Vec<u8>) -> Blob {
-        Blob { media_type: media_type.to_string(), digest: sha256(&bytes), bytes }
+        Blob {
+            media_type: media_type.to_string(),
+            digest: sha256(&bytes),
+            bytes,
+        }
     }
 
     fn descriptor(&self) -> serde_json::Value {
@@ -243,7 +273,9 @@ impl BuiltImage {
 
     /// What a tag points at: the index's digest if there is one, else the manifest's.
     pub fn target(&self) -> &str {
-        self.index.as_ref().map_or(&self.main().manifest.digest, |i| &i.digest)
+        self.index
+            .as_ref()
+            .map_or(&self.main().manifest.digest, |i| &i.digest)
     }
 }
 
@@ -346,7 +378,8 @@ impl ImageBuilder {
             let dummy = Layer::new().file("arch", format!("{arch}\n").as_bytes());
             manifests.push(self.build_one(p, &[dummy]));
         }
-        let index = (self.force_index || !self.others.is_empty()).then(|| self.build_index(&manifests));
+        let index =
+            (self.force_index || !self.others.is_empty()).then(|| self.build_index(&manifests));
         BuiltImage { manifests, index }
     }
 
@@ -359,9 +392,14 @@ impl ImageBuilder {
     }
 
     fn build_one(&self, platform: &str, layers: &[Layer]) -> BuiltManifest {
-        let (blobs, diff_ids): (Vec<Blob>, Vec<String>) = layers.iter().map(|l| self.layer_blob(l)).unzip();
+        let (blobs, diff_ids): (Vec<Blob>, Vec<String>) =
+            layers.iter().map(|l| self.layer_blob(l)).unzip();
         let mut parts = platform.split('/');
-        let (os, arch, variant) = (parts.next().unwrap_or("linux"), parts.next().unwrap_or("amd64"), parts.next());
+        let (os, arch, variant) = (
+            parts.next().unwrap_or("linux"),
+            parts.next().unwrap_or("amd64"),
+            parts.next(),
+        );
         let mut config = serde_json::json!({
             "architecture": arch, "os": os, "created": "2026-01-01T00:00:00Z",
             "config": self.run, "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -394,9 +432,16 @@ impl ImageBuilder {
         let diff_id = sha256(&tar);
         let (media_type, bytes) = match (self.compression, self.format) {
             (Compression::None, Format::Oci) => ("application/vnd.oci.image.layer.v1.tar", tar),
-            (Compression::None, Format::Docker) => ("application/vnd.docker.image.rootfs.diff.tar", tar),
-            (Compression::Gzip, Format::Oci) => ("application/vnd.oci.image.layer.v1.tar+gzip", gzip(&tar)),
-            (Compression::Gzip, Format::Docker) => ("application/vnd.docker.image.rootfs.diff.tar.gzip", gzip(&tar)),
+            (Compression::None, Format::Docker) => {
+                ("application/vnd.docker.image.rootfs.diff.tar", tar)
+            }
+            (Compression::Gzip, Format::Oci) => {
+                ("application/vnd.oci.image.layer.v1.tar+gzip", gzip(&tar))
+            }
+            (Compression::Gzip, Format::Docker) => (
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                gzip(&tar),
+            ),
             (Compression::Zstd, _) => (
                 "application/vnd.oci.image.layer.v1.tar+zstd",
                 zstd::encode_all(&tar[..], 3).expect("zstd"),
@@ -430,7 +475,8 @@ impl ImageBuilder {
                 d
             })
             .collect();
-        let index = serde_json::json!({"schemaVersion": 2, "mediaType": index_type, "manifests": entries});
+        let index =
+            serde_json::json!({"schemaVersion": 2, "mediaType": index_type, "manifests": entries});
         Blob::new(index_type, index.to_string().into_bytes())
     }
 }
@@ -442,7 +488,11 @@ pub fn push_built(reg: &Registry, repo: &str, tag: &str, built: &BuiltImage) {
         for b in m.layers.iter().chain(std::iter::once(&m.config)) {
             reg.push_blob(repo, &b.bytes);
         }
-        let reference = if built.index.is_some() { m.manifest.digest.as_str() } else { tag };
+        let reference = if built.index.is_some() {
+            m.manifest.digest.as_str()
+        } else {
+            tag
+        };
         reg.push_manifest(repo, reference, &m.manifest.media_type, &m.manifest.bytes);
     }
     if let Some(i) = &built.index {

@@ -127,7 +127,9 @@ impl Registry {
 
     /// How many token requests the token endpoint has answered (any outcome).
     pub fn token_requests(&self) -> usize {
-        self.token.as_ref().map_or(0, |t| t.requests.load(Ordering::SeqCst))
+        self.token
+            .as_ref()
+            .map_or(0, |t| t.requests.load(Ordering::SeqCst))
     }
 
     /// The Authorization header for pushing to (and pulling from) `repo`, if the mode
@@ -150,7 +152,10 @@ impl Registry {
         let auth = self.authorization(repo);
         let url = format!("{}/v2/{repo}/blobs/uploads/", self.url());
         let resp = self.send("POST", &url, auth.as_deref(), None, &[]);
-        let location = resp.header("location").expect("upload Location").to_string();
+        let location = resp
+            .header("location")
+            .expect("upload Location")
+            .to_string();
         let put = if location.starts_with('/') {
             format!("{}{location}", self.url())
         } else {
@@ -164,14 +169,27 @@ impl Registry {
     }
 
     /// Puts a manifest or index under `reference` (a tag or digest); returns its digest.
-    pub fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> String {
+    pub fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> String {
         let auth = self.authorization(repo);
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.url());
         self.send("PUT", &url, auth.as_deref(), Some(media_type), bytes);
         sha256(bytes)
     }
 
-    fn send(&self, method: &str, url: &str, auth: Option<&str>, ctype: Option<&str>, body: &[u8]) -> ureq::Response {
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        auth: Option<&str>,
+        ctype: Option<&str>,
+        body: &[u8],
+    ) -> ureq::Response {
         let mut req = ureq::request(method, url);
         if let Some(a) = auth {
             req = req.set("Authorization", a);
@@ -182,7 +200,10 @@ impl Registry {
         match req.send_bytes(body) {
             Ok(r) => r,
             Err(ureq::Error::Status(code, r)) => {
-                panic!("{method} {url}: {code} {}", r.into_string().unwrap_or_default())
+                panic!(
+                    "{method} {url}: {code} {}",
+                    r.into_string().unwrap_or_default()
+                )
             }
             Err(e) => panic!("{method} {url}: {e}"),
         }
@@ -216,7 +237,10 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 fn basic(user: &str, password: &str) -> String {
     let raw = format!("{user}:{password}");
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 fn write_config(dir: &Path, port: u16, mode: Mode, token: Option<&TokenServer>) -> PathBuf {
@@ -254,18 +278,22 @@ struct Signer {
 impl Signer {
     fn new(dir: &Path) -> (Signer, PathBuf) {
         let key = rcgen::KeyPair::generate().expect("generate a key");
-        let params = rcgen::CertificateParams::new(vec!["berth-test-token".to_string()]).expect("cert params");
+        let params = rcgen::CertificateParams::new(vec!["berth-test-token".to_string()])
+            .expect("cert params");
         let cert = params.self_signed(&key).expect("self-sign");
         let cert_path = dir.join("token-cert.pem");
         fs::write(&cert_path, cert.pem()).expect("write cert");
-        let key = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("signing key");
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes())
+            .expect("signing key");
         let cert_der_b64 = base64::engine::general_purpose::STANDARD.encode(cert.der());
         (Signer { key, cert_der_b64 }, cert_path)
     }
 
     /// A token granting `scope` (`repository:NAME:ACTIONS`, several space-separated).
     fn mint(&self, subject: &str, scope: &str) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let access: Vec<serde_json::Value> = scope
             .split_whitespace()
             .filter_map(|s| {
@@ -307,11 +335,21 @@ impl TokenServer {
         let server = Server::start(move |req, conn| {
             n.fetch_add(1, Ordering::SeqCst);
             if req.header("authorization") != Some(basic(USER, PASSWORD).as_str()) {
-                return http::respond(conn, 401, &[("WWW-Authenticate", "Basic realm=\"token\"")], b"{}");
+                return http::respond(
+                    conn,
+                    401,
+                    &[("WWW-Authenticate", "Basic realm=\"token\"")],
+                    b"{}",
+                );
             }
             let scope = req.query("scope").unwrap_or_default();
             let body = serde_json::json!({"token": s.mint(USER, &scope), "expires_in": 300});
-            http::respond(conn, 200, &[("Content-Type", "application/json")], body.to_string().as_bytes());
+            http::respond(
+                conn,
+                200,
+                &[("Content-Type", "application/json")],
+                body.to_string().as_bytes(),
+            );
         });
         TokenServer {
             server,

@@ -92,7 +92,7 @@ impl FromStr for Platform {
         let ok =
             |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         let parts: Vec<&str> = s.split('/').collect();
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| ok(p)) {
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(ok) {
             return Err(PlatformError(s.to_string()));
         }
         Ok(Platform {
