@@ -15,7 +15,9 @@ use berth_images::registry::{
 };
 use berth_images::{Digest, DigestError};
 use berth_testkit::http::{self, Request, Server};
-use berth_testkit::image::{BuiltImage, BuiltManifest, Compression, Format, ImageBuilder, Layer};
+use berth_testkit::image::{
+    host_platform, Blob, BuiltImage, BuiltManifest, Compression, Format, ImageBuilder, Layer,
+};
 use berth_testkit::registry::{free_port, Mode, Registry, PASSWORD, USER};
 
 fn client() -> Client {
@@ -91,6 +93,12 @@ fn oci_and_docker_images_resolve_and_their_blobs_verify() {
         assert_eq!(again.manifest_bytes, res.manifest_bytes);
     }
     c.ping(&reg.host(), None).unwrap();
+    // The harness leaves nothing behind: the process is gone once the guard is.
+    let (pid, storage) = (reg.pid(), reg.storage());
+    assert!(storage.exists());
+    drop(reg);
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!storage.exists());
 }
 
 #[test]
@@ -498,4 +506,73 @@ fn server_errors_are_retried_and_client_errors_are_not() {
         "{err}"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// An index with one entry, for the host's platform, pointing at `target`.
+fn index_of(target: &Blob) -> Blob {
+    let (os, arch) = host_platform()
+        .split_once('/')
+        .map(|(o, a)| (o.to_string(), a.to_string()))
+        .unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": [
+        {"mediaType": target.media_type, "digest": target.digest, "size": target.bytes.len(),
+         "platform": {"os": os, "architecture": arch}}]});
+    let bytes = index.to_string().into_bytes();
+    Blob {
+        media_type: media::OCI_INDEX.to_string(),
+        digest: Digest::of(&bytes).to_string(),
+        bytes,
+    }
+}
+
+#[test]
+fn a_nested_index_is_followed_once_and_no_deeper() {
+    let reg = Registry::start(Mode::Open);
+    let built = ImageBuilder::busybox()
+        .also_platform("linux/arm64/v8")
+        .push(&reg, "test/nested:inner");
+    let outer = index_of(built.index.as_ref().unwrap());
+    reg.push_manifest("test/nested", "outer", &outer.media_type, &outer.bytes);
+    let c = client();
+    let res = c
+        .resolve(
+            &reference(&reg.host(), "test/nested:outer"),
+            &Platform::host(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(res.manifest_digest, digest(&built.main().manifest.digest));
+    assert_eq!(res.index.unwrap().0, digest(&outer.digest));
+
+    let deeper = index_of(&outer);
+    reg.push_manifest("test/nested", "deeper", &deeper.media_type, &deeper.bytes);
+    let err = c
+        .resolve(
+            &reference(&reg.host(), "test/nested:deeper"),
+            &Platform::host(),
+            None,
+        )
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::BadManifest { .. }), "{err}");
+    assert!(
+        err.to_string().contains("expected an image manifest"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_config_larger_than_the_cap_is_refused_before_it_is_read() {
+    let reg = Registry::start(Mode::Open);
+    let built = ImageBuilder::busybox().push(&reg, "test/cap:1");
+    let r = reference(&reg.host(), "test/cap:1");
+    let c = client();
+    let res = c.resolve(&r, &Platform::host(), None).unwrap();
+    let max = built.main().config.bytes.len() as u64 - 1;
+    let err = c
+        .blob_bytes(&r, &res.manifest.config, None, max)
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooLarge { max: m, .. } if m == max),
+        "{err}"
+    );
 }

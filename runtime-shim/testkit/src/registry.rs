@@ -115,6 +115,11 @@ impl Registry {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The registry process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The auth mode.
     pub fn mode(&self) -> Mode {
         self.mode

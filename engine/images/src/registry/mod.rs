@@ -491,7 +491,12 @@ impl Client {
         if matches!(resp.status(), 401 | 403) {
             return Err(RegistryError::Unauthorized {
                 registry: registry.to_string(),
-                reason: format!("the token endpoint {realm} refused the credentials"),
+                reason: match creds {
+                    Some(_) => format!("the token endpoint {realm} refused the credentials"),
+                    None => {
+                        format!("the token endpoint {realm} wants credentials and none were given")
+                    }
+                },
             });
         }
         let resp = expect_ok(resp, realm, || realm.to_string())?;
@@ -722,4 +727,57 @@ fn finish(index: Option<(Digest, Vec<u8>)>, doc: Document) -> Result<Resolved, R
         manifest_bytes: doc.bytes,
         manifest,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_insecure_registries() {
+        let c = Client::new(RegistryConfig {
+            insecure: vec!["reg.lan:5000".to_string()],
+            ..RegistryConfig::default()
+        });
+        assert_eq!(c.base("127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(c.base("localhost:5000"), "http://localhost:5000");
+        assert_eq!(c.base("[::1]:5000"), "http://[::1]:5000");
+        assert_eq!(c.base("reg.lan:5000"), "http://reg.lan:5000");
+        assert_eq!(c.base("reg.lan"), "https://reg.lan");
+        assert_eq!(c.base("docker.io"), "https://registry-1.docker.io");
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        assert!(c.check_scheme(&url("https://cdn.example/x")).is_ok());
+        assert!(c.check_scheme(&url("http://127.0.0.1:9/x")).is_ok());
+        assert!(c.check_scheme(&url("http://reg.lan:5000/x")).is_ok());
+        let err = c.check_scheme(&url("http://cdn.example/x")).unwrap_err();
+        assert!(matches!(err, RegistryError::Redirect { .. }), "{err}");
+        assert!(c.check_scheme(&url("ftp://127.0.0.1/x")).is_err());
+    }
+
+    #[test]
+    fn media_types_come_from_the_header_or_the_document() {
+        let oci = br#"{"schemaVersion":2,"manifests":[]}"#;
+        assert_eq!(media_type_of(None, oci).as_deref(), Some(media::OCI_INDEX));
+        let m = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
+        assert_eq!(
+            media_type_of(Some("text/plain"), m).as_deref(),
+            Some(media::OCI_MANIFEST)
+        );
+        assert_eq!(
+            media_type_of(Some(media::DOCKER_LIST), b"{}").as_deref(),
+            Some(media::DOCKER_LIST)
+        );
+        let schema1 = br#"{"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"}"#;
+        assert_eq!(media_type_of(None, schema1), None);
+        assert_eq!(media_type_of(None, b"not json"), None);
+    }
+
+    #[test]
+    fn credentials_do_not_print_their_password() {
+        let c = Credentials {
+            username: "u".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
 }
