@@ -576,3 +576,22 @@ fn a_config_larger_than_the_cap_is_refused_before_it_is_read() {
         "{err}"
     );
 }
+
+#[test]
+fn a_registry_that_never_answers_times_out() {
+    let server = Server::start(|_req: &Request, _conn: &mut TcpStream| {
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let c = Client::new(RegistryConfig {
+        read_timeout: Duration::from_millis(300),
+        retries: 1,
+        ..RegistryConfig::default()
+    });
+    let err = c
+        .resolve(&reference(&server.host(), "x:1"), &Platform::host(), None)
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Timeout { ref registry, .. } if *registry == server.host()),
+        "{err}"
+    );
+}

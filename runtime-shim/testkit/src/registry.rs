@@ -97,10 +97,15 @@ impl Registry {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("exited with {status}: {}", self.log()));
             }
-            match agent.get(&format!("{}/v2/", self.url())).call() {
-                Ok(_) | Err(ureq::Error::Status(..)) => return Ok(()),
-                Err(_) => std::thread::sleep(Duration::from_millis(30)),
+            // Only the registry's own answer counts (not another server's on a reused port).
+            let resp = match agent.get(&format!("{}/v2/", self.url())).call() {
+                Ok(r) | Err(ureq::Error::Status(_, r)) => Some(r),
+                Err(_) => None,
+            };
+            if resp.is_some_and(|r| r.header("docker-distribution-api-version").is_some()) {
+                return Ok(());
             }
+            std::thread::sleep(Duration::from_millis(30));
         }
         Err(format!("no answer on /v2/ within 15 s: {}", self.log()))
     }
