@@ -517,3 +517,50 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).expect("gzip");
     e.finish().expect("gzip")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(l: &Layer) -> Vec<String> {
+        let tar = l.tar();
+        let mut a = tar::Archive::new(&tar[..]);
+        let entries = a.entries().unwrap();
+        entries
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_dirs_are_named_as_overlay_layers_name_them() {
+        let l = Layer::new()
+            .whiteout("etc/group")
+            .whiteout("top")
+            .opaque("root");
+        assert_eq!(paths(&l), ["etc/.wh.group", ".wh.top", "root/.wh..wh..opq"]);
+    }
+
+    #[test]
+    fn equal_layers_hash_equal_and_formats_pick_their_media_types() {
+        let a = ImageBuilder::empty()
+            .layer(Layer::new().file("a", b"1"))
+            .build();
+        let b = ImageBuilder::empty()
+            .layer(Layer::new().file("a", b"1"))
+            .build();
+        assert_eq!(a.main().diff_ids, b.main().diff_ids);
+        let d = ImageBuilder::empty()
+            .format(Format::Docker)
+            .also_platform("linux/arm64")
+            .layer(Layer::new())
+            .build();
+        assert!(d
+            .index
+            .as_ref()
+            .unwrap()
+            .media_type
+            .contains("manifest.list"));
+        assert!(d.main().manifest.media_type.contains("docker"));
+        assert_eq!(d.manifests[1].platform, "linux/arm64");
+    }
+}

@@ -245,26 +245,25 @@ impl Client {
         if !media::is_index(&top.media_type) {
             return finish(None, top);
         }
-        let desc = pick(r, &top.bytes, platform)?;
-        let mut doc = self.fetch_manifest(
-            r,
-            &desc.digest.to_string(),
-            Some(&desc.digest),
-            Some(desc.size),
-            creds,
-        )?;
+        let mut doc = self.fetch_entry(r, &top.bytes, platform, creds)?;
         if media::is_index(&doc.media_type) {
             // An index of indexes: followed once, no further.
-            let desc = pick(r, &doc.bytes, platform)?;
-            doc = self.fetch_manifest(
-                r,
-                &desc.digest.to_string(),
-                Some(&desc.digest),
-                Some(desc.size),
-                creds,
-            )?;
+            doc = self.fetch_entry(r, &doc.bytes, platform, creds)?;
         }
         finish(Some((top.digest, top.bytes)), doc)
+    }
+
+    /// The document an index names for `platform`, checked against the entry.
+    fn fetch_entry(
+        &self,
+        r: &Reference,
+        index: &[u8],
+        platform: &Platform,
+        creds: Option<&Credentials>,
+    ) -> Result<Document, RegistryError> {
+        let desc = pick(r, index, platform)?;
+        let reference = desc.digest.to_string();
+        self.fetch_manifest(r, &reference, Some(&desc.digest), Some(desc.size), creds)
     }
 
     /// A blob of `r`'s repository, streamed: the reader fails at its end unless the
