@@ -1,8 +1,10 @@
 //! `import`: one pass over the tar, then the images it describes are checked and recorded.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use serde::Deserialize;
 
@@ -44,9 +46,17 @@ struct Seen {
 /// Imports a `docker save` or OCI image-layout tar into `store`; returns the records made.
 pub fn import(store: &Store, reader: impl Read) -> Result<Vec<ImageRecord>, ArchiveError> {
     let mut seen = Seen::default();
-    let mut archive = tar::Archive::new(reader);
+    let consumed = Rc::new(Cell::new(0u64));
+    let mut archive = tar::Archive::new(Counting {
+        inner: reader,
+        count: Rc::clone(&consumed),
+    });
+    // Where the last entry's data (padded to a block) ends: a complete tar has its
+    // end-of-archive block there; a stream that just stops was cut.
+    let mut data_end = None;
     for entry in archive.entries().map_err(ArchiveError::Read)? {
         let mut entry = entry.map_err(ArchiveError::Read)?;
+        data_end = Some(entry.raw_file_position() + entry.size().div_ceil(BLOCK) * BLOCK);
         let raw = entry.path().map_err(ArchiveError::Read)?.into_owned();
         let Some(path) = clean(&raw) else { continue };
         let kind = entry.header().entry_type();
@@ -65,6 +75,9 @@ pub fn import(store: &Store, reader: impl Read) -> Result<Vec<ImageRecord>, Arch
             seen.entry(store, &path, &mut entry)?;
         }
     }
+    if data_end.is_some_and(|end| consumed.get() < end + BLOCK) {
+        return Err(ArchiveError::Unterminated);
+    }
     let records = if seen.docs.contains_key("index.json") && seen.docs.contains_key("oci-layout") {
         seen.oci_records(store)?
     } else if seen.docs.contains_key("manifest.json") {
@@ -76,6 +89,23 @@ pub fn import(store: &Store, reader: impl Read) -> Result<Vec<ImageRecord>, Arch
         store.put_image(rec)?;
     }
     Ok(records)
+}
+
+/// A tar block.
+const BLOCK: u64 = 512;
+
+/// A reader that counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
 }
 
 /// `p` as a relative path string without `.` parts; `None` if it climbs out.

@@ -65,6 +65,9 @@ pub enum ArchiveError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The stream stopped between entries, without tar's end-of-archive block.
+    #[error("the archive ends without tar's end-of-archive block: truncated")]
+    Unterminated,
     /// Neither a `docker save` archive nor an OCI image layout.
     #[error("not an image archive: no manifest.json and no OCI layout (oci-layout + index.json)")]
     NotAnImage,
