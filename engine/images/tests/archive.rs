@@ -457,3 +457,82 @@ fn saving_an_unknown_image_is_refused_before_writing() {
     assert!(matches!(err, ArchiveError::ImageNotFound(_)), "{err}");
     assert!(out.is_empty());
 }
+
+/// The layout directory as a tar.
+fn tar_dir(dir: &Path) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append_dir_all(".", dir).unwrap();
+    tar.into_inner().unwrap()
+}
+
+/// Rewrites the layout's index.json to list `manifests`.
+fn set_index(layout: &Layout, manifests: Vec<Descriptor>) {
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(media::OCI_INDEX.into()),
+        manifests,
+        annotations: Default::default(),
+    };
+    fs::write(
+        layout.dir.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_oci_layout_gives_this_hosts_platform_and_refuses_an_index_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = build_layout(tmp.path());
+    let index: Index =
+        serde_json::from_slice(&fs::read(layout.dir.join("index.json")).unwrap()).unwrap();
+    let platform = |arch: &str| {
+        Some(berth_images::manifest::PlatformSpec {
+            architecture: arch.into(),
+            os: "linux".into(),
+            variant: None,
+        })
+    };
+    let mut host = index.manifests[0].clone();
+    host.annotations
+        .insert("io.containerd.image.name".into(), NAME.into());
+    host.platform = platform(host_arch());
+    let mut foreign = descriptor(
+        media::OCI_MANIFEST,
+        b"a manifest for another machine, not in the layout",
+    );
+    foreign.annotations = host.annotations.clone();
+    foreign.platform = platform("no-such-arch");
+
+    set_index(&layout, vec![foreign.clone(), host.clone()]);
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let records = import(&store, &tar_dir(&layout.dir)[..]).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].manifest, host.digest);
+    check_imported(&store, &layout);
+
+    set_index(&layout, vec![foreign.clone()]);
+    let store = Store::open(&tmp.path().join("store-foreign")).unwrap();
+    let err = import(&store, &tar_dir(&layout.dir)[..]).unwrap_err();
+    assert!(matches!(err, ArchiveError::NoPlatform { .. }), "{err}");
+    assert_nothing_recorded(&store);
+
+    let nested = Index {
+        schema_version: 2,
+        media_type: Some(media::OCI_INDEX.into()),
+        manifests: vec![foreign],
+        annotations: Default::default(),
+    };
+    let nested = serde_json::to_vec(&nested).unwrap();
+    let nested_d = write_blob(&layout.dir, &nested);
+    let mut entry = descriptor(media::OCI_INDEX, &nested);
+    entry.annotations = host.annotations.clone();
+    set_index(&layout, vec![entry]);
+    let store = Store::open(&tmp.path().join("store-nested")).unwrap();
+    let err = import(&store, &tar_dir(&layout.dir)[..]).unwrap_err();
+    match err {
+        ArchiveError::NoPlatform { index, .. } => assert_eq!(index, nested_d),
+        other => panic!("want NoPlatform for the nested index, got {other}"),
+    }
+    assert_nothing_recorded(&store);
+}

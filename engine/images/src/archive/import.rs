@@ -319,8 +319,16 @@ impl Seen {
     fn oci_records(&self, store: &Store) -> Result<Vec<ImageRecord>, ArchiveError> {
         let index: Index = parse_json(&self.docs["index.json"], "index.json")?;
         let docker_tags = self.docker_tags_by_config(store);
+        // A layout may list one manifest per platform directly: take this host's.
+        let entries: Vec<&Descriptor> = index.manifests.iter().filter(|e| for_host(e)).collect();
+        if entries.is_empty() && !index.manifests.is_empty() {
+            return Err(ArchiveError::NoPlatform {
+                index: Digest::of(&self.docs["index.json"]),
+                platform: format!("linux/{}", host_architecture()),
+            });
+        }
         let mut records = Vec::new();
-        for entry in &index.manifests {
+        for entry in entries {
             let manifest = pick_manifest(store, entry)?;
             let m = store
                 .manifest(&manifest)
@@ -410,20 +418,27 @@ fn pick_manifest(store: &Store, entry: &Descriptor) -> Result<Digest, ArchiveErr
     }
     let bytes = store.read_blob(&entry.digest, MAX_DOCUMENT)?;
     let index: Index = parse_json(&bytes, &entry.digest.to_string())?;
-    let (os, arch) = ("linux", host_architecture());
     let only = index.manifests.len() == 1;
-    let found = index.manifests.iter().find(|m| match &m.platform {
-        Some(p) => p.os == os && p.architecture == arch,
-        None => only,
-    });
+    let found = index
+        .manifests
+        .iter()
+        .find(|m| (m.platform.is_some() && for_host(m)) || (only && m.platform.is_none()));
     match found {
         Some(m) if media::is_index(&m.media_type) => pick_manifest(store, m),
         Some(m) if store.has_blob(&m.digest) => Ok(m.digest.clone()),
         Some(m) => Err(ArchiveError::MissingBlob(m.digest.clone())),
         None => Err(ArchiveError::NoPlatform {
             index: entry.digest.clone(),
-            platform: format!("{os}/{arch}"),
+            platform: format!("linux/{}", host_architecture()),
         }),
+    }
+}
+
+/// Whether an index entry is for this host (entries without a platform are).
+fn for_host(entry: &Descriptor) -> bool {
+    match &entry.platform {
+        Some(p) => p.os == "linux" && p.architecture == host_architecture(),
+        None => true,
     }
 }
 

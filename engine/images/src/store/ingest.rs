@@ -15,6 +15,8 @@ use crate::manifest::Descriptor;
 use crate::{Digest, DigestError};
 
 /// The answer of [`Store::ingest`].
+// Short-lived and moved once: boxing the writer would only add an allocation per blob.
+#[allow(clippy::large_enum_variant)]
 #[must_use]
 pub enum Ingest {
     /// The blob is in the store already.
