@@ -449,13 +449,33 @@ fn a_blob_whose_content_does_not_match_its_name_is_refused() {
 }
 
 #[test]
-fn saving_an_unknown_image_is_refused_before_writing() {
+fn saving_an_unknown_or_incomplete_image_is_refused_before_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path()).unwrap();
     let mut out = Vec::new();
     let err = save(&store, &["docker.io/library/nope:1".to_string()], &mut out).unwrap_err();
     assert!(matches!(err, ArchiveError::ImageNotFound(_)), "{err}");
     assert!(out.is_empty());
+
+    let layout = build_layout(tmp.path());
+    let name = "docker.io/library/busybox:latest";
+    set_index(&layout, {
+        let index: Index =
+            serde_json::from_slice(&fs::read(layout.dir.join("index.json")).unwrap()).unwrap();
+        let mut entry = index.manifests[0].clone();
+        entry
+            .annotations
+            .insert("io.containerd.image.name".into(), name.into());
+        vec![entry]
+    });
+    import(&store, &tar_dir(&layout.dir)[..]).unwrap();
+    fs::remove_file(store.blob_path(&layout.layer)).unwrap();
+    let err = save(&store, &[name.to_string()], &mut out).unwrap_err();
+    assert!(
+        matches!(err, ArchiveError::Store(StoreError::BlobNotFound(ref d)) if *d == layout.layer),
+        "{err}"
+    );
+    assert!(out.is_empty(), "nothing written before the check");
 }
 
 /// The layout directory as a tar.
@@ -535,4 +555,22 @@ fn an_oci_layout_gives_this_hosts_platform_and_refuses_an_index_without_it() {
         other => panic!("want NoPlatform for the nested index, got {other}"),
     }
     assert_nothing_recorded(&store);
+}
+
+#[test]
+fn an_oci_entry_with_only_a_tag_is_recorded_under_its_digest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = build_layout(tmp.path());
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let records = import(&store, &tar_dir(&layout.dir)[..]).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].name,
+        records[0].target.to_string(),
+        "ref.name \"latest\" names no repository"
+    );
+    assert_eq!(
+        store.get_image(&layout.config.hex()[..12]).unwrap(),
+        records[0]
+    );
 }

@@ -1,6 +1,6 @@
 //! `save`: an OCI image layout plus a docker `manifest.json`, streamed into a tar.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -29,7 +29,32 @@ struct Item {
 /// Writes the images `names` (names or ids, as [`Store::get_image`] takes them) as one
 /// archive that `docker load` and OCI tools read.
 pub fn save(store: &Store, names: &[String], writer: impl Write) -> Result<(), ArchiveError> {
-    let items = names
+    // Everything is read and checked before the first byte goes out: a caller streaming
+    // the archive somewhere gets an error, not half an archive.
+    let items = items(store, names)?;
+    let (index, docker) = documents(store, &items)?;
+    let blobs = blob_list(store, &items)?;
+    let mut tar = tar::Builder::new(writer);
+    append(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    for dir in ["blobs/", "blobs/sha256/"] {
+        let mut h = header(0, tar::EntryType::Directory, 0o755);
+        tar.append_data(&mut h, dir, io::empty())
+            .map_err(ArchiveError::Write)?;
+    }
+    for d in &blobs {
+        append_blob(&mut tar, store, d)?;
+    }
+    append(&mut tar, "index.json", &index)?;
+    append(&mut tar, "manifest.json", &docker)?;
+    tar.into_inner()
+        .map_err(ArchiveError::Write)?
+        .flush()
+        .map_err(ArchiveError::Write)
+}
+
+/// The records `names` resolve to, with the name each is saved under.
+fn items(store: &Store, names: &[String]) -> Result<Vec<Item>, ArchiveError> {
+    names
         .iter()
         .map(|n| {
             let rec = store.resolve_image(n).map_err(|e| match e {
@@ -41,33 +66,24 @@ pub fn save(store: &Store, names: &[String], writer: impl Write) -> Result<(), A
             let name = (rec.name == *n && !n.starts_with("sha256:")).then(|| n.clone());
             Ok(Item { rec, name })
         })
-        .collect::<Result<Vec<_>, ArchiveError>>()?;
-    let mut tar = tar::Builder::new(writer);
-    append(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    for dir in ["blobs/", "blobs/sha256/"] {
-        let mut h = header(0, tar::EntryType::Directory, 0o755);
-        tar.append_data(&mut h, dir, io::empty())
-            .map_err(ArchiveError::Write)?;
-    }
-    let mut written = BTreeSet::new();
-    for item in &items {
-        let rec = &item.rec;
+        .collect()
+}
+
+/// Every blob the items need, once each, checked present.
+fn blob_list(store: &Store, items: &[Item]) -> Result<Vec<Digest>, ArchiveError> {
+    let mut blobs: Vec<Digest> = Vec::new();
+    for rec in items.iter().map(|i| &i.rec) {
         let parts = [&rec.manifest, &rec.config]
             .into_iter()
             .chain(rec.layers.iter().map(|l| &l.descriptor.digest));
         for d in parts {
-            if written.insert(d.clone()) {
-                append_blob(&mut tar, store, d)?;
+            if !blobs.contains(d) {
+                store.blob_size(d)?;
+                blobs.push(d.clone());
             }
         }
     }
-    let (index, docker) = documents(store, &items)?;
-    append(&mut tar, "index.json", &index)?;
-    append(&mut tar, "manifest.json", &docker)?;
-    tar.into_inner()
-        .map_err(ArchiveError::Write)?
-        .flush()
-        .map_err(ArchiveError::Write)
+    Ok(blobs)
 }
 
 /// `index.json` (one entry per item) and `manifest.json` (one entry per image, its tags).
