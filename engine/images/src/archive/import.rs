@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -48,7 +48,7 @@ pub fn import(store: &Store, reader: impl Read) -> Result<Vec<ImageRecord>, Arch
     let mut seen = Seen::default();
     let consumed = Rc::new(Cell::new(0u64));
     let mut archive = tar::Archive::new(Counting {
-        inner: reader,
+        inner: BufReader::with_capacity(READ_BUFFER, reader),
         count: Rc::clone(&consumed),
     });
     // Where the last entry's data (padded to a block) ends: a complete tar has its
@@ -90,6 +90,9 @@ pub fn import(store: &Store, reader: impl Read) -> Result<Vec<ImageRecord>, Arch
     }
     Ok(records)
 }
+
+/// Bytes read from the archive at a time (tar itself asks for 512-byte headers).
+const READ_BUFFER: usize = 256 << 10;
 
 /// A tar block.
 const BLOCK: u64 = 512;

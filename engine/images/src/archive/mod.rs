@@ -4,7 +4,7 @@
 //! [`import`] reads the tar once, front to back: blobs go into the store as they pass
 //! (hashed while copied), the small JSON documents stay in memory, and the images are
 //! recorded only once the whole archive checked out. An archive that fails leaves no
-//! record; blobs it wrote meanwhile stay unreferenced until [`Store::gc_blobs`] (another
+//! record; blobs it wrote meanwhile stay unreferenced until [`Store::gc_blobs`](crate::store::Store::gc_blobs) (another
 //! import or pull may be sharing them, so removing them here could race).
 //!
 //! [`save`] writes an OCI image layout (`oci-layout`, `index.json` with ref-name

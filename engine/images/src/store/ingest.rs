@@ -2,7 +2,7 @@
 //! per-digest lock file), partial files that never appear under `blobs/` unless complete.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -111,10 +111,14 @@ fn same_inode(file: &File, path: &Path) -> bool {
     }
 }
 
+/// Bytes an [`IngestWriter`] gathers before it writes to its file (few large writes for
+/// a layer that arrives in small pieces).
+const WRITE_BUFFER: usize = 256 << 10;
+
 /// Writes one blob into `ingest/`, hashing as it goes; [`IngestWriter::commit`] moves it
 /// into `blobs/` after checking it. Dropped without commit, it removes its partial file.
 pub struct IngestWriter {
-    file: Option<File>,
+    file: Option<BufWriter<File>>,
     partial: PathBuf,
     blobs: PathBuf,
     lock: Option<HeldLock>,
@@ -140,7 +144,7 @@ impl IngestWriter {
             .open(&partial)
             .map_err(|e| StoreError::io("create partial file", &partial, e))?;
         Ok(IngestWriter {
-            file: Some(file),
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
             partial,
             blobs: store.blob_dir(),
             lock: Some(lock),
@@ -222,7 +226,8 @@ impl Write for IngestWriter {
 impl Drop for IngestWriter {
     fn drop(&mut self) {
         if self.lock.is_some() {
-            self.file.take();
+            // The partial goes away: its buffered tail need not be written first.
+            let _ = self.file.take().map(BufWriter::into_parts);
             let _ = fs::remove_file(&self.partial);
             if let Some(lock) = self.lock.take() {
                 lock.release();

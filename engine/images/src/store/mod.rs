@@ -337,7 +337,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 }
 
 /// The ChainIDs of a stack of layers (OCI image spec: the first is the first diff_id, each
-/// next one the sha256 of "<previous chain id> <diff_id>"). The snapshot module's
+/// next one the sha256 of "`<previous chain id> <diff_id>`"). The snapshot module's
 /// `chain_ids`, once written, computes the same.
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
