@@ -18,10 +18,11 @@ const APPLETS: &[&str] = &[
     "sh", "id", "env", "pwd", "cat", "grep", "unshare", "hostname", "true", "echo",
 ];
 
-/// A root filesystem of the static busybox, an app user in two extra groups, and /srv/app.
+/// A root filesystem of the static busybox and an app user in two extra groups; no
+/// /srv/app, the image's working directory (made by `build`, as docker does).
 fn busybox_rootfs(dir: &Path) -> PathBuf {
     let root = dir.join("rootfs");
-    for d in ["bin", "etc", "srv/app", "home/app", "proc", "sys", "dev", "tmp"] {
+    for d in ["bin", "etc", "home/app", "proc", "sys", "dev", "tmp"] {
         fs::create_dir_all(root.join(d)).unwrap();
     }
     fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
@@ -70,8 +71,14 @@ fn container(prefix: &str, overrides: Overrides) -> (TestContainer, PathBuf) {
         address: "10.9.8.7".parse().unwrap(),
         names: vec!["db.internal".into()],
     }];
-    runspec::write_etc_files(&mut spec, &etc, &hostname, &extra, &["192.0.2.53".parse().unwrap()])
-        .unwrap();
+    runspec::write_etc_files(
+        &mut spec,
+        &etc,
+        &hostname,
+        &extra,
+        &["192.0.2.53".parse().unwrap()],
+    )
+    .unwrap();
     c.spec = serde_json::to_value(&spec).unwrap();
     c.spec["linux"]["cgroupsPath"] = c.cgroups_path.clone().into();
     (c, etc)
@@ -94,7 +101,10 @@ fn a_named_user_runs_with_its_ids_groups_env_and_workdir() {
     let parts: Vec<&str> = out.split("---\n").collect();
     assert_eq!(parts.len(), 3, "{out}");
     let id = parts[0].trim();
-    assert!(id.starts_with("uid=1000(app) gid=1000(app) groups="), "{id}");
+    assert!(
+        id.starts_with("uid=1000(app) gid=1000(app) groups="),
+        "{id}"
+    );
     assert!(id.contains("29(audio)") && id.contains("44(video)"), "{id}");
     let env: Vec<&str> = parts[1].lines().collect();
     for want in [
@@ -164,7 +174,10 @@ fn the_written_etc_files_are_the_containers() {
     assert_eq!(parts[0], format!("{short}\n"));
     assert_eq!(parts[1], fs::read_to_string(etc.join("hosts")).unwrap());
     assert!(parts[1].contains("10.9.8.7\tdb.internal"), "{out}");
-    assert!(parts[2].lines().any(|l| l == "nameserver 192.0.2.53"), "{out}");
+    assert!(
+        parts[2].lines().any(|l| l == "nameserver 192.0.2.53"),
+        "{out}"
+    );
     assert_eq!(parts[3].trim(), short);
     c.assert_nothing_left();
 }
@@ -173,5 +186,15 @@ fn the_written_etc_files_are_the_containers() {
 fn the_image_command_runs_when_the_request_gives_none() {
     let (c, _) = container("runspec-cmd", Overrides::default());
     assert_eq!(c.run_ok(), "image cmd\n");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn cap_sys_admin_lifts_the_namespace_block_as_in_docker() {
+    let mut o = script(&["unshare -U true 2>&1; echo unshare=$?"]);
+    o.cap_add = vec!["SYS_ADMIN".into()];
+    let (c, _) = container("runspec-sysadmin", o);
+    let out = c.run_ok();
+    assert!(out.contains("unshare=0"), "{out}");
     c.assert_nothing_left();
 }

@@ -12,6 +12,7 @@
 //!
 //! - [`command`]: Entrypoint/Cmd, Env, WorkingDir and hostname rules;
 //! - [`user`]: `USER` resolved in the image's own id files;
+//! - [`inroot`]: reading and making paths inside the untrusted rootfs;
 //! - [`defaults`]: namespaces, capabilities, mounts, masked paths, devices, rlimits;
 //! - [`seccomp`]: Berth's default seccomp profile;
 //! - [`etc`]: the per-container /etc files.
@@ -19,6 +20,7 @@
 pub mod command;
 pub mod defaults;
 pub mod etc;
+pub mod inroot;
 pub mod seccomp;
 pub mod user;
 
@@ -137,6 +139,15 @@ pub enum RunspecError {
         source: std::io::Error,
     },
 
+    /// The working directory could not be made inside the rootfs.
+    #[error("working directory {path:?}: {source}")]
+    Workdir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+
     /// A capability name Linux does not have.
     #[error("unknown capability {name:?}")]
     UnknownCapability {
@@ -173,7 +184,8 @@ pub enum RunspecError {
 }
 
 /// The runtime spec for container `id` of the image with `config`, whose root filesystem
-/// (mounted already) is `rootfs`, as changed by `overrides`. No cgroupsPath: the engine
+/// (mounted already) is `rootfs`, as changed by `overrides`. A missing working directory
+/// is made in the rootfs, as docker does. No cgroupsPath: the engine
 /// sets it, as it sets up the network.
 pub fn build(
     id: &str,
@@ -195,6 +207,8 @@ pub fn build(
     let env = command::env(run, overrides, &hostname, &user.home)?;
     let caps = defaults::capabilities(&overrides.cap_add, &overrides.cap_drop)?;
     let nofile = defaults::nofile_limit();
+    // Last: nothing is made in the rootfs for a request refused above.
+    inroot::ensure_dir(rootfs, &cwd)?;
 
     let mut value = defaults::base(&caps);
     value["process"] = json!({

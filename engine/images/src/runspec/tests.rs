@@ -96,7 +96,7 @@ fn an_id_file_that_is_not_a_regular_file_or_too_large_is_refused() {
     assert!(e.to_string().contains("not a regular file"), "{e}");
 
     let root = rootfs_with(None, None);
-    let big = "x:x:1:1::/:/bin/sh\n".repeat((user::MAX_ID_FILE as usize / 18) + 2);
+    let big = "x:x:1:1::/:/bin/sh\n".repeat((inroot::MAX_ID_FILE as usize / 18) + 2);
     fs::write(root.path().join("etc/passwd"), big).unwrap();
     let e = build("c", &config(&["id"]), root.path(), &with_user("x")).unwrap_err();
     assert!(matches!(e, RunspecError::IdFile { .. }), "{e}");
@@ -220,4 +220,44 @@ fn the_profile_compiles_in_the_runtime_for_every_capability_set() {
         let program = seccomp::compile(profile).unwrap();
         assert!(program.instructions().len() <= seccomp::MAX_INSTRUCTIONS);
     }
+}
+
+#[test]
+fn a_missing_workdir_is_made_inside_the_rootfs() {
+    let root = rootfs_with(None, None);
+    let o = Overrides {
+        workdir: Some("/srv/a/b".into()),
+        ..Overrides::default()
+    };
+    build("c", &config(&["sh"]), root.path(), &o).unwrap();
+    assert!(root.path().join("srv/a/b").is_dir());
+    // Through a symlink that climbs above the top: it lands inside.
+    fs::create_dir_all(root.path().join("srv")).unwrap();
+    symlink("../../../../../../srv", root.path().join("lnk")).unwrap();
+    let o = Overrides {
+        workdir: Some("/lnk/made".into()),
+        ..Overrides::default()
+    };
+    build("c", &config(&["sh"]), root.path(), &o).unwrap();
+    assert!(root.path().join("srv/made").is_dir());
+    // A link to a host directory the image does not have is dangling inside: refused,
+    // and nothing is made on the host.
+    let outside = tempfile::tempdir().unwrap();
+    symlink(outside.path(), root.path().join("out")).unwrap();
+    let o = Overrides {
+        workdir: Some("/out/made".into()),
+        ..Overrides::default()
+    };
+    let e = build("c", &config(&["sh"]), root.path(), &o).unwrap_err();
+    assert!(matches!(e, RunspecError::Workdir { .. }), "{e}");
+    assert!(!outside.path().join("made").exists());
+    // A file in the way is an error naming the directory.
+    fs::write(root.path().join("file"), "").unwrap();
+    let o = Overrides {
+        workdir: Some("/file/x".into()),
+        ..Overrides::default()
+    };
+    let e = build("c", &config(&["sh"]), root.path(), &o).unwrap_err();
+    assert!(matches!(e, RunspecError::Workdir { .. }), "{e}");
+    assert!(e.to_string().contains("/file/x"), "{e}");
 }

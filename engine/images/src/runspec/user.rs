@@ -2,19 +2,10 @@
 //! up in the image's own /etc/passwd and /etc/group, read safely inside the (untrusted)
 //! root filesystem.
 
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use nix::errno::Errno;
-use nix::fcntl::{open, openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::{fstat, Mode, SFlag};
-
+use super::inroot::read_in_root;
 use super::RunspecError;
-
-/// The largest /etc/passwd or /etc/group read (a real one is a few KiB).
-pub const MAX_ID_FILE: u64 = 4 << 20;
 
 /// The largest uid or gid docker accepts (ids are signed 32-bit in its lookup).
 const MAX_ID: u32 = i32::MAX as u32;
@@ -227,55 +218,6 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
             })
         })
         .collect()
-}
-
-/// The text of `rel` inside `rootfs`, every symlink resolved as if `rootfs` were `/`
-/// (`openat2` with `RESOLVE_IN_ROOT`: an image's `/etc/passwd -> /etc/shadow` or
-/// `-> ../../../etc/passwd` stays inside it). `None` when it does not exist. Only a
-/// regular file is read (a FIFO would block, a device node could do anything), and at
-/// most [`MAX_ID_FILE`] bytes of it.
-pub(crate) fn read_in_root(rootfs: &Path, rel: &str) -> Result<Option<String>, RunspecError> {
-    let path_err = |source| RunspecError::IdFile {
-        rootfs: rootfs.into(),
-        file: rel.into(),
-        source,
-    };
-    let root = open(
-        rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| path_err(e.into()))?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let found = match openat2(&root, rel, how) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
-        Err(e) => return Err(path_err(e.into())),
-    };
-    let st = fstat(&found).map_err(|e| path_err(e.into()))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return Err(path_err(std::io::Error::other("not a regular file")));
-    }
-    // Reopened for reading through the descriptor: the very file checked above.
-    let readable = open(
-        format!("/proc/self/fd/{}", found.as_raw_fd()).as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
-        Mode::empty(),
-    )
-    .map_err(|e| path_err(e.into()))?;
-    let mut bytes = Vec::new();
-    File::from(readable)
-        .take(MAX_ID_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(path_err)?;
-    if bytes.len() as u64 > MAX_ID_FILE {
-        return Err(path_err(std::io::Error::other(format!(
-            "larger than {MAX_ID_FILE} bytes"
-        ))));
-    }
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 #[cfg(test)]
