@@ -198,3 +198,28 @@ fn cap_sys_admin_lifts_the_namespace_block_as_in_docker() {
     assert!(out.contains("unshare=0"), "{out}");
     c.assert_nothing_left();
 }
+
+/// glibc creates threads with clone3 and falls back to clone only on ENOSYS: the profile
+/// answers clone3 so, and lets a thread's clone (no namespace flags) through. zstd -T2
+/// compresses with worker threads; its Threads: count shows they were made.
+#[test]
+fn threads_start_under_the_profile_through_the_clone_fallback() {
+    let (mut c, _) = container("runspec-threads", Overrides::default());
+    let root = c.tmp_path().join("hostroot");
+    berth_host_rootfs::build(&root, &["sh", "head", "zstd", "grep", "sleep"]).unwrap();
+    let probe = "head -c 4000000000 /dev/zero | zstd -T2 -1 -c > /dev/null & p=$!; \
+        i=0; while [ $i -lt 400 ]; do t=$(grep Threads: /proc/$p/status); \
+        case \"$t\" in *[2-9]) break;; esac; i=$((i+1)); sleep 0.05; done; \
+        echo \"$t\"; kill $p";
+    c.spec["root"]["path"] = root.display().to_string().into();
+    c.spec["process"]["args"] = serde_json::json!(["sh", "-c", probe]);
+    c.spec["process"]["cwd"] = "/".into();
+    let out = c.run_ok();
+    let threads: u32 = out
+        .trim()
+        .strip_prefix("Threads:")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(threads >= 2, "{out}");
+    c.assert_nothing_left();
+}
