@@ -104,11 +104,11 @@ fn check_entry(entry: &str) -> Result<(), RunspecError> {
 /// `process.cwd`: the request's, else the image's WorkingDir, else `/`; it must be
 /// absolute and is cleaned (`/a/./b/../c/` → `/a/c`).
 pub fn cwd(image: &RunConfig, o: &Overrides) -> Result<PathBuf, RunspecError> {
-    let dir = o
-        .workdir
-        .as_deref()
-        .or(image.working_dir.as_deref())
-        .filter(|d| !d.is_empty())
+    // Empty means not given, as in docker.
+    let dir = [o.workdir.as_deref(), image.working_dir.as_deref()]
+        .into_iter()
+        .flatten()
+        .find(|d| !d.is_empty())
         .unwrap_or("/");
     no_nul("working directory", dir)?;
     if !dir.starts_with('/') {
@@ -127,11 +127,12 @@ pub fn cwd(image: &RunConfig, o: &Overrides) -> Result<PathBuf, RunspecError> {
     Ok(clean)
 }
 
-/// The hostname: the request's, else the first 12 characters of the id (docker's).
+/// The hostname: the request's, else (also when empty) the first 12 characters of the
+/// id, as docker.
 pub fn hostname(id: &str, o: &Overrides) -> Result<String, RunspecError> {
-    let name = match &o.hostname {
-        Some(h) => h.clone(),
-        None => id.chars().take(12).collect(),
+    let name = match o.hostname.as_deref() {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ => id.chars().take(12).collect(),
     };
     let bad = name.is_empty()
         || name.len() > HOST_NAME_MAX
@@ -356,7 +357,13 @@ mod tests {
             ..Overrides::default()
         };
         assert_eq!(hostname("x", &given).unwrap(), "web-1.example");
-        for bad in ["", "a b", "a/b", &"x".repeat(65)] {
+        let empty = Overrides {
+            hostname: Some(String::new()),
+            ..Overrides::default()
+        };
+        assert_eq!(hostname("abc", &empty).unwrap(), "abc");
+        assert!(hostname("", &none).is_err());
+        for bad in ["a b", "a/b", &"x".repeat(65)] {
             let o = Overrides {
                 hostname: Some(bad.into()),
                 ..Overrides::default()

@@ -48,11 +48,12 @@ pub struct Overrides {
     pub args: Option<Vec<String>>,
     /// `KEY=value` set over the image's Env; `KEY` alone removes it.
     pub env: Vec<String>,
-    /// The working directory (absolute).
+    /// The working directory (absolute; empty means not given).
     pub workdir: Option<String>,
-    /// `user`, `uid`, `user:group` or `uid:gid`, resolved in the image.
+    /// `user`, `uid`, `user:group` or `uid:gid`, resolved in the image (empty means not
+    /// given).
     pub user: Option<String>,
-    /// The hostname; default the first 12 characters of the id.
+    /// The hostname; default (also when empty) the first 12 characters of the id.
     pub hostname: Option<String>,
     /// A terminal: adds TERM=xterm and `process.terminal`.
     pub tty: bool,
@@ -202,7 +203,11 @@ pub fn build(
     let hostname = command::hostname(id, overrides)?;
     let args = command::args(run, overrides)?;
     let cwd = command::cwd(run, overrides)?;
-    let user_spec = overrides.user.as_deref().or(run.user.as_deref());
+    // An empty user means not given, as in docker.
+    let user_spec = [overrides.user.as_deref(), run.user.as_deref()]
+        .into_iter()
+        .flatten()
+        .find(|u| !u.is_empty());
     let user = user::resolve(rootfs, user_spec.unwrap_or_default())?;
     let env = command::env(run, overrides, &hostname, &user.home)?;
     let caps = defaults::capabilities(&overrides.cap_add, &overrides.cap_drop)?;

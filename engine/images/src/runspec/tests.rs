@@ -122,6 +122,12 @@ fn the_image_user_applies_unless_the_request_names_one() {
     assert_eq!(spec.process().as_ref().unwrap().user().uid(), 10);
     let spec = build("c", &cfg, root.path(), &with_user("b")).unwrap();
     assert_eq!(spec.process().as_ref().unwrap().user().uid(), 20);
+    let spec = build("c", &cfg, root.path(), &with_user("")).unwrap();
+    assert_eq!(
+        spec.process().as_ref().unwrap().user().uid(),
+        10,
+        "empty is not given"
+    );
 }
 
 #[test]
