@@ -15,7 +15,7 @@ use berth_testkit::runc::{TestContainer, MARK_ENV};
 const DOCKER_CAP_EFF: &str = "00000000a80425fb";
 
 const APPLETS: &[&str] = &[
-    "sh", "id", "env", "pwd", "cat", "grep", "unshare", "hostname", "true", "echo",
+    "sh", "id", "env", "pwd", "cat", "grep", "unshare", "hostname", "true", "echo", "ls",
 ];
 
 /// A root filesystem of the static busybox and an app user in two extra groups; no
@@ -131,6 +131,10 @@ fn root_gets_dockers_capabilities_and_the_seccomp_filter_refuses_unshare() {
             "unshare -U true 2>&1; echo unshare=$?",
             "ulimit -n",
             "id",
+            // docker's masked and read-only paths.
+            "[ -s /proc/interrupts ] && echo interrupts=visible || echo interrupts=masked",
+            "echo firmware=$(ls /sys/firmware)",
+            "{ echo 1 > /proc/sys/vm/drop_caches; } 2>&1; echo rc=$?",
         ]),
     );
     let out = c.run_ok();
@@ -150,6 +154,8 @@ fn root_gets_dockers_capabilities_and_the_seccomp_filter_refuses_unshare() {
     let nofile = runspec::defaults::nofile_limit().to_string();
     assert!(out.lines().any(|l| l == nofile), "NOFILE {nofile}: {out}");
     assert!(out.contains("uid=0(root) gid=0(root)"), "{out}");
+    assert!(out.contains("interrupts=masked\nfirmware=\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
     c.assert_nothing_left();
 }
 
