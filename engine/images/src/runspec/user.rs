@@ -85,7 +85,8 @@ pub(crate) fn resolve_with(
         out.home = entry.home.clone();
     }
 
-    match group_part {
+    // `user:` is `user`, as in docker.
+    match group_part.filter(|g| !g.is_empty()) {
         Some(g) => out.gid = resolve_group(g, spec, &groups, group)?,
         // Supplementary groups only in the implicit form, from the matched name.
         None => {
@@ -131,12 +132,6 @@ fn resolve_group(
     groups: &[GroupEntry],
     file: Option<&str>,
 ) -> Result<u32, RunspecError> {
-    if g.is_empty() {
-        return Err(RunspecError::BadUser {
-            user: spec.into(),
-            reason: "empty group after ':'",
-        });
-    }
     if let Some(gid) = numeric(g, spec)? {
         return Ok(gid);
     }
@@ -307,11 +302,12 @@ mod tests {
 
     #[test]
     fn malformed_specs_are_refused() {
-        for bad in ["a:b:c", "app:", "99999999999", "2147483648", "1:4294967295"] {
+        for bad in ["a:b:c", "99999999999", "2147483648", "1:4294967295"] {
             let e = resolve_with(bad, Some(PASSWD), Some(GROUP)).unwrap_err();
             assert!(matches!(e, RunspecError::BadUser { .. }), "{bad}: {e}");
         }
         assert_eq!(ok("2147483647").uid, 2147483647);
+        assert_eq!(ok("app:"), ok("app"), "an empty group is no group");
     }
 
     #[test]
