@@ -186,8 +186,8 @@ pub enum RunspecError {
 
 /// The runtime spec for container `id` of the image with `config`, whose root filesystem
 /// (mounted already) is `rootfs`, as changed by `overrides`. A missing working directory
-/// is made in the rootfs, as docker does. No cgroupsPath: the engine
-/// sets it, as it sets up the network.
+/// is made in the rootfs, as docker does. No cgroupsPath: the engine sets that (and the
+/// network, in the network namespace the spec asks for).
 pub fn build(
     id: &str,
     config: &ImageConfig,
