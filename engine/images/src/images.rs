@@ -175,13 +175,17 @@ impl Images {
     /// The image called `name` (docker's short forms, a full reference, an image id or
     /// a unique prefix of one).
     pub fn get(&self, name: &str) -> Result<ImageRecord, ImagesError> {
-        let found = match name.parse::<Reference>() {
-            Ok(r) => self.store.get_image(&r.to_string()),
-            Err(_) => None,
-        };
-        found
-            .or_else(|| self.store.get_image(name))
-            .ok_or_else(|| ImagesError::NotFound(name.to_owned()))
+        if let Some(found) = name
+            .parse::<Reference>()
+            .ok()
+            .and_then(|r| self.store.get_image(&r.to_string()))
+        {
+            return Ok(found);
+        }
+        self.store.resolve_image(name).map_err(|e| match e {
+            StoreError::ImageNotFound(_) => ImagesError::NotFound(name.to_owned()),
+            other => other.into(),
+        })
     }
 
     /// Every image, by name.
@@ -249,8 +253,8 @@ impl Images {
     }
 
     /// Bytes held in the content store.
-    pub fn store_size(&self) -> u64 {
-        self.store.size()
+    pub fn store_size(&self) -> Result<u64, ImagesError> {
+        Ok(self.store.size()?)
     }
 
     /// Import a `docker save` or OCI-layout archive: its images are recorded and
@@ -331,9 +335,4 @@ impl Images {
     pub fn mounted(&self) -> Vec<String> {
         self.snapshots.mounted()
     }
-}
-
-/// Now, as RFC 3339 (UTC, seconds).
-pub(crate) fn now_rfc3339() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }

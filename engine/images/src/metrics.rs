@@ -38,6 +38,8 @@ pub fn describe() {
 
 /// Set the scrape-time gauges from `images`.
 pub fn observe(images: &crate::Images) {
-    metrics::gauge!(STORE_BYTES).set(images.store_size() as f64);
+    if let Ok(bytes) = images.store_size() {
+        metrics::gauge!(STORE_BYTES).set(bytes as f64);
+    }
     metrics::gauge!(IMAGES).set(images.list().len() as f64);
 }

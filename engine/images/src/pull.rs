@@ -8,13 +8,13 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::images::{now_rfc3339, Images, ImagesError};
+use crate::images::{Images, ImagesError};
 use crate::manifest::{Descriptor, ImageConfig, Manifest};
 use crate::metrics as m;
 use crate::reference::Reference;
 use crate::registry::Credentials;
-use crate::snapshot::{chain_ids, LayerSlot};
-use crate::store::{ImageRecord, Ingest, LayerRecord};
+use crate::snapshot::LayerSlot;
+use crate::store::{chain_ids, now_rfc3339, ImageRecord, Ingest, LayerRecord};
 use crate::unpack::apply_layer;
 use crate::Digest;
 

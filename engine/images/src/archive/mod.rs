@@ -119,7 +119,7 @@ pub enum ArchiveError {
         /// The name.
         name: String,
         /// What is wrong.
-        reason: &'static str,
+        reason: String,
     },
     /// An index in the archive has no manifest for this host.
     #[error("index {index} has no manifest for {platform}")]

@@ -1,96 +1,30 @@
 //! Image names in archives, normalised to full references as docker does
-//! (`busybox:latest` → `docker.io/library/busybox:latest`). The crate's reference module
-//! replaces this small normaliser once it is written.
+//! (`busybox:latest` → `docker.io/library/busybox:latest`) by [`crate::reference`].
 
 use super::ArchiveError;
-use crate::Digest;
-
-const DEFAULT_REGISTRY: &str = "docker.io";
+use crate::reference::Reference;
 
 /// `name` as a full reference: registry, repository, and `:latest` unless it has a tag
 /// or digest.
 pub(super) fn normalize(name: &str) -> Result<String, ArchiveError> {
-    let bad = |reason| ArchiveError::BadName {
-        name: name.to_string(),
-        reason,
-    };
-    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("empty or has spaces"));
-    }
-    let (rest, digest) = match name.split_once('@') {
-        Some((r, d)) => (r, Some(d.parse::<Digest>().map_err(|_| bad("bad digest"))?)),
-        None => (name, None),
-    };
-    let (repo, tag) = match rest.rsplit_once(':') {
-        Some((r, t)) if !t.contains('/') => (r, Some(t)),
-        _ => (rest, None),
-    };
-    let (registry, path) = match repo.split_once('/') {
-        Some((first, p)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            (first, p.to_string())
-        }
-        _ => (DEFAULT_REGISTRY, repo.to_string()),
-    };
-    let registry = if registry == "index.docker.io" {
-        DEFAULT_REGISTRY
-    } else {
-        registry
-    };
-    let path = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-        format!("library/{path}")
-    } else {
-        path
-    };
-    let path_ok = path.split('/').all(|c| {
-        !c.is_empty()
-            && c.bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
-    });
-    if !path_ok {
-        return Err(bad(
-            "repository must be lower-case letters, digits, '.', '_', '-' and '/'",
-        ));
-    }
-    if let Some(t) = tag {
-        let ok = !t.is_empty()
-            && t.len() <= 128
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !ok {
-            return Err(bad("bad tag"));
-        }
-    }
-    let mut out = format!("{registry}/{path}");
-    match (tag, &digest) {
-        (Some(t), _) => out.push_str(&format!(":{t}")),
-        (None, None) => out.push_str(":latest"),
-        (None, Some(_)) => {}
-    }
-    if let Some(d) = digest {
-        out.push_str(&format!("@{d}"));
-    }
-    Ok(out)
+    name.parse::<Reference>()
+        .map(|r| r.to_string())
+        .map_err(|e| ArchiveError::BadName {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// The short form docker shows and `docker load` reads in `RepoTags`
 /// (`docker.io/library/busybox:latest` → `busybox:latest`); `None` for names without a tag.
 pub(super) fn familiar_tagged(full: &str) -> Option<String> {
-    if full.contains('@') || full.starts_with("sha256:") {
-        return None;
-    }
-    let short = full
-        .strip_prefix("docker.io/library/")
-        .or_else(|| full.strip_prefix("docker.io/"))
-        .unwrap_or(full);
-    let last = short.rsplit('/').next().unwrap_or(short);
-    last.contains(':').then(|| short.to_string())
+    let r = full.parse::<Reference>().ok()?;
+    (r.digest.is_none() && r.tag.is_some()).then(|| r.familiar())
 }
 
 /// The tag of a full name (`…:latest` → `latest`), if it has one.
-pub(super) fn tag_of(full: &str) -> Option<&str> {
-    let before_digest = full.split('@').next().unwrap_or(full);
-    let last = before_digest.rsplit('/').next().unwrap_or(before_digest);
-    last.split_once(':').map(|(_, t)| t)
+pub(super) fn tag_of(full: &str) -> Option<String> {
+    full.parse::<Reference>().ok()?.tag
 }
 
 #[cfg(test)]
@@ -132,7 +66,6 @@ mod tests {
             familiar_tagged(&format!("docker.io/library/busybox@{d}")),
             None
         );
-        assert_eq!(tag_of("localhost:5000/a/b:t"), Some("t"));
-        assert_eq!(tag_of("localhost:5000/a/b"), None);
+        assert_eq!(tag_of("localhost:5000/a/b:t").as_deref(), Some("t"));
     }
 }
