@@ -48,7 +48,8 @@ fn image_fields(
 ) -> Result<(), CliError> {
     if args.hostname.is_some() {
         return Err(CliError::Usage(
-            "--hostname: only with --rootfs (an image's container is named by the daemon)".into(),
+            "--hostname: only with --rootfs (the API takes no hostname for an image's container)"
+                .into(),
         ));
     }
     body.insert("image".into(), json!(image));

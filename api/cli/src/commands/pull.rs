@@ -3,7 +3,7 @@
 //! a failure after the stream began (its last line, `status: error`) as an error.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 
 use hyper::Method;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -60,11 +60,10 @@ impl Plain {
             )),
             "downloading" => {
                 let (current, total) = (p.current.unwrap_or(0), p.total.unwrap_or(0));
-                let tenth = if total == 0 {
-                    10
-                } else {
-                    current.min(total) * 10 / total
-                };
+                // An empty layer is downloaded at once.
+                let tenth = (current.min(total).saturating_mul(10))
+                    .checked_div(total)
+                    .unwrap_or(10);
                 let last = self.shown.get(layer).copied();
                 if last.is_some_and(|t| t >= tenth) {
                     return None;
@@ -128,11 +127,12 @@ impl Bars {
         }
     }
 
-    /// The bar of `layer` (made on first sight, in order of appearance).
-    fn bar(&mut self, layer: &str) -> &ProgressBar {
+    /// The bar of `layer` (made on first sight, `length` bytes long, in order of
+    /// appearance).
+    fn bar(&mut self, layer: &str, length: u64) -> &ProgressBar {
         let short = short_digest(layer).to_owned();
         self.layers.entry(layer.to_owned()).or_insert_with(|| {
-            let bar = self.all.add(ProgressBar::new(0));
+            let bar = self.all.add(ProgressBar::new(length));
             bar.set_style(self.running.clone());
             bar.set_prefix(short);
             bar
@@ -150,7 +150,7 @@ impl Show for Bars {
             }
             "downloading" => {
                 let (current, total) = (p.current.unwrap_or(0), p.total.unwrap_or(0));
-                let bar = self.bar(&layer);
+                let bar = self.bar(&layer, total);
                 bar.set_length(total);
                 bar.set_position(current);
                 bar.set_message(if current >= total {
@@ -161,18 +161,21 @@ impl Show for Bars {
             }
             "exists" => {
                 let done = self.done.clone();
-                let bar = self.bar(&layer);
+                let bar = self.bar(&layer, 0);
                 bar.set_style(done);
                 bar.finish_with_message("exists");
             }
             "unpacked" => {
-                let bar = self.bar(&layer);
+                let bar = self.bar(&layer, 0);
                 bar.set_position(bar.length().unwrap_or(0));
                 bar.finish_with_message("unpacked");
             }
             "done" => {
+                // Below the bars, which stay as they ended.
                 self.finish();
-                let _ = self.all.println(pulled(p));
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", pulled(p))?;
+                out.flush()?;
             }
             _ => {}
         }
