@@ -95,16 +95,50 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
     if !foreground {
         return Ok(0);
     }
-    let logs = LogsArgs {
-        follow: true,
-        tail: None,
-        id: record.id.clone(),
-    };
-    super::logs::logs(ctx, logs).await?;
+    attach(ctx, &record.id).await?;
     let stopped = until_stopped(ctx, &record.id).await?;
     match stopped.state.as_str() {
         "failed" => Err(failed(stopped)),
         _ => Ok(super::exec::exit_status(stopped.exit_code)),
+    }
+}
+
+/// Print container `id`'s output until it stops. A Ctrl-C is passed on to it as SIGINT
+/// (as `docker run` does); a second one leaves it running and ends `berth`.
+async fn attach(ctx: &Ctx, id: &str) -> Result<(), CliError> {
+    let logs = LogsArgs {
+        follow: true,
+        tail: None,
+        id: id.to_owned(),
+    };
+    let mut follow = std::pin::pin!(super::logs::logs(ctx, logs));
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            done = &mut follow => return done.map(|_| ()),
+            signal = tokio::signal::ctrl_c() => {
+                if signal.is_err() {
+                    // No handler: Ctrl-C ends berth as usual.
+                    return follow.await.map(|_| ());
+                }
+                if interrupted {
+                    return Err(CliError::Container {
+                        id: id.to_owned(),
+                        what: "is left running: interrupted twice".into(),
+                    });
+                }
+                interrupted = true;
+                let body = json!({ "signal": "INT" });
+                let path = container_path(id, "/kill");
+                // A container that has just stopped refuses the signal: its output
+                // ends anyway.
+                if let Err(e @ CliError::Unreachable(_)) =
+                    ctx.client.ok(Method::POST, &path, Some(&body)).await
+                {
+                    return Err(e);
+                }
+            }
+        }
     }
 }
 
