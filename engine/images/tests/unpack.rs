@@ -4,79 +4,16 @@
 //! Runs as root (ownership, devices, trusted.* xattrs).
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use berth_images::digest::Digest;
 use berth_images::manifest::media as mt;
 use berth_images::unpack::{apply_layer, UnpackError};
-use tar::{EntryType, Header};
+use common::{gzip, Layer};
+use tar::EntryType;
 
-/// A tar stream under construction.
-struct Layer(tar::Builder<Vec<u8>>);
-
-impl Layer {
-    fn new() -> Layer {
-        Layer(tar::Builder::new(Vec::new()))
-    }
-
-    /// An entry with a raw name (the tar crate's setters refuse `..`, which the tests
-    /// need), owner 0:0 and mtime 1000 unless changed with `with`.
-    fn raw(
-        &mut self,
-        name: &str,
-        kind: EntryType,
-        mode: u32,
-        data: &[u8],
-        with: impl FnOnce(&mut Header),
-    ) -> &mut Self {
-        let mut h = Header::new_gnu();
-        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-        h.set_entry_type(kind);
-        h.set_mode(mode);
-        h.set_size(data.len() as u64);
-        h.set_mtime(1000);
-        h.set_uid(0);
-        h.set_gid(0);
-        with(&mut h);
-        h.set_cksum();
-        self.0.append(&h, data).unwrap();
-        self
-    }
-
-    fn dir(&mut self, name: &str) -> &mut Self {
-        self.raw(name, EntryType::Directory, 0o755, b"", |_| {})
-    }
-
-    fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
-        self.raw(name, EntryType::Regular, 0o644, data, |_| {})
-    }
-
-    fn link(&mut self, name: &str, kind: EntryType, target: &str) -> &mut Self {
-        self.raw(name, kind, 0o777, b"", |h| {
-            h.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes())
-        })
-    }
-
-    fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Self {
-        self.0
-            .append_pax_extensions(records.iter().copied())
-            .unwrap();
-        self
-    }
-
-    fn bytes(&mut self) -> Vec<u8> {
-        let b = std::mem::replace(&mut self.0, tar::Builder::new(Vec::new()));
-        b.into_inner().unwrap()
-    }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
+mod common;
 
 fn zstd(data: &[u8]) -> Vec<u8> {
     zstd::encode_all(data, 1).unwrap()
