@@ -186,7 +186,10 @@ fn bad_ids_and_missing_layers_are_refused_with_nothing_made() {
     layer(&s, &c, |_| {});
     for id in ["", ".", "..", "a/b", "../x", ".hidden"] {
         assert!(
-            matches!(s.mount(id, std::slice::from_ref(&c)), Err(SnapshotError::InvalidId(_))),
+            matches!(
+                s.mount(id, std::slice::from_ref(&c)),
+                Err(SnapshotError::InvalidId(_))
+            ),
             "{id:?}"
         );
         assert!(

@@ -9,6 +9,7 @@
 
 mod apply;
 mod dirs;
+mod pipe;
 mod stream;
 
 use std::io::{self, Read};
@@ -103,7 +104,9 @@ impl UnpackError {
 }
 
 /// Applies the layer `blob` (of `media_type`) under `dest`, which must exist, and checks
-/// its uncompressed content against `diff_id`. Streams: nothing is buffered whole.
+/// its uncompressed content against `diff_id`. Streams: nothing is buffered whole. The
+/// blob is read (and decompressed and hashed) on the caller's thread while a helper
+/// thread writes the files.
 pub fn apply_layer(
     blob: impl Read,
     media_type: &str,
@@ -112,18 +115,33 @@ pub fn apply_layer(
 ) -> Result<LayerStats, UnpackError> {
     let declared = Compression::from_media_type(media_type)?;
     let stream = stream::open(blob, declared, media_type, diff_id)?;
+    let (sender, reader) = pipe::pipe();
+    std::thread::scope(|scope| {
+        let writer = std::thread::Builder::new()
+            .name("berth-unpack".into())
+            .spawn_scoped(scope, || apply_tar(reader, dest))
+            .map_err(UnpackError::Read)?;
+        sender.pump(stream);
+        writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Applies the uncompressed tar stream `input` under `dest`, then reads what follows
+/// the tar trailer: it is part of the digest too, and only the end of the stream says
+/// whether the whole of it matched.
+fn apply_tar(input: pipe::ChunkReader, dest: &Path) -> Result<LayerStats, UnpackError> {
     let mut applier = apply::Applier::new(dest)?;
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(input);
     let entries = archive.entries().map_err(UnpackError::from_read)?;
     for entry in entries {
         let entry = entry.map_err(UnpackError::from_read)?;
         applier.apply(entry)?;
     }
     let mut rest = archive.into_inner();
-    // What follows the tar trailer is part of the digest too: read it to the end, where
-    // the verifying reader says whether the whole stream matched.
     io::copy(&mut rest, &mut io::sink()).map_err(UnpackError::from_read)?;
     let mut stats = applier.finish()?;
-    stats.uncompressed = rest.get_ref().bytes_read();
+    stats.uncompressed = rest.bytes_read();
     Ok(stats)
 }

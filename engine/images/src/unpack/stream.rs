@@ -61,7 +61,7 @@ impl Compression {
 }
 
 /// The uncompressed tar stream, verified against `diff_id` at its end.
-pub type TarStream<'a> = BufReader<Verified<Box<dyn Read + 'a>>>;
+pub type TarStream<'a> = Verified<Box<dyn Read + 'a>>;
 
 /// Opens `blob` as a tar stream: the declared compression must match the magic bytes,
 /// except that a plain-tar media type over compressed bytes is decompressed.
@@ -88,8 +88,7 @@ pub fn open<'a>(
             Box::new(zstd::stream::read::Decoder::with_buffer(raw).map_err(UnpackError::Read)?)
         }
     };
-    let verified = Verified::new(plain, diff_id.clone(), None);
-    Ok(BufReader::with_capacity(BUF, verified))
+    Ok(Verified::new(plain, diff_id.clone(), None))
 }
 
 /// Reads the first four bytes (fewer at EOF) and gives them back with the rest.
