@@ -149,6 +149,11 @@ fn whiteouts_become_char_devices_and_opaque_dirs_get_the_overlay_xattr() {
         .file("d/.wh..wh..opq", b"")
         .file("d/new", b"new")
         .file(".wh..wh.plnk", b"")
+        .pax(&[
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+            ("SCHILY.xattr.user.note", b"kept"),
+        ])
+        .file("redirected", b"")
         .bytes();
     let dir = tmp();
     apply(&tar, mt::OCI_LAYER, &tar, dir.path()).unwrap();
@@ -163,6 +168,13 @@ fn whiteouts_become_char_devices_and_opaque_dirs_get_the_overlay_xattr() {
     assert!(!dir.path().join("d/.wh..wh..opq").exists());
     assert!(!dir.path().join(".wh..wh.plnk").exists());
     assert_eq!(fs::read(dir.path().join("d/new")).unwrap(), b"new");
+    // overlayfs's own xattrs are not taken from a layer; others are.
+    let redirected = dir.path().join("redirected");
+    assert_eq!(xattr(&redirected, "trusted.overlay.redirect"), None);
+    assert_eq!(
+        xattr(&redirected, "user.note").as_deref(),
+        Some(&b"kept"[..])
+    );
 }
 
 #[test]

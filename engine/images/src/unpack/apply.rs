@@ -22,6 +22,8 @@ use super::{LayerStats, UnpackError};
 const COPY_BUF: usize = 128 * 1024;
 /// overlayfs's mark of a directory that hides what lower layers have in it.
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The prefix of the xattrs overlayfs reads.
+const OVERLAY_XATTRS: &[u8] = b"trusted.overlay.";
 
 /// An entry's attributes, from its header and PAX records.
 struct Meta {
@@ -405,8 +407,9 @@ impl Applier {
         let mut path = PathBuf::from(format!("/proc/self/fd/{}", raw_fd(parent)));
         path.push(OsStr::from_bytes(name));
         for (key, value) in &meta.xattrs {
-            rustix::fs::lsetxattr(&path, OsStr::from_bytes(key), value, XattrFlags::empty())
-                .map_err(|e| ctx.errno("lsetxattr", e))?;
+            let set =
+                rustix::fs::lsetxattr(&path, OsStr::from_bytes(key), value, XattrFlags::empty());
+            xattr_result(ctx, "lsetxattr", set)?;
         }
         Ok(())
     }
@@ -464,10 +467,23 @@ fn raw_fd(fd: BorrowedFd<'_>) -> i32 {
 
 fn set_xattrs(ctx: &Ctx<'_>, fd: BorrowedFd<'_>, meta: &Meta) -> Result<(), UnpackError> {
     for (key, value) in &meta.xattrs {
-        rustix::fs::fsetxattr(fd, OsStr::from_bytes(key), value, XattrFlags::empty())
-            .map_err(|e| ctx.errno("fsetxattr", e))?;
+        let set = rustix::fs::fsetxattr(fd, OsStr::from_bytes(key), value, XattrFlags::empty());
+        xattr_result(ctx, "fsetxattr", set)?;
     }
     Ok(())
+}
+
+/// As docker: an xattr the filesystem does not support, or may not be set here, is
+/// skipped; any other failure fails the layer.
+fn xattr_result(
+    ctx: &Ctx<'_>,
+    call: &'static str,
+    r: Result<(), Errno>,
+) -> Result<(), UnpackError> {
+    match r {
+        Ok(()) | Err(Errno::NOTSUP) | Err(Errno::PERM) => Ok(()),
+        Err(e) => Err(ctx.errno(call, e)),
+    }
 }
 
 fn uid(meta: &Meta) -> Option<Uid> {
@@ -510,7 +526,10 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
             b"gid" => meta.gid = id(parse_num(value)?)?,
             b"mtime" => meta.mtime = parse_time(value)?,
             key => {
-                if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                // overlayfs's own xattrs come only from whiteouts: a layer that set
+                // them itself could redirect lookups or fake metadata-only copies.
+                let name = key.strip_prefix(b"SCHILY.xattr.");
+                if let Some(name) = name.filter(|n| !n.starts_with(OVERLAY_XATTRS)) {
                     meta.xattrs.push((name.to_vec(), value.to_vec()));
                 }
             }
