@@ -183,9 +183,12 @@ fn a_later_entry_replaces_an_earlier_one_of_another_type() {
         .file("x", b"file")
         .dir("x/")
         .file("x/y", b"y")
-        .dir("d/")
+        .raw("d/", EntryType::Directory, 0o755, b"", |h| h.set_mtime(5))
         .file("d/child", b"c")
-        .link("d", EntryType::Symlink, "x")
+        .raw("d", EntryType::Symlink, 0o777, b"", |h| {
+            h.set_link_name("x").unwrap();
+            h.set_mtime(7)
+        })
         .file("f", b"first")
         .file("f", b"second")
         .dir("keep/")
@@ -197,6 +200,8 @@ fn a_later_entry_replaces_an_earlier_one_of_another_type() {
     let root = dir.path();
     assert_eq!(fs::read(root.join("x/y")).unwrap(), b"y");
     assert_eq!(fs::read_link(root.join("d")).unwrap(), Path::new("x"));
+    // The replaced directory's time is not set on what replaced it.
+    assert_eq!(fs::symlink_metadata(root.join("d")).unwrap().mtime(), 7);
     assert_eq!(fs::read(root.join("f")).unwrap(), b"second");
     assert_eq!(fs::read(root.join("keep/a")).unwrap(), b"a");
     assert_eq!(

@@ -45,6 +45,8 @@ pub struct Applier {
     /// A setgid directory makes new files inherit its group: chown always, then.
     setgid_seen: bool,
     dir_times: Vec<(EntryPath, Timespec)>,
+    /// Whether any entry replaced an earlier one (then directory times are checked).
+    replaced: bool,
     stats: LayerStats,
 }
 
@@ -66,6 +68,7 @@ impl Applier {
             egid: rustix::process::getegid().as_raw(),
             setgid_seen: st.st_mode & 0o2000 != 0,
             dir_times: Vec::new(),
+            replaced: false,
             stats: LayerStats::default(),
         })
     }
@@ -125,10 +128,20 @@ impl Applier {
             let Ok(parent) = self.dirs.get(&path.parent, false) else {
                 continue; // removed by a later entry
             };
+            // A later entry may have put something else there: leave that alone.
+            if self.replaced && !is_dir_at(parent.as_fd(), &path.name) {
+                continue;
+            }
             let ts = stamps(*mtime);
             match rustix::fs::utimensat(&*parent, &path.name, &ts, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(()) | Err(Errno::NOENT) => {}
-                Err(e) => return Err(sys(&path.name, "utimensat", e)),
+                Err(e) => {
+                    return Err(sys(
+                        &[&path.parent[..], &path.name].join(&b'/'),
+                        "utimensat",
+                        e,
+                    ))
+                }
             }
         }
         Ok(self.stats)
@@ -344,6 +357,7 @@ impl Applier {
         }
         // What goes may have been (or led to) a directory the cache holds open.
         self.dirs.invalidate();
+        self.replaced = true;
         if !is_dir {
             rustix::fs::unlinkat(parent, name, AtFlags::empty())
                 .map_err(|e| ctx.errno("unlinkat", e))?;
@@ -458,6 +472,11 @@ fn escape(raw: &[u8], via: Option<String>) -> UnpackError {
 
 fn sys(raw: &[u8], syscall: &'static str, e: Errno) -> UnpackError {
     Ctx { raw }.errno(syscall, e)
+}
+
+fn is_dir_at(parent: BorrowedFd<'_>, name: &[u8]) -> bool {
+    rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
 }
 
 fn raw_fd(fd: BorrowedFd<'_>) -> i32 {
