@@ -227,3 +227,17 @@ fn a_failed_mount_removes_its_dirs() {
         .is_none());
     assert_eq!(mounts_under(root.path()), 0);
 }
+
+#[test]
+fn opening_the_store_removes_what_crashed_writers_left() {
+    let root = tempfile::tempdir().unwrap();
+    let layers = root.path().join("layers");
+    let stale = layers.join(format!(".pending-{}-1-0", Digest::of(b"x").hex()));
+    let doomed = layers.join(format!(".removing-{}-1-0", Digest::of(b"y").hex()));
+    for d in [&stale, &doomed] {
+        fs::create_dir_all(d.join("sub")).unwrap();
+    }
+    let s = Snapshots::open(root.path()).unwrap();
+    assert!(!stale.exists() && !doomed.exists());
+    assert!(s.layers().is_empty());
+}

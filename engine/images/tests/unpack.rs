@@ -331,3 +331,26 @@ fn zstd_plain_and_mislabelled_layers() {
     let err = apply(&tar, "application/json", &tar, dir.path()).unwrap_err();
     assert!(matches!(err, UnpackError::MediaType(_)), "{err}");
 }
+
+#[test]
+fn long_names_and_pax_ids_and_times_are_honoured() {
+    let long = format!("{}/{}", "d".repeat(120), "f".repeat(150));
+    let mut layer = Layer::new();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o600);
+    h.set_size(4);
+    h.set_mtime(1);
+    layer.pax(&[
+        ("uid", b"3000000"),
+        ("gid", b"3000001"),
+        ("mtime", b"1700000000.25"),
+    ]);
+    layer.0.append_data(&mut h, &long, &b"long"[..]).unwrap();
+    let tar = layer.bytes();
+    let dir = tmp();
+    apply(&tar, mt::OCI_LAYER, &tar, dir.path()).unwrap();
+    let m = fs::metadata(dir.path().join(&long)).unwrap();
+    assert_eq!((m.uid(), m.gid()), (3_000_000, 3_000_001));
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_700_000_000, 250_000_000));
+    assert_eq!(fs::read(dir.path().join(&long)).unwrap(), b"long");
+}

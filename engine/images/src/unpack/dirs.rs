@@ -141,3 +141,31 @@ pub fn resolve(root: BorrowedFd<'_>, path: &[u8]) -> Result<OwnedFd, DirError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(raw: &str) -> Option<Option<(String, String)>> {
+        normalize(raw.as_bytes()).map(|p| {
+            p.map(|p| {
+                let s = |b: Vec<u8>| String::from_utf8(b).unwrap();
+                (s(p.parent), s(p.name))
+            })
+        })
+    }
+
+    #[test]
+    fn tar_paths_normalize_inside_the_root_or_not_at_all() {
+        let some = |p: &str, n: &str| Some(Some((p.to_string(), n.to_string())));
+        assert_eq!(norm("a/b/c"), some("a/b", "c"));
+        assert_eq!(norm("./a//b/"), some("a", "b"));
+        assert_eq!(norm("/abs/x"), some("abs", "x"));
+        assert_eq!(norm("a/../b"), some("", "b"));
+        assert_eq!(norm("./"), Some(None));
+        assert_eq!(norm("a/.."), Some(None));
+        assert_eq!(norm("../x"), None);
+        assert_eq!(norm("/abs/../../x"), None);
+        assert_eq!(norm("a/../../x"), None);
+    }
+}

@@ -7,7 +7,7 @@ use std::io::Write;
 use tar::{EntryType, Header};
 
 /// A tar stream under construction.
-pub struct Layer(tar::Builder<Vec<u8>>);
+pub struct Layer(pub tar::Builder<Vec<u8>>);
 
 impl Layer {
     pub fn new() -> Layer {
