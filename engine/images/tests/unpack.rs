@@ -354,3 +354,26 @@ fn long_names_and_pax_ids_and_times_are_honoured() {
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_700_000_000, 250_000_000));
     assert_eq!(fs::read(dir.path().join(&long)).unwrap(), b"long");
 }
+
+#[test]
+fn what_lands_in_a_setgid_dir_keeps_the_tars_group_and_mode() {
+    let tar = Layer::new()
+        .raw("shared/", EntryType::Directory, 0o2775, b"", |h| {
+            h.set_gid(50)
+        })
+        .dir("shared/sub/")
+        .file("shared/file", b"f")
+        .bytes();
+    let dir = tmp();
+    apply(&tar, mt::OCI_LAYER, &tar, dir.path()).unwrap();
+    let m = |p: &str| fs::symlink_metadata(dir.path().join(p)).unwrap();
+    assert_eq!(
+        (m("shared").mode() & 0o7777, m("shared").gid()),
+        (0o2775, 50)
+    );
+    assert_eq!(
+        (m("shared/sub").mode() & 0o7777, m("shared/sub").gid()),
+        (0o755, 0)
+    );
+    assert_eq!(m("shared/file").gid(), 0);
+}

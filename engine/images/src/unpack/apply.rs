@@ -3,6 +3,7 @@
 //! capabilities after chown (chown clears them too), directory times last (creating
 //! children changes them).
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -42,8 +43,11 @@ pub struct Applier {
     umask: u32,
     euid: u32,
     egid: u32,
-    /// A setgid directory makes new files inherit its group: chown always, then.
-    setgid_seen: bool,
+    /// The setgid directories of this layer ("" for a setgid root): what is created in
+    /// one inherits its group (and a directory its setgid bit), so chown and chmod then.
+    setgid_dirs: HashSet<Vec<u8>>,
+    /// Whether the current entry's parent is one of them.
+    in_setgid: bool,
     dir_times: Vec<(EntryPath, Timespec)>,
     /// Whether any entry replaced an earlier one (then directory times are checked).
     replaced: bool,
@@ -66,7 +70,12 @@ impl Applier {
             umask: current_umask(),
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
-            setgid_seen: st.st_mode & 0o2000 != 0,
+            setgid_dirs: if st.st_mode & 0o2000 != 0 {
+                HashSet::from([Vec::new()])
+            } else {
+                HashSet::new()
+            },
+            in_setgid: false,
             dir_times: Vec::new(),
             replaced: false,
             stats: LayerStats::default(),
@@ -97,6 +106,7 @@ impl Applier {
         if let Some(target) = path.name.strip_prefix(b".wh.") {
             return self.whiteout(&ctx, &path.parent, target);
         }
+        self.in_setgid = !self.setgid_dirs.is_empty() && self.setgid_dirs.contains(&path.parent);
         let parent = self.parent(&ctx, &path.parent)?;
         let parent = parent.as_fd();
         let name = path.name.as_slice();
@@ -106,6 +116,9 @@ impl Applier {
             }
             EntryType::Directory => {
                 self.dir(&ctx, parent, name, &meta)?;
+                if meta.mode & 0o2000 != 0 {
+                    self.setgid_dirs.insert(joined(&path));
+                }
                 self.dir_times.push((path, meta.mtime));
                 Ok(())
             }
@@ -135,13 +148,7 @@ impl Applier {
             let ts = stamps(*mtime);
             match rustix::fs::utimensat(&*parent, &path.name, &ts, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(()) | Err(Errno::NOENT) => {}
-                Err(e) => {
-                    return Err(sys(
-                        &[&path.parent[..], &path.name].join(&b'/'),
-                        "utimensat",
-                        e,
-                    ))
-                }
+                Err(e) => return Err(sys(&joined(path), "utimensat", e)),
             }
         }
         Ok(self.stats)
@@ -204,7 +211,6 @@ impl Applier {
             }
             Err(e) => return Err(ctx.errno("mkdirat", e)),
         };
-        self.setgid_seen |= meta.mode & 0o2000 != 0;
         self.owner_and_mode_at(ctx, parent, name, meta, existed)?;
         if !meta.xattrs.is_empty() {
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -372,13 +378,13 @@ impl Applier {
     }
 
     fn needs_chown(&self, meta: &Meta) -> bool {
-        self.setgid_seen || meta.uid != self.euid || meta.gid != self.egid
+        self.in_setgid || meta.uid != self.euid || meta.gid != self.egid
     }
 
     /// Whether creation left other bits than the entry's: the umask cut some, or there
     /// are setuid/setgid/sticky bits (which creation and chown do not keep).
     fn needs_chmod(&self, meta: &Meta) -> bool {
-        meta.mode & 0o7000 != 0 || meta.mode & self.umask != 0
+        self.in_setgid || meta.mode & 0o7000 != 0 || meta.mode & self.umask != 0
     }
 
     /// Owner, then mode, of what `name` is (not a symlink: no chmod through one); both
@@ -472,6 +478,15 @@ fn escape(raw: &[u8], via: Option<String>) -> UnpackError {
 
 fn sys(raw: &[u8], syscall: &'static str, e: Errno) -> UnpackError {
     Ctx { raw }.errno(syscall, e)
+}
+
+/// The entry's whole path, relative to the root.
+fn joined(path: &EntryPath) -> Vec<u8> {
+    if path.parent.is_empty() {
+        path.name.clone()
+    } else {
+        [&path.parent[..], &path.name].join(&b'/')
+    }
 }
 
 fn is_dir_at(parent: BorrowedFd<'_>, name: &[u8]) -> bool {
