@@ -241,3 +241,33 @@ fn opening_the_store_removes_what_crashed_writers_left() {
     assert!(!stale.exists() && !doomed.exists());
     assert!(s.layers().is_empty());
 }
+
+#[test]
+fn a_waiter_takes_over_when_the_writer_gives_up() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Arc::new(Snapshots::open(root.path()).unwrap());
+    let c = Digest::of(b"takeover");
+    let LayerSlot::Writer(first) = s.begin_layer(&c).unwrap() else {
+        panic!()
+    };
+    let waiter = {
+        let (s, c) = (s.clone(), c.clone());
+        std::thread::spawn(move || match s.begin_layer(&c).unwrap() {
+            LayerSlot::Writer(p) => {
+                fs::write(p.path().join("second"), b"2").unwrap();
+                p.commit().unwrap();
+                true
+            }
+            LayerSlot::Present => false,
+        })
+    };
+    // Give the waiter time to block on the lock, then fail the first write.
+    std::thread::sleep(Duration::from_millis(100));
+    drop(first);
+    assert!(
+        waiter.join().unwrap(),
+        "the waiter should have become the writer"
+    );
+    let layer = root.path().join("layers").join(c.hex());
+    assert_eq!(fs::read(layer.join("second")).unwrap(), b"2");
+}
