@@ -7,6 +7,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rustix::io::Errno;
 use rustix::mount::{
@@ -49,12 +50,34 @@ pub fn mount(
 /// The new API says it cannot do this (no fsopen, or no `lowerdir+`).
 struct Legacy;
 
+/// Whether the kernel's overlayfs takes `lowerdir+` (6.8 and later). Asked once: older
+/// kernels between 5.2 and 6.4 accept any key through the legacy context and only fail
+/// at create, too late to tell "no lowerdir+" from a real error.
+fn has_lowerdir_plus() -> bool {
+    static KNOWN: OnceLock<bool> = OnceLock::new();
+    *KNOWN.get_or_init(|| {
+        let uname = rustix::system::uname();
+        let release = uname.release().to_string_lossy();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let mut next = || {
+            parts
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        (next(), next()) >= (6, 8)
+    })
+}
+
 fn new_api(
     lowers: &[PathBuf],
     upper: &Path,
     work: &Path,
     target: &Path,
 ) -> Result<Result<(), MountFailure>, Legacy> {
+    if !has_lowerdir_plus() {
+        return Err(Legacy);
+    }
     let fs = match rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => fd,
         Err(Errno::NOSYS) | Err(Errno::PERM) => return Err(Legacy),
