@@ -271,3 +271,25 @@ fn a_waiter_takes_over_when_the_writer_gives_up() {
     let layer = root.path().join("layers").join(c.hex());
     assert_eq!(fs::read(layer.join("second")).unwrap(), b"2");
 }
+
+#[test]
+fn containers_may_live_apart_from_layers_and_their_overlays_are_volatile() {
+    let root = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir_in("/dev/shm").unwrap();
+    let s = Snapshots::open_split(root.path(), scratch.path()).unwrap();
+    let c = Digest::of(b"base");
+    layer(&s, &c, |dir| fs::write(dir.join("f"), b"f").unwrap());
+    let rootfs = s.mount("apart", std::slice::from_ref(&c)).unwrap();
+    let _guard = Mounted(&s, "apart");
+    assert!(rootfs.starts_with(scratch.path()));
+    assert_eq!(fs::read(rootfs.join("f")).unwrap(), b"f");
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.contains(rootfs.to_str().unwrap()))
+        .unwrap();
+    assert!(line.contains("volatile"), "{line}");
+    s.unmount("apart").unwrap();
+    assert!(fs::read_dir(scratch.path()).unwrap().next().is_none());
+    assert_eq!(mounts_under(scratch.path()), 0);
+}

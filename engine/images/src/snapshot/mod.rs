@@ -157,10 +157,16 @@ impl Snapshots {
     /// Opens (creating) the store under `root`, and removes what crashed writers and
     /// removals left behind.
     pub fn open(root: &Path) -> Result<Snapshots, SnapshotError> {
+        Snapshots::open_split(root, &root.join("containers"))
+    }
+
+    /// As [`Snapshots::open`], with the containers' upper, work and rootfs dirs under
+    /// `containers` instead (e.g. on tmpfs, where creating and removing them is cheap).
+    pub fn open_split(root: &Path, containers: &Path) -> Result<Snapshots, SnapshotError> {
         let s = Snapshots {
             layers: root.join("layers"),
             locks: root.join("locks"),
-            containers: root.join("containers"),
+            containers: containers.to_path_buf(),
         };
         for dir in [&s.layers, &s.locks, &s.containers] {
             fs::create_dir_all(dir).map_err(io_err("create", dir))?;

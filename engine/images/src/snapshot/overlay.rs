@@ -54,7 +54,12 @@ struct Legacy;
 /// kernels between 5.2 and 6.4 accept any key through the legacy context and only fail
 /// at create, too late to tell "no lowerdir+" from a real error.
 fn has_lowerdir_plus() -> bool {
-    static KNOWN: OnceLock<bool> = OnceLock::new();
+    kernel() >= (6, 8)
+}
+
+/// The running kernel's (major, minor), read once.
+fn kernel() -> (u32, u32) {
+    static KNOWN: OnceLock<(u32, u32)> = OnceLock::new();
     *KNOWN.get_or_init(|| {
         let uname = rustix::system::uname();
         let release = uname.release().to_string_lossy();
@@ -65,7 +70,7 @@ fn has_lowerdir_plus() -> bool {
                 .and_then(|p| p.parse::<u32>().ok())
                 .unwrap_or(0)
         };
-        (next(), next()) >= (6, 8)
+        (next(), next())
     })
 }
 
@@ -101,6 +106,13 @@ fn finish_new(fs: OwnedFd, upper: &Path, work: &Path, target: &Path) -> Result<(
     // The inodes index ties an upper to its lowers' file handles: layers are shared and
     // removed independently, so it stays off (as containerd keeps it).
     let _ = rustix::mount::fsconfig_set_string(&fs, "index", "off");
+    // Volatile: no sync of the upper's whole filesystem at unmount (overlayfs otherwise
+    // syncs all of it: every container's and everyone's dirty data on a shared root
+    // disk) and fsync in the container's rootfs is not made durable. Berth keeps no
+    // container over a reboot, so its upper never needed to survive a crash; volumes
+    // are other mounts, untouched by this.
+    rustix::mount::fsconfig_set_flag(&fs, "volatile")
+        .map_err(|e| with_log(&fs, "fsconfig(volatile)", e))?;
     rustix::mount::fsconfig_create(&fs).map_err(|e| with_log(&fs, "fsconfig(create)", e))?;
     let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(|e| with_log(&fs, "fsmount", e))?;
@@ -151,6 +163,9 @@ fn legacy(
         data.extend_from_slice(&escape(path));
     }
     data.extend_from_slice(b",index=off");
+    if kernel() >= (5, 10) {
+        data.extend_from_slice(b",volatile");
+    }
     if data.len() > PAGE_OPTIONS {
         let msg = format!(
             "{} layers need {} bytes of options, mount(2) takes {PAGE_OPTIONS}",
