@@ -47,10 +47,7 @@ impl Digest {
         Digest::from_hasher(Sha256::new_with_prefix(bytes))
     }
 
-<<<<<<< HEAD
     /// The digest a finished hasher computed.
-=======
->>>>>>> h-unpack
     pub(crate) fn from_hasher(h: Sha256) -> Digest {
         Digest {
             hex: hex::encode(h.finalize()),
