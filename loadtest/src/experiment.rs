@@ -64,7 +64,7 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
                 // A batch of inline specs is large; single creates fit the default.
                 body_limit: (args.batch.unwrap_or(1) * (16 << 10)).max(1 << 20),
                 // Shared by the runs: the image is downloaded by the first one only.
-                images_root: args.image.as_ref().map(|_| ctx.tmp.join("images")),
+                images_root: Some(ctx.tmp.join("images")),
             };
             Some(Daemon::start(
                 bins,

@@ -185,8 +185,7 @@ impl ShimLauncher {
             env: run.env.clone(),
             workdir: run.workdir.clone(),
             user: run.user.clone(),
-            hostname: None,
-            tty: false,
+            ..Default::default()
         };
         let prepared = images.prepare(id, &run.image, &overrides).map_err(image_error)?;
         Ok((prepared.spec, prepared.rootfs))

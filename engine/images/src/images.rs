@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::archive::{self, ArchiveError};
 use crate::manifest::ImageConfig;
-use crate::pull::{Source, CONFIG_MAX};
+use crate::pull::Source;
 use crate::reference::{Reference, ReferenceError};
 use crate::registry::{Client, Platform, RegistryConfig, RegistryError};
 use crate::runspec::{self, Overrides, RunspecError};
@@ -92,24 +92,6 @@ pub enum ImagesError {
     /// A blob the image needs is neither stored nor fetchable.
     #[error("blob {0} is not in the store and the image has no registry to fetch it from")]
     MissingBlob(Digest),
-    /// The image config does not parse.
-    #[error("image config {digest}: {reason}")]
-    BadConfig {
-        /// The config blob.
-        digest: Digest,
-        /// Why.
-        reason: String,
-    },
-    /// The config and the manifest disagree on the layers.
-    #[error("image {image}: the manifest has {layers} layers but its config {diff_ids} diff ids")]
-    LayerCount {
-        /// The image.
-        image: String,
-        /// Layers in the manifest.
-        layers: usize,
-        /// Diff ids in the config.
-        diff_ids: usize,
-    },
     /// Reading or writing a stream failed.
     #[error("{what}: {source}")]
     Io {
@@ -201,13 +183,7 @@ impl Images {
         if let Some(c) = cache.get(&image.config) {
             return Ok(Arc::clone(c));
         }
-        let bytes = self.store.read_blob(&image.config, CONFIG_MAX)?;
-        let config: ImageConfig =
-            serde_json::from_slice(&bytes).map_err(|e| ImagesError::BadConfig {
-                digest: image.config.clone(),
-                reason: e.to_string(),
-            })?;
-        let config = Arc::new(config);
+        let config = Arc::new(self.store.config(&image.config)?);
         cache.insert(image.config.clone(), Arc::clone(&config));
         Ok(config)
     }
@@ -237,16 +213,20 @@ impl Images {
     /// container uses. Returns the bytes of blobs removed.
     pub fn gc(&self) -> Result<u64, ImagesError> {
         let stats = self.store.gc_blobs()?;
-        let mut keep: std::collections::HashSet<Digest> = self
+        let keep: std::collections::HashSet<Digest> = self
             .store
             .list_images()
             .into_iter()
             .flat_map(|i| i.layers.into_iter().map(|l| l.chain_id))
             .collect();
-        keep.extend(self.snapshots.in_use());
         for layer in self.snapshots.layers() {
-            if !keep.contains(&layer) {
-                self.snapshots.remove_layer(&layer)?;
+            if keep.contains(&layer) {
+                continue;
+            }
+            match self.snapshots.remove_layer(&layer) {
+                // A container made from a removed image still runs on it.
+                Ok(()) | Err(SnapshotError::LayerInUse { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(stats.bytes)
@@ -308,8 +288,14 @@ impl Images {
         self.ensure_unpacked(&record)?;
         let chain: Vec<Digest> = record.layers.iter().map(|l| l.chain_id.clone()).collect();
         let rootfs = self.snapshots.mount(id, &chain)?;
-        let built = runspec::build(id, &config, &rootfs, overrides).map_err(ImagesError::from);
-        match built {
+        let built = || -> Result<_, ImagesError> {
+            let mut spec = runspec::build(id, &config, &rootfs, overrides)?;
+            let hostname = spec.hostname().clone().unwrap_or_default();
+            let etc = self.snapshots.container_dir(id).join("etc");
+            runspec::write_etc_files(&mut spec, &etc, &hostname, &[], &[])?;
+            Ok(spec)
+        };
+        match built() {
             Ok(spec) => Ok(Prepared {
                 spec,
                 rootfs,

@@ -9,17 +9,15 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::images::{Images, ImagesError};
-use crate::manifest::{Descriptor, ImageConfig, Manifest};
+use crate::manifest::Descriptor;
 use crate::metrics as m;
 use crate::reference::Reference;
 use crate::registry::Credentials;
 use crate::snapshot::LayerSlot;
-use crate::store::{chain_ids, now_rfc3339, ImageRecord, Ingest, LayerRecord};
+use crate::store::{ImageRecord, Ingest, LayerRecord, MAX_DOCUMENT};
 use crate::unpack::apply_layer;
 use crate::Digest;
 
-/// Largest image config accepted (real ones are a few KiB; docker's own cap is 8 MiB).
-pub const CONFIG_MAX: u64 = 8 << 20;
 /// How often a download reports its progress.
 const PROGRESS_EVERY: u64 = 1 << 20;
 
@@ -106,33 +104,20 @@ impl Images {
             self.store_document(digest, bytes)?;
         }
         self.store_document(&resolved.manifest_digest, &resolved.manifest_bytes)?;
-        let manifest = &resolved.manifest;
         let source = Source {
             reference: &r,
             creds,
         };
-        let (config, config_bytes) = self.fetch_config(manifest, Some(&source))?;
+        self.fetch_config(&resolved.manifest.config, &source)?;
+        let record =
+            self.store
+                .image_record(&r.to_string(), resolved.target(), &resolved.manifest_digest)?;
         progress(Progress::Resolved {
-            reference: r.to_string(),
-            manifest: resolved.manifest_digest.clone(),
-            layers: manifest.layers.len(),
+            reference: record.name.clone(),
+            manifest: record.manifest.clone(),
+            layers: record.layers.len(),
         });
-        let layers = self.layers_of(&r.to_string(), manifest, &config)?;
-        self.fetch_layers(&layers, Some(&source), progress)?;
-        let target = resolved
-            .index
-            .as_ref()
-            .map_or(&resolved.manifest_digest, |(d, _)| d)
-            .clone();
-        let record = ImageRecord {
-            name: r.to_string(),
-            target,
-            manifest: resolved.manifest_digest.clone(),
-            config: manifest.config.digest.clone(),
-            size: layers.iter().map(|l| l.descriptor.size).sum::<u64>() + config_bytes,
-            layers,
-            created: now_rfc3339(),
-        };
+        self.fetch_layers(&record.layers, Some(&source), progress)?;
         self.store.put_image(&record)?;
         progress(Progress::Done {
             reference: record.name.clone(),
@@ -151,59 +136,15 @@ impl Images {
         Ok(())
     }
 
-    /// The image config `manifest` names, from the store or fetched from `source`, and
-    /// its size.
-    pub(crate) fn fetch_config(
-        &self,
-        manifest: &Manifest,
-        source: Option<&Source<'_>>,
-    ) -> Result<(ImageConfig, u64), ImagesError> {
-        let desc = &manifest.config;
-        let bytes = if self.store.has_blob(&desc.digest) {
-            self.store.read_blob(&desc.digest, CONFIG_MAX)?
-        } else {
-            let source = source.ok_or_else(|| ImagesError::MissingBlob(desc.digest.clone()))?;
+    /// Fetch the image config `desc` into the store unless it is there.
+    fn fetch_config(&self, desc: &Descriptor, source: &Source<'_>) -> Result<(), ImagesError> {
+        if !self.store.has_blob(&desc.digest) {
             let bytes =
                 self.client
-                    .blob_bytes(source.reference, desc, source.creds, CONFIG_MAX)?;
+                    .blob_bytes(source.reference, desc, source.creds, MAX_DOCUMENT)?;
             self.store.write_blob(&bytes)?;
-            bytes
-        };
-        let config = serde_json::from_slice(&bytes).map_err(|e| ImagesError::BadConfig {
-            digest: desc.digest.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok((config, bytes.len() as u64))
-    }
-
-    /// The layer records of an image: the manifest's blobs beside the config's diff ids
-    /// and the chain ids they make.
-    pub(crate) fn layers_of(
-        &self,
-        image: &str,
-        manifest: &Manifest,
-        config: &ImageConfig,
-    ) -> Result<Vec<LayerRecord>, ImagesError> {
-        let diff_ids = &config.rootfs.diff_ids;
-        if diff_ids.len() != manifest.layers.len() {
-            return Err(ImagesError::LayerCount {
-                image: image.to_owned(),
-                layers: manifest.layers.len(),
-                diff_ids: diff_ids.len(),
-            });
         }
-        let chains = chain_ids(diff_ids);
-        Ok(manifest
-            .layers
-            .iter()
-            .zip(diff_ids)
-            .zip(chains)
-            .map(|((descriptor, diff_id), chain_id)| LayerRecord {
-                descriptor: descriptor.clone(),
-                diff_id: diff_id.clone(),
-                chain_id,
-            })
-            .collect())
+        Ok(())
     }
 
     /// Make sure every layer's blob is stored and its snapshot unpacked, a few layers at
@@ -264,7 +205,7 @@ impl Images {
             LayerSlot::Writer(pending) => pending,
         };
         let unpack = |blob: &mut dyn Read| -> Result<(), ImagesError> {
-            apply_layer(blob, &desc.media_type, pending.path(), &layer.diff_id).map_err(|e| {
+            apply_layer(&mut *blob, &desc.media_type, pending.path(), &layer.diff_id).map_err(|e| {
                 ImagesError::Unpack {
                     layer: desc.digest.clone(),
                     source: e,

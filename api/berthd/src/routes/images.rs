@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use berth_engine::{Images, SpecSource};
 use berth_images::pull::Progress;
-use berth_images::registry::Credentials;
-use berth_images::store::ImageRecord;
+use berth_images::registry::{Credentials, RegistryError};
+use berth_images::store::{ImageRecord, StoreError};
 use berth_images::ImagesError;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -346,12 +346,36 @@ impl From<ImagesError> for ApiError {
             ImagesError::InUse { .. } => (StatusCode::CONFLICT, "image_in_use"),
             ImagesError::Archive(_) => (StatusCode::BAD_REQUEST, "invalid_archive"),
             ImagesError::Registry(r) => registry_status(r),
-            ImagesError::Digest(_) | ImagesError::LayerCount { .. } | ImagesError::BadConfig { .. } => {
+            ImagesError::Digest(_) => {
                 (StatusCode::BAD_GATEWAY, "bad_image")
             }
             ImagesError::Unpack { .. } => (StatusCode::BAD_GATEWAY, "bad_layer"),
+            ImagesError::Store(StoreError::ImageNotFound(_)) => {
+                (StatusCode::NOT_FOUND, "image_not_found")
+            }
+            ImagesError::Store(StoreError::Ambiguous(_)) => {
+                (StatusCode::BAD_REQUEST, "ambiguous_image")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "image_error"),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// The answer for a registry's failure: the registry's own refusals as client errors,
+/// its breakdowns as a bad gateway.
+fn registry_status(e: &RegistryError) -> (StatusCode, &'static str) {
+    match e {
+        RegistryError::NotFound { .. } => (StatusCode::NOT_FOUND, "image_not_found"),
+        RegistryError::Unauthorized { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "registry_unauthorized")
+        }
+        RegistryError::NoPlatform { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "no_platform"),
+        RegistryError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "registry_timeout"),
+        RegistryError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "registry_unreachable"),
+        RegistryError::Digest { .. }
+        | RegistryError::BadManifest { .. }
+        | RegistryError::TooLarge { .. } => (StatusCode::BAD_GATEWAY, "bad_image"),
+        _ => (StatusCode::BAD_GATEWAY, "registry_error"),
     }
 }

@@ -10,7 +10,9 @@ use super::{check_id, io_err, overlay, SnapshotError, Snapshots};
 use crate::digest::Digest;
 
 impl Snapshots {
-    fn container_dir(&self, id: &str) -> PathBuf {
+    /// The directory of container `id`'s snapshot (upper, work, rootfs; callers may keep
+    /// more of the container's files there: they go with [`Snapshots::unmount`]).
+    pub fn container_dir(&self, id: &str) -> PathBuf {
         self.containers.join(id)
     }
 

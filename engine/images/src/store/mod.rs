@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{media, Descriptor, ImageConfig, Manifest};
+use crate::snapshot::chain_ids;
 use crate::{Digest, DigestError};
 
 pub use ingest::{Ingest, IngestWriter};
@@ -336,21 +337,6 @@ fn parse<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The ChainIDs of a stack of layers (OCI image spec: the first is the first diff_id, each
-/// next one the sha256 of "`<previous chain id> <diff_id>`"). The snapshot module's
-/// `chain_ids`, once written, computes the same.
-pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
-    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
-    for diff in diff_ids {
-        let next = match out.last() {
-            None => diff.clone(),
-            Some(prev) => Digest::of(format!("{prev} {diff}").as_bytes()),
-        };
-        out.push(next);
-    }
-    out
-}
-
 /// Whether `media_type` is an index or manifest list.
 pub(crate) fn is_index(media_type: &str) -> bool {
     media::is_index(media_type)
@@ -366,12 +352,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_chain_ids() {
+    fn timestamps_are_rfc3339() {
         assert!(now_rfc3339().parse::<humantime::Timestamp>().is_ok());
-        let a = Digest::of(b"a");
-        let b = Digest::of(b"b");
-        let chain = chain_ids(&[a.clone(), b.clone()]);
-        assert_eq!(chain[0], a);
-        assert_eq!(chain[1], Digest::of(format!("{a} {b}").as_bytes()));
     }
 }
