@@ -119,8 +119,12 @@ pub struct Args {
     pub images_root: PathBuf,
     /// A registry (`host` or `host:port`) reached over plain HTTP. Loopback registries
     /// always may be; repeat the flag, or separate with commas in the environment.
-    #[arg(long = "insecure-registry", env = "BERTH_INSECURE_REGISTRIES",
-          value_delimiter = ',', value_name = "HOST[:PORT]")]
+    #[arg(
+        long = "insecure-registry",
+        env = "BERTH_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
     pub insecure_registries: Vec<String>,
 }
 
@@ -304,7 +308,11 @@ impl Config {
         );
         let body_timeout = layered(set("body_timeout"), args.body_timeout, file.body_timeout);
         let start_timeout = layered(set("start_timeout"), args.start_timeout, file.start_timeout);
-        let images_root = layered(set("images_root"), args.images_root.clone(), file.images_root);
+        let images_root = layered(
+            set("images_root"),
+            args.images_root.clone(),
+            file.images_root,
+        );
         let insecure_registries = layered(
             set("insecure_registries"),
             args.insecure_registries.clone(),
@@ -416,7 +424,10 @@ fn read_registry_auth(
             let password = std::fs::read_to_string(&auth.password_file).map_err(|e| {
                 ConfigError::invalid(
                     "registries",
-                    format!("{host}: password_file {}: {e}", auth.password_file.display()),
+                    format!(
+                        "{host}: password_file {}: {e}",
+                        auth.password_file.display()
+                    ),
                 )
             })?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();

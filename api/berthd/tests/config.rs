@@ -48,7 +48,10 @@ fn flags_beat_env_which_beats_the_file() {
     assert_eq!(r.json["workers"], 5, "{r:?}");
     assert_eq!(r.json["max_queued"], 77, "{r:?}");
     assert!(env_state.is_dir(), "state dir from BERTH_STATE_DIR");
-    assert!(scratch.images().join("blobs").is_dir(), "images root from the file");
+    assert!(
+        scratch.images().join("blobs").is_dir(),
+        "images root from the file"
+    );
     assert!(!std::path::Path::new("/nonexistent/from-file").exists());
     let body = format!("{{\"id\":\"x\",\"bundle\":\"{}\"}}", "b".repeat(150));
     let r = d.call("POST", "/v1/containers", Some(&body));

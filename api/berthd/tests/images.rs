@@ -106,7 +106,11 @@ fn an_image_pulled_from_a_registry_runs_in_its_own_overlay() {
         &d,
         "img-args",
         &name,
-        &["sh", "-c", "echo $GREETING from $(hostname); echo x > /written; cat /etc/hostname"],
+        &[
+            "sh",
+            "-c",
+            "echo $GREETING from $(hostname); echo x > /written; cat /etc/hostname",
+        ],
     );
     assert!(out.contains("hello from img-args"), "{out:?}");
 
@@ -132,7 +136,10 @@ fn an_image_pulled_from_a_registry_runs_in_its_own_overlay() {
         .expect_error(404, "image_not_found");
     let pruned = d.call("POST", "/v1/images/prune", None);
     assert_eq!(pruned.status, 200, "{pruned:?}");
-    assert!(pruned.json["bytes_freed"].as_u64().unwrap() > 0, "{pruned:?}");
+    assert!(
+        pruned.json["bytes_freed"].as_u64().unwrap() > 0,
+        "{pruned:?}"
+    );
     let layers = scratch.images().join("snapshots/layers");
     let left: Vec<_> = std::fs::read_dir(&layers).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
@@ -204,7 +211,14 @@ fn images_survive_a_restart_and_an_archive_round_trip() {
     // What is not an image archive is refused, and nothing is recorded.
     let junk = d.call_with("POST", "/v1/images/import", &[], Some(b"not a tar at all"));
     junk.expect_error(400, "invalid_archive");
-    assert_eq!(d.call("GET", "/v1/images", None).json.as_array().unwrap().len(), 1);
+    assert_eq!(
+        d.call("GET", "/v1/images", None)
+            .json
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -215,7 +229,9 @@ fn bad_image_requests_are_clear_errors() {
     let d = Daemon::start(&scratch, &[], &[]);
     let host = reg.host();
 
-    pull(&d, "Not A Name").0.expect_error(400, "invalid_reference");
+    pull(&d, "Not A Name")
+        .0
+        .expect_error(400, "invalid_reference");
     pull(&d, &format!("{host}/test/locked:1"))
         .0
         .expect_error(422, "registry_unauthorized");
@@ -254,5 +270,12 @@ fn bad_image_requests_are_clear_errors() {
         .expect_error(422, "invalid_spec");
     d.call("POST", "/v1/images/save", Some(r#"{"names":["nope"]}"#))
         .expect_error(404, "image_not_found");
-    assert_eq!(d.call("GET", "/v1/images", None).json.as_array().unwrap().len(), 1);
+    assert_eq!(
+        d.call("GET", "/v1/images", None)
+            .json
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -221,7 +221,11 @@ fn validate_image_run(run: &crate::record::ImageRun) -> Result<(), SubmitError> 
             return invalid(e.to_string());
         }
     }
-    if let Some(bad) = run.env.iter().find(|e| !e.contains('=') || e.starts_with('=')) {
+    if let Some(bad) = run
+        .env
+        .iter()
+        .find(|e| !e.contains('=') || e.starts_with('='))
+    {
         return invalid(format!("env {bad:?}: expected KEY=value"));
     }
     if let Some(dir) = run.workdir.as_deref().filter(|d| !d.starts_with('/')) {

@@ -378,6 +378,21 @@ mod tests {
     }
 
     #[test]
+    fn image_events_share_the_sequence_and_the_history() {
+        let bus = Bus::new(16, 16);
+        publish(&bus, 1);
+        assert_eq!(
+            bus.publish_image("pulled", "docker.io/library/busybox:latest", "sha256:x"),
+            2
+        );
+        publish(&bus, 1);
+        let mut s = bus.subscribe_from(1);
+        let items: Vec<Item> = std::iter::from_fn(|| s.try_recv()).collect();
+        assert_eq!(items.iter().map(Item::seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(matches!(&items[1], Item::Image(e) if e.action == "pulled"));
+    }
+
+    #[test]
     fn every_subscriber_sees_every_event_in_order() {
         let bus = Bus::new(64, 0);
         let mut subs: Vec<_> = (0..3).map(|_| bus.subscribe()).collect();
@@ -410,8 +425,8 @@ mod tests {
         let seqs: Vec<_> = items
             .iter()
             .map(|i| match i {
-                Item::Event(e) => format!("{}", e.seq),
                 Item::Lagged { missed } => format!("lagged {missed}"),
+                other => format!("{}", other.seq()),
             })
             .collect();
         assert_eq!(seqs, ["1", "2", "3", "4", "lagged 6"]);

@@ -266,7 +266,7 @@ mod tests {
             cwd: Some("/tmp".into()),
             user: Some((7, 8)),
         };
-        let p = args.process("c", &source).unwrap();
+        let p = args.process("c", &source, None).unwrap();
         assert_eq!(p.args().as_deref(), Some(&["id".to_string()][..]));
         assert_eq!(
             p.env().as_deref(),

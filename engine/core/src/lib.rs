@@ -41,12 +41,12 @@ pub use state_machine::{IllegalTransition, State};
 
 pub use shims::StartError;
 
+/// The images service the engine makes containers from images with.
+pub use berth_images::registry::Credentials;
+pub use berth_images::{Images, ImagesConfig, ImagesError};
 /// Plain data of the runtime: a container's cgroup directories and statistics.
 pub use berth_runtime_types::{CgroupDirs, Stats as ContainerStats, Status};
 /// Where shims, bundles of inline specs and runtime state live, and how shims run.
 pub use berth_shim_adapter::ShimConfig;
 /// What a shim was seen to do, and where it says its container stands.
 pub use berth_shim_adapter::{Observation, ShimView};
-/// The images service the engine makes containers from images with.
-pub use berth_images::registry::Credentials;
-pub use berth_images::{Images, ImagesConfig, ImagesError};

@@ -177,7 +177,9 @@ impl ShimLauncher {
             PullPolicy::Never => false,
         };
         if pull {
-            images.pull(&run.image, None, &|_| {}).map_err(image_error)?;
+            images
+                .pull(&run.image, None, &|_| {})
+                .map_err(image_error)?;
         }
         let overrides = berth_images::runspec::Overrides {
             entrypoint: run.entrypoint.clone(),
@@ -187,7 +189,9 @@ impl ShimLauncher {
             user: run.user.clone(),
             ..Default::default()
         };
-        let prepared = images.prepare(id, &run.image, &overrides).map_err(image_error)?;
+        let prepared = images
+            .prepare(id, &run.image, &overrides)
+            .map_err(image_error)?;
         Ok((prepared.spec, prepared.rootfs))
     }
 }

@@ -82,7 +82,9 @@ pub enum ImagesError {
     #[error("no image {0}")]
     NotFound(String),
     /// Containers use the image.
-    #[error("image {image} is used by container {container}; remove the container first, or force")]
+    #[error(
+        "image {image} is used by container {container}; remove the container first, or force"
+    )]
     InUse {
         /// The image.
         image: String,
@@ -270,7 +272,9 @@ impl Images {
         let creds = reference
             .as_ref()
             .and_then(|r| self.config.registry.credentials.get(&r.registry));
-        let source = reference.as_ref().map(|reference| Source { reference, creds });
+        let source = reference
+            .as_ref()
+            .map(|reference| Source { reference, creds });
         self.fetch_layers(&image.layers, source.as_ref(), &|_| {})
     }
 

@@ -109,9 +109,11 @@ impl Images {
             creds,
         };
         self.fetch_config(&resolved.manifest.config, &source)?;
-        let record =
-            self.store
-                .image_record(&r.to_string(), resolved.target(), &resolved.manifest_digest)?;
+        let record = self.store.image_record(
+            &r.to_string(),
+            resolved.target(),
+            &resolved.manifest_digest,
+        )?;
         progress(Progress::Resolved {
             reference: record.name.clone(),
             manifest: record.manifest.clone(),
@@ -205,19 +207,20 @@ impl Images {
             LayerSlot::Writer(pending) => pending,
         };
         let unpack = |blob: &mut dyn Read| -> Result<(), ImagesError> {
-            apply_layer(&mut *blob, &desc.media_type, pending.path(), &layer.diff_id).map_err(|e| {
-                ImagesError::Unpack {
+            apply_layer(&mut *blob, &desc.media_type, pending.path(), &layer.diff_id).map_err(
+                |e| ImagesError::Unpack {
                     layer: desc.digest.clone(),
                     source: e,
-                }
-            })?;
+                },
+            )?;
             // The tar's end may come before the stream's: read the rest, so the blob's
             // digest is checked over all of it.
             io::copy(blob, &mut io::sink()).map_err(|e| ImagesError::io(&desc.digest, e))?;
             Ok(())
         };
         if self.store.has_blob(&desc.digest) {
-            let mut blob = io::BufReader::with_capacity(1 << 20, self.store.open_blob(&desc.digest)?);
+            let mut blob =
+                io::BufReader::with_capacity(1 << 20, self.store.open_blob(&desc.digest)?);
             unpack(&mut blob)?;
         } else {
             self.download(desc, source, &mut Unpacking(&unpack), progress)?;

@@ -200,7 +200,8 @@ fn start_and_serve(
         ..berthd::engine::Config::default()
     };
     let images = Arc::new(open_images(&config)?);
-    let (engine, found) = Engine::with_shims(engine_config, shim.clone(), Some(Arc::clone(&images)))?;
+    let (engine, found) =
+        Engine::with_shims(engine_config, shim.clone(), Some(Arc::clone(&images)))?;
     if found > 0 {
         eprintln!("berthd: found {found} running shim(s) again");
     }

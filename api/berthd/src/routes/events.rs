@@ -159,7 +159,8 @@ pub fn stream(
                 Item::Lagged { .. } => (None, None),
             };
             if let Some(about) = about {
-                if id.as_deref().is_some_and(|id| id != about) || kind.is_some_and(|k| k != of_kind) {
+                if id.as_deref().is_some_and(|id| id != about) || kind.is_some_and(|k| k != of_kind)
+                {
                     continue;
                 }
             }

@@ -114,13 +114,16 @@ pub async fn delete(app: &Arc<App>, name: &str, query: &Query) -> Reply {
     let name = name.to_owned();
     let removed = blocking(move || {
         let used_by = |image: &ImageRecord| {
-            engine.list().into_iter().find_map(|r| match &r.spec.source {
-                SpecSource::Image(run) => images
-                    .get(&run.image)
-                    .is_ok_and(|i| i.config == image.config)
-                    .then(|| r.id.clone()),
-                _ => None,
-            })
+            engine
+                .list()
+                .into_iter()
+                .find_map(|r| match &r.spec.source {
+                    SpecSource::Image(run) => images
+                        .get(&run.image)
+                        .is_ok_and(|i| i.config == image.config)
+                        .then(|| r.id.clone()),
+                    _ => None,
+                })
         };
         let removed = images.remove(&name, used_by, force)?;
         engine.publish_image("deleted", &removed.name, &removed.config.to_string());
@@ -225,7 +228,10 @@ where
 pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStream>, ApiError> {
     let images = service(app)?;
     if body.names.is_empty() {
-        return Err(ApiError::bad_request("invalid_body", "names: give at least one image"));
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "names: give at least one image",
+        ));
     }
     // Unknown names are a 404 before anything is sent.
     let names = body.names;
@@ -254,8 +260,10 @@ pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStre
 /// A streamed NDJSON answer.
 fn ndjson(rx: mpsc::Receiver<Bytes>) -> Response<LineStream> {
     let mut resp = Response::new(LineStream::new(rx));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     resp
 }
 
@@ -346,9 +354,7 @@ impl From<ImagesError> for ApiError {
             ImagesError::InUse { .. } => (StatusCode::CONFLICT, "image_in_use"),
             ImagesError::Archive(_) => (StatusCode::BAD_REQUEST, "invalid_archive"),
             ImagesError::Registry(r) => registry_status(r),
-            ImagesError::Digest(_) => {
-                (StatusCode::BAD_GATEWAY, "bad_image")
-            }
+            ImagesError::Digest(_) => (StatusCode::BAD_GATEWAY, "bad_image"),
             ImagesError::Unpack { .. } => (StatusCode::BAD_GATEWAY, "bad_layer"),
             ImagesError::Store(StoreError::ImageNotFound(_)) => {
                 (StatusCode::NOT_FOUND, "image_not_found")
