@@ -126,7 +126,15 @@ pub struct Args {
         value_name = "HOST[:PORT]"
     )]
     pub insecure_registries: Vec<String>,
+    /// How long a registry may take to accept a connection, and then to send each
+    /// part of an answer, in seconds (a registry silent longer fails the pull: 504).
+    #[arg(long, env = "BERTH_REGISTRY_TIMEOUT",
+          default_value_t = DEFAULT_REGISTRY_TIMEOUT, value_name = "SECS")]
+    pub registry_timeout: u64,
 }
+
+/// Default registry timeout, in seconds.
+pub const DEFAULT_REGISTRY_TIMEOUT: u64 = 30;
 
 /// Default images root.
 pub const DEFAULT_IMAGES_ROOT: &str = "/var/lib/berth";
@@ -163,6 +171,7 @@ struct File {
     start_timeout: Option<u64>,
     images_root: Option<PathBuf>,
     insecure_registries: Option<Vec<String>>,
+    registry_timeout: Option<u64>,
     #[serde(default)]
     registries: std::collections::BTreeMap<String, RegistryAuth>,
 }
@@ -244,6 +253,8 @@ pub struct Config {
     pub insecure_registries: Vec<String>,
     /// Credentials by registry (`host[:port]`): user name and password.
     pub registry_auth: std::collections::BTreeMap<String, (String, String)>,
+    /// Time allowed for a registry to connect, and to send each part of an answer.
+    pub registry_timeout: Duration,
 }
 
 /// Where a value came from; a higher source wins.
@@ -319,6 +330,11 @@ impl Config {
             file.insecure_registries,
         );
         let registry_auth = read_registry_auth(&file.registries)?;
+        let registry_timeout = layered(
+            set("registry_timeout"),
+            args.registry_timeout,
+            file.registry_timeout,
+        );
 
         // The token: from --token/BERTH_TOKEN, or read from a token file named by a
         // flag, the environment or the config file; the higher source wins.
@@ -353,6 +369,7 @@ impl Config {
         let header_timeout = seconds("--header-timeout", header_timeout)?;
         let body_timeout = seconds("--body-timeout", body_timeout)?;
         let start_timeout = seconds("--start-timeout", start_timeout)?;
+        let registry_timeout = seconds("--registry-timeout", registry_timeout)?;
         if let (Some(addr), None) = (tcp, &token) {
             check_unauthenticated_tcp(addr, tcp_insecure)?;
         }
@@ -410,6 +427,7 @@ impl Config {
             images_root,
             insecure_registries,
             registry_auth,
+            registry_timeout,
         })
     }
 }

@@ -151,6 +151,12 @@ fn bad_configurations_are_refused_and_create_nothing() {
             vec!["--workers", "0"],
         ),
         (
+            "registry_timeout = 0\n",
+            base(&["--config", config_arg]),
+            vec![],
+            vec!["--registry-timeout", "0"],
+        ),
+        (
             "",
             base(&["--runtime", "relative/runc"]),
             vec![],

@@ -9,6 +9,8 @@ use berth_testkit::daemon as harness;
 use std::collections::{BTreeMap, BTreeSet};
 
 use berth_testkit::bundle;
+use berth_testkit::image::ImageBuilder;
+use berth_testkit::registry::{Mode, Registry};
 use berthd::routes::openapi::DOCUMENT;
 use berthd::routes::ROUTES;
 use harness::{wait_state_checked, Daemon, Resp, Scratch};
@@ -399,15 +401,36 @@ fn check_json(doc: &Value, schema: &Value, value: &Value, what: &str) {
     }
 }
 
-/// Whether the concrete `path` fits `pattern` (`{id}`: any one segment).
+/// Whether the concrete `path` fits `pattern` as the server's route table has it
+/// (`{id}`: any one segment; `{name}`, last: the rest of the path, one segment or more).
 fn fits(pattern: &str, path: &str) -> bool {
     let (p, c): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
-    p.len() == c.len() && p.iter().zip(&c).all(|(p, c)| p == c || *p == "{id}")
+    let rest = pattern.ends_with("/{name}");
+    let length_fits = if rest {
+        c.len() >= p.len()
+    } else {
+        c.len() == p.len()
+    };
+    length_fits
+        && p.iter()
+            .zip(&c)
+            .all(|(p, c)| p == c || *p == "{id}" || (*p == "{name}" && !c.is_empty()))
 }
 
-/// `pattern` with `{id}` filled in.
+/// `pattern` with `{id}` (a container) or `{name}` (an image, slashes allowed) filled in.
 fn concrete(pattern: &str, id: &str) -> String {
-    pattern.replace("{id}", id)
+    pattern.replace("{id}", id).replace("{name}", id)
+}
+
+#[test]
+fn the_test_fits_paths_as_the_server_routes_them() {
+    assert!(fits("/v1/containers/{id}", "/v1/containers/batch"));
+    assert!(!fits("/v1/containers/{id}", "/v1/containers/a/b"));
+    assert!(fits("/v1/images/{name}", "/v1/images/import"));
+    assert!(fits("/v1/images/{name}", "/v1/images/127.0.0.1:5000/a/b:1"));
+    assert!(!fits("/v1/images/{name}", "/v1/images"));
+    assert!(!fits("/v1/images/pull", "/v1/images/pull/x"));
+    assert_eq!(concrete("/v1/images/{name}", "a/b:1"), "/v1/images/a/b:1");
 }
 
 #[test]
@@ -497,7 +520,7 @@ const NOT_REACHED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "*",
-        "*",
+        "/v1/containers/{id}*",
         "502",
         "a shim that answers nonsense or fails: needs a broken shim",
     ),
@@ -510,7 +533,7 @@ const NOT_REACHED: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "*",
-        "*",
+        "/v1/containers/{id}*",
         "504",
         "a shim silent for 30 s, or a stop that times out (exec's own 504 is reached)",
     ),
@@ -526,13 +549,40 @@ const NOT_REACHED: &[(&str, &str, &str, &str)] = &[
         "404",
         "berthd always installs the exporter; 404 is for an App built without one",
     ),
+    (
+        "GET",
+        "/v1/images",
+        "404",
+        "only `images_disabled`: berthd always opens its images root (an App built \
+         without images answers it; POST /v1/containers' 422 `images_disabled` likewise)",
+    ),
+    (
+        "POST",
+        "/v1/images/prune",
+        "404",
+        "only `images_disabled`: berthd always opens its images root",
+    ),
+    (
+        "POST",
+        "/v1/images/import",
+        "404",
+        "only `images_disabled`: berthd always opens its images root",
+    ),
 ];
+
+/// Whether a [`NOT_REACHED`] path (`*`: any; `…*`: any that starts so) covers `path`.
+fn covers(listed: &str, path: &str) -> bool {
+    match listed.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => listed == path,
+    }
+}
 
 /// Whether `(method, path, status)` is in [`NOT_REACHED`].
 fn not_reached(method: &str, path: &str, status: &str) -> bool {
-    NOT_REACHED.iter().any(|(m, p, s, _)| {
-        (*m == "*" || *m == method) && (*p == "*" || *p == path) && *s == status
-    })
+    NOT_REACHED
+        .iter()
+        .any(|(m, p, s, _)| (*m == "*" || *m == method) && covers(p, path) && *s == status)
 }
 
 /// Every `(METHOD, path, status)` the document lists.
@@ -604,13 +654,12 @@ impl Checker {
         &self.doc["paths"][pattern][method.to_ascii_lowercase()]
     }
 
-    /// The request body schema of an operation (`None`: it takes no body).
+    /// The JSON request body schema of an operation (`None`: it takes no body, or one
+    /// of another type, as import's tar).
     fn body_schema(&self, method: &str, pattern: &str) -> Option<&Value> {
         let body = self.op(method, pattern).get("requestBody")?;
-        Some(deref(
-            &self.doc,
-            &body["content"]["application/json"]["schema"],
-        ))
+        let schema = body["content"].get("application/json")?;
+        Some(deref(&self.doc, &schema["schema"]))
     }
 
     /// Poll until `id` is in state `want` (bounded); every answer checked on the way.
@@ -636,7 +685,7 @@ impl Checker {
             assert!(
                 documented.iter().any(|k| not_reached(&k.0, &k.1, &k.2)
                     && (*m == "*" || k.0 == *m)
-                    && (*p == "*" || k.1 == *p)
+                    && covers(p, &k.1)
                     && k.2 == *s),
                 "NOT_REACHED lists {m} {p} {s} ({why}), which the document does not"
             );
@@ -701,7 +750,7 @@ fn refusals_on_tcp(ck: &Checker) {
 /// 400 (malformed JSON), 413 (too large: said by `Content-Length`) and 408 (a body
 /// that never comes; the daemon allows 1 s) for every operation with a body, and a
 /// `null` for each top-level property: 400 unless the schema says `nullable`.
-fn body_errors(ck: &Checker, d: &Daemon) {
+fn body_errors(ck: &Checker, d: &Daemon, registry: &str) {
     for (method, pattern) in body_operations(ck) {
         let path = concrete(&pattern, "no-such");
         let r = d.call_with(&method, &path, &[], Some(b"{"));
@@ -719,11 +768,12 @@ fn body_errors(ck: &Checker, d: &Daemon) {
         let r = d.call_with(&method, &path, &short, None);
         ck.expect(&method, &pattern, &r, 408);
         let schema = ck.body_schema(&method, &pattern).unwrap();
+        let example = local(&schema["example"], registry);
         // The required properties (from the example), and the one under test.
         let mut base = json!({});
         for key in schema["required"].as_array().into_iter().flatten() {
             let key = key.as_str().unwrap();
-            base[key] = schema["example"][key].clone();
+            base[key] = example[key].clone();
         }
         for (name, prop) in schema["properties"].as_object().into_iter().flatten() {
             let mut body = base.clone();
@@ -738,6 +788,15 @@ fn body_errors(ck: &Checker, d: &Daemon) {
             );
         }
     }
+}
+
+/// The registry the document's examples name.
+const EXAMPLE_REGISTRY: &str = "127.0.0.1:5000";
+
+/// `example` with the registry it names replaced by the test's `registry`.
+fn local(example: &Value, registry: &str) -> Value {
+    let text = example.to_string().replace(EXAMPLE_REGISTRY, registry);
+    serde_json::from_str(&text).unwrap()
 }
 
 /// The body of `schema`'s example with `name` set to `value`.
@@ -798,9 +857,9 @@ fn limits(ck: &Checker, d: &Daemon, target: &str) {
 }
 
 /// Every request body example in the document, posted (creates made to run here:
-/// fresh ids, real bundles) and accepted on the running `target`; the inline spec
-/// example runs. Operations go in path order: the exec example before the kill.
-fn examples(ck: &Checker, d: &Daemon, dir: &std::path::Path, target: &str) {
+/// fresh ids, real bundles; image references on the test's `registry`) and accepted on
+/// the running `target`; the inline spec example runs. Operations go in path order: the exec example before the kill.
+fn examples(ck: &Checker, d: &Daemon, dir: &std::path::Path, target: &str, registry: &str) {
     let mut n = 0;
     for (method, pattern) in body_operations(ck) {
         let schema = ck.body_schema(&method, &pattern).unwrap();
@@ -813,7 +872,7 @@ fn examples(ck: &Checker, d: &Daemon, dir: &std::path::Path, target: &str) {
         {
             realize(example, dir, &mut n)
         } else {
-            example.clone()
+            local(example, registry)
         };
         let path = concrete(&pattern, target);
         let r = d.call(&method, &path, Some(&body.to_string()));
@@ -834,14 +893,152 @@ fn examples(ck: &Checker, d: &Daemon, dir: &std::path::Path, target: &str) {
     assert_eq!(r.json["state"], "running", "the OciSpec example: {r:?}");
 }
 
+/// An import's own errors: junk is 400 `invalid_archive`, an archive that stops
+/// coming is 408 `body_timeout` (the daemon allows 1 s of silence).
+fn import_errors(ck: &Checker, d: &Daemon) {
+    let (method, pattern) = ("POST", "/v1/images/import");
+    let tar = "Content-Type: application/x-tar";
+    let r = d.call_with(method, pattern, &[tar], Some(b"not a tar at all"));
+    ck.expect(method, pattern, &r, 400);
+    assert_eq!(r.json["error"]["code"], "invalid_archive", "{r:?}");
+    let r = d.call_with(method, pattern, &[tar, "Content-Length: 10240"], None);
+    ck.expect(method, pattern, &r, 408);
+    assert_eq!(r.json["error"]["code"], "body_timeout", "{r:?}");
+}
+
+/// Pull `reference`: the status must be `status`; a stream's lines, each checked
+/// against the document.
+fn pull(ck: &Checker, d: &Daemon, reference: &str, status: u16) -> Vec<Value> {
+    let (method, pattern) = ("POST", "/v1/images/pull");
+    let body = json!({ "reference": reference }).to_string();
+    let r = d.call(method, pattern, Some(&body));
+    ck.expect(method, pattern, &r, status);
+    let schema =
+        &ck.op(method, pattern)["responses"]["200"]["content"]["application/x-ndjson"]["schema"];
+    let lines: Vec<Value> = if status == 200 {
+        r.text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for line in &lines {
+        check_json(&ck.doc, schema, line, "POST /v1/images/pull (a line)");
+    }
+    lines
+}
+
+/// Each way a pull fails, on real registries: a bad reference, a missing tag, refused
+/// credentials, nobody listening, a registry that never answers (`--registry-timeout 1`).
+fn pull_failures(ck: &Checker, d: &Daemon, reg: &Registry) {
+    pull(ck, d, "Bad Ref!!", 400);
+    pull(ck, d, &format!("{}/test/busybox:nope", reg.host()), 404);
+    let basic = Registry::start(Mode::Basic);
+    pull(ck, d, &format!("{}/test/x:1", basic.host()), 422);
+    let down = format!("127.0.0.1:{}/x/y:1", berth_testkit::registry::free_port());
+    pull(ck, d, &down, 502);
+    let stalled = berth_testkit::http::Server::start(|_, _| {
+        std::thread::sleep(std::time::Duration::from_secs(5))
+    });
+    pull(ck, d, &format!("{}/x/y:1", stalled.host()), 504);
+}
+
+/// An image's whole life on `reg` (which holds `test/busybox:latest`), every answer
+/// checked: pull with progress, list, inspect by name and id, save, a container from
+/// it (so removal is refused), removal, import of the saved archive, prune, and the
+/// image events all that sends.
+fn image_life(ck: &Checker, d: &Daemon, reg: &Registry) {
+    let name = format!("{}/test/busybox:latest", reg.host());
+    let mut events = d.open("GET", "/v1/events?type=image", &[], None);
+    ck.check("GET", "/v1/events", &events.head());
+    pull_failures(ck, d, reg);
+    let lines = pull(ck, d, &name, 200);
+    let done = lines.last().unwrap();
+    assert_eq!(done["status"], "done", "{lines:?}");
+    let id = done["id"].as_str().unwrap().to_owned();
+
+    let r = d.call("GET", "/v1/images", None);
+    ck.expect("GET", "/v1/images", &r, 200);
+    assert!(r.text.contains(&name), "{r:?}");
+    for key in [&name, &id] {
+        let r = d.call("GET", &concrete("/v1/images/{name}", key), None);
+        ck.expect("GET", "/v1/images/{name}", &r, 200);
+        assert_eq!((&r.json["name"], &r.json["id"]), (&json!(name), &json!(id)));
+    }
+    let save = |names: &[&str], status| {
+        let body = json!({ "names": names }).to_string();
+        let r = d.call("POST", "/v1/images/save", Some(&body));
+        ck.expect("POST", "/v1/images/save", &r, status);
+        r
+    };
+    let saved = save(&[&name], 200);
+    save(&["no/such:1"], 404);
+
+    // A container of the image: removing the image is refused while it exists.
+    let cid = format!("oa-img-{}", std::process::id());
+    let run = json!({"id": cid, "image": name, "args": ["sleep", "1000"]}).to_string();
+    let r = d.call("POST", "/v1/containers?wait=running&timeout=60", Some(&run));
+    ck.expect("POST", "/v1/containers", &r, 200);
+    assert_eq!(r.json["state"], "running", "{r:?}");
+    let never = json!({"id": "never", "image": "no/such:1", "pull": "never"}).to_string();
+    let r = d.call("POST", "/v1/containers", Some(&never));
+    ck.expect("POST", "/v1/containers", &r, 404);
+    assert_eq!(r.json["error"]["code"], "image_not_found", "{r:?}");
+    let image = concrete("/v1/images/{name}", &name);
+    let r = d.call("DELETE", &image, None);
+    ck.expect("DELETE", "/v1/images/{name}", &r, 409);
+    let r = d.call("DELETE", &format!("{image}?force=maybe"), None);
+    ck.expect("DELETE", "/v1/images/{name}", &r, 400);
+    let r = d.call("DELETE", &format!("/v1/containers/{cid}?force=true"), None);
+    ck.expect("DELETE", "/v1/containers/{id}", &r, 204);
+    let r = d.call("DELETE", &image, None);
+    ck.expect("DELETE", "/v1/images/{name}", &r, 200);
+    assert_eq!(r.json["id"], json!(id), "{r:?}");
+
+    // The saved archive brings it back.
+    let tar = ["Content-Type: application/x-tar"];
+    let r = d.call_with("POST", "/v1/images/import", &tar, Some(&saved.body));
+    ck.expect("POST", "/v1/images/import", &r, 200);
+    assert_eq!(r.json["images"][0]["name"], json!(name), "{r:?}");
+    let r = d.call("POST", "/v1/images/prune", None);
+    ck.expect("POST", "/v1/images/prune", &r, 200);
+
+    // The image events, each as documented: pulled, deleted, imported.
+    let schema = &ck.op("GET", "/v1/events")["responses"]["200"]["content"]["application/x-ndjson"]
+        ["schema"];
+    let mut seen = Vec::new();
+    while !seen.contains(&json!("imported")) {
+        let chunk = events
+            .chunk()
+            .unwrap_or_else(|| panic!("the event stream ended: {seen:?}"));
+        for line in String::from_utf8_lossy(&chunk).lines() {
+            let item: Value = serde_json::from_str(line).unwrap();
+            check_json(&ck.doc, schema, &item, "GET /v1/events?type=image");
+            seen.push(item["action"].clone());
+        }
+    }
+    let want = [json!("pulled"), json!("deleted"), json!("imported")];
+    assert!(seen.ends_with(&want), "{seen:?}");
+}
+
 #[test]
 fn berthd_answers_every_documented_status_as_documented() {
     let ck = Checker::new();
     let doc = &ck.doc;
     refusals_on_tcp(&ck);
     let scratch = Scratch::new("life");
-    let d = Daemon::start(&scratch, &["--body-timeout", "1"], &[]);
-    body_errors(&ck, &d);
+    // The image the document's examples name, on a real registry here.
+    let reg = Registry::start(Mode::Open);
+    ImageBuilder::busybox().push(&reg, "test/busybox:latest");
+    let d = Daemon::start(
+        &scratch,
+        &["--body-timeout", "1", "--registry-timeout", "1"],
+        &[],
+    );
+    body_errors(&ck, &d, &reg.host());
+    import_errors(&ck, &d);
     let pid = std::process::id();
     let id = format!("oa-{pid}");
     let b = bundle(&scratch.0, &id, &["sleep", "1000"]);
@@ -887,6 +1084,20 @@ fn berthd_answers_every_documented_status_as_documented() {
         let r = d.call(&method, &path, body.as_deref());
         ck.expect(&method, &pattern, &r, 404);
     }
+    // Every operation on an image that does not exist (a name with slashes): 404.
+    for (method, pattern) in operations(doc)
+        .into_iter()
+        .filter(|(_, p)| p.contains("{name}"))
+    {
+        let path = concrete(&pattern, "no/such/image:1");
+        let r = d.call(&method, &path, None);
+        ck.expect(&method, &pattern, &r, 404);
+        assert_eq!(r.json["error"]["code"], "image_not_found", "{r:?}");
+    }
+    // A literal route's word as an image name is an image name.
+    let r = d.call("GET", "/v1/images/import", None);
+    ck.expect("GET", "/v1/images/{name}", &r, 404);
+    assert_eq!(r.json["error"]["code"], "image_not_found", "{r:?}");
     // Bad query strings: 400.
     for (method, path, pattern) in [
         ("GET", "/v1/events?since=soon".to_owned(), "/v1/events"),
@@ -1074,7 +1285,8 @@ fn berthd_answers_every_documented_status_as_documented() {
     );
     ck.expect("POST", "/v1/containers", &r, 202);
     ck.wait_state(&d, &target, "running");
-    examples(&ck, &d, &scratch.0, &target);
+    image_life(&ck, &d, &reg);
+    examples(&ck, &d, &scratch.0, &target, &reg.host());
 
     ck.assert_all_reached();
 }

@@ -90,6 +90,8 @@ fn open_images(config: &Config) -> Result<berthd::engine::Images, RunError> {
         root: config.images_root.clone(),
         ..Default::default()
     };
+    images.registry.connect_timeout = config.registry_timeout;
+    images.registry.read_timeout = config.registry_timeout;
     images
         .registry
         .insecure
@@ -199,7 +201,7 @@ fn start_and_serve(
         state_dir: Some(state_dir.join("records")),
         ..berthd::engine::Config::default()
     };
-    let images = Arc::new(open_images(&config)?);
+    let images = Arc::new(open_images(config)?);
     let (engine, found) =
         Engine::with_shims(engine_config, shim.clone(), Some(Arc::clone(&images)))?;
     if found > 0 {

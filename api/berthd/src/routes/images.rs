@@ -3,6 +3,7 @@
 //! ways, so an archive of any size costs a few buffers.
 
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_engine::{Images, SpecSource};
@@ -210,7 +211,9 @@ where
 {
     let images = service(app)?;
     let engine = Arc::clone(&app.engine);
-    let reader = BodyReader::spawn(req.into_body(), app.body_timeout);
+    let idle = app.body_timeout;
+    let reader = BodyReader::spawn(req.into_body(), idle);
+    let stalled = Arc::clone(&reader.stalled);
     let imported = blocking(move || {
         let imported = images.import(reader)?;
         for image in &imported {
@@ -218,7 +221,19 @@ where
         }
         Ok(imported)
     })
-    .await?;
+    .await
+    .map_err(|e| {
+        // A client that stopped sending is late, not wrong: 408, as for a JSON body.
+        if stalled.load(Ordering::SeqCst) {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the archive stalled for {} s", idle.as_secs_f64()),
+            )
+        } else {
+            e
+        }
+    })?;
     let summaries: Vec<Summary<'_>> = imported.iter().map(Summary::from).collect();
     json(StatusCode::OK, &serde_json::json!({ "images": summaries }))
 }
@@ -228,9 +243,9 @@ where
 pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStream>, ApiError> {
     let images = service(app)?;
     if body.names.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "names: give at least one image",
+        return Err(ApiError::invalid(
+            "no_names",
+            "names is empty: give at least one image",
         ));
     }
     // Unknown names are a 404 before anything is sent.
@@ -278,6 +293,8 @@ fn line(value: &impl Serialize) -> Bytes {
 struct BodyReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     chunk: Bytes,
+    /// Set when the body sent nothing for the idle time.
+    stalled: Arc<AtomicBool>,
 }
 
 impl BodyReader {
@@ -288,14 +305,19 @@ impl BodyReader {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (tx, rx) = mpsc::channel(CHUNKS);
+        let stalled = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stalled);
         tokio::spawn(async move {
             let mut body = std::pin::pin!(body);
             loop {
                 let frame = match tokio::time::timeout(idle, body.frame()).await {
-                    Err(_) => Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("the request body stalled for {} s", idle.as_secs()),
-                    )),
+                    Err(_) => {
+                        flag.store(true, Ordering::SeqCst);
+                        Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("the request body stalled for {} s", idle.as_secs()),
+                        ))
+                    }
                     Ok(None) => return,
                     Ok(Some(Err(e))) => Err(io::Error::other(e.into())),
                     Ok(Some(Ok(frame))) => match frame.into_data() {
@@ -312,6 +334,7 @@ impl BodyReader {
         BodyReader {
             rx,
             chunk: Bytes::new(),
+            stalled,
         }
     }
 }
