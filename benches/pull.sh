@@ -163,25 +163,65 @@ say "image layout from host directories: $layers"
 # shellcheck disable=SC2086 # the specs are words
 python3 "$workspace/runtime-shim/scripts/oci-layout.py" "$tmp/layout" img "$arch" $layers \
     || die "building the image layout failed"
-# Regular files (and hard links), symlinks and directories in the layers: each side's
-# result must hold at least the files.
-read -r expect_files expect_symlinks expect_dirs < <(python3 - "$tmp/layout" <<'PY'
-import json, os, sys, tarfile
-root = sys.argv[1]
-blob = lambda d: os.path.join(root, "blobs", "sha256", d.split(":", 1)[1])
-index = json.load(open(os.path.join(root, "index.json")))
-manifest = json.load(open(blob(index["manifests"][0]["digest"])))
-files = symlinks = dirs = 0
-for layer in manifest["layers"]:
-    with tarfile.open(blob(layer["digest"])) as t:
-        for m in t:
-            files += m.isreg() or m.islnk()
-            symlinks += m.issym()
-            dirs += m.isdir()
-print(files, symlinks, dirs)
+# What every side must have unpacked, checked after each run (untimed): each file and
+# symlink under usr/ with its size, mode, owner and link target, as the layers hold them.
+cat >"$tmp/tree.py" <<'PY'
+"""tree.py expect LAYOUT > LIST: the layers' files; tree.py check LIST DIR: DIR holds them.
+A side's tree may be split in layer directories (snapshots) and hold other files (blobs):
+each path is taken from its first `usr` component on."""
+import json, os, stat, sys, tarfile
+
+def expect(root):
+    blob = lambda d: os.path.join(root, "blobs", "sha256", d.split(":", 1)[1])
+    index = json.load(open(os.path.join(root, "index.json")))
+    manifest = json.load(open(blob(index["manifests"][0]["digest"])))
+    out = {}
+    for layer in manifest["layers"]:
+        with tarfile.open(blob(layer["digest"])) as t:
+            members = {m.name: m for m in t}
+        for m in members.values():
+            if m.islnk():
+                target = members[m.linkname]
+                out[m.name] = ("f", target.size, target.mode, m.uid, m.gid, "")
+            elif m.isreg():
+                out[m.name] = ("f", m.size, m.mode, m.uid, m.gid, "")
+            elif m.issym():
+                out[m.name] = ("l", 0, 0, m.uid, m.gid, m.linkname)
+    return out
+
+def scan(top):
+    out = {}
+    for d, dirs, files in os.walk(top):  # symlinks to directories come in dirs
+        parts = os.path.relpath(d, top).split(os.sep)
+        if "usr" not in parts:
+            continue
+        rel = os.path.join(*parts[parts.index("usr"):])
+        for name in dirs + files:
+            path = os.path.join(d, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                out[os.path.join(rel, name)] = ("l", 0, 0, st.st_uid, st.st_gid, os.readlink(path))
+            elif stat.S_ISREG(st.st_mode):
+                out[os.path.join(rel, name)] = ("f", st.st_size, stat.S_IMODE(st.st_mode),
+                                                st.st_uid, st.st_gid, "")
+    return out
+
+if sys.argv[1] == "expect":
+    want = expect(sys.argv[2])
+    json.dump(want, sys.stdout)
+    print(sum(v[0] == "f" for v in want.values()), sum(v[0] == "l" for v in want.values()),
+          file=sys.stderr)
+else:
+    want = {k: tuple(v) for k, v in json.load(open(sys.argv[2])).items()}
+    have = scan(sys.argv[3])
+    bad = [f"{k}: want {v}, have {have.get(k, 'nothing')}" for k, v in sorted(want.items())
+           if have.get(k) != v]
+    if bad:
+        sys.exit(f"{len(bad)} of {len(want)} paths differ under {sys.argv[3]}, e.g.\n  "
+                 + "\n  ".join(bad[:3]))
 PY
-)
-[ -n "${expect_dirs:-}" ] || die "cannot count the layout's files"
+read -r expect_files expect_symlinks < <(python3 "$tmp/tree.py" expect "$tmp/layout" 2>&1 >"$tmp/expect.json")
+[ -n "${expect_symlinks:-}" ] || die "cannot list the layout's files"
 
 # ---------------------------------------------------------------- registry
 port=$(free_port)
@@ -246,10 +286,9 @@ after_run() { # dir: on the tmpfs, free it; on the disk, keep it (see the header
     [ "$use_tmpfs" = 1 ] && rm -rf --one-file-system "$1"
     return 0
 }
-check_files() { # side dir: the run must have written at least the image's files
-    local n
-    n=$(find "$2" -type f -printf x 2>/dev/null | wc -c)
-    [ "$n" -ge "$expect_files" ] || { echo "    $1: only $n files under $2, expected $expect_files" >&2; return 1; }
+check_files() { # side dir: the run must have unpacked the image's files, as they are
+    python3 "$tmp/tree.py" check "$tmp/expect.json" "$2" 2>&1 | sed "s/^/    $1: /" >&2
+    [ "${PIPESTATUS[0]}" = 0 ]
 }
 now() { echo "$EPOCHREALTIME"; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
@@ -467,8 +506,8 @@ def ratio(a, b, fmt):
         return "n/a"
     return f"{med[(a, fmt)] / med[(b, fmt)]:.2f}×"
 
-print("pull + unpack of $reg/bench/img: $(wc -l <"$tmp/layers-gzip") layers, $raw_mb MB uncompressed, $expect_files files,"
-      " $expect_symlinks symlinks, $expect_dirs dirs;"
+print("pull + unpack of $reg/bench/img: $(wc -l <"$tmp/layers-gzip") layers, $raw_mb MB uncompressed, $expect_files files"
+      " and $expect_symlinks symlinks;"
       " gzip $(size_of gzip) MB, zstd $(size_of zstd) MB")
 print(f"wall clock, median of {k} runs (min–max), each into a fresh directory on $where")
 print()
