@@ -14,8 +14,8 @@
 #   skopeo+umoci `skopeo copy docker://… oci:DIR:img` + `umoci unpack` (umoci cannot unpack
 #               zstd: n/a)
 #   berth       a berthd per run (fresh --images-root), `POST /v1/images/pull` over its
-#               socket, until the NDJSON progress stream ends with `done`; its RSS is
-#               sampled during the pull (peak printed: streaming keeps it flat)
+#               socket, until the NDJSON progress stream ends with `done`; its RSS before
+#               and its peak (VmHWM) are printed: streaming keeps the peak flat
 #   floor       `gzip -dc | tar -x` (`zstd -dc | tar -x`) of the same blobs, one core
 #   transfer    `curl` of the blobs to /dev/null (the loopback registry's share)
 # Times are wall clock; the table gives the median of K runs (min–max).
@@ -103,7 +103,7 @@ fi
 tmp=$(mktemp -d /tmp/berth-pullbench.XXXXXX)
 chmod 0711 "$tmp"
 data=$tmp/runs                    # every side's per-run directories
-pids=()                           # daemons and samplers this script started
+pids=()                           # daemons this script started
 made_var_lib_containers=0
 
 our_mounts() { awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
@@ -390,28 +390,8 @@ run_transfer() { # fmt run
 }
 
 # ---------------------------------------------------------------- berth
-cat >"$tmp/rss.py" <<'PY'
-# Peak VmRSS of a pid, sampled every 10 ms until the stop file appears; then prints
-# "peak_kb hwm_kb".
-import os, sys, time
-pid, stop = sys.argv[1], sys.argv[2]
-def field(name):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith(name + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-peak = 0
-while not os.path.exists(stop):
-    peak = max(peak, field("VmRSS"))
-    time.sleep(0.01)
-print(max(peak, field("VmRSS")), field("VmHWM"))
-PY
 run_berth() { # fmt run
-    local d=$data/berth-$1-$2 sock=$tmp/b-$1-$2.sock t0 t1 pid sampler rc
+    local d=$data/berth-$1-$2 sock=$tmp/b-$1-$2.sock t0 t1 pid rc before hwm
     mkdir -p "$d/images"
     "$berthd" --socket "$sock" --state-dir "$tmp/berth-state-$1-$2" --images-root "$d/images" \
         --shim "$shim" --log-level warn </dev/null >/dev/null 2>"$d/berthd.log" &
@@ -420,19 +400,17 @@ run_berth() { # fmt run
     for _ in $(seq 150); do curl -fsS --unix-socket "$sock" http://b/v1/system >/dev/null 2>&1 && break; sleep 0.1; done
     curl -fsS --unix-socket "$sock" http://b/v1/system >/dev/null 2>&1 \
         || { tail -3 "$d/berthd.log" >&2; echo "    berthd did not start" >&2; stop_pid "$pid"; return 1; }
-    local before
+    # Its memory: RSS before the pull, and the high-water mark after it (a fresh berthd
+    # per run, so the mark is the pull's peak unless start-up was higher). Read from
+    # /proc, not sampled: a sampler would take CPU from the pull on a small machine.
     before=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status")
-    python3 "$tmp/rss.py" "$pid" "$d/rss.stop" >"$d/rss" &
-    sampler=$!
-    pids+=("$sampler")
     sync
     t0=$(now)
     curl -sS -N --unix-socket "$sock" -X POST -H 'Content-Type: application/json' \
         -d "{\"reference\":\"$reg/bench/img:$1\"}" http://b/v1/images/pull >"$d/pull.ndjson" 2>"$d/curl.log"
     rc=$?
     t1=$(now)
-    touch "$d/rss.stop"
-    wait "$sampler"
+    hwm=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status")
     stop_pid "$pid"
     [ "$rc" = 0 ] || { cat "$d/curl.log" >&2; echo "    curl failed (exit $rc)" >&2; return 1; }
     python3 - "$d/pull.ndjson" <<'PY' || return 1
@@ -456,8 +434,7 @@ if "error" in kinds or not kinds or kinds[-1] != "done":
     sys.exit(f"    berth pull failed: {bad.strip()[:300]}")
 PY
     check_files berth "$d/images" || return 1
-    read -r peak hwm <"$d/rss"
-    echo "$1 $2 $before $peak $hwm" >>"$tmp/rss-results"
+    echo "$1 $2 $before $hwm" >>"$tmp/rss-results"
     record berth "$1" "$2" "$(secs "$t0" "$t1")"
     after_run "$d"
 }
@@ -487,10 +464,11 @@ umoci_version=$(umoci --version | awk '{print $3}')
 python3 - "$tmp/results" "${tmp}/rss-results" "$k" "$berth" <<PY
 import os, statistics, sys
 results, rss_file, k, berth = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
-runs = {}
+runs, by_round = {}, {}
 for line in open(results):
-    side, fmt, _, s = line.split()
+    side, fmt, i, s = line.split()
     runs.setdefault((side, fmt), []).append(float(s))
+    by_round[(side, fmt, i)] = float(s)
 med = {key: statistics.median(v) for key, v in runs.items()}
 
 def cell(side, fmt):
@@ -502,9 +480,13 @@ def cell(side, fmt):
     return f"{statistics.median(v):.2f} ({min(v):.2f}–{max(v):.2f})" if len(v) > 1 else f"{v[0]:.2f}"
 
 def ratio(a, b, fmt):
+    """Of the medians, and [the median of each round's own ratio: a round's runs ran
+    close together, so it cancels slow drifts in the machine's load]."""
     if (a, fmt) not in med or (b, fmt) not in med:
         return "n/a"
-    return f"{med[(a, fmt)] / med[(b, fmt)]:.2f}×"
+    paired = [by_round[(a, fmt, i)] / by_round[(b, fmt, i)] for (s, f, i) in by_round
+              if s == a and f == fmt and (b, fmt, i) in by_round]
+    return f"{med[(a, fmt)] / med[(b, fmt)]:.2f}× [{statistics.median(paired):.2f}×]"
 
 print("pull + unpack of $reg/bench/img: $(wc -l <"$tmp/layers-gzip") layers, $raw_mb MB uncompressed, $expect_files files"
       " and $expect_symlinks symlinks;"
@@ -528,14 +510,15 @@ if berth:
     print(f"{'ratio berth/containerd':{w}}  {ratio('berth', 'containerd', 'gzip'):>20}  "
           f"{ratio('berth', 'containerd', 'zstd'):>20}")
     print(f"{'ratio berth/skopeo+umoci':{w}}  {ratio('berth', 'umoci', 'gzip'):>20}  {'n/a':>20}")
+    print("(ratios of the medians [median of each round's own ratio])")
     if os.path.exists(rss_file):
         by = {}
         for line in open(rss_file):
-            fmt, _, before, peak, hwm = line.split()
-            by.setdefault(fmt, []).append((int(before), int(peak), int(hwm)))
+            fmt, _, before, hwm = line.split()
+            by.setdefault(fmt, []).append((int(before), int(hwm)))
         for fmt, xs in sorted(by.items()):
-            print(f"berthd RSS, {fmt}: {max(x[0] for x in xs) / 1024:.1f} MB before the pull, "
-                  f"peak {max(x[1] for x in xs) / 1024:.1f} MB during it "
-                  f"(VmHWM {max(x[2] for x in xs) / 1024:.1f} MB), worst of {len(xs)} runs")
+            print(f"berthd memory, {fmt}: RSS {max(x[0] for x in xs) / 1024:.1f} MB before the "
+                  f"pull, peak (VmHWM) {max(x[1] for x in xs) / 1024:.1f} MB, worst of "
+                  f"{len(xs)} runs")
 PY
 [ "$failed" = 0 ] || { echo "some runs failed (see above)" >&2; exit 1; }
