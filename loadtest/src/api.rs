@@ -82,6 +82,47 @@ pub async fn records(conn: &mut Conn, prefix: &str) -> Result<Vec<Record>> {
     }
 }
 
+/// `POST /v1/images/pull` for `reference`, read to its end: the image id of its
+/// `done` line, or the error it ended with.
+pub async fn pull(conn: &mut Conn, reference: &str) -> Result<String> {
+    let path = "/v1/images/pull";
+    let what = format!("POST {path} {reference}");
+    let body = serde_json::json!({ "reference": reference }).to_string();
+    let a = conn
+        .call(Method::POST, path, Some(Bytes::from(body)))
+        .await?;
+    if a.status != StatusCode::OK {
+        return Err(Error::Protocol {
+            what,
+            message: a.error_text(),
+        });
+    }
+    pulled(&a.body).map_err(|message| Error::Protocol { what, message })
+}
+
+/// The image id of a pull's progress `lines` (NDJSON), or why it has none.
+fn pulled(lines: &[u8]) -> std::result::Result<String, String> {
+    for line in lines.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(line).map_err(|e| format!("not a progress line: {e}"))?;
+        match v["status"].as_str() {
+            Some("done") => return Ok(v["id"].as_str().unwrap_or("?").to_owned()),
+            Some("error") => {
+                return Err(format!(
+                    "{}: {}",
+                    v["error"]["code"].as_str().unwrap_or("error"),
+                    v["error"]["message"].as_str().unwrap_or("the pull failed")
+                ))
+            }
+            _ => {}
+        }
+    }
+    Err("the progress ended before the pull was done".into())
+}
+
 /// What became of one create.
 #[derive(Debug, Clone)]
 pub enum Created {
@@ -183,4 +224,19 @@ pub async fn delete(conn: &mut Conn, id: &str) -> Result<std::result::Result<boo
         409 | 429 | 503 | 504 => Ok(false),
         _ => Err(a.error_text()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pull_ends_with_its_id_or_its_error() {
+        let ok = b"{\"status\":\"resolved\",\"layers\":1}\n{\"status\":\"exists\",\"layer\":\"sha256:a\"}\n{\"status\":\"done\",\"reference\":\"x\",\"id\":\"sha256:b\"}\n";
+        assert_eq!(pulled(ok), Ok("sha256:b".into()));
+        let failed = b"{\"status\":\"resolved\"}\n{\"status\":\"error\",\"error\":{\"code\":\"bad_layer\",\"message\":\"truncated\"}}";
+        assert_eq!(pulled(failed), Err("bad_layer: truncated".into()));
+        assert!(pulled(b"{\"status\":\"resolved\"}\n").is_err());
+        assert!(pulled(b"nope\n").is_err());
+    }
 }

@@ -62,6 +62,9 @@ pub struct CreateTemplate {
     head: String,
     middle: String,
     tail: String,
+    /// Whether the cgroup path goes between `middle` and `tail` (an image's container
+    /// gets the daemon's).
+    cgroup: bool,
 }
 
 /// Stands in for the cgroup path while the template is serialized.
@@ -83,6 +86,23 @@ impl CreateTemplate {
             head: "{\"id\":\"".into(),
             middle: format!("\",{}", &before[1..]),
             tail: after.to_owned(),
+            cgroup: true,
+        }
+    }
+
+    /// A template running `args` from the image `reference` (already pulled: `pull`
+    /// is `never`), with an optional per-container `runtime`.
+    pub fn image(reference: &str, args: &Value, runtime: Option<&Path>) -> Self {
+        let mut body = json!({ "image": reference, "args": args, "pull": "never" });
+        if let Some(r) = runtime {
+            body["runtime"] = json!(r);
+        }
+        let text = body.to_string();
+        CreateTemplate {
+            head: "{\"id\":\"".into(),
+            middle: format!("\",{}", &text[1..]),
+            tail: String::new(),
+            cgroup: false,
         }
     }
 
@@ -95,7 +115,9 @@ impl CreateTemplate {
         s.push_str(&self.head);
         s.push_str(id);
         s.push_str(&self.middle);
-        s.push_str(cgroup);
+        if self.cgroup {
+            s.push_str(cgroup);
+        }
         s.push_str(&self.tail);
         s
     }
@@ -115,5 +137,21 @@ mod tests {
         assert_eq!(body["runtime"], "/usr/sbin/runc");
         assert_eq!(body["spec"]["linux"]["cgroupsPath"], "/berth-lt-a/lt-a-1");
         assert_eq!(body["spec"]["process"]["args"][0], "sleep");
+    }
+
+    #[test]
+    fn image_bodies_name_the_image_and_the_command() {
+        let args = json!(["sleep", "infinity"]);
+        let t = CreateTemplate::image("127.0.0.1:5000/test/busybox:latest", &args, None);
+        let text = t.body("lt-a-1", "/berth-lt-a/lt-a-1");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            body,
+            json!({"id": "lt-a-1", "image": "127.0.0.1:5000/test/busybox:latest",
+                   "args": ["sleep", "infinity"], "pull": "never"})
+        );
+        let t = CreateTemplate::image("busybox", &args, Some(Path::new("/usr/sbin/runc")));
+        let body: Value = serde_json::from_str(&t.body("x", "/c")).unwrap();
+        assert_eq!(body["runtime"], "/usr/sbin/runc");
     }
 }

@@ -50,6 +50,11 @@ pub struct Args {
     /// Draw running containers over time and the latency distribution to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Run the burst from this image (pulled once through the API before the burst, each
+    /// container `{"image": REF, "args": [the bundle burst's command], "pull": "never"}`)
+    /// instead of from a root filesystem with an inline spec.
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
     /// Directory holding berthd, berth-shim and berth-runc (default: beside this
     /// executable, else built with cargo).
     #[arg(long, value_name = "DIR")]
@@ -76,6 +81,9 @@ impl Args {
         }
         if self.keep && self.repeat > 1 {
             return Err("--keep keeps one run's containers: use it without --repeat".into());
+        }
+        if self.image.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err("--image: expected an image reference such as busybox".into());
         }
         if self.runtime != "builtin" && !PathBuf::from(&self.runtime).is_absolute() {
             return Err(format!(

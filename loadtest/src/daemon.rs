@@ -25,6 +25,8 @@ pub struct DaemonConfig {
     pub max_queued: usize,
     /// Largest request body (a batch of inline specs is large).
     pub body_limit: usize,
+    /// Its images root (`--images-root`), for a burst from an image.
+    pub images_root: Option<PathBuf>,
 }
 
 /// A berthd child process.
@@ -45,7 +47,12 @@ impl Daemon {
         let log = dir.join("berthd.log");
         std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
         let log_file = File::create(&log).map_err(|e| Error::io("creating", &log, e))?;
-        let child = Command::new(&bins.berthd)
+        let mut cmd = Command::new(&bins.berthd);
+        if let Some(root) = &cfg.images_root {
+            // Only asked for with --image: a berthd without images has no such flag.
+            cmd.arg("--images-root").arg(root);
+        }
+        let child = cmd
             .arg("--socket")
             .arg(&socket)
             .arg("--state-dir")

@@ -63,6 +63,8 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
                 max_queued: args.containers.max(65_536),
                 // A batch of inline specs is large; single creates fit the default.
                 body_limit: (args.batch.unwrap_or(1) * (16 << 10)).max(1 << 20),
+                // Shared by the runs: the image is downloaded by the first one only.
+                images_root: Some(ctx.tmp.join("images")),
             };
             Some(Daemon::start(
                 bins,
@@ -86,7 +88,14 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
         containers: args.containers,
         concurrency: args.concurrency,
         batch: args.batch,
-        template: CreateTemplate::new(&ctx.spec, &ctx.rootfs, per_request_runtime.as_deref()),
+        template: match &args.image {
+            Some(image) => CreateTemplate::image(
+                image,
+                &ctx.spec["process"]["args"],
+                per_request_runtime.as_deref(),
+            ),
+            None => CreateTemplate::new(&ctx.spec, &ctx.rootfs, per_request_runtime.as_deref()),
+        },
     });
     let settings = Settings {
         concurrency: args.concurrency,
@@ -97,6 +106,7 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
             Some(h) => h.display().to_string(),
             None => "own".into(),
         },
+        image: args.image.clone(),
     };
 
     let result = measure(ctx, &plan, &mut daemon, settings).await;
@@ -141,6 +151,13 @@ async fn measure(
     daemon: &mut Option<Daemon>,
     settings: Settings,
 ) -> Result<RunReport> {
+    if let Some(image) = &ctx.args.image {
+        // Up front, not timed: the burst measures starts from an image already here.
+        let id = api::pull(&mut Conn::new(&plan.socket), image).await?;
+        if !ctx.args.json {
+            eprintln!("berth-loadtest: pulled {image} (id {id})");
+        }
+    }
     let follower = events::follow(&plan.socket, &plan.prefix).await?;
     let daemon_pid = daemon
         .as_ref()

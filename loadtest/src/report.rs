@@ -77,6 +77,8 @@ pub struct Settings {
     pub batch: Option<usize>,
     /// `own` (a private berthd) or the `--host` socket.
     pub daemon: String,
+    /// The image the containers ran from (`--image`); none: a root filesystem.
+    pub image: Option<String>,
 }
 
 /// One run's report.
@@ -234,9 +236,12 @@ impl RunReport {
         };
         let st = &self.settings;
         s += &format!(
-            "run {}: {} containers, {} clients{}, runtime {}, {} daemon{}\n",
+            "run {}: {} containers{}, {} clients{}, runtime {}, {} daemon{}\n",
             self.run,
             self.containers,
+            st.image
+                .as_ref()
+                .map_or(String::new(), |i| format!(" from image {i}")),
             st.concurrency,
             st.batch
                 .map_or(String::new(), |b| format!(" (batches of {b})")),

@@ -113,6 +113,33 @@ pub struct Args {
         value_name = "SECS"
     )]
     pub start_timeout: u64,
+    /// Where images live: the content store, image records and layer snapshots
+    /// (persistent, unlike the state directory).
+    #[arg(long, env = "BERTH_IMAGES_ROOT", default_value = DEFAULT_IMAGES_ROOT, value_name = "DIR")]
+    pub images_root: PathBuf,
+    /// A registry (`host` or `host:port`) reached over plain HTTP. Loopback registries
+    /// always may be; repeat the flag, or separate with commas in the environment.
+    #[arg(
+        long = "insecure-registry",
+        env = "BERTH_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT]"
+    )]
+    pub insecure_registries: Vec<String>,
+}
+
+/// Default images root.
+pub const DEFAULT_IMAGES_ROOT: &str = "/var/lib/berth";
+
+/// Credentials for one registry in the configuration file
+/// (`[registries."host:port"]`, `username` and `password_file`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryAuth {
+    username: String,
+    /// A file holding the password or token (kept out of the config file, which is
+    /// often world-readable).
+    password_file: PathBuf,
 }
 
 /// The configuration file: every key optional, unknown keys refused. The bearer token
@@ -134,6 +161,10 @@ struct File {
     header_timeout: Option<u64>,
     body_timeout: Option<u64>,
     start_timeout: Option<u64>,
+    images_root: Option<PathBuf>,
+    insecure_registries: Option<Vec<String>>,
+    #[serde(default)]
+    registries: std::collections::BTreeMap<String, RegistryAuth>,
 }
 
 /// A setting that cannot be used. Its message is one line that names the setting (and
@@ -207,6 +238,12 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Time allowed for a container's start.
     pub start_timeout: Duration,
+    /// Where images live.
+    pub images_root: PathBuf,
+    /// Registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// Credentials by registry (`host[:port]`): user name and password.
+    pub registry_auth: std::collections::BTreeMap<String, (String, String)>,
 }
 
 /// Where a value came from; a higher source wins.
@@ -271,6 +308,17 @@ impl Config {
         );
         let body_timeout = layered(set("body_timeout"), args.body_timeout, file.body_timeout);
         let start_timeout = layered(set("start_timeout"), args.start_timeout, file.start_timeout);
+        let images_root = layered(
+            set("images_root"),
+            args.images_root.clone(),
+            file.images_root,
+        );
+        let insecure_registries = layered(
+            set("insecure_registries"),
+            args.insecure_registries.clone(),
+            file.insecure_registries,
+        );
+        let registry_auth = read_registry_auth(&file.registries)?;
 
         // The token: from --token/BERTH_TOKEN, or read from a token file named by a
         // flag, the environment or the config file; the higher source wins.
@@ -359,8 +407,33 @@ impl Config {
             header_timeout,
             body_timeout,
             start_timeout,
+            images_root,
+            insecure_registries,
+            registry_auth,
         })
     }
+}
+
+/// The registry credentials of the configuration file, passwords read from their files.
+fn read_registry_auth(
+    auths: &std::collections::BTreeMap<String, RegistryAuth>,
+) -> Result<std::collections::BTreeMap<String, (String, String)>, ConfigError> {
+    auths
+        .iter()
+        .map(|(host, auth)| {
+            let password = std::fs::read_to_string(&auth.password_file).map_err(|e| {
+                ConfigError::invalid(
+                    "registries",
+                    format!(
+                        "{host}: password_file {}: {e}",
+                        auth.password_file.display()
+                    ),
+                )
+            })?;
+            let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            Ok((host.clone(), (auth.username.clone(), password)))
+        })
+        .collect()
 }
 
 /// The flag's or environment's value when one was given (`explicit`), else the file's,

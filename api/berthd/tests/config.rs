@@ -18,8 +18,9 @@ fn flags_beat_env_which_beats_the_file() {
         &config,
         format!(
             "socket = {:?}\nstate_dir = \"/nonexistent/from-file\"\nworkers = 3\n\
-             max_queued = 77\nbody_limit = 100\nheader_timeout = 5\n",
-            file_socket.to_str().unwrap()
+             max_queued = 77\nbody_limit = 100\nheader_timeout = 5\nimages_root = {:?}\n",
+            file_socket.to_str().unwrap(),
+            scratch.images().to_str().unwrap()
         ),
     )
     .unwrap();
@@ -47,6 +48,10 @@ fn flags_beat_env_which_beats_the_file() {
     assert_eq!(r.json["workers"], 5, "{r:?}");
     assert_eq!(r.json["max_queued"], 77, "{r:?}");
     assert!(env_state.is_dir(), "state dir from BERTH_STATE_DIR");
+    assert!(
+        scratch.images().join("blobs").is_dir(),
+        "images root from the file"
+    );
     assert!(!std::path::Path::new("/nonexistent/from-file").exists());
     let body = format!("{{\"id\":\"x\",\"bundle\":\"{}\"}}", "b".repeat(150));
     let r = d.call("POST", "/v1/containers", Some(&body));

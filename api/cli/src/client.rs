@@ -4,19 +4,27 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper::body::Frame;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::error::{CliError, ClientError};
 use super::host::Endpoint;
 
 /// How long connecting (and the HTTP handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request body: a JSON document, or a stream (an archive being uploaded).
+pub type Payload = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// A complete answer.
 #[derive(Debug)]
@@ -47,6 +55,27 @@ impl Client {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response<Incoming>, CliError> {
+        let (content_type, bytes) = match body {
+            Some(v) => (Some("application/json"), Bytes::from(v.to_string())),
+            None => (None, Bytes::new()),
+        };
+        let payload = Full::new(bytes)
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        self.send_body(method, path, content_type, None, payload)
+            .await
+    }
+
+    /// Send one request whose body is `payload` of `content_type` (streamed as hyper
+    /// asks for it; `length`, when known, as its `Content-Length`).
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        length: Option<u64>,
+        payload: Payload,
+    ) -> Result<Response<Incoming>, CliError> {
         let request = format!("{method} {path}");
         let mut builder = Request::builder()
             .method(method)
@@ -57,19 +86,16 @@ impl Client {
                 .map_err(|_| CliError::Usage("--token: not a valid header value".into()))?;
             builder = builder.header(AUTHORIZATION, value);
         }
-        let bytes = match body {
-            Some(v) => {
-                builder = builder.header(CONTENT_TYPE, "application/json");
-                Bytes::from(v.to_string())
-            }
-            None => Bytes::new(),
-        };
-        let req = builder
-            .body(Full::new(bytes))
-            .map_err(|e| CliError::Protocol {
-                request: request.clone(),
-                detail: format!("cannot build the request: {e}"),
-            })?;
+        if let Some(content_type) = content_type {
+            builder = builder.header(CONTENT_TYPE, content_type);
+        }
+        if let Some(length) = length {
+            builder = builder.header(CONTENT_LENGTH, length);
+        }
+        let req = builder.body(payload).map_err(|e| CliError::Protocol {
+            request: request.clone(),
+            detail: format!("cannot build the request: {e}"),
+        })?;
         let mut sender = self.connect(&request).await?;
         sender
             .send_request(req)
@@ -156,7 +182,7 @@ impl Client {
         .into()
     }
 
-    async fn connect(&self, request: &str) -> Result<http1::SendRequest<Full<Bytes>>, CliError> {
+    async fn connect(&self, request: &str) -> Result<http1::SendRequest<Payload>, CliError> {
         let endpoint = self.endpoint.to_string();
         let connecting = async {
             match &self.endpoint {
@@ -194,7 +220,7 @@ impl Client {
         &self,
         stream: S,
         request: &str,
-    ) -> Result<http1::SendRequest<Full<Bytes>>, CliError>
+    ) -> Result<http1::SendRequest<Payload>, CliError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -209,6 +235,94 @@ impl Client {
     }
 }
 
+/// A request body read from `reader` a chunk at a time, as hyper asks for it: an
+/// archive of any size is sent without being held in memory.
+pub struct ReaderBody<R> {
+    reader: R,
+    buf: Box<[u8]>,
+    done: bool,
+}
+
+/// The size of the chunks a [`ReaderBody`] reads.
+const CHUNK: usize = 256 << 10;
+
+impl<R: AsyncRead + Unpin + Send + 'static> ReaderBody<R> {
+    /// A body streaming `reader` to its end.
+    pub fn payload(reader: R) -> Payload {
+        ReaderBody {
+            reader,
+            buf: vec![0; CHUNK].into_boxed_slice(),
+            done: false,
+        }
+        .boxed_unsync()
+    }
+}
+
+impl<R: AsyncRead + Unpin> hyper::body::Body for ReaderBody<R> {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let mut buf = ReadBuf::new(&mut this.buf);
+        match Pin::new(&mut this.reader).poll_read(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Ok(())) => {
+                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(buf.filled())))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+/// Lines of a streamed NDJSON answer, cut out of its chunks as they come.
+#[derive(Debug, Default)]
+pub struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    /// Add a chunk of the stream.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.pending.extend_from_slice(chunk);
+    }
+
+    /// The next complete, non-blank line (without its newline).
+    pub fn next_line(&mut self) -> Option<Vec<u8>> {
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let mut line: Vec<u8> = self.pending.drain(..=end).collect();
+            line.pop();
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    /// What is left once the stream has ended: a last line without a newline.
+    pub fn rest(&mut self) -> Option<Vec<u8>> {
+        let rest = std::mem::take(&mut self.pending);
+        (!rest.iter().all(u8::is_ascii_whitespace)).then_some(rest)
+    }
+}
+
 /// Percent-encode `s` for a path segment or a query value (everything but unreserved
 /// characters).
 pub fn encode(s: &str) -> String {
@@ -218,6 +332,21 @@ pub fn encode(s: &str) -> String {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The path of image `name` (`/v1/images/{name}`): a reference's own characters
+/// (slashes, `:` and `@` included) stay as they are, as the daemon wants them;
+/// anything else is percent-encoded.
+pub fn image_path(name: &str) -> String {
+    let mut out = String::from("/v1/images/");
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/' | ':' | '@') {
+            out.push(c);
+        } else {
+            out.push_str(&encode(c.encode_utf8(&mut [0; 4])));
         }
     }
     out
@@ -256,5 +385,24 @@ mod tests {
             "/v1/events?id=x%20y&since=3"
         );
         assert_eq!(with_query("/p", &[("a", None)]), "/p");
+        assert_eq!(
+            image_path("127.0.0.1:5000/test/busybox:latest"),
+            "/v1/images/127.0.0.1:5000/test/busybox:latest"
+        );
+        assert_eq!(image_path("a@sha256:ab"), "/v1/images/a@sha256:ab");
+        assert_eq!(image_path("a b?"), "/v1/images/a%20b%3F");
+    }
+
+    #[test]
+    fn lines_are_cut_across_chunks() {
+        let mut l = Lines::default();
+        l.push(b"{\"a\":1}\n\n{\"b\"");
+        assert_eq!(l.next_line().as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(l.next_line(), None);
+        l.push(b":2}\n{\"c\":3}");
+        assert_eq!(l.next_line().as_deref(), Some(&b"{\"b\":2}"[..]));
+        assert_eq!(l.next_line(), None);
+        assert_eq!(l.rest().as_deref(), Some(&b"{\"c\":3}"[..]));
+        assert_eq!(l.rest(), None);
     }
 }

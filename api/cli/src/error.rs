@@ -29,7 +29,7 @@ pub enum ClientError {
         secs: u64,
     },
     /// The HTTP exchange failed (the daemon went away, or spoke something else).
-    #[error("lost berthd at {endpoint} during {request}: {source}")]
+    #[error("lost berthd at {endpoint} during {request}: {}", causes(source))]
     Http {
         /// Where.
         endpoint: String,
@@ -38,6 +38,18 @@ pub enum ClientError {
         /// Why.
         source: hyper::Error,
     },
+}
+
+/// An error and its causes, `: `-separated (hyper's own message hides them: a request
+/// body that could not be read says only "error from user's Body stream").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        text.push_str(&format!(": {cause}"));
+        next = cause.source();
+    }
+    text
 }
 
 /// A CLI failure; [`CliError::exit_status`] says how the process ends.
@@ -71,6 +83,22 @@ pub enum CliError {
         request: String,
         /// What was wrong with the answer.
         detail: String,
+    },
+    /// A stream the daemon had begun (a pull's progress) ended with its error.
+    #[error("{message} ({code})")]
+    Stream {
+        /// The error's machine-readable code.
+        code: String,
+        /// The error's message.
+        message: String,
+    },
+    /// A local file could not be used.
+    #[error("{path}: {source}")]
+    File {
+        /// The file (`-` for stdin or stdout).
+        path: String,
+        /// Why.
+        source: std::io::Error,
     },
     /// An argument the parser could not check.
     #[error("{0}")]

@@ -79,6 +79,67 @@ pub struct EventView {
     pub error: Option<String>,
     /// Events this client missed (`lagged`).
     pub missed: u64,
+    /// What happened to an image (`image`): pulled, imported or deleted.
+    pub action: String,
+    /// The image's full name (`image`; its `id` is the image id).
+    pub name: String,
+}
+
+/// An image as `GET /v1/images` lists it (ImageSummary).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ImageView {
+    /// Full name, e.g. `docker.io/library/busybox:latest`.
+    pub name: String,
+    /// Image id: the config's digest.
+    pub id: String,
+    /// Bytes of its blobs.
+    pub size: u64,
+    /// When it was pulled or imported (RFC 3339).
+    pub created: Option<String>,
+    /// How many layers it has.
+    pub layers: u64,
+}
+
+/// One line of a pull's progress (PullProgress).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PullProgressView {
+    /// resolved, downloading, exists, unpacked, done or error.
+    pub status: String,
+    /// The image's full name (resolved, done).
+    pub reference: Option<String>,
+    /// The manifest's digest (resolved).
+    pub manifest: Option<String>,
+    /// How many layers (resolved).
+    pub layers: Option<u64>,
+    /// The layer's digest (downloading, exists, unpacked).
+    pub layer: Option<String>,
+    /// Bytes downloaded so far (downloading).
+    pub current: Option<u64>,
+    /// The layer's size (downloading).
+    pub total: Option<u64>,
+    /// The image id (done).
+    pub id: Option<String>,
+    /// Why the pull failed (error).
+    pub error: Option<ErrorView>,
+}
+
+/// The daemon's `{code, message}` of an error.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ErrorView {
+    /// Machine-readable code.
+    pub code: String,
+    /// For humans.
+    pub message: String,
+}
+
+/// `sha256:0123456789abcdef…` as its first 12 hex digits (a digest without an
+/// algorithm as it is, cut to 12).
+pub fn short_digest(digest: &str) -> &str {
+    let hex = digest.split_once(':').map_or(digest, |(_, h)| h);
+    hex.get(..12).unwrap_or(hex)
 }
 
 /// The answer of `POST /v1/containers/{id}/exec`.
@@ -108,5 +169,7 @@ mod tests {
         assert_eq!((r.id.as_str(), r.pid, r.is_live()), ("a", Some(7), true));
         let e: EventView = serde_json::from_str(r#"{"item":"lagged","missed":3}"#).unwrap();
         assert_eq!((e.item.as_str(), e.missed), ("lagged", 3));
+        assert_eq!(short_digest("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_digest("abc"), "abc");
     }
 }

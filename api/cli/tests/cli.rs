@@ -704,3 +704,157 @@ fn odd_answers_from_a_daemon() {
     fake.berth(&["inspect", "nope"])
         .fails(1, "berth: {} (http_error, HTTP 404)");
 }
+
+/// The image id of the stand-in's image.
+const IMAGE_ID: &str = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+/// The stand-in's image.
+const IMAGE: &str = "127.0.0.1:5000/test/busybox:latest";
+
+/// A pull's progress as the OpenAPI document describes it, ending with `last`.
+fn pull_lines(last: &str) -> String {
+    let layer = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    format!(
+        "{{\"status\":\"resolved\",\"reference\":\"{IMAGE}\",\"manifest\":\"sha256:aa\",\"layers\":2}}\n\
+         {{\"status\":\"downloading\",\"layer\":\"{layer}\",\"current\":0,\"total\":2000000}}\n\
+         {{\"status\":\"downloading\",\"layer\":\"{layer}\",\"current\":2000000,\"total\":2000000}}\n\
+         {{\"status\":\"exists\",\"layer\":\"sha256:fedcba9876543210\"}}\n\
+         {{\"status\":\"unpacked\",\"layer\":\"{layer}\"}}\n{last}\n"
+    )
+}
+
+/// The stand-in's answers for the image routes (berthd's image routes are not merged
+/// yet: the lead adds the same checks against the real daemon and a registry).
+fn image_answers(line: &str) -> (&'static str, &'static str, String) {
+    let json = "application/json";
+    let summary = format!(
+        r#"{{"name":"{IMAGE}","id":"{IMAGE_ID}","digest":"sha256:bb","size":1234567,"created":"2026-01-01T00:00:00Z","layers":2}}"#
+    );
+    match line {
+        "POST /v1/images/pull HTTP/1.1" => (
+            "200 OK",
+            "application/x-ndjson",
+            pull_lines(&format!(
+                r#"{{"status":"done","reference":"{IMAGE}","id":"{IMAGE_ID}"}}"#
+            )),
+        ),
+        "GET /v1/images HTTP/1.1" => ("200 OK", json, format!("[{summary}]")),
+        l if l.starts_with(&format!("DELETE /v1/images/{IMAGE}?force=true ")) => {
+            ("200 OK", json, summary)
+        }
+        l if l.starts_with("DELETE /v1/images/busybox ") => (
+            "409 Conflict",
+            json,
+            r#"{"error":{"code":"image_in_use","message":"container c1 uses busybox"}}"#.into(),
+        ),
+        "POST /v1/images/save HTTP/1.1" => ("200 OK", "application/x-tar", "an archive".into()),
+        l if l.starts_with("GET /v1/events") => (
+            "200 OK",
+            "application/x-ndjson",
+            format!(
+                "{{\"item\":\"image\",\"seq\":4,\"at\":\"2026-01-01T00:00:00Z\",\"action\":\"pulled\",\"name\":\"{IMAGE}\",\"id\":\"{IMAGE_ID}\"}}\n"
+            ),
+        ),
+        l if l.starts_with("POST /v1/containers?wait=running") => (
+            "201 Created",
+            json,
+            r#"{"id":"c1","state":"running","pid":7}"#.into(),
+        ),
+        l if l.starts_with("GET /v1/containers/c1/logs") => ("200 OK", "text/plain", "hi\n".into()),
+        l if l.starts_with("GET /v1/containers/c1 ") => (
+            "200 OK",
+            json,
+            r#"{"id":"c1","state":"stopped","exit_code":3}"#.into(),
+        ),
+        _ => ("404 Not Found", json, "{}".into()),
+    }
+}
+
+#[test]
+fn image_commands_speak_the_documented_api() {
+    let scratch = Scratch::new("fake-images");
+    let fake = FakeDaemon::start(&scratch.0, image_answers);
+
+    // Not a terminal: plain lines, ending with the image pulled.
+    assert_eq!(
+        fake.berth(&["pull", IMAGE]).ok(),
+        format!(
+            "{IMAGE}: manifest sha256:aa (2 layers)\n\
+             0123456789ab downloading 0.0/2.0 MB\n\
+             0123456789ab downloading 2.0/2.0 MB\n\
+             fedcba987654 exists\n\
+             0123456789ab unpacked\n\
+             Pulled {IMAGE} (id {IMAGE_ID})\n"
+        )
+    );
+    let listed = fake.berth(&["images"]);
+    let row = listed.ok().lines().nth(1).unwrap_or_default().to_owned();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..3], [IMAGE, "2cf24dba5fb0", "1.2MiB"], "{row}");
+    assert_eq!(cells.last(), Some(&"2"), "{row}");
+    assert_eq!(fake.berth(&["images", "-q"]).ok(), format!("{IMAGE_ID}\n"));
+
+    // The name's slashes go unescaped; an image in use is refused with its reason.
+    assert_eq!(
+        fake.berth(&["rmi", "-f", IMAGE]).ok(),
+        format!("Deleted {IMAGE}\n")
+    );
+    let wanted = format!("DELETE /v1/images/{IMAGE}?force=true HTTP/1.1");
+    assert!(fake.requests().contains(&wanted), "{:?}", fake.requests());
+    fake.berth(&["image", "rm", "busybox"]).fails(
+        1,
+        "berth: container c1 uses busybox (image_in_use, HTTP 409)",
+    );
+
+    let archive = scratch.0.join("out.tar");
+    fake.berth(&["image", "save", "-o", path_str(&archive), IMAGE])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&archive).unwrap(), "an archive");
+
+    let events = fake.berth(&["events", "--type", "image", "-n", "1"]);
+    assert_eq!(
+        events.ok(),
+        format!("4 2026-01-01T00:00:00.000Z image pulled {IMAGE} id={IMAGE_ID}\n")
+    );
+
+    // In the foreground: the container's output, then its exit status.
+    let run = fake.berth(&["run", "busybox", "sh", "-c", "echo hi; exit 3"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(3), "hi\n"),
+        "{run:#?}"
+    );
+    assert_eq!(fake.berth(&["run", "-d", "busybox"]).ok(), "c1\n");
+}
+
+#[test]
+fn a_failing_pull_and_save_leave_one_line_and_no_file() {
+    let scratch = Scratch::new("fake-images-fail");
+    let fake = FakeDaemon::start(&scratch.0, |line| match line {
+        "POST /v1/images/pull HTTP/1.1" => (
+            "200 OK",
+            "application/x-ndjson",
+            pull_lines(
+                r#"{"status":"error","error":{"code":"bad_layer","message":"layer sha256:01 is\ntruncated"}}"#,
+            ),
+        ),
+        _ => (
+            "404 Not Found",
+            "application/json",
+            r#"{"error":{"code":"image_not_found","message":"no image nope"}}"#.into(),
+        ),
+    });
+    let out = fake.berth(&["pull", IMAGE]);
+    out.fails(1, "berth: layer sha256:01 is truncated (bad_layer)");
+    assert!(out.stdout.ends_with("0123456789ab unpacked\n"), "{out:#?}");
+
+    let archive = scratch.0.join("out.tar");
+    fake.berth(&["image", "save", "-o", path_str(&archive), "nope"])
+        .fails(1, "no image nope (image_not_found, HTTP 404)");
+    let left: Vec<_> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n != "fake.sock")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Instant;
@@ -202,12 +203,44 @@ pub fn validate(spec: &ContainerSpec) -> Result<(), SubmitError> {
             need_abs("rootfs", rootfs)?;
             need("rootfs", rootfs)?;
         }
+        SpecSource::Image(run) => validate_image_run(run)?,
     }
     if let Some(rt) = &spec.runtime {
         need_abs("runtime", rt)?;
         need("runtime", rt)?;
     }
     Ok(())
+}
+
+/// Check what can be checked of an image container before it is queued: the name parses
+/// (or is an image id), the overrides are well formed.
+fn validate_image_run(run: &crate::record::ImageRun) -> Result<(), SubmitError> {
+    let invalid = |m: String| Err(SubmitError::InvalidSpec(m));
+    if !is_image_id(&run.image) {
+        if let Err(e) = berth_images::reference::Reference::from_str(&run.image) {
+            return invalid(e.to_string());
+        }
+    }
+    if let Some(bad) = run
+        .env
+        .iter()
+        .find(|e| !e.contains('=') || e.starts_with('='))
+    {
+        return invalid(format!("env {bad:?}: expected KEY=value"));
+    }
+    if let Some(dir) = run.workdir.as_deref().filter(|d| !d.starts_with('/')) {
+        return invalid(format!("workdir {dir:?}: expected an absolute path"));
+    }
+    if run.entrypoint.as_ref().is_some_and(|e| e.is_empty()) && run.args.is_none() {
+        return invalid("an empty entrypoint needs args".into());
+    }
+    Ok(())
+}
+
+/// Whether `s` names an image by id: `sha256:` and hex, or 12 to 64 hex digits.
+fn is_image_id(s: &str) -> bool {
+    let hex = s.strip_prefix("sha256:").unwrap_or(s);
+    (12..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Engine {
@@ -556,6 +589,11 @@ impl Engine {
     /// Jobs waiting now.
     pub fn queued_jobs(&self) -> usize {
         self.inner.queue.len()
+    }
+
+    /// Announce that image `name` (id `id`) was `action` (pulled, imported, deleted).
+    pub fn publish_image(&self, action: &str, name: &str, id: &str) {
+        self.inner.bus.publish_image(action, name, id);
     }
 
     /// Events from now on.

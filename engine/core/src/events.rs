@@ -81,12 +81,29 @@ impl Event {
     }
 }
 
+/// An image was pulled, imported or removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageEvent {
+    /// Engine-wide sequence number (shared with container events).
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// `pulled`, `imported` or `deleted`.
+    pub action: String,
+    /// The image's full name.
+    pub name: String,
+    /// The image id (its config's digest).
+    pub id: String,
+}
+
 /// What a subscriber receives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "item", rename_all = "snake_case")]
 pub enum Item {
-    /// The next event.
+    /// The next container event.
     Event(Event),
+    /// The next image event.
+    Image(ImageEvent),
     /// This many events were lost (the subscriber was too slow, or asked to start
     /// before the oldest event kept).
     Lagged {
@@ -97,9 +114,9 @@ pub enum Item {
 
 struct Inner {
     next_seq: u64,
-    history: VecDeque<Event>,
+    history: VecDeque<Item>,
     history_cap: usize,
-    subscribers: Vec<Sender<Event>>,
+    subscribers: Vec<Sender<Item>>,
 }
 
 /// The publisher side.
@@ -145,10 +162,29 @@ impl Bus {
         record: &Record,
         at: Timestamp,
     ) -> u64 {
+        self.offer(|seq| Item::Event(Event::about(seq, at, kind, previous, record)))
+    }
+
+    /// Publish that image `name` (id `id`) was `action` (pulled, imported, deleted).
+    pub fn publish_image(&self, action: &str, name: &str, id: &str) -> u64 {
+        self.offer(|seq| {
+            Item::Image(ImageEvent {
+                seq,
+                at: Timestamp::now(),
+                action: action.to_owned(),
+                name: name.to_owned(),
+                id: id.to_owned(),
+            })
+        })
+    }
+
+    /// Number the item `make` builds, offer it to every subscriber and keep it in the
+    /// history.
+    fn offer(&self, make: impl FnOnce(u64) -> Item) -> u64 {
         let mut i = self.inner.lock();
         let seq = i.next_seq;
         i.next_seq += 1;
-        let ev = Event::about(seq, at, kind, previous, record);
+        let ev = make(seq);
         i.subscribers.retain(|tx| match tx.try_send(ev.clone()) {
             Ok(()) | Err(TrySendError::Full(_)) => true,
             Err(TrySendError::Disconnected(_)) => false,
@@ -194,10 +230,10 @@ impl Bus {
         let (tx, rx) = bounded(self.buffer);
         i.subscribers.push(tx);
         let from = from.clamp(1, i.next_seq);
-        let backlog: VecDeque<Event> = i
+        let backlog: VecDeque<Item> = i
             .history
             .iter()
-            .filter(|e| e.seq >= from)
+            .filter(|e| e.seq() >= from)
             .cloned()
             .collect();
         Subscription {
@@ -212,12 +248,12 @@ impl Bus {
 
 /// A subscriber's end. Dropping it unsubscribes.
 pub struct Subscription {
-    rx: Receiver<Event>,
+    rx: Receiver<Item>,
     published: Arc<AtomicU64>,
     /// Sequence number of the next event this subscriber should see.
     expected: u64,
-    backlog: VecDeque<Event>,
-    pending: Option<Event>,
+    backlog: VecDeque<Item>,
+    pending: Option<Item>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -282,12 +318,12 @@ impl Subscription {
         Some(self.deliver(ev))
     }
 
-    fn next_buffered(&mut self) -> Option<Event> {
+    fn next_buffered(&mut self) -> Option<Item> {
         if let Some(ev) = self.pending.take() {
             return Some(ev);
         }
         while let Some(ev) = self.backlog.pop_front() {
-            if ev.seq >= self.expected {
+            if ev.seq() >= self.expected {
                 return Some(ev);
             }
         }
@@ -295,15 +331,27 @@ impl Subscription {
     }
 
     /// Hand out `ev`, or first a `Lagged` for the gap before it (keeping `ev`).
-    fn deliver(&mut self, ev: Event) -> Item {
-        if ev.seq > self.expected {
-            let missed = ev.seq - self.expected;
-            self.expected = ev.seq;
+    fn deliver(&mut self, ev: Item) -> Item {
+        let seq = ev.seq();
+        if seq > self.expected {
+            let missed = seq - self.expected;
+            self.expected = seq;
             self.pending = Some(ev);
             return Item::Lagged { missed };
         }
-        self.expected = ev.seq + 1;
-        Item::Event(ev)
+        self.expected = seq + 1;
+        ev
+    }
+}
+
+impl Item {
+    /// The sequence number of an event (0 for `Lagged`, which has none).
+    pub fn seq(&self) -> u64 {
+        match self {
+            Item::Event(e) => e.seq,
+            Item::Image(e) => e.seq,
+            Item::Lagged { .. } => 0,
+        }
     }
 }
 
@@ -327,6 +375,21 @@ mod tests {
                 Timestamp::now(),
             );
         }
+    }
+
+    #[test]
+    fn image_events_share_the_sequence_and_the_history() {
+        let bus = Bus::new(16, 16);
+        publish(&bus, 1);
+        assert_eq!(
+            bus.publish_image("pulled", "docker.io/library/busybox:latest", "sha256:x"),
+            2
+        );
+        publish(&bus, 1);
+        let mut s = bus.subscribe_from(1);
+        let items: Vec<Item> = std::iter::from_fn(|| s.try_recv()).collect();
+        assert_eq!(items.iter().map(Item::seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(matches!(&items[1], Item::Image(e) if e.action == "pulled"));
     }
 
     #[test]
@@ -362,8 +425,8 @@ mod tests {
         let seqs: Vec<_> = items
             .iter()
             .map(|i| match i {
-                Item::Event(e) => format!("{}", e.seq),
                 Item::Lagged { missed } => format!("lagged {missed}"),
+                other => format!("{}", other.seq()),
             })
             .collect();
         assert_eq!(seqs, ["1", "2", "3", "4", "lagged 6"]);

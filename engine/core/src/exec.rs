@@ -101,17 +101,29 @@ impl ExecArgs {
     }
 
     /// The container's process settings with these overrides.
-    fn process(self, id: &str, source: &SpecSource) -> Result<Process, ExecError> {
+    /// `bundle` is where the launcher wrote the bundle of an image container.
+    fn process(
+        self,
+        id: &str,
+        source: &SpecSource,
+        bundle: Option<PathBuf>,
+    ) -> Result<Process, ExecError> {
+        let load = |bundle: &std::path::Path| {
+            let path = bundle.join("config.json");
+            Spec::load(&path).map_err(|e| ExecError::BundleChanged {
+                id: id.to_owned(),
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        };
         let spec = match source {
             SpecSource::Inline { spec, .. } => (**spec).clone(),
-            SpecSource::Bundle(bundle) => {
-                let path = bundle.join("config.json");
-                Spec::load(&path).map_err(|e| ExecError::BundleChanged {
-                    id: id.to_owned(),
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?
-            }
+            SpecSource::Bundle(bundle) => load(bundle)?,
+            SpecSource::Image(_) => load(&bundle.ok_or_else(|| ExecError::BundleChanged {
+                id: id.to_owned(),
+                path: PathBuf::new(),
+                message: "the launcher keeps no bundle for this image container".into(),
+            })?)?,
         };
         let mut process = spec.process().clone().unwrap_or_default();
         let mut env = process.env().clone().unwrap_or_default();
@@ -161,7 +173,7 @@ impl Engine {
                 state: record.state,
             });
         }
-        let process = args.process(id, &record.spec.source)?;
+        let process = args.process(id, &record.spec.source, self.launcher().bundle_dir(id))?;
         let subscription = output.is_some().then(|| self.subscribe());
         let op = Op::Exec {
             process: Box::new(process),
@@ -254,7 +266,7 @@ mod tests {
             cwd: Some("/tmp".into()),
             user: Some((7, 8)),
         };
-        let p = args.process("c", &source).unwrap();
+        let p = args.process("c", &source, None).unwrap();
         assert_eq!(p.args().as_deref(), Some(&["id".to_string()][..]));
         assert_eq!(
             p.env().as_deref(),

@@ -34,6 +34,13 @@ pub trait Launcher: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Where the bundle of container `id` was written, for a container whose spec the
+    /// launcher made (an image's). `None` by default.
+    fn bundle_dir(&self, id: &str) -> Option<std::path::PathBuf> {
+        let _ = id;
+        None
+    }
+
     /// Ask the shim of container `id` for `op` and return its reply. Launchers without
     /// shims (tests, benches) refuse.
     fn control(&self, id: &str, op: Op) -> Result<Reply, LaunchError> {

@@ -9,8 +9,8 @@
 //! use berth_engine::shim::protocol::Request;
 //! ```
 //!
-//! Depends on the shim adapter and the floor-0 crates (runtime types, atomic file);
-//! never on the runtime library or anything of the API.
+//! Depends on the shim adapter, the images crate and the floor-0 crates (runtime types,
+//! atomic file); never on the runtime library or anything of the API.
 
 pub mod control;
 pub mod engine;
@@ -29,16 +29,21 @@ pub mod statefs;
 
 pub use control::ControlError;
 pub use engine::{ChangeError, Config, Engine, Stats, SubmitError};
-pub use events::{Event, EventKind, Item, Subscription};
+pub use events::{Event, EventKind, ImageEvent, Item, Subscription};
 pub use exec::{ExecArgs, ExecError};
 pub use launcher::{Exit, Follow, LaunchError, Launched, Launcher, NoopLauncher, Op, Reply};
 pub use queue::{Job, JobQueue, QueueFull};
-pub use record::{Change, ContainerSpec, Record, SpecSource, Timestamp, Timestamps};
+pub use record::{
+    Change, ContainerSpec, ImageRun, PullPolicy, Record, SpecSource, Timestamp, Timestamps,
+};
 pub use remove::RemoveError;
 pub use state_machine::{IllegalTransition, State};
 
 pub use shims::StartError;
 
+/// The images service the engine makes containers from images with.
+pub use berth_images::registry::Credentials;
+pub use berth_images::{Images, ImagesConfig, ImagesError};
 /// Plain data of the runtime: a container's cgroup directories and statistics.
 pub use berth_runtime_types::{CgroupDirs, Stats as ContainerStats, Status};
 /// Where shims, bundles of inline specs and runtime state live, and how shims run.

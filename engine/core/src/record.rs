@@ -59,6 +59,48 @@ pub enum SpecSource {
         /// Path of the root filesystem.
         rootfs: PathBuf,
     },
+    /// An image, run as docker would run it (its own overlay root filesystem), with
+    /// the request's overrides.
+    Image(ImageRun),
+}
+
+/// A container made from an image: which image, what the request overrides, and
+/// whether the image may be pulled first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImageRun {
+    /// The image: a name (docker's short forms allowed) or an image id.
+    pub image: String,
+    /// Replaces the image's entrypoint (and drops its Cmd unless `args` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// Replaces the image's Cmd.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// `KEY=value` pairs added to (or replacing those of) the image's environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    /// Replaces the image's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// Replaces the image's user (`name`, `uid`, `name:group`, `uid:gid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// When the image is pulled.
+    #[serde(default)]
+    pub pull: PullPolicy,
+}
+
+/// When an image is pulled for a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PullPolicy {
+    /// Only if it is not here (the default).
+    #[default]
+    Missing,
+    /// Never: a missing image is an error.
+    Never,
+    /// Always, before the container is made.
+    Always,
 }
 
 /// What a client asks the engine to run.

@@ -1,16 +1,18 @@
-//! The engine with its shims: the shim adapter's [`Shims`] as the engine's launcher, and
-//! the one constructor that wires engine, launcher and monitor ([`Engine::with_shims`]).
+//! The engine with its shims: the shim adapter's [`Shims`] (and, for containers made from
+//! images, the images service) as the engine's launcher, and the one constructor that
+//! wires engine, launcher and monitor ([`Engine::with_shims`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use berth_images::{Images, ImagesError};
 use berth_shim_adapter::{LaunchSpec, Observation, Recovered, ShimConfig, Shims};
 
 use crate::engine::Engine;
 use crate::launcher::{Follow, LaunchError, Launched, Launcher, Op, Reply};
 use crate::pool::PoolError;
 use crate::queue::Job;
-use crate::record::SpecSource;
+use crate::record::{ImageRun, PullPolicy, SpecSource};
 use crate::state_machine::State;
 
 /// Why the engine did not start.
@@ -25,19 +27,22 @@ pub enum StartError {
 }
 
 impl Engine {
-    /// An engine whose containers run under shims configured by `shims`: recovers the
-    /// records under `config.state_dir`, starts following shims (their news becomes
-    /// state changes), and finds the recovered containers' shims again. Returns the
-    /// engine and how many live shims were found.
+    /// An engine whose containers run under shims configured by `shims` (and are made
+    /// from `images` when a request names an image): recovers the records under
+    /// `config.state_dir`, starts following shims (their news becomes state changes),
+    /// finds the recovered containers' shims again and releases root filesystems no
+    /// record owns any more. Returns the engine and how many live shims were found.
     pub fn with_shims(
         config: crate::Config,
         shims: ShimConfig,
+        images: Option<Arc<Images>>,
     ) -> Result<(Arc<Engine>, usize), StartError> {
         let shims = Arc::new(Shims::start(shims)?);
-        let engine = Arc::new(Engine::new(
-            config,
-            Arc::clone(&shims) as Arc<dyn Launcher>,
-        )?);
+        let launcher = Arc::new(ShimLauncher {
+            shims: Arc::clone(&shims),
+            images: images.clone(),
+        });
+        let engine = Arc::new(Engine::new(config, launcher as Arc<dyn Launcher>)?);
         let weak = Arc::downgrade(&engine);
         shims.observe(Arc::new(move |id: &str, observation: Observation| {
             let Some(engine) = weak.upgrade() else {
@@ -48,7 +53,22 @@ impl Engine {
             }
         }))?;
         let found = reattach(&engine, &shims);
+        if let Some(images) = &images {
+            release_orphans(&engine, images);
+        }
         Ok((engine, found))
+    }
+}
+
+/// After a restart: unmount the root filesystems of containers the engine no longer
+/// knows (deleted while the daemon was down, or never recorded).
+fn release_orphans(engine: &Engine, images: &Images) {
+    for id in images.mounted() {
+        if engine.get(&id).is_none() {
+            if let Err(e) = images.release(&id) {
+                tracing::warn!(%id, "releasing an orphaned root filesystem: {e}");
+            }
+        }
     }
 }
 
@@ -81,57 +101,108 @@ fn reattach(engine: &Engine, shims: &Shims) -> usize {
     found
 }
 
-impl Launcher for Shims {
+/// The daemon's launcher: shims run the containers; the images service makes root
+/// filesystems and specs for containers from images.
+struct ShimLauncher {
+    shims: Arc<Shims>,
+    images: Option<Arc<Images>>,
+}
+
+impl Launcher for ShimLauncher {
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
-        Shims::launch(
-            self,
-            LaunchSpec {
-                id: &job.id,
-                bundle: bundle_of(self.config(), job)?,
-                runtime: job.spec.runtime.as_deref(),
-                start: job.spec.start,
-            },
-        )
+        self.shims.launch(LaunchSpec {
+            id: &job.id,
+            bundle: self.bundle_of(job)?,
+            runtime: job.spec.runtime.as_deref(),
+            start: job.spec.start,
+        })
     }
 
     fn watch(&self, id: &str, follow: Follow) {
-        Shims::watch(self, id, follow);
+        self.shims.watch(id, follow);
     }
 
     fn forget(&self, id: &str) {
-        Shims::forget(self, id);
+        self.shims.forget(id);
+        if let Some(images) = &self.images {
+            if let Err(e) = images.release(id) {
+                tracing::warn!(%id, "releasing the root filesystem: {e}");
+            }
+        }
     }
 
     fn clean_up(&self, id: &str) -> Result<(), LaunchError> {
-        Shims::clean_up(self, id)
+        self.shims.clean_up(id)
+    }
+
+    fn bundle_dir(&self, id: &str) -> Option<PathBuf> {
+        Some(self.shims.config().bundle_dir(id))
     }
 
     fn control(&self, id: &str, op: Op) -> Result<Reply, LaunchError> {
-        Shims::control(self, id, op)
+        self.shims.control(id, op)
     }
 }
 
-/// The bundle directory of a job: its own, or one written for an inline spec.
-fn bundle_of(config: &ShimConfig, job: &Job) -> Result<PathBuf, LaunchError> {
-    match &job.spec.source {
-        SpecSource::Bundle(path) => Ok(path.clone()),
-        SpecSource::Inline { spec, rootfs } => {
-            let dir = config.bundle_dir(&job.id);
-            write_inline_bundle(&dir, spec, rootfs)
-                .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", dir.display())))?;
-            Ok(dir)
+impl ShimLauncher {
+    /// The bundle directory of a job: its own, or one written for an inline spec or an
+    /// image.
+    fn bundle_of(&self, job: &Job) -> Result<PathBuf, LaunchError> {
+        let config = self.shims.config();
+        let (spec, rootfs) = match &job.spec.source {
+            SpecSource::Bundle(path) => return Ok(path.clone()),
+            SpecSource::Inline { spec, rootfs } => ((**spec).clone(), rootfs.clone()),
+            SpecSource::Image(run) => self.prepare(&job.id, run)?,
+        };
+        let dir = config.bundle_dir(&job.id);
+        write_inline_bundle(&dir, spec, &rootfs)
+            .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", dir.display())))?;
+        Ok(dir)
+    }
+
+    /// The spec and root filesystem of container `id` from its image, pulled first if
+    /// the request's policy says so.
+    fn prepare(
+        &self,
+        id: &str,
+        run: &ImageRun,
+    ) -> Result<(oci_spec::runtime::Spec, PathBuf), LaunchError> {
+        let images = self.images.as_ref().ok_or_else(|| {
+            LaunchError::new("image", "this engine has no images service".to_owned())
+        })?;
+        let image_error = |e: ImagesError| LaunchError::new("image", e.to_string());
+        let pull = match run.pull {
+            PullPolicy::Always => true,
+            PullPolicy::Missing => matches!(images.get(&run.image), Err(ImagesError::NotFound(_))),
+            PullPolicy::Never => false,
+        };
+        if pull {
+            images
+                .pull(&run.image, None, &|_| {})
+                .map_err(image_error)?;
         }
+        let overrides = berth_images::runspec::Overrides {
+            entrypoint: run.entrypoint.clone(),
+            args: run.args.clone(),
+            env: run.env.clone(),
+            workdir: run.workdir.clone(),
+            user: run.user.clone(),
+            ..Default::default()
+        };
+        let prepared = images
+            .prepare(id, &run.image, &overrides)
+            .map_err(image_error)?;
+        Ok((prepared.spec, prepared.rootfs))
     }
 }
 
 /// Write `config.json` for an inline spec, its root pointing at `rootfs`.
 fn write_inline_bundle(
     dir: &std::path::Path,
-    spec: &oci_spec::runtime::Spec,
+    mut spec: oci_spec::runtime::Spec,
     rootfs: &std::path::Path,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut spec = spec.clone();
     let mut root = spec.root().clone().unwrap_or_default();
     root.set_path(rootfs.to_path_buf());
     spec.set_root(Some(root));

@@ -50,7 +50,7 @@ fn engine_with(
         state_dir: Some(state.join("records")),
         ..Config::default()
     };
-    let (engine, found) = Engine::with_shims(config, shim.clone()).unwrap();
+    let (engine, found) = Engine::with_shims(config, shim.clone(), None).unwrap();
     (engine, found, shim)
 }
 

@@ -47,7 +47,8 @@ impl Digest {
         Digest::from_hasher(Sha256::new_with_prefix(bytes))
     }
 
-    fn from_hasher(h: Sha256) -> Digest {
+    /// The digest a finished hasher computed.
+    pub(crate) fn from_hasher(h: Sha256) -> Digest {
         Digest {
             hex: hex::encode(h.finalize()),
         }

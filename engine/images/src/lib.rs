@@ -9,11 +9,18 @@
 //! container), [`runspec`] (an image's config turned into a runtime spec with docker's
 //! defaults) and [`archive`] (`docker save` and OCI-layout archives in and out).
 //!
+//! Over them, [`images`] is the service the scheduler and the front ends call (open,
+//! pull — in [`pull`] —, import, save, list, remove, prepare a container's root
+//! filesystem and spec), with its [`metrics`].
+//!
 //! It depends on no other engine crate: the scheduler and the front ends use it.
 
 pub mod archive;
 pub mod digest;
+pub mod images;
 pub mod manifest;
+pub mod metrics;
+pub mod pull;
 pub mod reference;
 pub mod registry;
 pub mod runspec;
@@ -22,3 +29,4 @@ pub mod store;
 pub mod unpack;
 
 pub use digest::{Digest, DigestError, Verified};
+pub use images::{Images, ImagesConfig, ImagesError, Prepared};

@@ -39,6 +39,11 @@ impl Scratch {
         self.0.join("state")
     }
 
+    /// The images root (content store, snapshots) the daemons here use by default.
+    pub fn images(&self) -> PathBuf {
+        self.0.join("images")
+    }
+
     /// The unix socket the daemons here use by default.
     pub fn socket(&self) -> PathBuf {
         self.0.join("berth.sock")
@@ -106,6 +111,7 @@ impl Daemon {
     pub fn start(scratch: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let socket = scratch.socket();
         let state = scratch.state();
+        let images = scratch.images();
         let shim = crate::shim_binary();
         let mut args = vec![
             "--socket",
@@ -115,6 +121,10 @@ impl Daemon {
             "--shim",
             shim.to_str().unwrap(),
         ];
+        // Never the host's /var/lib/berth; a test may name its own (a later flag wins).
+        if !extra.contains(&"--images-root") {
+            args.extend(["--images-root", images.to_str().unwrap()]);
+        }
         args.extend_from_slice(extra);
         Self::spawn(berthd(&args, env), socket)
     }

@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 
 pub mod daemon;
 mod host_rootfs;
+pub mod http;
+pub mod image;
+pub mod registry;
 pub mod runc;
 
 /// The /proc reader, for tests that look at processes (parents, sessions, states).

@@ -43,6 +43,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         3,
         &[
             "berth-shim-adapter",
+            "berth-images",
             "berth-runtime-types",
             "berth-atomic-file",
         ],
@@ -50,7 +51,12 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
     (
         "berthd",
         4,
-        &["berth-engine", "berth-runtime-types", "berth-procfs"],
+        &[
+            "berth-engine",
+            "berth-images",
+            "berth-runtime-types",
+            "berth-procfs",
+        ],
     ),
     ("berth-cli", 4, &["berth-runtime-types"]),
     ("berth-loadtest", 5, &["berth-procfs", "berth-host-rootfs"]),

@@ -79,6 +79,31 @@ enum RunError {
     /// The engine could not start.
     #[error(transparent)]
     Engine(#[from] berthd::engine::StartError),
+    /// The images root could not be opened.
+    #[error("images root: {0}")]
+    Images(#[from] berthd::engine::ImagesError),
+}
+
+/// The images service under the configured root, with the configured registries.
+fn open_images(config: &Config) -> Result<berthd::engine::Images, RunError> {
+    let mut images = berthd::engine::ImagesConfig {
+        root: config.images_root.clone(),
+        ..Default::default()
+    };
+    images
+        .registry
+        .insecure
+        .extend(config.insecure_registries.iter().cloned());
+    for (host, (username, password)) in &config.registry_auth {
+        images.registry.credentials.insert(
+            host.clone(),
+            berthd::engine::Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            },
+        );
+    }
+    Ok(berthd::engine::Images::open(images)?)
 }
 
 fn run(config: Config) -> Result<(), RunError> {
@@ -174,7 +199,9 @@ fn start_and_serve(
         state_dir: Some(state_dir.join("records")),
         ..berthd::engine::Config::default()
     };
-    let (engine, found) = Engine::with_shims(engine_config, shim.clone())?;
+    let images = Arc::new(open_images(&config)?);
+    let (engine, found) =
+        Engine::with_shims(engine_config, shim.clone(), Some(Arc::clone(&images)))?;
     if found > 0 {
         eprintln!("berthd: found {found} running shim(s) again");
     }
@@ -186,6 +213,7 @@ fn start_and_serve(
         body_timeout: config.body_timeout,
         metrics: Some(metrics),
         shim: Some(shim),
+        images: Some(images),
     });
     eprintln!("berthd: listening on {}", config.socket.display());
     if let Some(addr) = config.tcp {

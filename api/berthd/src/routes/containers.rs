@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_engine::{ContainerSpec, ControlError, Engine, Record, SpecSource, State};
+use berth_engine::{
+    ContainerSpec, ControlError, Engine, ImageRun, PullPolicy, Record, SpecSource, State,
+};
 use hyper::StatusCode;
 use serde::Deserialize;
 
@@ -25,8 +27,22 @@ const REMOVE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct CreateRequest {
     /// Container id; generated if absent.
     pub id: Option<String>,
-    /// Absolute path of an OCI bundle (or give `spec` and `rootfs`).
+    /// Absolute path of an OCI bundle (or give `spec` and `rootfs`, or `image`).
     pub bundle: Option<PathBuf>,
+    /// An image to run, as docker would (pulled first unless `pull` says otherwise).
+    pub image: Option<String>,
+    /// With `image`: replaces its entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// With `image`: replaces its command.
+    pub args: Option<Vec<String>>,
+    /// With `image`: `KEY=value` added to its environment.
+    pub env: Option<Vec<String>>,
+    /// With `image`: the working directory.
+    pub workdir: Option<String>,
+    /// With `image`: the user (`name`, `uid`, `name:group`, `uid:gid`).
+    pub user: Option<String>,
+    /// With `image`: `missing` (default), `never` or `always`.
+    pub pull: Option<PullPolicy>,
     /// An inline OCI runtime spec (its `root.path` is replaced by `rootfs`).
     pub spec: Option<Box<oci_spec::runtime::Spec>>,
     /// Absolute path of the root filesystem of an inline `spec`.
@@ -41,19 +57,46 @@ impl CreateRequest {
     /// The engine's form of this request (a generated id if none was given), or why
     /// it is unusable.
     pub fn into_spec(self) -> Result<ContainerSpec, ApiError> {
-        let source = match (self.bundle, self.spec, self.rootfs) {
-            (Some(bundle), None, None) => SpecSource::Bundle(bundle),
-            (None, Some(spec), Some(rootfs)) => SpecSource::Inline { spec, rootfs },
-            (None, Some(_), None) => {
+        let image_only = self.entrypoint.is_some()
+            || self.args.is_some()
+            || self.env.is_some()
+            || self.workdir.is_some()
+            || self.user.is_some()
+            || self.pull.is_some();
+        let source = match (self.bundle, self.spec, self.rootfs, self.image) {
+            (None, None, None, Some(image)) => SpecSource::Image(ImageRun {
+                image,
+                entrypoint: self.entrypoint,
+                args: self.args,
+                env: self.env.unwrap_or_default(),
+                workdir: self.workdir,
+                user: self.user,
+                pull: self.pull.unwrap_or_default(),
+            }),
+            _ if image_only => {
+                return Err(ApiError::invalid(
+                    "invalid_spec",
+                    "entrypoint, args, env, workdir, user and pull go with image",
+                ))
+            }
+            (_, _, _, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "invalid_spec",
+                    "give image, or bundle, or spec and rootfs: one of them",
+                ))
+            }
+            (Some(bundle), None, None, None) => SpecSource::Bundle(bundle),
+            (None, Some(spec), Some(rootfs), None) => SpecSource::Inline { spec, rootfs },
+            (None, Some(_), None, None) => {
                 return Err(ApiError::invalid(
                     "invalid_spec",
                     "an inline spec needs rootfs (absolute path of its root filesystem)",
                 ))
             }
-            (None, None, _) => {
+            (None, None, _, None) => {
                 return Err(ApiError::invalid(
                     "invalid_spec",
-                    "give bundle (absolute path of an OCI bundle), or spec and rootfs",
+                    "give image, bundle (absolute path of an OCI bundle), or spec and rootfs",
                 ))
             }
             _ => {
@@ -155,6 +198,9 @@ pub async fn create(app: &Arc<App>, body: CreateRequest, query: &Query) -> Reply
             })?,
     };
     let spec = body.into_spec()?;
+    if let SpecSource::Image(run) = &spec.source {
+        image_available(app, run).await?;
+    }
     let (id, start) = (spec.id.clone(), spec.start);
     let engine = Arc::clone(&app.engine);
     let (record, sub) = blocking(move || {
@@ -180,6 +226,19 @@ pub async fn create(app: &Arc<App>, body: CreateRequest, query: &Query) -> Reply
         }
     }
     json(StatusCode::ACCEPTED, &app.engine.get(&id).unwrap_or(record))
+}
+
+/// Refuse at once what a worker would fail on later: a daemon without images, or an
+/// image that is not here when the request says never to pull it.
+async fn image_available(app: &App, run: &ImageRun) -> Result<(), ApiError> {
+    let images = app.images.clone().ok_or_else(|| {
+        ApiError::invalid("images_disabled", "this daemon was started without images")
+    })?;
+    if run.pull == PullPolicy::Never {
+        let name = run.image.clone();
+        blocking(move || images.get(&name).map(drop).map_err(ApiError::from)).await?;
+    }
+    Ok(())
 }
 
 /// Most records one page of `GET /v1/containers` holds, by default and at most.

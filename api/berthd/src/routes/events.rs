@@ -1,7 +1,8 @@
 //! `GET /v1/events`: a live stream of lifecycle events, one JSON object per line
 //! (`{"item":"event",…}`, or `{"item":"lagged","missed":N}` when this client fell
 //! behind) or as server-sent events, filterable by container (`?id=`) and type
-//! (`?type=state|oom|exec`), from now or from a sequence number (`?since=SEQ`).
+//! (`?type=state|oom|exec|image`; image events' id is the image's name), from now or from
+//! a sequence number (`?since=SEQ`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -79,12 +80,17 @@ impl Format {
                 let kind = kind.as_str().unwrap_or("event");
                 format!("id: {}\nevent: {kind}\ndata: {json}\n\n", e.seq).into_bytes()
             }
-            (Format::Sse, _) => format!("event: lagged\ndata: {json}\n\n").into_bytes(),
+            (Format::Sse, Item::Image(e)) => {
+                format!("id: {}\nevent: image\ndata: {json}\n\n", e.seq).into_bytes()
+            }
+            (Format::Sse, Item::Lagged { .. }) => {
+                format!("event: lagged\ndata: {json}\n\n").into_bytes()
+            }
         })
     }
 }
 
-/// `GET /v1/events[?id=ID][&type=state|oom|exec][&since=SEQ][&format=ndjson|sse]`; an
+/// `GET /v1/events[?id=ID][&type=state|oom|exec|image][&since=SEQ][&format=ndjson|sse]`; an
 /// SSE client's `Last-Event-ID` resumes after that event.
 pub fn stream(
     app: &Arc<App>,
@@ -93,15 +99,17 @@ pub fn stream(
     last_event_id: Option<&str>,
 ) -> Result<Response<LineStream>, ApiError> {
     let id = query.get("id").map(str::to_owned);
+    // `Some(None)`: image events only.
     let kind = match query.get("type") {
         None => None,
-        Some("state") => Some(EventKind::State),
-        Some("oom") => Some(EventKind::Oom),
-        Some("exec") => Some(EventKind::Exec),
+        Some("state") => Some(Some(EventKind::State)),
+        Some("oom") => Some(Some(EventKind::Oom)),
+        Some("exec") => Some(Some(EventKind::Exec)),
+        Some("image") => Some(None),
         Some(other) => {
             return Err(ApiError::bad_request(
                 "bad_query",
-                format!("type={other:?}: expected state, oom or exec"),
+                format!("type={other:?}: expected state, oom, exec or image"),
             ))
         }
     };
@@ -145,8 +153,14 @@ pub fn stream(
                 },
                 () = tx.closed() => return,
             };
-            if let Item::Event(e) = &item {
-                if id.as_deref().is_some_and(|id| id != e.id) || kind.is_some_and(|k| k != e.kind) {
+            let (about, of_kind) = match &item {
+                Item::Event(e) => (Some(&e.id), Some(e.kind)),
+                Item::Image(e) => (Some(&e.name), None),
+                Item::Lagged { .. } => (None, None),
+            };
+            if let Some(about) = about {
+                if id.as_deref().is_some_and(|id| id != about) || kind.is_some_and(|k| k != of_kind)
+                {
                     continue;
                 }
             }

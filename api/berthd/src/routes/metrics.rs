@@ -39,6 +39,7 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .install_recorder()
         .map_err(MetricsError::Install)?;
     berth_engine::metrics::describe();
+    berth_images::metrics::describe();
     metrics::describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests answered, by route and status."
@@ -116,7 +117,12 @@ pub async fn render(app: &Arc<App>) -> Reply {
     }
     let app = Arc::clone(app);
     let text = super::blocking(move || match &app.metrics {
-        Some(exporter) => Ok(exporter.render(&app.engine)),
+        Some(exporter) => {
+            if let Some(images) = &app.images {
+                berth_images::metrics::observe(images);
+            }
+            Ok(exporter.render(&app.engine))
+        }
         None => Err(ApiError::not_found("no_metrics", "metrics are not enabled")),
     })
     .await?;

@@ -6,6 +6,7 @@ pub mod containers;
 pub mod errors;
 pub mod events;
 pub mod exec;
+pub mod images;
 pub mod integer;
 pub mod logs;
 pub mod metrics;
@@ -45,9 +46,12 @@ pub struct App {
     /// The Prometheus exporter and the scrape-time collectors (`None`: `/metrics`
     /// answers 404).
     pub metrics: Option<metrics::Exporter>,
+    /// The images service (`None`: the image routes answer 404).
+    pub images: Option<Arc<berth_engine::Images>>,
 }
 
-/// One route: method, path pattern (`{id}`: one segment) and the handler answering it.
+/// One route: method, path pattern (`{id}`: one segment; `{name}`, last: one or more
+/// segments, an image name with its slashes) and the handler answering it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     /// The HTTP method.
@@ -99,6 +103,20 @@ pub enum Handler {
     Logs,
     /// `containers::stats`.
     Stats,
+    /// `images::list`.
+    ImageList,
+    /// `images::pull`.
+    ImagePull,
+    /// `images::import`.
+    ImageImport,
+    /// `images::save`.
+    ImageSave,
+    /// `images::prune`.
+    ImagePrune,
+    /// `images::get`.
+    ImageGet,
+    /// `images::delete`.
+    ImageDelete,
 }
 
 /// Shorthand for the table.
@@ -133,13 +151,38 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/containers/{id}/exec", Handler::ExecResult),
     route("GET", "/v1/containers/{id}/logs", Handler::Logs),
     route("GET", "/v1/containers/{id}/stats", Handler::Stats),
+    route("GET", "/v1/images", Handler::ImageList),
+    route("POST", "/v1/images/pull", Handler::ImagePull),
+    route("POST", "/v1/images/import", Handler::ImageImport),
+    route("POST", "/v1/images/save", Handler::ImageSave),
+    route("POST", "/v1/images/prune", Handler::ImagePrune),
+    route("GET", "/v1/images/{name}", Handler::ImageGet),
+    route("DELETE", "/v1/images/{name}", Handler::ImageDelete),
 ];
+
+/// The pattern segment that takes the rest of the path.
+const REST: &str = "{name}";
 
 /// Whether `segments` fit `pattern`.
 fn fits(pattern: &str, segments: &[&str]) -> bool {
     let parts = pattern.trim_start_matches('/').split('/');
-    parts.clone().count() == segments.len()
-        && parts.zip(segments).all(|(p, s)| p == "{id}" || p == *s)
+    let count = parts.clone().count();
+    let rest = pattern.ends_with(REST);
+    let length_fits = if rest {
+        segments.len() >= count
+    } else {
+        segments.len() == count
+    };
+    length_fits
+        && parts
+            .zip(segments)
+            .all(|(p, s)| p == "{id}" || p == REST || p == *s)
+}
+
+/// How much of a route's path is a parameter: literal segments win over `{id}`, which
+/// wins over `{name}`.
+fn looseness(r: &&Route) -> usize {
+    r.pattern.matches("{id}").count() + 2 * usize::from(r.pattern.ends_with(REST))
 }
 
 /// How a path and method meet the route table.
@@ -156,15 +199,14 @@ enum Routed {
 /// (`POST /v1/containers/batch`; `GET /v1/containers/batch` still reads a container
 /// called "batch").
 fn route_of(method: &Method, segments: &[&str]) -> Routed {
-    let ids = |r: &&Route| r.pattern.matches("{id}").count();
     let fitting = || ROUTES.iter().filter(|r| fits(r.pattern, segments));
     if let Some(r) = fitting()
         .filter(|r| r.method == method.as_str())
-        .min_by_key(ids)
+        .min_by_key(looseness)
     {
         return Routed::Route(r);
     }
-    match fitting().min_by_key(ids) {
+    match fitting().min_by_key(looseness) {
         Some(r) => {
             let mut allowed: Vec<&str> = fitting().map(|r| r.method).collect();
             allowed.sort_unstable();
@@ -193,13 +235,23 @@ where
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
-    // `{id}` is always the third segment.
-    let id = segments.get(2).copied().unwrap_or_default();
     let (route, result) = match route_of(&method, &segments) {
-        Routed::Route(route) => (
-            route.pattern,
-            dispatch(&app, req, route.handler, id, &query).await,
-        ),
+        Routed::Route(route) => {
+            // `{id}` is always the third segment; `{name}` starts there.
+            let id = if route.pattern.ends_with(REST) {
+                segments[2..]
+                    .iter()
+                    .map(|s| decode(s))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            } else {
+                segments.get(2).copied().unwrap_or_default().to_owned()
+            };
+            (
+                route.pattern,
+                dispatch(&app, req, route.handler, &id, &query).await,
+            )
+        }
         Routed::WrongMethod(route, allowed) => (
             route,
             Err(ApiError::method_not_allowed(
@@ -293,6 +345,19 @@ where
             }
         }
         Handler::Stats => whole(containers::stats(app, id).await),
+        Handler::ImageList => whole(images::list(app)),
+        Handler::ImagePull => {
+            let body = read_json(app, req).await?;
+            streamed(images::pull(app, body).await)
+        }
+        Handler::ImageImport => whole(images::import(app, req).await),
+        Handler::ImageSave => {
+            let body = read_json(app, req).await?;
+            streamed(images::save(app, body).await)
+        }
+        Handler::ImagePrune => whole(images::prune(app).await),
+        Handler::ImageGet => whole(images::get(app, id).await),
+        Handler::ImageDelete => whole(images::delete(app, id, query).await),
     }
 }
 

@@ -1,10 +1,12 @@
 //! Container commands: `run`, `create`, `start|pause|resume`, `inspect`, `kill`, `rm`.
 
+use std::time::Duration;
+
 use hyper::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::{container_path, settle, Ctx};
-use crate::args::{CreateArgs, KillArgs, RmArgs};
+use crate::args::{CreateArgs, KillArgs, LogsArgs, RmArgs, RunArgs};
 use crate::client::with_query;
 use crate::error::CliError;
 use crate::view::RecordView;
@@ -24,6 +26,9 @@ fn create_body(args: &CreateArgs, start: bool) -> Result<Value, CliError> {
     if let Some(bundle) = &args.bundle {
         body.insert("bundle".into(), json!(absolute(bundle, "--bundle")?));
     }
+    if let Some(image) = args.image() {
+        image_fields(&mut body, image, args)?;
+    }
     if let Some(rootfs) = &args.rootfs {
         body.insert("rootfs".into(), json!(absolute(rootfs, "--rootfs")?));
         body.insert("spec".into(), super::spec::inline_spec(args));
@@ -35,10 +40,155 @@ fn create_body(args: &CreateArgs, start: bool) -> Result<Value, CliError> {
     Ok(Value::Object(body))
 }
 
-/// `run` (`start`: create, start, wait until it runs) or `create` (wait until created);
-/// prints the id.
-pub async fn create(ctx: &Ctx, args: CreateArgs, start: bool) -> Result<u8, CliError> {
-    let body = create_body(&args, start)?;
+/// The fields of an image's container: the image and what replaces its config's.
+fn image_fields(
+    body: &mut Map<String, Value>,
+    image: &str,
+    args: &CreateArgs,
+) -> Result<(), CliError> {
+    if args.hostname.is_some() {
+        return Err(CliError::Usage(
+            "--hostname: only with --rootfs (the API takes no hostname for an image's container)"
+                .into(),
+        ));
+    }
+    body.insert("image".into(), json!(image));
+    if let Some(entrypoint) = &args.entrypoint {
+        // docker's `--entrypoint ""` runs no entrypoint: the command alone.
+        let words: Vec<&str> = Some(entrypoint.as_str())
+            .filter(|e| !e.is_empty())
+            .into_iter()
+            .collect();
+        body.insert("entrypoint".into(), json!(words));
+    }
+    let cmd = args.command();
+    if !cmd.is_empty() {
+        body.insert("args".into(), json!(cmd));
+    }
+    if !args.env.is_empty() {
+        body.insert("env".into(), json!(args.env));
+    }
+    if let Some(dir) = &args.cwd {
+        body.insert("workdir".into(), json!(dir));
+    }
+    if let Some(user) = &args.user {
+        body.insert("user".into(), json!(user));
+    }
+    if let Some(pull) = &args.pull {
+        body.insert("pull".into(), json!(pull));
+    }
+    Ok(())
+}
+
+/// `create`: create (not start), wait until created, print the id.
+pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<u8, CliError> {
+    submit(ctx, &args, false, true).await?;
+    Ok(0)
+}
+
+/// `run`: an image's container in the foreground (its output until it stops, then its
+/// exit status) unless `-d`; otherwise, and for bundles and root filesystems, start it,
+/// wait until it runs and print its id.
+pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<u8, CliError> {
+    let foreground = !args.detach && args.create.image().is_some();
+    let record = submit(ctx, &args.create, true, !foreground).await?;
+    if !foreground {
+        return Ok(0);
+    }
+    attach(ctx, &record.id).await?;
+    let stopped = until_stopped(ctx, &record.id).await?;
+    match stopped.state.as_str() {
+        "failed" => Err(failed(stopped)),
+        _ => Ok(super::exec::exit_status(stopped.exit_code)),
+    }
+}
+
+/// Print container `id`'s output until it stops. A Ctrl-C is passed on to it as SIGINT
+/// (as `docker run` does); a second one leaves it running and ends `berth`.
+async fn attach(ctx: &Ctx, id: &str) -> Result<(), CliError> {
+    let logs = LogsArgs {
+        follow: true,
+        tail: None,
+        id: id.to_owned(),
+    };
+    let mut follow = std::pin::pin!(super::logs::logs(ctx, logs));
+    let mut interrupted = false;
+    loop {
+        tokio::select! {
+            done = &mut follow => return done.map(|_| ()),
+            signal = tokio::signal::ctrl_c() => {
+                if signal.is_err() {
+                    // No handler: Ctrl-C ends berth as usual.
+                    return follow.await.map(|_| ());
+                }
+                if interrupted {
+                    return Err(CliError::Container {
+                        id: id.to_owned(),
+                        what: "is left running: interrupted twice".into(),
+                    });
+                }
+                interrupted = true;
+                let body = json!({ "signal": "INT" });
+                let path = container_path(id, "/kill");
+                // A container that has just stopped refuses the signal: its output
+                // ends anyway.
+                if let Err(e @ CliError::Unreachable(_)) =
+                    ctx.client.ok(Method::POST, &path, Some(&body)).await
+                {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// How long `run` waits for the record to say stopped once the output has ended (the
+/// daemon ends the log stream when the container has stopped, so at once in practice).
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Container `id`'s record once it has stopped (or failed).
+async fn until_stopped(ctx: &Ctx, id: &str) -> Result<RecordView, CliError> {
+    let path = container_path(id, "");
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let (_, value) = ctx.client.json(Method::GET, &path, None).await?;
+        let record: RecordView = serde_json::from_value(value).map_err(|e| CliError::Protocol {
+            request: format!("GET {path}"),
+            detail: format!("not a record: {e}"),
+        })?;
+        if !record.is_live() {
+            return Ok(record);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CliError::Container {
+                id: record.id,
+                what: format!("is still {} after its output ended", record.state),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The error of a container that failed.
+fn failed(record: RecordView) -> CliError {
+    CliError::Container {
+        id: record.id,
+        what: format!(
+            "failed: {}",
+            record.error.as_deref().unwrap_or("no reason given")
+        ),
+    }
+}
+
+/// Create (`start`: and start) the container `args` describe and wait until it runs
+/// (or is created); its record. `print`: print its id (`--json`: its record).
+async fn submit(
+    ctx: &Ctx,
+    args: &CreateArgs,
+    start: bool,
+    print: bool,
+) -> Result<RecordView, CliError> {
+    let body = create_body(args, start)?;
     let path = with_query(
         "/v1/containers",
         &[
@@ -55,19 +205,13 @@ pub async fn create(ctx: &Ctx, args: CreateArgs, start: bool) -> Result<u8, CliE
             request: format!("POST {path}"),
             detail: format!("not a record: {e}"),
         })?;
-    if ctx.json {
-        ctx.raw_json(&answer.body)?;
-    } else {
-        ctx.line(&record.id)?;
+    match (print, ctx.json) {
+        (false, _) => {}
+        (true, true) => ctx.raw_json(&answer.body)?,
+        (true, false) => ctx.line(&record.id)?,
     }
     if record.state == "failed" {
-        return Err(CliError::Container {
-            id: record.id,
-            what: format!(
-                "failed: {}",
-                record.error.as_deref().unwrap_or("no reason given")
-            ),
-        });
+        return Err(failed(record));
     }
     if answer.status == StatusCode::ACCEPTED {
         // The wait timed out: the id is printed (to clean up), but it is not there yet.
@@ -76,7 +220,7 @@ pub async fn create(ctx: &Ctx, args: CreateArgs, start: bool) -> Result<u8, CliE
             what: format!("is still {} after the wait", record.state),
         });
     }
-    Ok(0)
+    Ok(record)
 }
 
 /// `start`, `pause`, `resume`: prints each id (or its record with `--json`).

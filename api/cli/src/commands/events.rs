@@ -1,5 +1,6 @@
 //! `events`: the daemon's NDJSON event stream, one line per event, for humans
-//! (`SEQ TIME ID TYPE PREV->STATE …`) or as it came (`--json`).
+//! (`SEQ TIME ID TYPE PREV->STATE …`, images' `SEQ TIME image ACTION NAME id=ID`) or
+//! as it came (`--json`).
 
 use hyper::Method;
 
@@ -12,6 +13,17 @@ use crate::view::EventView;
 
 /// One event line for humans.
 fn human(e: &EventView) -> String {
+    if e.item == "image" {
+        // `SEQ TIME image ACTION NAME id=ID`.
+        return format!(
+            "{} {} image {} {} id={}",
+            e.seq,
+            short(&e.at),
+            e.action,
+            e.name,
+            e.id
+        );
+    }
     let mut line = format!(
         "{} {} {} {} {}->{}",
         e.seq,
@@ -83,7 +95,7 @@ pub async fn events(ctx: &Ctx, args: EventsArgs) -> Result<u8, CliError> {
             } else {
                 ctx.line(&human(&event))?;
             }
-            if event.item == "event" {
+            if matches!(event.item.as_str(), "event" | "image") {
                 printed += 1;
                 if args.count.is_some_and(|n| printed >= n) {
                     return Ok(0);
@@ -108,6 +120,15 @@ mod tests {
         assert_eq!(
             human(&e),
             "7 2026-01-01T00:00:01.500Z c1 state running->stopped pid=42 exit=137"
+        );
+        let e: EventView = serde_json::from_str(
+            r#"{"item":"image","seq":8,"at":"2026-01-01T00:00:02Z","action":"pulled",
+                "name":"127.0.0.1:5000/test/busybox:latest","id":"sha256:ab"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            human(&e),
+            "8 2026-01-01T00:00:02.000Z image pulled 127.0.0.1:5000/test/busybox:latest id=sha256:ab"
         );
     }
 }

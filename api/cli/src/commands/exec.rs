@@ -31,7 +31,7 @@ fn body(args: &ExecArgs) -> Value {
 
 /// The exit status of a process that exited with `code` (statuses outside 0–255, as
 /// a status that is not one, become 255).
-fn exit_status(code: Option<i64>) -> u8 {
+pub fn exit_status(code: Option<i64>) -> u8 {
     code.and_then(|c| u8::try_from(c).ok()).unwrap_or(255)
 }
 

@@ -4,8 +4,10 @@
 mod containers;
 mod events;
 mod exec;
+mod images;
 mod logs;
 mod ps;
+mod pull;
 mod spec;
 mod stats;
 mod system;
@@ -74,8 +76,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         json: cli.json,
     };
     match cli.command {
-        Command::Run(a) => containers::create(&ctx, a, true).await,
-        Command::Create(a) => containers::create(&ctx, a, false).await,
+        Command::Run(a) => containers::run(&ctx, a).await,
+        Command::Create(a) => containers::create(&ctx, a).await,
         Command::Start(a) => containers::action(&ctx, &a.ids, "start").await,
         Command::Pause(a) => containers::action(&ctx, &a.ids, "pause").await,
         Command::Resume(a) => containers::action(&ctx, &a.ids, "resume").await,
@@ -88,5 +90,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Events(a) => events::events(&ctx, a).await,
         Command::Stats(a) => stats::stats(&ctx, &a.ids).await,
         Command::System(a) => system::system(&ctx, a).await,
+        Command::Pull(a) => pull::pull(&ctx, a).await,
+        Command::Images(a) => images::list(&ctx, a).await,
+        Command::Rmi(a) => images::remove(&ctx, a).await,
+        Command::Image(a) => images::image(&ctx, a.action).await,
     }
 }

@@ -10,7 +10,7 @@ pub fn inline_spec(args: &CreateArgs) -> Value {
     let mut spec = berth_runtime_types::default_spec::default_spec(false, 0, 0);
     // No terminal: the daemon keeps the output in the container's log.
     spec["process"]["terminal"] = false.into();
-    spec["process"]["args"] = json!(args.cmd);
+    spec["process"]["args"] = json!(args.command());
     let mut env: Vec<String> = spec["process"]["env"]
         .as_array()
         .map(|a| {

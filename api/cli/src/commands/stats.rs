@@ -12,7 +12,7 @@ use crate::table::Table;
 const UNLIMITED: u64 = 1 << 60;
 
 /// A byte count for humans (`12.3MiB`).
-fn bytes(n: u64) -> String {
+pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;

@@ -1,0 +1,328 @@
+//! The images service: one value that owns the registry client, the content store and
+//! the snapshots, and answers what the scheduler and the front ends ask — pull, import,
+//! save, list, inspect, remove, and a root filesystem plus runtime spec for a container.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::archive::{self, ArchiveError};
+use crate::manifest::ImageConfig;
+use crate::pull::Source;
+use crate::reference::{Reference, ReferenceError};
+use crate::registry::{Client, Platform, RegistryConfig, RegistryError};
+use crate::runspec::{self, Overrides, RunspecError};
+use crate::snapshot::{SnapshotError, Snapshots};
+use crate::store::{ImageRecord, Store, StoreError};
+use crate::unpack::UnpackError;
+use crate::{Digest, DigestError};
+
+/// Default root of the content store and snapshots (persistent: images survive reboots).
+pub const DEFAULT_ROOT: &str = "/var/lib/berth";
+
+/// How the images service is set up.
+#[derive(Debug, Clone)]
+pub struct ImagesConfig {
+    /// Where blobs, image records and snapshots live.
+    pub root: PathBuf,
+    /// Registries: insecure ones, credentials, timeouts.
+    pub registry: RegistryConfig,
+    /// The platform pulled from an index.
+    pub platform: Platform,
+    /// Layers fetched and unpacked at once per pull.
+    pub parallel_layers: usize,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            root: PathBuf::from(DEFAULT_ROOT),
+            registry: RegistryConfig::default(),
+            platform: Platform::host(),
+            parallel_layers: 3,
+        }
+    }
+}
+
+/// Why an images operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagesError {
+    /// The name does not parse.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    /// The registry refused or failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The content store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Snapshots failed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// A layer did not unpack.
+    #[error("layer {layer}: {source}")]
+    Unpack {
+        /// The layer blob.
+        layer: Digest,
+        /// Why.
+        #[source]
+        source: UnpackError,
+    },
+    /// The image config does not make a runtime spec.
+    #[error(transparent)]
+    Runspec(#[from] RunspecError),
+    /// An archive did not import or save.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// Content did not match its digest.
+    #[error(transparent)]
+    Digest(DigestError),
+    /// No image by that name or id.
+    #[error("no image {0}")]
+    NotFound(String),
+    /// Containers use the image.
+    #[error(
+        "image {image} is used by container {container}; remove the container first, or force"
+    )]
+    InUse {
+        /// The image.
+        image: String,
+        /// One container using it.
+        container: String,
+    },
+    /// A blob the image needs is neither stored nor fetchable.
+    #[error("blob {0} is not in the store and the image has no registry to fetch it from")]
+    MissingBlob(Digest),
+    /// Reading or writing a stream failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being read or written.
+        what: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ImagesError {
+    pub(crate) fn io(what: impl std::fmt::Display, source: io::Error) -> Self {
+        ImagesError::Io {
+            what: what.to_string(),
+            source,
+        }
+    }
+}
+
+/// What a container made from an image runs with.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The runtime spec (its root is `rootfs`).
+    pub spec: oci_spec::runtime::Spec,
+    /// The container's overlay mount.
+    pub rootfs: PathBuf,
+    /// The image's full name.
+    pub image: String,
+    /// The image id (config digest).
+    pub image_id: Digest,
+}
+
+/// The images service.
+pub struct Images {
+    pub(crate) config: ImagesConfig,
+    pub(crate) client: Client,
+    pub(crate) store: Store,
+    pub(crate) snapshots: Snapshots,
+    /// Parsed configs by image id: a burst of containers from one image reads it once.
+    configs: Mutex<HashMap<Digest, Arc<ImageConfig>>>,
+}
+
+impl Images {
+    /// Open (or make) the store and snapshots under `config.root`.
+    pub fn open(config: ImagesConfig) -> Result<Images, ImagesError> {
+        let store = Store::open(&config.root)?;
+        let snapshots = Snapshots::open(&config.root.join("snapshots"))?;
+        Ok(Images {
+            client: Client::new(config.registry.clone()),
+            config,
+            store,
+            snapshots,
+            configs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ImagesConfig {
+        &self.config
+    }
+
+    /// The image called `name` (docker's short forms, a full reference, an image id or
+    /// a unique prefix of one).
+    pub fn get(&self, name: &str) -> Result<ImageRecord, ImagesError> {
+        if let Some(found) = name
+            .parse::<Reference>()
+            .ok()
+            .and_then(|r| self.store.get_image(&r.to_string()))
+        {
+            return Ok(found);
+        }
+        self.store.resolve_image(name).map_err(|e| match e {
+            StoreError::ImageNotFound(_) => ImagesError::NotFound(name.to_owned()),
+            other => other.into(),
+        })
+    }
+
+    /// Every image, by name.
+    pub fn list(&self) -> Vec<ImageRecord> {
+        let mut all = self.store.list_images();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// The parsed config of `image`.
+    pub fn image_config(&self, image: &ImageRecord) -> Result<Arc<ImageConfig>, ImagesError> {
+        let mut cache = self.configs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(&image.config) {
+            return Ok(Arc::clone(c));
+        }
+        let config = Arc::new(self.store.config(&image.config)?);
+        cache.insert(image.config.clone(), Arc::clone(&config));
+        Ok(config)
+    }
+
+    /// Remove the name `name`. `used_by` names a container using the image, if any: then
+    /// the removal is refused unless `force`. Blobs and snapshots nothing else uses go
+    /// at the next [`Images::gc`].
+    pub fn remove(
+        &self,
+        name: &str,
+        used_by: impl Fn(&ImageRecord) -> Option<String>,
+        force: bool,
+    ) -> Result<ImageRecord, ImagesError> {
+        let image = self.get(name)?;
+        if !force {
+            if let Some(container) = used_by(&image) {
+                return Err(ImagesError::InUse {
+                    image: image.name,
+                    container,
+                });
+            }
+        }
+        Ok(self.store.remove_image(&image.name)?)
+    }
+
+    /// Remove blobs no image reaches and layer snapshots neither an image nor a mounted
+    /// container uses. Returns the bytes of blobs removed.
+    pub fn gc(&self) -> Result<u64, ImagesError> {
+        let stats = self.store.gc_blobs()?;
+        let keep: std::collections::HashSet<Digest> = self
+            .store
+            .list_images()
+            .into_iter()
+            .flat_map(|i| i.layers.into_iter().map(|l| l.chain_id))
+            .collect();
+        for layer in self.snapshots.layers() {
+            if keep.contains(&layer) {
+                continue;
+            }
+            match self.snapshots.remove_layer(&layer) {
+                // A container made from a removed image still runs on it.
+                Ok(()) | Err(SnapshotError::LayerInUse { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(stats.bytes)
+    }
+
+    /// Bytes held in the content store.
+    pub fn store_size(&self) -> Result<u64, ImagesError> {
+        Ok(self.store.size()?)
+    }
+
+    /// Import a `docker save` or OCI-layout archive: its images are recorded and
+    /// unpacked.
+    pub fn import(&self, archive: impl Read) -> Result<Vec<ImageRecord>, ImagesError> {
+        let images = archive::import(&self.store, archive)?;
+        for image in &images {
+            self.ensure_unpacked(image)?;
+        }
+        Ok(images)
+    }
+
+    /// Write the images `names` as one archive (OCI layout plus docker's manifest.json).
+    pub fn save(&self, names: &[String], out: impl Write) -> Result<(), ImagesError> {
+        let full: Vec<String> = names
+            .iter()
+            .map(|n| self.get(n).map(|i| i.name))
+            .collect::<Result<_, _>>()?;
+        Ok(archive::save(&self.store, &full, out)?)
+    }
+
+    /// Make sure every layer of `image` is unpacked (from its stored blobs, or fetched
+    /// again from its registry).
+    pub fn ensure_unpacked(&self, image: &ImageRecord) -> Result<(), ImagesError> {
+        if image
+            .layers
+            .iter()
+            .all(|l| self.snapshots.has_layer(&l.chain_id))
+        {
+            return Ok(());
+        }
+        let reference: Option<Reference> = image.name.parse().ok();
+        let creds = reference
+            .as_ref()
+            .and_then(|r| self.config.registry.credentials.get(&r.registry));
+        let source = reference
+            .as_ref()
+            .map(|reference| Source { reference, creds });
+        self.fetch_layers(&image.layers, source.as_ref(), &|_| {})
+    }
+
+    /// A root filesystem (an overlay of `image`'s layers, writable, the container's own)
+    /// and the runtime spec for container `id`, as docker would run the image with
+    /// `overrides`. Undone by [`Images::release`].
+    pub fn prepare(
+        &self,
+        id: &str,
+        image: &str,
+        overrides: &Overrides,
+    ) -> Result<Prepared, ImagesError> {
+        let record = self.get(image)?;
+        let config = self.image_config(&record)?;
+        self.ensure_unpacked(&record)?;
+        let chain: Vec<Digest> = record.layers.iter().map(|l| l.chain_id.clone()).collect();
+        let rootfs = self.snapshots.mount(id, &chain)?;
+        let built = || -> Result<_, ImagesError> {
+            let mut spec = runspec::build(id, &config, &rootfs, overrides)?;
+            let hostname = spec.hostname().clone().unwrap_or_default();
+            let etc = self.snapshots.container_dir(id).join("etc");
+            runspec::write_etc_files(&mut spec, &etc, &hostname, &[], &[])?;
+            Ok(spec)
+        };
+        match built() {
+            Ok(spec) => Ok(Prepared {
+                spec,
+                rootfs,
+                image: record.name,
+                image_id: record.config,
+            }),
+            Err(e) => {
+                if let Err(u) = self.snapshots.unmount(id) {
+                    tracing::warn!(%id, "unmounting after a failed prepare: {u}");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Undo [`Images::prepare`] for container `id` (nothing if it had no image).
+    pub fn release(&self, id: &str) -> Result<(), ImagesError> {
+        Ok(self.snapshots.unmount(id)?)
+    }
+
+    /// The containers with a root filesystem mounted (after a restart: to release the
+    /// ones the engine no longer knows).
+    pub fn mounted(&self) -> Vec<String> {
+        self.snapshots.mounted()
+    }
+}
