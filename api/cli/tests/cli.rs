@@ -930,6 +930,18 @@ fn an_image_archive_round_trips_through_a_file_and_a_pipe() {
     let nothing = dir.join("nothing.tar");
     berth(&d, &["image", "save", "-o", path_str(&nothing), "nope:1"])
         .fails(1, "(image_not_found, HTTP 404)");
+    // A store that lost the image's layer: the daemon says so instead of sending an
+    // empty archive, and berth leaves no file.
+    let blobs = scratch.images().join("blobs/sha256");
+    let layer = std::fs::read_dir(&blobs)
+        .unwrap()
+        .flatten()
+        .max_by_key(|e| e.metadata().map_or(0, |m| m.len()))
+        .unwrap_or_else(|| panic!("no blobs in {}", blobs.display()));
+    std::fs::remove_file(layer.path()).unwrap();
+    let broken = dir.join("broken.tar");
+    berth(&d, &["image", "save", "-o", path_str(&broken), &name])
+        .fails(1, "(image_error, HTTP 500)");
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())

@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use berth_engine::{Images, SpecSource};
+use berth_images::archive::ArchiveError;
 use berth_images::pull::Progress;
 use berth_images::registry::{Credentials, RegistryError};
 use berth_images::store::{ImageRecord, StoreError};
@@ -244,13 +245,28 @@ pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStre
     })
     .await?;
     let (tx, rx) = mpsc::channel::<Bytes>(CHUNKS);
+    let (first_tx, first_rx) = oneshot::channel::<Result<(), ApiError>>();
     tokio::task::spawn_blocking(move || {
-        let out = io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx));
-        if let Err(e) = images.save(&names, out) {
+        let mut writer = ChannelWriter(tx, Some(first_tx));
+        let saved = images.save(&names, io::BufWriter::with_capacity(1 << 20, &mut writer));
+        match (saved, writer.1.take()) {
+            // Nothing sent yet (the store lacks a blob, say): an ordinary error answer
+            // rather than an empty archive that looks complete.
+            (Err(e), Some(first)) => {
+                let _ = first.send(Err(save_error(e)));
+            }
             // The tar stops short: a reader sees a truncated archive.
-            tracing::warn!("saving {names:?}: {e}");
+            (Err(e), None) => tracing::warn!("saving {names:?}: {e}"),
+            (Ok(()), first) => {
+                if let Some(first) = first {
+                    let _ = first.send(Ok(()));
+                }
+            }
         }
     });
+    first_rx
+        .await
+        .map_err(|_| ApiError::internal("the save task ended without an answer"))??;
     let mut resp = Response::new(LineStream::new(rx));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
@@ -330,11 +346,34 @@ impl Read for BodyReader {
     }
 }
 
-/// Blocking writes that become chunks of a streamed response.
-struct ChannelWriter(mpsc::Sender<Bytes>);
+/// The answer for a save that failed before its first byte: an archive problem there is
+/// the daemon's store, not the request (unlike an import's).
+fn save_error(e: ImagesError) -> ApiError {
+    match e {
+        ImagesError::Archive(a @ ArchiveError::ImageNotFound(_)) => {
+            ApiError::new(StatusCode::NOT_FOUND, "image_not_found", a.to_string())
+        }
+        ImagesError::Archive(a) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "image_error",
+            format!("saving the archive: {a}"),
+        ),
+        other => ApiError::from(other),
+    }
+}
+
+/// Blocking writes that become chunks of a streamed response; the first one (if any)
+/// is announced on the oneshot, so the answer begins only once bytes exist.
+struct ChannelWriter(
+    mpsc::Sender<Bytes>,
+    Option<oneshot::Sender<Result<(), ApiError>>>,
+);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(first) = self.1.take() {
+            let _ = first.send(Ok(()));
+        }
         self.0
             .blocking_send(Bytes::copy_from_slice(buf))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
