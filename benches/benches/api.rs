@@ -23,6 +23,7 @@ fn app() -> Arc<App> {
         shim: None,
         body_timeout: Duration::from_secs(30),
         metrics: None,
+        images: None,
     })
 }
 

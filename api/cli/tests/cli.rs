@@ -732,7 +732,6 @@ fn odd_answers_from_a_daemon() {
         .fails(1, "berth: {} (http_error, HTTP 404)");
 }
 
-
 /// A registry holding the test busybox as `test/busybox:1` (open or behind Basic auth);
 /// the image's full name at it.
 fn registry_with_busybox(mode: Mode) -> (Registry, String) {
@@ -761,7 +760,11 @@ fn pull(d: &Daemon, name: &str) -> String {
                 || *l == format!("{layer} unpacked")),
         "{out:#?}"
     );
-    assert_eq!(lines[lines.len() - 2], format!("{layer} unpacked"), "{out:#?}");
+    assert_eq!(
+        lines[lines.len() - 2],
+        format!("{layer} unpacked"),
+        "{out:#?}"
+    );
     let last = lines[lines.len() - 1];
     let id = last
         .strip_prefix(&format!("Pulled {name} (id "))
@@ -807,8 +810,16 @@ fn an_image_from_a_registry_through_the_cli() {
     assert_eq!(berth(&d, &["images", "-q"]).ok(), format!("{id}\n"));
     let listed = berth(&d, &["images", "--format", "json"]).json();
     assert_eq!(
-        (&listed[0]["name"], &listed[0]["id"], listed.as_array().map(Vec::len)),
-        (&Value::from(name.as_str()), &Value::from(id.as_str()), Some(1)),
+        (
+            &listed[0]["name"],
+            &listed[0]["id"],
+            listed.as_array().map(Vec::len)
+        ),
+        (
+            &Value::from(name.as_str()),
+            &Value::from(id.as_str()),
+            Some(1)
+        ),
         "{listed}"
     );
     let inspected = berth(&d, &["image", "inspect", &name]).json();
@@ -825,14 +836,30 @@ fn an_image_from_a_registry_through_the_cli() {
         &d,
         &["run", "--name", &fg, &name, "sh", "-c", "echo hi; exit 3"],
     );
-    assert_eq!((out.code, out.stdout.as_str()), (Some(3), "hi\n"), "{out:#?}");
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(3), "hi\n"),
+        "{out:#?}"
+    );
     assert_eq!(berth(&d, &["rm", &fg]).ok(), format!("{fg}\n"));
     // Detached, with the environment, working directory and user given.
     let out = berth(
         &d,
         &[
-            "run", "-d", "--name", &bg, "-e", "A=1", "-w", "/tmp", "-u", "1000", &name, "sh",
-            "-c", "echo $A; pwd; id -u; sleep 100",
+            "run",
+            "-d",
+            "--name",
+            &bg,
+            "-e",
+            "A=1",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000",
+            &name,
+            "sh",
+            "-c",
+            "echo $A; pwd; id -u; sleep 100",
         ],
     );
     assert_eq!(out.ok(), format!("{bg}\n"));
@@ -840,8 +867,11 @@ fn an_image_from_a_registry_through_the_cli() {
     // Never pulled when told never: one line, no container.
     let missing = format!("{}/test/missing:1", reg.host());
     let never = format!("cli-never-{pid}");
-    berth(&d, &["run", "--name", &never, "--pull", "never", &missing, "true"])
-        .fails(1, "(image_not_found, HTTP 404)");
+    berth(
+        &d,
+        &["run", "--name", &never, "--pull", "never", &missing, "true"],
+    )
+    .fails(1, "(image_not_found, HTTP 404)");
     berth(&d, &["inspect", &never]).fails(1, "(not_found, HTTP 404)");
 
     // Not removed while a container uses it; then removed, and its layers pruned.
@@ -859,7 +889,9 @@ fn an_image_from_a_registry_through_the_cli() {
     // The pull's event, and the removal's after it.
     let events = berth(
         &d,
-        &["events", "--type", "image", "--since", &first_seq, "-n", "2"],
+        &[
+            "events", "--type", "image", "--since", &first_seq, "-n", "2",
+        ],
     );
     let lines: Vec<&str> = events.ok().lines().collect();
     assert_eq!(lines.len(), 2, "{events:#?}");
@@ -867,7 +899,10 @@ fn an_image_from_a_registry_through_the_cli() {
         lines[0].ends_with(&format!(" image pulled {name} id={id}")),
         "{events:#?}"
     );
-    assert!(lines[1].contains(&format!(" image deleted {name}")), "{events:#?}");
+    assert!(
+        lines[1].contains(&format!(" image deleted {name}")),
+        "{events:#?}"
+    );
 }
 
 #[test]
@@ -886,7 +921,12 @@ fn a_pull_with_a_password_from_stdin() {
     let password = format!("{}\n", berth_testkit::registry::PASSWORD);
     let right = berth_in(&d, &args, Some(password.into_bytes()));
     assert!(
-        right.ok().lines().last().unwrap_or_default().starts_with(&format!("Pulled {name} ")),
+        right
+            .ok()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with(&format!("Pulled {name} ")),
         "{right:#?}"
     );
     // No password on stdin: refused before any request.
@@ -911,7 +951,10 @@ fn an_image_archive_round_trips_through_a_file_and_a_pipe() {
     assert!(bytes.len() > 100_000, "{} bytes", bytes.len());
     let imported = format!("Imported {name} (id {id})\n");
     let pid = std::process::id();
-    for (how, run) in [("file", format!("cli-f-{pid}")), ("pipe", format!("cli-p-{pid}"))] {
+    for (how, run) in [
+        ("file", format!("cli-f-{pid}")),
+        ("pipe", format!("cli-p-{pid}")),
+    ] {
         assert_eq!(berth(&d, &["rmi", &name]).ok(), format!("Deleted {name}\n"));
         let out = match how {
             "file" => berth(&d, &["image", "import", path_str(&archive)]),
@@ -959,9 +1002,7 @@ fn a_pull_that_fails_midway_ends_with_one_line() {
     let built = ImageBuilder::busybox().build();
     let config = &built.main().config;
     reg.push_blob("test/broken", &config.bytes);
-    let descriptor = |media_type: &str| {
-        serde_json::json!({"mediaType": media_type, "digest": config.digest, "size": config.bytes.len()})
-    };
+    let descriptor = |media_type: &str| serde_json::json!({"mediaType": media_type, "digest": config.digest, "size": config.bytes.len()});
     let manifest_type = "application/vnd.oci.image.manifest.v1+json";
     let manifest = serde_json::json!({
         "schemaVersion": 2, "mediaType": manifest_type,
@@ -981,7 +1022,10 @@ fn a_pull_that_fails_midway_ends_with_one_line() {
     let out = berth(&d, &["pull", &name]);
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert_eq!(out.stderr.lines().count(), 1, "{out:#?}");
-    assert!(out.stderr.starts_with("berth: "), "{out:#?}");
+    assert!(
+        out.stderr.starts_with("berth: ") && out.stderr.ends_with(" (bad_layer)\n"),
+        "{out:#?}"
+    );
     assert!(
         out.stdout.starts_with(&format!("{name}: manifest sha256:")),
         "the stream had begun: {out:#?}"

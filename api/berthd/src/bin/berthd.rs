@@ -199,7 +199,7 @@ fn start_and_serve(
         state_dir: Some(state_dir.join("records")),
         ..berthd::engine::Config::default()
     };
-    let images = Arc::new(open_images(&config)?);
+    let images = Arc::new(open_images(config)?);
     let (engine, found) =
         Engine::with_shims(engine_config, shim.clone(), Some(Arc::clone(&images)))?;
     if found > 0 {
