@@ -985,6 +985,14 @@ fn an_image_archive_round_trips_through_a_file_and_a_pipe() {
     let broken = dir.join("broken.tar");
     berth(&d, &["image", "save", "-o", path_str(&broken), &name])
         .fails(1, "(image_error, HTTP 500)");
+    // One that cannot read it once the archive has begun (a directory where the layer
+    // was): the stream is cut, not ended as if complete, and berth leaves no file.
+    std::fs::create_dir(layer.path()).unwrap();
+    let out = berth(&d, &["image", "save", "-o", path_str(&broken), &name]);
+    // (Cut short, the answer looks like a daemon that went away: status 3.)
+    out.fails(3, "during POST /v1/images/save");
+    let cut = berth_in(&d, &["image", "save", &name], None);
+    assert_eq!(cut.code, Some(3), "to a pipe: {cut:#?}");
     let left: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())

@@ -226,7 +226,7 @@ where
 
 /// `POST /v1/images/save`: a tar of the named images (OCI layout plus docker's
 /// manifest.json), streamed as it is written.
-pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStream>, ApiError> {
+pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<ArchiveStream>, ApiError> {
     let images = service(app)?;
     if body.names.is_empty() {
         return Err(ApiError::bad_request(
@@ -244,7 +244,7 @@ pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStre
         Ok(names)
     })
     .await?;
-    let (tx, rx) = mpsc::channel::<Bytes>(CHUNKS);
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS);
     let (first_tx, first_rx) = oneshot::channel::<Result<(), ApiError>>();
     tokio::task::spawn_blocking(move || {
         let mut writer = ChannelWriter(tx, Some(first_tx));
@@ -255,8 +255,12 @@ pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStre
             (Err(e), Some(first)) => {
                 let _ = first.send(Err(save_error(e)));
             }
-            // The tar stops short: a reader sees a truncated archive.
-            (Err(e), None) => tracing::warn!("saving {names:?}: {e}"),
+            // Bytes went out: the answer is cut short, not ended as if complete.
+            (Err(e), None) => {
+                tracing::warn!("saving {names:?}: {e}");
+                let cut = io::Error::other(format!("saving {names:?}: {e}"));
+                let _ = writer.0.blocking_send(Err(cut));
+            }
             (Ok(()), first) => {
                 if let Some(first) = first {
                     let _ = first.send(Ok(()));
@@ -267,7 +271,7 @@ pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStre
     first_rx
         .await
         .map_err(|_| ApiError::internal("the save task ended without an answer"))??;
-    let mut resp = Response::new(LineStream::new(rx));
+    let mut resp = Response::new(ArchiveStream(rx));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
     Ok(resp)
@@ -362,10 +366,28 @@ fn save_error(e: ImagesError) -> ApiError {
     }
 }
 
+/// A streamed archive; an error ends it without its last chunk (the client sees the
+/// body cut short).
+pub struct ArchiveStream(mpsc::Receiver<io::Result<Bytes>>);
+
+impl Body for ArchiveStream {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(hyper::body::Frame::data)))
+    }
+}
+
 /// Blocking writes that become chunks of a streamed response; the first one (if any)
 /// is announced on the oneshot, so the answer begins only once bytes exist.
 struct ChannelWriter(
-    mpsc::Sender<Bytes>,
+    mpsc::Sender<io::Result<Bytes>>,
     Option<oneshot::Sender<Result<(), ApiError>>>,
 );
 
@@ -375,7 +397,7 @@ impl Write for ChannelWriter {
             let _ = first.send(Ok(()));
         }
         self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
         Ok(buf.len())
     }
