@@ -293,3 +293,33 @@ fn count_shims_under(dir: &Path) -> usize {
         .filter(|c| c.contains("berth-shim") && c.contains(&needle))
         .count()
 }
+
+#[test]
+fn a_burst_from_an_image_in_a_registry() {
+    use berth_testkit::image::ImageBuilder;
+    use berth_testkit::registry::{Mode, Registry};
+
+    let reg = Registry::start(Mode::Open);
+    ImageBuilder::busybox().push(&reg, "test/busybox:1");
+    let image = format!("{}/test/busybox:1", reg.host());
+    let scratch = Scratch::new("image");
+    let out = harness(
+        &scratch,
+        &["-n", "30", "-c", "5", "--image", &image, "--json"],
+    )
+    .output()
+    .unwrap();
+    let report = json_of(&out);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["settings"]["image"], image.as_str(), "{report}");
+    assert_eq!(report["running"], 30, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["failures"], serde_json::json!({}), "{report}");
+    assert_eq!(report["cleanup"]["deleted"], 30, "{report}");
+    assert_eq!(report["left_behind"], serde_json::json!([]), "{report}");
+    assert_nothing_left(&scratch, report["run"].as_str().unwrap());
+}

@@ -13,9 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
@@ -28,7 +25,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::auth::Token;
-use crate::routes::{error_response, handle, ApiError, App};
+use crate::routes::{boxed, error_response, handle, AnswerBody, ApiError, App};
 
 /// How long a client may take to send its request headers, by default.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -200,7 +197,7 @@ where
 }
 
 /// 401 for a request without the right token.
-fn unauthorized<B>(req: &Request<B>) -> Response<BoxBody<Bytes, Infallible>> {
+fn unauthorized<B>(req: &Request<B>) -> Response<AnswerBody> {
     let error = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
@@ -214,7 +211,7 @@ fn unauthorized<B>(req: &Request<B>) -> Response<BoxBody<Bytes, Infallible>> {
 }
 
 /// The answer to a request its listener refuses, counted like any other answer.
-fn refused<B>(req: &Request<B>, error: &ApiError) -> Response<BoxBody<Bytes, Infallible>> {
+fn refused<B>(req: &Request<B>, error: &ApiError) -> Response<AnswerBody> {
     let began = Instant::now();
     let response = error_response(error);
     let path = req.uri().path();
@@ -224,5 +221,5 @@ fn refused<B>(req: &Request<B>, error: &ApiError) -> Response<BoxBody<Bytes, Inf
         began.elapsed(),
     );
     tracing::info!(method = %req.method(), path, status = %response.status(), "refused by the listener: {}", error.message);
-    response.map(BodyExt::boxed)
+    response.map(boxed)
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_engine::{Images, SpecSource};
+use berth_images::archive::ArchiveError;
 use berth_images::pull::Progress;
 use berth_images::registry::{Credentials, RegistryError};
 use berth_images::store::{ImageRecord, StoreError};
@@ -240,7 +241,7 @@ where
 
 /// `POST /v1/images/save`: a tar of the named images (OCI layout plus docker's
 /// manifest.json), streamed as it is written.
-pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStream>, ApiError> {
+pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<ArchiveStream>, ApiError> {
     let images = service(app)?;
     if body.names.is_empty() {
         return Err(ApiError::invalid(
@@ -258,15 +259,34 @@ pub async fn save(app: &Arc<App>, body: SaveRequest) -> Result<Response<LineStre
         Ok(names)
     })
     .await?;
-    let (tx, rx) = mpsc::channel::<Bytes>(CHUNKS);
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS);
+    let (first_tx, first_rx) = oneshot::channel::<Result<(), ApiError>>();
     tokio::task::spawn_blocking(move || {
-        let out = io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx));
-        if let Err(e) = images.save(&names, out) {
-            // The tar stops short: a reader sees a truncated archive.
-            tracing::warn!("saving {names:?}: {e}");
+        let mut writer = ChannelWriter(tx, Some(first_tx));
+        let saved = images.save(&names, io::BufWriter::with_capacity(1 << 20, &mut writer));
+        match (saved, writer.1.take()) {
+            // Nothing sent yet (the store lacks a blob, say): an ordinary error answer
+            // rather than an empty archive that looks complete.
+            (Err(e), Some(first)) => {
+                let _ = first.send(Err(save_error(e)));
+            }
+            // Bytes went out: the answer is cut short, not ended as if complete.
+            (Err(e), None) => {
+                tracing::warn!("saving {names:?}: {e}");
+                let cut = io::Error::other(format!("saving {names:?}: {e}"));
+                let _ = writer.0.blocking_send(Err(cut));
+            }
+            (Ok(()), first) => {
+                if let Some(first) = first {
+                    let _ = first.send(Ok(()));
+                }
+            }
         }
     });
-    let mut resp = Response::new(LineStream::new(rx));
+    first_rx
+        .await
+        .map_err(|_| ApiError::internal("the save task ended without an answer"))??;
+    let mut resp = Response::new(ArchiveStream(rx));
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/x-tar"));
     Ok(resp)
@@ -353,13 +373,54 @@ impl Read for BodyReader {
     }
 }
 
-/// Blocking writes that become chunks of a streamed response.
-struct ChannelWriter(mpsc::Sender<Bytes>);
+/// The answer for a save that failed before its first byte: an archive problem there is
+/// the daemon's store, not the request (unlike an import's).
+fn save_error(e: ImagesError) -> ApiError {
+    match e {
+        ImagesError::Archive(a @ ArchiveError::ImageNotFound(_)) => {
+            ApiError::new(StatusCode::NOT_FOUND, "image_not_found", a.to_string())
+        }
+        ImagesError::Archive(a) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "image_error",
+            format!("saving the archive: {a}"),
+        ),
+        other => ApiError::from(other),
+    }
+}
+
+/// A streamed archive; an error ends it without its last chunk (the client sees the
+/// body cut short).
+pub struct ArchiveStream(mpsc::Receiver<io::Result<Bytes>>);
+
+impl Body for ArchiveStream {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| c.map(hyper::body::Frame::data)))
+    }
+}
+
+/// Blocking writes that become chunks of a streamed response; the first one (if any)
+/// is announced on the oneshot, so the answer begins only once bytes exist.
+struct ChannelWriter(
+    mpsc::Sender<io::Result<Bytes>>,
+    Option<oneshot::Sender<Result<(), ApiError>>>,
+);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(first) = self.1.take() {
+            let _ = first.send(Ok(()));
+        }
         self.0
-            .blocking_send(Bytes::copy_from_slice(buf))
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
         Ok(buf.len())
     }

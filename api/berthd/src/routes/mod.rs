@@ -220,8 +220,20 @@ fn route_of(method: &Method, segments: &[&str]) -> Routed {
 /// The answer type of every route.
 pub type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
+/// The body of every answer. Its error cuts a streamed answer short (the connection
+/// closes without the last chunk), so a client cannot take half an archive for all of it.
+pub type AnswerBody = BoxBody<Bytes, std::io::Error>;
+
+/// `body` boxed as an answer's (a body that cannot fail).
+pub fn boxed<B>(body: B) -> AnswerBody
+where
+    B: Body<Data = Bytes, Error = Infallible> + Send + Sync + 'static,
+{
+    body.map_err(|never| match never {}).boxed()
+}
+
 /// Route `req` and answer it; never fails, never panics on input.
-pub async fn handle<B>(app: Arc<App>, req: Request<B>) -> Response<BoxBody<Bytes, Infallible>>
+pub async fn handle<B>(app: Arc<App>, req: Request<B>) -> Response<AnswerBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -268,7 +280,7 @@ where
             )),
         ),
     };
-    let response = result.unwrap_or_else(|e| error_response(&e).map(BodyExt::boxed));
+    let response = result.unwrap_or_else(|e| error_response(&e).map(boxed));
     metrics::record(route, response.status(), began.elapsed());
     tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
     response
@@ -286,7 +298,7 @@ pub fn route_label(method: &Method, path: &str) -> &'static str {
 }
 
 /// A streamed or whole answer.
-type Answer = Result<Response<BoxBody<Bytes, Infallible>>, ApiError>;
+type Answer = Result<Response<AnswerBody>, ApiError>;
 
 /// Answer with `handler` (of the route [`route_of`] found).
 async fn dispatch<B>(
@@ -300,9 +312,9 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let whole = |r: Reply| r.map(|resp| resp.map(BodyExt::boxed));
+    let whole = |r: Reply| r.map(|resp| resp.map(boxed));
     let streamed =
-        |r: Result<Response<events::LineStream>, ApiError>| r.map(|resp| resp.map(BodyExt::boxed));
+        |r: Result<Response<events::LineStream>, ApiError>| r.map(|resp| resp.map(boxed));
     match handler {
         Handler::Healthz => whole(system::healthz()),
         Handler::Metrics => whole(metrics::render(app).await),
@@ -353,7 +365,9 @@ where
         Handler::ImageImport => whole(images::import(app, req).await),
         Handler::ImageSave => {
             let body = read_json(app, req).await?;
-            streamed(images::save(app, body).await)
+            images::save(app, body)
+                .await
+                .map(|resp| resp.map(BodyExt::boxed))
         }
         Handler::ImagePrune => whole(images::prune(app).await),
         Handler::ImageGet => whole(images::get(app, id).await),
