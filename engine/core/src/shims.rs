@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use berth_images::{Images, ImagesError};
+use berth_images::{Images, ImagesError, RootfsMode};
 use berth_shim_adapter::{LaunchSpec, Observation, Recovered, ShimConfig, Shims};
 
 use crate::engine::Engine;
@@ -152,12 +152,32 @@ impl ShimLauncher {
         let (spec, rootfs) = match &job.spec.source {
             SpecSource::Bundle(path) => return Ok(path.clone()),
             SpecSource::Inline { spec, rootfs } => ((**spec).clone(), rootfs.clone()),
-            SpecSource::Image(run) => self.prepare(&job.id, run)?,
+            SpecSource::Image(run) => self.prepare(&job.id, run, self.rootfs_mode(job))?,
         };
         let dir = config.bundle_dir(&job.id);
         write_inline_bundle(&dir, spec, &rootfs)
             .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", dir.display())))?;
         Ok(dir)
+    }
+
+    /// Who mounts an image container's overlay: the runtime's init inside the
+    /// container's mount namespace when the runtime is berth's own (the built-in
+    /// library, or a `berth-runc` binary), which keeps the host's mount table from
+    /// growing with every container (each new mount namespace copies all of it);
+    /// berth on the host for any other runtime, which knows no annotation.
+    fn rootfs_mode(&self, job: &Job) -> RootfsMode {
+        let runtime = job
+            .spec
+            .runtime
+            .as_deref()
+            .or(self.shims.config().runtime.as_deref());
+        match runtime {
+            None => RootfsMode::InNamespace,
+            Some(p) if p.file_name().is_some_and(|n| n == "berth-runc") => {
+                RootfsMode::InNamespace
+            }
+            Some(_) => RootfsMode::Host,
+        }
     }
 
     /// The spec and root filesystem of container `id` from its image, pulled first if
@@ -166,6 +186,7 @@ impl ShimLauncher {
         &self,
         id: &str,
         run: &ImageRun,
+        mode: RootfsMode,
     ) -> Result<(oci_spec::runtime::Spec, PathBuf), LaunchError> {
         let images = self.images.as_ref().ok_or_else(|| {
             LaunchError::new("image", "this engine has no images service".to_owned())
@@ -190,7 +211,7 @@ impl ShimLauncher {
             ..Default::default()
         };
         let prepared = images
-            .prepare(id, &run.image, &overrides)
+            .prepare(id, &run.image, &overrides, mode)
             .map_err(image_error)?;
         Ok((prepared.spec, prepared.rootfs))
     }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use berth_images::runspec::Overrides;
-use berth_images::{Images, ImagesConfig};
+use berth_images::{Images, ImagesConfig, RootfsMode};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -20,7 +20,7 @@ fn main() {
     let began = Instant::now();
     for i in 0..n {
         images
-            .prepare(&format!("p{i}"), image, &Overrides::default())
+            .prepare(&format!("p{i}"), image, &Overrides::default(), RootfsMode::Host)
             .unwrap();
     }
     let prepared = began.elapsed();

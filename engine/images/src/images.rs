@@ -3,9 +3,14 @@
 //! save, list, inspect, remove, and a root filesystem plus runtime spec for a container.
 
 use std::collections::HashMap;
+use std::fs;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use berth_overlay::{self as overlay, OverlayPlan};
+use oci_spec::runtime::Spec;
 
 use crate::archive::{self, ArchiveError};
 use crate::manifest::ImageConfig;
@@ -114,12 +119,24 @@ impl ImagesError {
     }
 }
 
+/// Who mounts a container's overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootfsMode {
+    /// Berth, in the host's mount namespace: for runtimes that know no annotation
+    /// (runc, crun). The host's mount table grows by one per container.
+    Host,
+    /// The runtime's init, inside the container's mount namespace, as the spec's
+    /// [`berth_overlay::ANNOTATION`] asks (berth's own runtime only).
+    InNamespace,
+}
+
 /// What a container made from an image runs with.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     /// The runtime spec (its root is `rootfs`).
     pub spec: oci_spec::runtime::Spec,
-    /// The container's overlay mount.
+    /// The container's rootfs dir (its overlay mounted there on the host, or, with
+    /// [`RootfsMode::InNamespace`], an empty dir the runtime mounts on).
     pub rootfs: PathBuf,
     /// The image's full name.
     pub image: String,
@@ -280,27 +297,24 @@ impl Images {
 
     /// A root filesystem (an overlay of `image`'s layers, writable, the container's own)
     /// and the runtime spec for container `id`, as docker would run the image with
-    /// `overrides`. Undone by [`Images::release`].
+    /// `overrides`; `mode` says who mounts the overlay. Undone by [`Images::release`].
     pub fn prepare(
         &self,
         id: &str,
         image: &str,
         overrides: &Overrides,
+        mode: RootfsMode,
     ) -> Result<Prepared, ImagesError> {
         let record = self.get(image)?;
         let config = self.image_config(&record)?;
         self.ensure_unpacked(&record)?;
         let chain: Vec<Digest> = record.layers.iter().map(|l| l.chain_id.clone()).collect();
-        let rootfs = self.snapshots.mount(id, &chain)?;
-        let built = || -> Result<_, ImagesError> {
-            let mut spec = runspec::build(id, &config, &rootfs, overrides)?;
-            let hostname = spec.hostname().clone().unwrap_or_default();
-            let etc = self.snapshots.container_dir(id).join("etc");
-            runspec::write_etc_files(&mut spec, &etc, &hostname, &[], &[])?;
-            Ok(spec)
+        let built = match mode {
+            RootfsMode::Host => self.prepare_host(id, &chain, &config, overrides),
+            RootfsMode::InNamespace => self.prepare_in_namespace(id, &chain, &config, overrides),
         };
-        match built() {
-            Ok(spec) => Ok(Prepared {
+        match built {
+            Ok((spec, rootfs)) => Ok(Prepared {
                 spec,
                 rootfs,
                 image: record.name,
@@ -313,6 +327,78 @@ impl Images {
                 Err(e)
             }
         }
+    }
+
+    /// The overlay mounted on the host, the spec built on it.
+    fn prepare_host(
+        &self,
+        id: &str,
+        chain: &[Digest],
+        config: &ImageConfig,
+        overrides: &Overrides,
+    ) -> Result<(Spec, PathBuf), ImagesError> {
+        let rootfs = self.snapshots.mount(id, chain)?;
+        let spec = self.spec_on(id, config, &rootfs, overrides)?;
+        Ok((spec, rootfs))
+    }
+
+    /// The dirs made, the spec built on a detached overlay (no mount table sees it),
+    /// and the overlay left to the runtime by the annotation. On kernels without the
+    /// new mount API, a host mount.
+    fn prepare_in_namespace(
+        &self,
+        id: &str,
+        chain: &[Digest],
+        config: &ImageConfig,
+        overrides: &Overrides,
+    ) -> Result<(Spec, PathBuf), ImagesError> {
+        let plan = self.snapshots.plan(id, chain)?;
+        let Some(mounted) = overlay::mount_detached(&plan.lowers, &plan.upper, &plan.work) else {
+            self.snapshots.unmount(id)?;
+            return self.prepare_host(id, chain, config, overrides);
+        };
+        let root = mounted.map_err(|f| SnapshotError::Mount {
+            container: id.to_string(),
+            syscall: f.syscall,
+            source: f.source,
+        })?;
+        // The spec reads /etc/passwd and makes the working dir through the overlay.
+        let view = PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd()));
+        let mut spec = self.spec_on(id, config, &view, overrides)?;
+        drop(root);
+        // The volatile overlay left its mark in work: the runtime's mount needs it fresh.
+        fs::remove_dir_all(&plan.work).map_err(|e| ImagesError::io(plan.work.display(), e))?;
+        fs::create_dir(&plan.work).map_err(|e| ImagesError::io(plan.work.display(), e))?;
+        let annotation = OverlayPlan {
+            lower: plan.lowers.clone(),
+            upper: plan.upper.clone(),
+            work: plan.work.clone(),
+        }
+        .to_annotation()
+        .map_err(|e| ImagesError::io(format!("container {id}: overlay annotation"), e.into()))?;
+        if let Some(root) = spec.root_mut() {
+            root.set_path(plan.rootfs.clone());
+        }
+        let mut annotations = spec.annotations().clone().unwrap_or_default();
+        annotations.insert(overlay::ANNOTATION.to_string(), annotation);
+        spec.set_annotations(Some(annotations));
+        Ok((spec, plan.rootfs))
+    }
+
+    /// The spec for container `id` with its rootfs reachable at `rootfs`, and its
+    /// /etc files.
+    fn spec_on(
+        &self,
+        id: &str,
+        config: &ImageConfig,
+        rootfs: &Path,
+        overrides: &Overrides,
+    ) -> Result<Spec, ImagesError> {
+        let mut spec = runspec::build(id, config, rootfs, overrides)?;
+        let hostname = spec.hostname().clone().unwrap_or_default();
+        let etc = self.snapshots.container_dir(id).join("etc");
+        runspec::write_etc_files(&mut spec, &etc, &hostname, &[], &[])?;
+        Ok(spec)
     }
 
     /// Undo [`Images::prepare`] for container `id` (nothing if it had no image).

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_images::runspec::Overrides;
-use berth_images::{Images, ImagesConfig, ImagesError};
+use berth_images::{Images, ImagesConfig, ImagesError, RootfsMode};
 use berth_testkit::http::{self, Request, Server};
 use berth_testkit::image::{Compression, Format, ImageBuilder, Layer};
 use berth_testkit::registry::{Mode, Registry};
@@ -25,7 +25,7 @@ fn service(root: &Path) -> Images {
 
 /// Mount container `id` of `image`, give `check` its root, then release it.
 fn with_rootfs(images: &Images, id: &str, image: &str, check: impl FnOnce(&Path)) {
-    let prepared = images.prepare(id, image, &Overrides::default()).unwrap();
+    let prepared = images.prepare(id, image, &Overrides::default(), RootfsMode::Host).unwrap();
     let released = ReleaseOnDrop(images, id);
     check(&prepared.rootfs);
     drop(released);

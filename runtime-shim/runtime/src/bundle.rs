@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use berth_overlay::OverlayPlan;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, ParseError, Result, SpecError};
@@ -19,6 +20,9 @@ pub struct Bundle {
     pub spec: Spec,
     /// Absolute, symlink-free path of the root filesystem.
     pub rootfs: PathBuf,
+    /// The overlay the init mounts on `rootfs` in the container's mount namespace
+    /// (the spec's [`berth_overlay::ANNOTATION`]), checked.
+    pub overlay: Option<OverlayPlan>,
 }
 
 impl Bundle {
@@ -40,11 +44,17 @@ impl Bundle {
             path: config.clone(),
             source,
         })?;
-        let rootfs = validate(&spec, &path).map_err(|reason| Error::InvalidSpec {
+        let checked = validate(&spec, &path).and_then(|rootfs| Ok((rootfs, overlay_of(&spec)?)));
+        let (rootfs, overlay) = checked.map_err(|reason| Error::InvalidSpec {
             path: config,
             reason: Box::new(reason),
         })?;
-        Ok(Bundle { path, spec, rootfs })
+        Ok(Bundle {
+            path,
+            spec,
+            rootfs,
+            overlay,
+        })
     }
 }
 
@@ -120,6 +130,50 @@ fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, SpecErro
         }
     }
     Ok(rootfs)
+}
+
+/// The overlay the spec's annotation asks for, checked: parseable, at least one lower,
+/// every path absolute and an existing directory, a new mount namespace to mount it in
+/// and no user namespace (whose root could not mount the host's layer dirs).
+fn overlay_of(spec: &Spec) -> std::result::Result<Option<OverlayPlan>, SpecError> {
+    let Some(value) = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(berth_overlay::ANNOTATION))
+    else {
+        return Ok(None);
+    };
+    let bad = |reason: String| SpecError::Overlay(reason);
+    let plan = OverlayPlan::from_annotation(value).map_err(|e| bad(e.to_string()))?;
+    if plan.lower.is_empty() {
+        return Err(bad("no lower directory".into()));
+    }
+    let named = plan.lower.iter().map(|l| ("lower", l));
+    for (what, dir) in named.chain([("upper", &plan.upper), ("work", &plan.work)]) {
+        if !dir.is_absolute() {
+            return Err(bad(format!("{what} {} is not absolute", dir.display())));
+        }
+        if !dir.is_dir() {
+            return Err(bad(format!("{what} {} is not a directory", dir.display())));
+        }
+    }
+    let namespaces = spec.linux().iter().flat_map(|l| l.namespaces().iter().flatten());
+    let mut new_mount = false;
+    for ns in namespaces {
+        match ns.typ() {
+            LinuxNamespaceType::Mount => new_mount = ns.path().is_none(),
+            LinuxNamespaceType::User => {
+                return Err(bad("not supported with a user namespace".into()))
+            }
+            _ => {}
+        }
+    }
+    if !new_mount {
+        return Err(bad(
+            "needs a new mount namespace (it is never mounted in the runtime's)".into(),
+        ));
+    }
+    Ok(Some(plan))
 }
 
 /// Check the program and working directory of the container's process.

@@ -216,6 +216,9 @@ pub enum SpecError {
         .0.join(", ")
     )]
     SharedMounts(Vec<&'static str>),
+    /// The rootfs overlay annotation is malformed or cannot be honoured.
+    #[error("annotation {}: {}", berth_overlay::ANNOTATION, .0)]
+    Overlay(String),
     /// A terminal asked for with nowhere to send it.
     #[error("process.terminal is true but no --console-socket was given")]
     NoConsoleSocket,

@@ -167,6 +167,7 @@ fn setup<'a>(cfg: &InitConfig<'a>) -> Result<(Option<Ready<'a>>, Option<OciState
             .as_ref()
             .and_then(|l| l.mount_label().as_deref()),
         shared_ns: !cfg.namespaces.has_mount(),
+        overlay: cfg.bundle.overlay.as_ref(),
     };
     rootfs::prepare(spec, &ctx)?;
     let hook_state = create_hooks(cfg)?;

@@ -14,10 +14,16 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
     ("berth-atomic-file", 0, &[]),
     ("berth-procfs", 0, &[]),
     ("berth-host-rootfs", 0, &[]),
+    ("berth-overlay", 0, &[]),
     (
         "berth-runtime",
         1,
-        &["berth-runtime-types", "berth-atomic-file", "berth-procfs"],
+        &[
+            "berth-runtime-types",
+            "berth-atomic-file",
+            "berth-procfs",
+            "berth-overlay",
+        ],
     ),
     ("berth-shim-protocol", 1, &["berth-runtime-types"]),
     ("berth-runc", 2, &["berth-runtime"]),
@@ -32,7 +38,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         ],
     ),
     ("berth-shim-adapter", 2, &["berth-shim-protocol"]),
-    ("berth-images", 2, &["berth-atomic-file"]),
+    ("berth-images", 2, &["berth-atomic-file", "berth-overlay"]),
     (
         "berth-testkit",
         2,

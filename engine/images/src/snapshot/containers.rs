@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::FlockOperation;
 
-use super::{check_id, io_err, overlay, SnapshotError, Snapshots};
+use berth_overlay as overlay;
+
+use super::{check_id, io_err, SnapshotError, Snapshots};
 use crate::digest::Digest;
 
 impl Snapshots {
@@ -20,11 +22,30 @@ impl Snapshots {
     /// container `id`, with its own upper and work dirs, and returns its rootfs. On
     /// failure nothing of it is left.
     pub fn mount(&self, id: &str, chain: &[Digest]) -> Result<PathBuf, SnapshotError> {
+        let plan = self.plan(id, chain)?;
+        let mounted = overlay::mount(&plan.lowers, &plan.upper, &plan.work, &plan.rootfs);
+        if let Err(f) = mounted {
+            let _ = fs::remove_dir_all(self.container_dir(id));
+            return Err(SnapshotError::Mount {
+                container: id.to_string(),
+                syscall: f.syscall,
+                source: f.source,
+            });
+        }
+        Ok(plan.rootfs)
+    }
+
+    /// Makes the container `id`'s dirs (upper, work, an empty rootfs, the in-use list
+    /// of its layers) without mounting anything: the runtime mounts the overlay inside
+    /// the container's own mount namespace. [`Snapshots::unmount`] removes them. On
+    /// failure nothing of it is left.
+    pub fn plan(&self, id: &str, chain: &[Digest]) -> Result<ContainerPlan, SnapshotError> {
         check_id(id)?;
         if chain.is_empty() {
             return Err(SnapshotError::NoLayers(id.to_string()));
         }
-        // Shared locks on the layers: no remove_layer runs between the check and the mount.
+        // Shared locks on the layers: no remove_layer runs between the check and the
+        // in-use list's write (which keeps them afterwards).
         let mut locks = Vec::with_capacity(chain.len());
         for c in chain {
             locks.push(self.lock(c.hex(), FlockOperation::LockShared)?);
@@ -40,12 +61,12 @@ impl Snapshots {
             r => r.map_err(io_err("create", &dir))?,
         }
         let guard = RemoveOnFail(&dir);
-        let rootfs = self.mount_in(id, &dir, chain)?;
+        let plan = self.make_dirs(&dir, chain)?;
         std::mem::forget(guard);
-        Ok(rootfs)
+        Ok(plan)
     }
 
-    fn mount_in(&self, id: &str, dir: &Path, chain: &[Digest]) -> Result<PathBuf, SnapshotError> {
+    fn make_dirs(&self, dir: &Path, chain: &[Digest]) -> Result<ContainerPlan, SnapshotError> {
         let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
         for d in [&upper, &work, &rootfs] {
             fs::create_dir(d).map_err(io_err("create", d))?;
@@ -53,13 +74,13 @@ impl Snapshots {
         let list: String = chain.iter().map(|c| format!("{}\n", c.hex())).collect();
         let list_path = dir.join("layers");
         fs::write(&list_path, list).map_err(io_err("write", &list_path))?;
-        let lowers: Vec<PathBuf> = chain.iter().rev().map(|c| self.layer_dir(c)).collect();
-        overlay::mount(&lowers, &upper, &work, &rootfs).map_err(|f| SnapshotError::Mount {
-            container: id.to_string(),
-            syscall: f.syscall,
-            source: f.source,
-        })?;
-        Ok(rootfs)
+        let lowers = chain.iter().rev().map(|c| self.layer_dir(c)).collect();
+        Ok(ContainerPlan {
+            lowers,
+            upper,
+            work,
+            rootfs,
+        })
     }
 
     /// Unmounts the container's rootfs and removes its upper and work dirs. Idempotent:
@@ -77,6 +98,19 @@ impl Snapshots {
         })?;
         fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))
     }
+}
+
+/// A container's overlay, not mounted: what [`Snapshots::plan`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPlan {
+    /// The layer dirs, top first.
+    pub lowers: Vec<PathBuf>,
+    /// The container's upper dir.
+    pub upper: PathBuf,
+    /// overlayfs's work dir.
+    pub work: PathBuf,
+    /// The (empty) dir the overlay goes on.
+    pub rootfs: PathBuf,
 }
 
 /// Removes a container dir unless forgotten (the mount succeeded).

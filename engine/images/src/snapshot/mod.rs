@@ -7,8 +7,6 @@
 //! per chain id, across threads and processes, by `flock`) and
 //! `containers/<id>/{upper,work,rootfs,layers}`.
 
-mod overlay;
-
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -323,3 +321,5 @@ fn check_id(id: &str) -> Result<(), SnapshotError> {
 }
 
 mod containers;
+
+pub use containers::ContainerPlan;

@@ -54,6 +54,8 @@ pub struct MountContext<'a> {
     /// The container has no mount namespace of its own: it shares the runtime's, whose
     /// propagation is not ours to change (see [`shared_namespace_conflicts`]).
     pub shared_ns: bool,
+    /// The overlay to mount on `rootfs` (in place of its bind on itself).
+    pub overlay: Option<&'a berth_overlay::OverlayPlan>,
 }
 
 /// Everything up to (not including) the switch of root: propagation, the rootfs bind,
@@ -61,14 +63,19 @@ pub struct MountContext<'a> {
 pub fn prepare(spec: &Spec, ctx: &MountContext) -> Result<()> {
     let rootfs = ctx.rootfs;
     if !ctx.shared_ns {
-        isolate_root(spec, rootfs)?;
+        isolate_root(spec, rootfs, ctx.overlay)?;
     }
     spec_mounts_and_dev(spec, ctx)
 }
 
 /// Make the new mount namespace's tree private (or the spec's propagation) and the root
-/// filesystem a mount point, as pivot_root needs.
-fn isolate_root(spec: &Spec, rootfs: &Path) -> Result<()> {
+/// filesystem a mount point, as pivot_root needs: a bind on itself, or the overlay the
+/// spec's annotation asks for (mounted here, so the host's mount table never sees it).
+fn isolate_root(
+    spec: &Spec,
+    rootfs: &Path,
+    overlay: Option<&berth_overlay::OverlayPlan>,
+) -> Result<()> {
     // pivot_root refuses a new root whose parent mount is shared, and an unbindable tree
     // cannot be bind-mounted on itself, so those are applied only after the pivot; until
     // then the tree is private.
@@ -78,6 +85,11 @@ fn isolate_root(spec: &Spec, rootfs: &Path) -> Result<()> {
     }
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .sys("mount", "/ (propagation)")?;
+    if let Some(plan) = overlay {
+        return berth_overlay::mount(&plan.lower, &plan.upper, &plan.work, rootfs).map_err(|f| {
+            Error::io(f.syscall, rootfs, f.source)
+        });
+    }
     // pivot_root needs the new root to be a mount point.
     mount(
         Some(rootfs),

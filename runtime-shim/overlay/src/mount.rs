@@ -41,10 +41,23 @@ pub fn mount(
     work: &Path,
     target: &Path,
 ) -> Result<(), MountFailure> {
-    match new_api(lowers, upper, work, target) {
+    match new_api(lowers, upper, work) {
         Err(Legacy) => legacy(lowers, upper, work, target),
-        Ok(r) => r,
+        Ok(Err(f)) => Err(f),
+        Ok(Ok(mnt)) => attach(&mnt, target),
     }
+}
+
+/// An overlay of `lowers` (top first) with `upper` and `work`, mounted nowhere: the fd
+/// of its detached root (`/proc/self/fd/<fd>` reaches it), gone when the fd closes.
+/// `None` on kernels without the new mount API's `lowerdir+`. Its volatile mark stays
+/// in `work`: a later mount needs a fresh work dir.
+pub fn mount_detached(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+) -> Option<Result<OwnedFd, MountFailure>> {
+    new_api(lowers, upper, work).ok()
 }
 
 /// The new API says it cannot do this (no fsopen, or no `lowerdir+`).
@@ -78,8 +91,7 @@ fn new_api(
     lowers: &[PathBuf],
     upper: &Path,
     work: &Path,
-    target: &Path,
-) -> Result<Result<(), MountFailure>, Legacy> {
+) -> Result<Result<OwnedFd, MountFailure>, Legacy> {
     if !has_lowerdir_plus() {
         return Err(Legacy);
     }
@@ -96,10 +108,10 @@ fn new_api(
             Err(e) => return Ok(Err(with_log(&fs, "fsconfig(lowerdir+)", e))),
         }
     }
-    Ok(finish_new(fs, upper, work, target))
+    Ok(finish_new(fs, upper, work))
 }
 
-fn finish_new(fs: OwnedFd, upper: &Path, work: &Path, target: &Path) -> Result<(), MountFailure> {
+fn finish_new(fs: OwnedFd, upper: &Path, work: &Path) -> Result<OwnedFd, MountFailure> {
     let set = |key: &str, value: &Path| rustix::mount::fsconfig_set_string(&fs, key, value);
     set("upperdir", upper).map_err(|e| with_log(&fs, "fsconfig(upperdir)", e))?;
     set("workdir", work).map_err(|e| with_log(&fs, "fsconfig(workdir)", e))?;
@@ -114,8 +126,12 @@ fn finish_new(fs: OwnedFd, upper: &Path, work: &Path, target: &Path) -> Result<(
     rustix::mount::fsconfig_set_flag(&fs, "volatile")
         .map_err(|e| with_log(&fs, "fsconfig(volatile)", e))?;
     rustix::mount::fsconfig_create(&fs).map_err(|e| with_log(&fs, "fsconfig(create)", e))?;
-    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(|e| with_log(&fs, "fsmount", e))?;
+    rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| with_log(&fs, "fsmount", e))
+}
+
+/// Attaches the detached mount `mnt` on `target`.
+fn attach(mnt: &OwnedFd, target: &Path) -> Result<(), MountFailure> {
     let cwd = rustix::fs::CWD;
     rustix::mount::move_mount(
         mnt.as_fd(),
