@@ -41,13 +41,29 @@ fn pulled(d: &Daemon, reference: &str) -> String {
 
 /// Run `args` in a container of `image` until it stops; its record and output.
 fn run(d: &Daemon, id: &str, image: &str, args: &[&str]) -> (Value, String) {
-    let body = json!({ "id": id, "image": image, "args": args }).to_string();
+    run_body(d, id, json!({ "id": id, "image": image, "args": args }))
+}
+
+/// Create the container `body` describes and wait until it stops; record and output.
+fn run_body(d: &Daemon, id: &str, body: Value) -> (Value, String) {
+    let body = body.to_string();
     let r = d.call("POST", "/v1/containers", Some(&body));
     assert_eq!(r.status, 202, "{r:?}");
     let record = wait_state(d, id, "stopped");
     let logs = d.call("GET", &format!("/v1/containers/{id}/logs"), None);
     assert_eq!(logs.status, 200, "{logs:?}");
     (record, logs.text)
+}
+
+/// Host mounts of type overlay whose line names `dir` (mount point or options).
+fn host_overlays(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" - overlay ") && l.contains(&dir))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Whether something is mounted at `point`.
@@ -114,11 +130,19 @@ fn an_image_pulled_from_a_registry_runs_in_its_own_overlay() {
     );
     assert!(out.contains("hello from img-args"), "{out:?}");
 
-    // Each container writes into its own overlay, which goes with the container.
+    // Each container writes into its own overlay, which goes with the container. The
+    // built-in runtime mounts it inside the container's mount namespace: the host's
+    // mount table never holds it, the writes are in the container's upper dir.
     let rootfs = rootfs_of(&scratch, "img-args");
-    assert!(mounted(&rootfs), "{} not mounted", rootfs.display());
-    assert!(rootfs.join("written").exists());
-    assert!(!rootfs_of(&scratch, "img-default").join("written").exists());
+    let dir = rootfs.parent().unwrap();
+    assert!(!mounted(&rootfs), "{} mounted on the host", rootfs.display());
+    assert_eq!(host_overlays(dir), Vec::<String>::new());
+    assert!(dir.join("upper/written").exists());
+    assert!(!rootfs_of(&scratch, "img-default")
+        .parent()
+        .unwrap()
+        .join("upper/written")
+        .exists());
     d.call("DELETE", &format!("/v1/images/{name}"), None)
         .expect_error(409, "image_in_use");
     for c in ["img-default", "img-args"] {
@@ -143,6 +167,29 @@ fn an_image_pulled_from_a_registry_runs_in_its_own_overlay() {
     let layers = scratch.images().join("snapshots/layers");
     let left: Vec<_> = std::fs::read_dir(&layers).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn an_external_runtime_gets_the_overlay_mounted_on_the_host() {
+    // runc knows no overlay annotation: berth mounts the overlay for it.
+    let reg = Registry::start(Mode::Open);
+    ImageBuilder::busybox().push(&reg, "test/busybox:ext");
+    let name = format!("{}/test/busybox:ext", reg.host());
+    let scratch = Scratch::new("images-ext");
+    let d = Daemon::start(&scratch, &[], &[]);
+    pulled(&d, &name);
+    let body = json!({ "id": "img-runc", "image": name, "runtime": "/usr/sbin/runc",
+                       "args": ["sh", "-c", "echo x > /written; echo ran"] });
+    let (record, out) = run_body(&d, "img-runc", body);
+    assert_eq!(record["exit_code"], 0, "{record} {out:?}");
+    assert!(out.contains("ran"), "{out:?}");
+    let rootfs = rootfs_of(&scratch, "img-runc");
+    assert!(mounted(&rootfs), "{} not mounted", rootfs.display());
+    assert!(rootfs.join("written").exists());
+    let r = d.call("DELETE", "/v1/containers/img-runc", None);
+    assert_eq!(r.status, 204, "{r:?}");
+    assert!(!mounted(&rootfs), "{} still mounted", rootfs.display());
+    assert!(!rootfs.parent().unwrap().exists());
 }
 
 #[test]
