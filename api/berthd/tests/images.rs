@@ -135,7 +135,11 @@ fn an_image_pulled_from_a_registry_runs_in_its_own_overlay() {
     // mount table never holds it, the writes are in the container's upper dir.
     let rootfs = rootfs_of(&scratch, "img-args");
     let dir = rootfs.parent().unwrap();
-    assert!(!mounted(&rootfs), "{} mounted on the host", rootfs.display());
+    assert!(
+        !mounted(&rootfs),
+        "{} mounted on the host",
+        rootfs.display()
+    );
     assert_eq!(host_overlays(dir), Vec::<String>::new());
     assert!(dir.join("upper/written").exists());
     assert!(!rootfs_of(&scratch, "img-default")

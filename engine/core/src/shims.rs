@@ -173,9 +173,7 @@ impl ShimLauncher {
             .or(self.shims.config().runtime.as_deref());
         match runtime {
             None => RootfsMode::InNamespace,
-            Some(p) if p.file_name().is_some_and(|n| n == "berth-runc") => {
-                RootfsMode::InNamespace
-            }
+            Some(p) if p.file_name().is_some_and(|n| n == "berth-runc") => RootfsMode::InNamespace,
             Some(_) => RootfsMode::Host,
         }
     }

@@ -20,7 +20,12 @@ fn main() {
     let began = Instant::now();
     for i in 0..n {
         images
-            .prepare(&format!("p{i}"), image, &Overrides::default(), RootfsMode::Host)
+            .prepare(
+                &format!("p{i}"),
+                image,
+                &Overrides::default(),
+                RootfsMode::Host,
+            )
             .unwrap();
     }
     let prepared = began.elapsed();

@@ -25,7 +25,9 @@ fn service(root: &Path) -> Images {
 
 /// Mount container `id` of `image`, give `check` its root, then release it.
 fn with_rootfs(images: &Images, id: &str, image: &str, check: impl FnOnce(&Path)) {
-    let prepared = images.prepare(id, image, &Overrides::default(), RootfsMode::Host).unwrap();
+    let prepared = images
+        .prepare(id, image, &Overrides::default(), RootfsMode::Host)
+        .unwrap();
     let released = ReleaseOnDrop(images, id);
     check(&prepared.rootfs);
     drop(released);

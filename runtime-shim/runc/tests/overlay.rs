@@ -72,7 +72,10 @@ fn overlay_root_merges_lowers_and_stays_out_of_the_host_mount_table() {
         host_overlays(c.tmp_path())
     );
     assert!(
-        fs::read_dir(c.bundle.join("rootfs")).unwrap().next().is_none(),
+        fs::read_dir(c.bundle.join("rootfs"))
+            .unwrap()
+            .next()
+            .is_none(),
         "the host sees the overlay's content at root.path"
     );
     // exec joins the container's mount namespace: it sees the merged tree.

@@ -157,7 +157,10 @@ fn overlay_of(spec: &Spec) -> std::result::Result<Option<OverlayPlan>, SpecError
             return Err(bad(format!("{what} {} is not a directory", dir.display())));
         }
     }
-    let namespaces = spec.linux().iter().flat_map(|l| l.namespaces().iter().flatten());
+    let namespaces = spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten());
     let mut new_mount = false;
     for ns in namespaces {
         match ns.typ() {

@@ -86,9 +86,8 @@ fn isolate_root(
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .sys("mount", "/ (propagation)")?;
     if let Some(plan) = overlay {
-        return berth_overlay::mount(&plan.lower, &plan.upper, &plan.work, rootfs).map_err(|f| {
-            Error::io(f.syscall, rootfs, f.source)
-        });
+        return berth_overlay::mount(&plan.lower, &plan.upper, &plan.work, rootfs)
+            .map_err(|f| Error::io(f.syscall, rootfs, f.source));
     }
     // pivot_root needs the new root to be a mount point.
     mount(
