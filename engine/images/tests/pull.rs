@@ -276,3 +276,49 @@ impl Drop for Unmount<'_> {
         let _ = rustix::mount::unmount(self.0, rustix::mount::UnmountFlags::DETACH);
     }
 }
+
+#[test]
+fn an_in_namespace_prepare_mounts_nothing_and_asks_the_runtime_by_annotation() {
+    let reg = Registry::start(Mode::Open);
+    ImageBuilder::busybox()
+        .layer(Layer::new().file(
+            "etc/passwd",
+            b"root:x:0:0::/root:/bin/sh\napp:x:1234:5678::/home/app:/bin/sh\n",
+        ))
+        .config("User", serde_json::json!("app"))
+        .config("WorkingDir", serde_json::json!("/made/by/prepare"))
+        .push(&reg, "test/ns:1");
+    let tmp = tempfile::tempdir().unwrap();
+    let images = service(tmp.path());
+    let name = format!("{}/test/ns:1", reg.host());
+    images.pull(&name, None, &|_| {}).unwrap();
+    let prepared = images
+        .prepare("ns", &name, &Overrides::default(), RootfsMode::InNamespace)
+        .unwrap();
+    let released = ReleaseOnDrop(&images, "ns");
+    let dir = prepared.rootfs.parent().unwrap().to_path_buf();
+    // Nothing mounted anywhere under the store, the rootfs an empty dir.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!info.contains(tmp.path().to_str().unwrap()), "{info}");
+    assert!(std::fs::read_dir(&prepared.rootfs)
+        .unwrap()
+        .next()
+        .is_none());
+    // The spec was built through the overlay: the image's user, its working dir made
+    // (in the upper dir), and the runtime's annotation with a fresh work dir.
+    let spec = &prepared.spec;
+    let user = spec.process().as_ref().unwrap().user();
+    assert_eq!((user.uid(), user.gid()), (1234, 5678));
+    assert!(dir.join("upper/made/by/prepare").is_dir());
+    assert_eq!(spec.root().as_ref().unwrap().path(), &prepared.rootfs);
+    let value = &spec.annotations().as_ref().unwrap()[berth_overlay::ANNOTATION];
+    let plan = berth_overlay::OverlayPlan::from_annotation(value).unwrap();
+    assert_eq!(
+        (plan.upper, plan.work.clone()),
+        (dir.join("upper"), dir.join("work"))
+    );
+    assert_eq!(plan.lower.len(), 2);
+    assert!(std::fs::read_dir(&plan.work).unwrap().next().is_none());
+    drop(released);
+    assert!(!dir.exists(), "{}", dir.display());
+}

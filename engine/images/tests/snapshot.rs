@@ -293,3 +293,41 @@ fn containers_may_live_apart_from_layers_and_their_overlays_are_volatile() {
     assert!(fs::read_dir(scratch.path()).unwrap().next().is_none());
     assert_eq!(mounts_under(scratch.path()), 0);
 }
+
+#[test]
+fn a_plan_makes_the_dirs_without_mounting_and_keeps_its_layers_in_use() {
+    let root = tempfile::tempdir().unwrap();
+    let s = Snapshots::open(root.path()).unwrap();
+    let chain = chain_ids(&[Digest::of(b"bottom"), Digest::of(b"top")]);
+    for c in &chain {
+        layer(&s, c, |_| {});
+    }
+    let plan = s.plan("planned", &chain).unwrap();
+    let _guard = Mounted(&s, "planned");
+    assert_eq!(mounts_under(root.path()), 0);
+    let layer_dir = |c: &Digest| root.path().join("layers").join(c.hex());
+    assert_eq!(plan.lowers, [layer_dir(&chain[1]), layer_dir(&chain[0])]);
+    for d in [&plan.upper, &plan.work, &plan.rootfs] {
+        assert!(d.is_dir(), "{}", d.display());
+    }
+    assert!(fs::read_dir(&plan.rootfs).unwrap().next().is_none());
+    assert_eq!(s.mounted(), ["planned"]);
+    assert!(matches!(
+        s.plan("planned", &chain),
+        Err(SnapshotError::AlreadyMounted(_))
+    ));
+    assert!(matches!(
+        s.remove_layer(&chain[0]),
+        Err(SnapshotError::LayerInUse { .. })
+    ));
+    // A missing layer makes nothing.
+    let missing = chain_ids(&[Digest::of(b"absent")]);
+    assert!(matches!(
+        s.plan("other", &missing),
+        Err(SnapshotError::MissingLayer(_))
+    ));
+    assert!(!s.container_dir("other").exists());
+    s.unmount("planned").unwrap();
+    assert!(!plan.upper.parent().unwrap().exists());
+    s.remove_layer(&chain[0]).unwrap();
+}
