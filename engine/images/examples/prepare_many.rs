@@ -1,7 +1,7 @@
 //! Time `Images::prepare` and `release` for N containers of one image (root filesystem
 //! mount and spec), to see the image path's share of a container start.
 //!
-//! Usage: prepare_many ROOT IMAGE [N]
+//! Usage: prepare_many ROOT IMAGE [N] [host|ns]
 
 use std::time::Instant;
 
@@ -12,20 +12,22 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (root, image) = (&args[1], &args[2]);
     let n: usize = args.get(3).map_or(200, |s| s.parse().unwrap());
+    let mode = match args.get(4).map(String::as_str) {
+        Some("ns") => RootfsMode::InNamespace,
+        _ => RootfsMode::Host,
+    };
     let images = Images::open(ImagesConfig {
         root: root.into(),
         ..Default::default()
     })
     .unwrap();
+    if images.get(image).is_err() {
+        images.pull(image, None, &|_| {}).unwrap();
+    }
     let began = Instant::now();
     for i in 0..n {
         images
-            .prepare(
-                &format!("p{i}"),
-                image,
-                &Overrides::default(),
-                RootfsMode::Host,
-            )
+            .prepare(&format!("p{i}"), image, &Overrides::default(), mode)
             .unwrap();
     }
     let prepared = began.elapsed();
