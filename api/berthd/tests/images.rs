@@ -85,6 +85,23 @@ fn an_image_pulled_from_a_registry_runs_in_its_own_overlay() {
         (&json!("image"), &json!("pulled"), &json!(name))
     );
 
+    let metrics = d.call("GET", "/metrics", None).text;
+    for series in ["berth_image_pulls_total 1", "berth_images 1"] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "no {series:?} in\n{metrics}"
+        );
+    }
+    let stored = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("berth_image_store_bytes "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(stored.is_some_and(|b| b > 100_000.0), "{stored:?}");
+    assert!(
+        metrics.contains("berth_image_pull_bytes_total"),
+        "{metrics}"
+    );
+
     let list = d.call("GET", "/v1/images", None);
     assert_eq!(list.status, 200, "{list:?}");
     assert_eq!(list.json[0]["name"], name, "{list:?}");
