@@ -3,14 +3,13 @@
 //! concurrent pulls fetch each blob once; a corrupt blob or a full disk fails the pull
 //! and leaves nothing that looks complete.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_images::runspec::Overrides;
 use berth_images::{Images, ImagesConfig, ImagesError};
-use berth_testkit::http::{self, Request, Server};
+use berth_testkit::http::{self, Server};
 use berth_testkit::image::{Compression, Format, ImageBuilder, Layer};
 use berth_testkit::registry::{Mode, Registry};
 
@@ -139,12 +138,9 @@ fn an_image_of_more_than_128_layers_mounts() {
 /// A proxy to `reg` counting the blob GETs it forwards, optionally flipping a byte in
 /// blobs of more than `corrupt_over` bytes.
 fn counting_proxy(reg: &Registry, corrupt_over: Option<usize>) -> (Server, Arc<AtomicUsize>) {
-    let upstream = reg.url();
     let count = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&count);
-    let server = Server::start(move |req: &Request, conn: &mut TcpStream| {
-        let (status, headers, mut body) =
-            http::forward(&format!("{upstream}{}", req.path), &req.headers);
+    let server = http::proxy(reg.url(), move |req, _, body| {
         if req.path.contains("/blobs/") && req.method == "GET" {
             counted.fetch_add(1, Ordering::SeqCst);
             if corrupt_over.is_some_and(|n| body.len() > n) {
@@ -152,17 +148,6 @@ fn counting_proxy(reg: &Registry, corrupt_over: Option<usize>) -> (Server, Arc<A
                 body[mid] ^= 0x20;
             }
         }
-        let keep: Vec<(&str, &str)> = headers
-            .iter()
-            .filter(|(n, _)| {
-                !matches!(
-                    n.as_str(),
-                    "content-length" | "connection" | "transfer-encoding"
-                )
-            })
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        http::respond(conn, status, &keep, &body);
     });
     (server, count)
 }
