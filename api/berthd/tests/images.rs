@@ -176,7 +176,11 @@ fn a_container_pulls_its_image_first_unless_told_never() {
         .expect_error(404, "image_not_found");
     assert_eq!(d.call("GET", "/v1/containers/never", None).status, 404);
 
+    let mut events = d.open("GET", "/v1/events?type=image", &[], None);
     let (record, out) = run(&d, "first-use", &name, &["echo", "pulled on first use"]);
+    // The start worker's pull is announced as an API pull is.
+    let event: Value = serde_json::from_str(&events.next_line().unwrap()).unwrap();
+    assert_eq!(event["action"], "pulled", "{event}");
     assert_eq!(record["exit_code"], 0, "{record}");
     assert!(out.contains("pulled on first use"), "{out:?}");
     let list = d.call("GET", "/v1/images", None);

@@ -127,6 +127,10 @@ pub struct Prepared {
     pub image_id: Digest,
 }
 
+/// Told of every image pulled, imported or removed: what happened (`pulled`,
+/// `imported`, `deleted`) and the image's record.
+pub type Observer = Arc<dyn Fn(&'static str, &ImageRecord) + Send + Sync>;
+
 /// The images service.
 pub struct Images {
     pub(crate) config: ImagesConfig,
@@ -135,6 +139,7 @@ pub struct Images {
     pub(crate) snapshots: Snapshots,
     /// Parsed configs by image id: a burst of containers from one image reads it once.
     configs: Mutex<HashMap<Digest, Arc<ImageConfig>>>,
+    observer: Mutex<Option<Observer>>,
 }
 
 impl Images {
@@ -148,7 +153,26 @@ impl Images {
             store,
             snapshots,
             configs: Mutex::new(HashMap::new()),
+            observer: Mutex::new(None),
         })
+    }
+
+    /// Tell `observer` of every image pulled, imported or removed from now on (whoever
+    /// asked for it: an API call or a container's first start).
+    pub fn observe(&self, observer: Observer) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Tell the observer that `image` was `action`.
+    pub(crate) fn announce(&self, action: &'static str, image: &ImageRecord) {
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            observer(action, image);
+        }
     }
 
     /// The configuration.
@@ -208,7 +232,9 @@ impl Images {
                 });
             }
         }
-        Ok(self.store.remove_image(&image.name)?)
+        let removed = self.store.remove_image(&image.name)?;
+        self.announce("deleted", &removed);
+        Ok(removed)
     }
 
     /// Remove blobs no image reaches and layer snapshots neither an image nor a mounted
@@ -245,6 +271,7 @@ impl Images {
         let images = archive::import(&self.store, archive)?;
         for image in &images {
             self.ensure_unpacked(image)?;
+            self.announce("imported", image);
         }
         Ok(images)
     }

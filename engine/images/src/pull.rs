@@ -121,6 +121,7 @@ impl Images {
         });
         self.fetch_layers(&record.layers, Some(&source), progress)?;
         self.store.put_image(&record)?;
+        self.announce("pulled", &record);
         progress(Progress::Done {
             reference: record.name.clone(),
             id: record.config.clone(),
