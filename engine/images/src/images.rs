@@ -140,6 +140,9 @@ pub struct Images {
     /// Parsed configs by image id: a burst of containers from one image reads it once.
     configs: Mutex<HashMap<Digest, Arc<ImageConfig>>>,
     observer: Mutex<Option<Observer>>,
+    /// Pulls and imports hold it shared from their first blob to their record, the
+    /// garbage collector exclusively: it never takes what is about to be recorded.
+    pub(crate) writing: std::sync::RwLock<()>,
 }
 
 impl Images {
@@ -154,6 +157,7 @@ impl Images {
             snapshots,
             configs: Mutex::new(HashMap::new()),
             observer: Mutex::new(None),
+            writing: std::sync::RwLock::new(()),
         })
     }
 
@@ -240,6 +244,7 @@ impl Images {
     /// Remove blobs no image reaches and layer snapshots neither an image nor a mounted
     /// container uses. Returns the bytes of blobs removed.
     pub fn gc(&self) -> Result<u64, ImagesError> {
+        let _quiet = self.writing.write().unwrap_or_else(|p| p.into_inner());
         let stats = self.store.gc_blobs()?;
         let keep: std::collections::HashSet<Digest> = self
             .store
@@ -268,6 +273,7 @@ impl Images {
     /// Import a `docker save` or OCI-layout archive: its images are recorded and
     /// unpacked.
     pub fn import(&self, archive: impl Read) -> Result<Vec<ImageRecord>, ImagesError> {
+        let _writing = self.writing.read().unwrap_or_else(|p| p.into_inner());
         let images = archive::import(&self.store, archive)?;
         for image in &images {
             self.ensure_unpacked(image)?;
