@@ -40,25 +40,32 @@ impl Drop for ReleaseOnDrop<'_> {
     }
 }
 
-/// Nothing in `root` that looks like a finished or half-made image: no records, no
-/// blobs or ingest files except `allowed`, no pending or committed layer.
+/// Nothing half-made in `root` and no image recorded: no image record, no partial ingest
+/// file, no pending layer directory, and every blob stored is whole (its content hashes
+/// to its name). Layers that were complete and verified before the failure may stay:
+/// they are shared content a later pull reuses.
 fn nothing_stored(root: &Path) {
-    for sub in ["images", "ingest", "snapshots/layers", "blobs/sha256"] {
-        let dir = root.join(sub);
-        let left: Vec<String> = std::fs::read_dir(&dir)
+    let names = |sub: &str| -> Vec<String> {
+        std::fs::read_dir(root.join(sub))
             .map(|d| {
                 d.filter_map(Result::ok)
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .filter(|n| !n.ends_with(".lock"))
                     .collect()
             })
-            .unwrap_or_default();
-        // Index, manifest and config documents may stay for the next try; layers not.
-        if sub == "blobs/sha256" {
-            assert!(left.len() <= 3, "{}: {left:?}", dir.display());
-        } else {
-            assert!(left.is_empty(), "{}: {left:?}", dir.display());
-        }
+            .unwrap_or_default()
+    };
+    assert!(names("images").is_empty(), "{:?}", names("images"));
+    assert!(names("ingest").is_empty(), "{:?}", names("ingest"));
+    let pending: Vec<String> = names("snapshots/layers")
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(pending.is_empty(), "{pending:?}");
+    for hex in names("blobs/sha256") {
+        let bytes = std::fs::read(root.join("blobs/sha256").join(&hex)).unwrap();
+        let digest: berth_images::Digest = format!("sha256:{hex}").parse().unwrap();
+        assert!(digest.verify(&bytes).is_ok(), "blob {hex} is not whole");
     }
 }
 
