@@ -9,7 +9,8 @@
 # berthd: `berth-loadtest --containers N --concurrency C` (its own berthd, its own temp dir).
 #
 # Usage: compare-containerd.sh [-n N] [-c C] [--containerd-n N] [--runc PATH]
-#                              [--loadtest PATH] [--timeout SECS] [-- EXTRA LOADTEST ARGS]
+#                              [--loadtest PATH] [--timeout SECS] [--image REF]
+#                              [-- EXTRA LOADTEST ARGS]
 #   -n N            containers for berthd (default 1000)
 #   -c C            parallel clients on both sides (default 10, the seed's worker count)
 #   --containerd-n  containers for containerd (default: N, at most 200 — it runs at
@@ -17,6 +18,9 @@
 #   --runc PATH     the runtime containerd's shim runs (default: runc on PATH)
 #   --loadtest PATH berth-loadtest binary (default: build it with cargo --release)
 #   --timeout SECS  bound of each side's burst (default 600)
+#   --image REF     both sides run this image from a registry (it must have `sleep`;
+#                   loopback registries over plain HTTP): containerd pulls it with
+#                   `ctr images pull --plain-http`, berthd with `berth-loadtest --image`
 # Run as root. Installs Debian's containerd package if it is missing. Everything it made
 # (tasks, containers, snapshots, image, daemon, shims, mounts, cgroups, dirs) is removed
 # on exit, also on Ctrl-C. Exit status 0 when both bursts ran every container.
@@ -25,7 +29,7 @@ set -u -o pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 workspace=$(cd "$here/.." && pwd)
 
-n=1000 c=10 cn="" runc_bin="" loadtest="" T=600 extra=()
+n=1000 c=10 cn="" runc_bin="" loadtest="" T=600 ref="" extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) n=$2; shift 2 ;;
@@ -34,6 +38,7 @@ while [ $# -gt 0 ]; do
         --runc) runc_bin=$2; shift 2 ;;
         --loadtest) loadtest=$2; shift 2 ;;
         --timeout) T=$2; shift 2 ;;
+        --image) ref=$2; shift 2 ;;
         --) shift; extra=("$@"); break ;;
         -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
@@ -148,6 +153,10 @@ trap cleanup EXIT
 trap 'echo; echo "interrupted: cleaning up"; exit 130' INT TERM
 
 # ---------------------------------------------------------------- image from host binaries
+if [ -n "$ref" ]; then
+    image=$ref
+    extra=(--image "$ref" "${extra[@]}")
+else
 say "image $image from the host's sleep and sh"
 rootfs=$tmp/rootfs
 mkdir -p "$rootfs"/{bin,etc,proc,sys,dev,tmp,run}
@@ -162,6 +171,7 @@ done
 case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
 python3 "$here/../runtime-shim/scripts/oci-image.py" "$rootfs" "$tmp/image.tar" "$image" "$arch" \
     || { echo "image build failed" >&2; exit 1; }
+fi
 
 # ---------------------------------------------------------------- private containerd
 cat >"$tmp/config.toml" <<TOML
@@ -184,8 +194,14 @@ ctr_ version >/dev/null 2>&1 || { tail -5 "$tmp/containerd.log"; echo "container
 snapshotter=native
 ctr_ plugins ls | awk '$1 == "io.containerd.snapshotter.v1" && $2 == "overlayfs" { print $4 }' | grep -qx ok \
     && snapshotter=overlayfs
-ctr_ images import --snapshotter "$snapshotter" "$tmp/image.tar" >/dev/null \
-    || { echo "ctr images import failed" >&2; exit 1; }
+if [ -n "$ref" ]; then
+    say "ctr images pull --plain-http $ref"
+    ctr_ images pull --plain-http --snapshotter "$snapshotter" "$ref" >/dev/null \
+        || { echo "ctr images pull failed" >&2; exit 1; }
+else
+    ctr_ images import --snapshotter "$snapshotter" "$tmp/image.tar" >/dev/null \
+        || { echo "ctr images import failed" >&2; exit 1; }
+fi
 mkdir -p "$tmp/runc-root" "$tmp/fifo"
 
 # ---------------------------------------------------------------- containerd burst

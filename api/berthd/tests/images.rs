@@ -101,6 +101,23 @@ fn an_image_pulled_from_a_registry_runs_in_its_own_overlay() {
         (&json!("image"), &json!("pulled"), &json!(name))
     );
 
+    let metrics = d.call("GET", "/metrics", None).text;
+    for series in ["berth_image_pulls_total 1", "berth_images 1"] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "no {series:?} in\n{metrics}"
+        );
+    }
+    let stored = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("berth_image_store_bytes "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(stored.is_some_and(|b| b > 100_000.0), "{stored:?}");
+    assert!(
+        metrics.contains("berth_image_pull_bytes_total"),
+        "{metrics}"
+    );
+
     let list = d.call("GET", "/v1/images", None);
     assert_eq!(list.status, 200, "{list:?}");
     assert_eq!(list.json[0]["name"], name, "{list:?}");
@@ -210,7 +227,11 @@ fn a_container_pulls_its_image_first_unless_told_never() {
         .expect_error(404, "image_not_found");
     assert_eq!(d.call("GET", "/v1/containers/never", None).status, 404);
 
+    let mut events = d.open("GET", "/v1/events?type=image", &[], None);
     let (record, out) = run(&d, "first-use", &name, &["echo", "pulled on first use"]);
+    // The start worker's pull is announced as an API pull is.
+    let event: Value = serde_json::from_str(&events.next_line().unwrap()).unwrap();
+    assert_eq!(event["action"], "pulled", "{event}");
     assert_eq!(record["exit_code"], 0, "{record}");
     assert!(out.contains("pulled on first use"), "{out:?}");
     let list = d.call("GET", "/v1/images", None);

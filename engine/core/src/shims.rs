@@ -55,6 +55,12 @@ impl Engine {
         let found = reattach(&engine, &shims);
         if let Some(images) = &images {
             release_orphans(&engine, images);
+            let weak = Arc::downgrade(&engine);
+            images.observe(Arc::new(move |action, image| {
+                if let Some(engine) = weak.upgrade() {
+                    engine.publish_image(action, &image.name, &image.config.to_string());
+                }
+            }));
         }
         Ok((engine, found))
     }

@@ -144,6 +144,10 @@ pub struct Prepared {
     pub image_id: Digest,
 }
 
+/// Told of every image pulled, imported or removed: what happened (`pulled`,
+/// `imported`, `deleted`) and the image's record.
+pub type Observer = Arc<dyn Fn(&'static str, &ImageRecord) + Send + Sync>;
+
 /// The images service.
 pub struct Images {
     pub(crate) config: ImagesConfig,
@@ -152,6 +156,10 @@ pub struct Images {
     pub(crate) snapshots: Snapshots,
     /// Parsed configs by image id: a burst of containers from one image reads it once.
     configs: Mutex<HashMap<Digest, Arc<ImageConfig>>>,
+    observer: Mutex<Option<Observer>>,
+    /// Pulls and imports hold it shared from their first blob to their record, the
+    /// garbage collector exclusively: it never takes what is about to be recorded.
+    pub(crate) writing: std::sync::RwLock<()>,
 }
 
 impl Images {
@@ -165,7 +173,27 @@ impl Images {
             store,
             snapshots,
             configs: Mutex::new(HashMap::new()),
+            observer: Mutex::new(None),
+            writing: std::sync::RwLock::new(()),
         })
+    }
+
+    /// Tell `observer` of every image pulled, imported or removed from now on (whoever
+    /// asked for it: an API call or a container's first start).
+    pub fn observe(&self, observer: Observer) {
+        *self.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Tell the observer that `image` was `action`.
+    pub(crate) fn announce(&self, action: &'static str, image: &ImageRecord) {
+        let observer = self
+            .observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(observer) = observer {
+            observer(action, image);
+        }
     }
 
     /// The configuration.
@@ -225,12 +253,15 @@ impl Images {
                 });
             }
         }
-        Ok(self.store.remove_image(&image.name)?)
+        let removed = self.store.remove_image(&image.name)?;
+        self.announce("deleted", &removed);
+        Ok(removed)
     }
 
     /// Remove blobs no image reaches and layer snapshots neither an image nor a mounted
     /// container uses. Returns the bytes of blobs removed.
     pub fn gc(&self) -> Result<u64, ImagesError> {
+        let _quiet = self.writing.write().unwrap_or_else(|p| p.into_inner());
         let stats = self.store.gc_blobs()?;
         let keep: std::collections::HashSet<Digest> = self
             .store
@@ -259,9 +290,11 @@ impl Images {
     /// Import a `docker save` or OCI-layout archive: its images are recorded and
     /// unpacked.
     pub fn import(&self, archive: impl Read) -> Result<Vec<ImageRecord>, ImagesError> {
+        let _writing = self.writing.read().unwrap_or_else(|p| p.into_inner());
         let images = archive::import(&self.store, archive)?;
         for image in &images {
             self.ensure_unpacked(image)?;
+            self.announce("imported", image);
         }
         Ok(images)
     }

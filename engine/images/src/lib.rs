@@ -29,4 +29,4 @@ pub mod store;
 pub mod unpack;
 
 pub use digest::{Digest, DigestError, Verified};
-pub use images::{Images, ImagesConfig, ImagesError, Prepared, RootfsMode};
+pub use images::{Images, ImagesConfig, ImagesError, Observer, Prepared, RootfsMode};

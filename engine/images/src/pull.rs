@@ -80,7 +80,9 @@ impl Images {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<ImageRecord, ImagesError> {
         let began = std::time::Instant::now();
+        let writing = self.writing.read().unwrap_or_else(|p| p.into_inner());
         let pulled = self.pull_inner(reference, creds, progress);
+        drop(writing);
         match &pulled {
             Ok(_) => {
                 metrics::histogram!(m::PULL_DURATION).record(began.elapsed());
@@ -121,6 +123,7 @@ impl Images {
         });
         self.fetch_layers(&record.layers, Some(&source), progress)?;
         self.store.put_image(&record)?;
+        self.announce("pulled", &record);
         progress(Progress::Done {
             reference: record.name.clone(),
             id: record.config.clone(),

@@ -208,3 +208,28 @@ pub fn forward(url: &str, headers: &[(String, String)]) -> (u16, Vec<(String, St
     let _ = resp.into_reader().read_to_end(&mut body);
     (status, hs, body)
 }
+
+/// A proxy in front of `upstream` (a base URL): each request is forwarded with
+/// [`forward`], and `edit` may change the answer's headers and body before it goes back
+/// (corrupt a blob, drop a header, count requests).
+pub fn proxy(
+    upstream: String,
+    edit: impl Fn(&Request, &mut Vec<(String, String)>, &mut Vec<u8>) + Send + Sync + 'static,
+) -> Server {
+    Server::start(move |req: &Request, conn: &mut TcpStream| {
+        let (status, mut headers, mut body) =
+            forward(&format!("{upstream}{}", req.path), &req.headers);
+        edit(req, &mut headers, &mut body);
+        let keep: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|(n, _)| {
+                !matches!(
+                    n.as_str(),
+                    "content-length" | "connection" | "transfer-encoding"
+                )
+            })
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        respond(conn, status, &keep, &body);
+    })
+}

@@ -128,7 +128,6 @@ pub async fn delete(app: &Arc<App>, name: &str, query: &Query) -> Reply {
                 })
         };
         let removed = images.remove(&name, used_by, force)?;
-        engine.publish_image("deleted", &removed.name, &removed.config.to_string());
         Ok(removed)
     })
     .await?;
@@ -147,7 +146,6 @@ pub async fn prune(app: &Arc<App>) -> Reply {
 /// failure after that is the last line, `{"status":"error","error":{…}}`.
 pub async fn pull(app: &Arc<App>, body: PullRequest) -> Result<Response<LineStream>, ApiError> {
     let images = service(app)?;
-    let engine = Arc::clone(&app.engine);
     let creds = match (body.username, body.password) {
         (Some(username), Some(password)) => Some(Credentials { username, password }),
         (None, None) => None,
@@ -177,10 +175,7 @@ pub async fn pull(app: &Arc<App>, body: PullRequest) -> Result<Response<LineStre
             send(line(&p));
         };
         match images.pull(&reference, creds.as_ref(), &progress) {
-            Ok(record) => {
-                answered();
-                engine.publish_image("pulled", &record.name, &record.config.to_string());
-            }
+            Ok(_) => answered(),
             Err(e) => {
                 let e = ApiError::from(e);
                 let early = first.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -211,15 +206,11 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let images = service(app)?;
-    let engine = Arc::clone(&app.engine);
     let idle = app.body_timeout;
     let reader = BodyReader::spawn(req.into_body(), idle);
     let stalled = Arc::clone(&reader.stalled);
     let imported = blocking(move || {
         let imported = images.import(reader)?;
-        for image in &imported {
-            engine.publish_image("imported", &image.name, &image.config.to_string());
-        }
         Ok(imported)
     })
     .await

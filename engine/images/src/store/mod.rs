@@ -4,7 +4,8 @@
 //! safe file name and writers of different names never touch one file).
 //!
 //! Garbage collection ([`Store::gc_blobs`]) removes blobs no record reaches; callers run
-//! it while no pull or import is between committing blobs and putting their record.
+//! it while no pull or import is between committing blobs and putting their record (the
+//! images service holds a lock for that: [`crate::Images::gc`]).
 
 mod ingest;
 mod records;
