@@ -73,12 +73,10 @@ fn mounted(point: &Path) -> bool {
         .any(|m| m.mountpoint == point)
 }
 
+/// Where berthd keeps container `id`'s root filesystem: on its state directory (a tmpfs),
+/// beside the container's writable layer.
 fn rootfs_of(scratch: &Scratch, id: &str) -> std::path::PathBuf {
-    scratch
-        .images()
-        .join("snapshots/containers")
-        .join(id)
-        .join("rootfs")
+    scratch.state().join("rootfs").join(id).join("rootfs")
 }
 
 #[test]

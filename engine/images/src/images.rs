@@ -37,6 +37,10 @@ pub struct ImagesConfig {
     pub platform: Platform,
     /// Layers fetched and unpacked at once per pull.
     pub parallel_layers: usize,
+    /// Where containers' writable layers and /etc files live (`None`: beside the
+    /// snapshots). They are made and removed with every container: a tmpfs spares the
+    /// disk that churn.
+    pub containers: Option<PathBuf>,
 }
 
 impl Default for ImagesConfig {
@@ -46,6 +50,7 @@ impl Default for ImagesConfig {
             registry: RegistryConfig::default(),
             platform: Platform::host(),
             parallel_layers: 3,
+            containers: None,
         }
     }
 }
@@ -166,7 +171,11 @@ impl Images {
     /// Open (or make) the store and snapshots under `config.root`.
     pub fn open(config: ImagesConfig) -> Result<Images, ImagesError> {
         let store = Store::open(&config.root)?;
-        let snapshots = Snapshots::open(&config.root.join("snapshots"))?;
+        let layers = config.root.join("snapshots");
+        let snapshots = match &config.containers {
+            Some(dir) => Snapshots::open_split(&layers, dir)?,
+            None => Snapshots::open(&layers)?,
+        };
         Ok(Images {
             client: Client::new(config.registry.clone()),
             config,

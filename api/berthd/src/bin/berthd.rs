@@ -85,9 +85,15 @@ enum RunError {
 }
 
 /// The images service under the configured root, with the configured registries.
-fn open_images(config: &Config) -> Result<berthd::engine::Images, RunError> {
+fn open_images(
+    config: &Config,
+    state_dir: &std::path::Path,
+) -> Result<berthd::engine::Images, RunError> {
     let mut images = berthd::engine::ImagesConfig {
         root: config.images_root.clone(),
+        // Containers' writable layers churn with every start: on the state directory's
+        // tmpfs, beside the rest of the containers' state (gone at a reboot, as they are).
+        containers: Some(state_dir.join("rootfs")),
         ..Default::default()
     };
     images.registry.connect_timeout = config.registry_timeout;
@@ -201,7 +207,7 @@ fn start_and_serve(
         state_dir: Some(state_dir.join("records")),
         ..berthd::engine::Config::default()
     };
-    let images = Arc::new(open_images(config)?);
+    let images = Arc::new(open_images(config, &state_dir)?);
     let (engine, found) =
         Engine::with_shims(engine_config, shim.clone(), Some(Arc::clone(&images)))?;
     if found > 0 {
