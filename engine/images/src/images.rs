@@ -162,6 +162,9 @@ pub struct Images {
     /// Parsed configs by image id: a burst of containers from one image reads it once.
     configs: Mutex<HashMap<Digest, Arc<ImageConfig>>>,
     observer: Mutex<Option<Observer>>,
+    /// Read-only views of images' layers by their layer directories (see
+    /// [`Images::image_view`]), kept for the next container of the same image.
+    views: Mutex<HashMap<Vec<PathBuf>, Arc<std::os::fd::OwnedFd>>>,
     /// Pulls and imports hold it shared from their first blob to their record, the
     /// garbage collector exclusively: it never takes what is about to be recorded.
     pub(crate) writing: std::sync::RwLock<()>,
@@ -183,6 +186,7 @@ impl Images {
             snapshots,
             configs: Mutex::new(HashMap::new()),
             observer: Mutex::new(None),
+            views: Mutex::new(HashMap::new()),
             writing: std::sync::RwLock::new(()),
         })
     }
@@ -271,6 +275,8 @@ impl Images {
     /// container uses. Returns the bytes of blobs removed.
     pub fn gc(&self) -> Result<u64, ImagesError> {
         let _quiet = self.writing.write().unwrap_or_else(|p| p.into_inner());
+        // The views pin their layers: let go of them (the next container makes its own).
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let stats = self.store.gc_blobs()?;
         let keep: std::collections::HashSet<Digest> = self
             .store
@@ -395,6 +401,16 @@ impl Images {
         overrides: &Overrides,
     ) -> Result<(Spec, PathBuf), ImagesError> {
         let plan = self.snapshots.plan(id, chain)?;
+        // Usually the image's own files answer all the spec needs of its root (the user;
+        // a working directory that exists): read through one view of its layers kept for
+        // every container of the image, with no mount of the container's own.
+        if let Some(view) = self.image_view(&plan.lowers)? {
+            let cwd = runspec::command::cwd(&config.config, overrides)?;
+            if runspec::inroot::dir_exists(&view.path, &cwd) {
+                let spec = self.spec_on(id, config, &view.path, overrides)?;
+                return self.hand_to_runtime(id, spec, plan);
+            }
+        }
         let Some(mounted) = overlay::mount_detached(&plan.lowers, &plan.upper, &plan.work) else {
             self.snapshots.unmount(id)?;
             return self.prepare_host(id, chain, config, overrides);
@@ -406,11 +422,22 @@ impl Images {
         })?;
         // The spec reads /etc/passwd and makes the working dir through the overlay.
         let view = PathBuf::from(format!("/proc/self/fd/{}", root.as_raw_fd()));
-        let mut spec = self.spec_on(id, config, &view, overrides)?;
+        let spec = self.spec_on(id, config, &view, overrides)?;
         drop(root);
         // The volatile overlay left its mark in work: the runtime's mount needs it fresh.
         fs::remove_dir_all(&plan.work).map_err(|e| ImagesError::io(plan.work.display(), e))?;
         fs::create_dir(&plan.work).map_err(|e| ImagesError::io(plan.work.display(), e))?;
+        self.hand_to_runtime(id, spec, plan)
+    }
+
+    /// `spec` with its root at the container's (empty) rootfs dir and the annotation by
+    /// which the runtime mounts the overlay of `plan` there.
+    fn hand_to_runtime(
+        &self,
+        id: &str,
+        mut spec: Spec,
+        plan: crate::snapshot::ContainerPlan,
+    ) -> Result<(Spec, PathBuf), ImagesError> {
         let annotation = OverlayPlan {
             lower: plan.lowers.clone(),
             upper: plan.upper.clone(),
@@ -425,6 +452,33 @@ impl Images {
         annotations.insert(overlay::ANNOTATION.to_string(), annotation);
         spec.set_annotations(Some(annotations));
         Ok((spec, plan.rootfs))
+    }
+
+    /// A read-only view of the layers `lowers` (top first): a one-layer image's layer
+    /// directory itself (nothing writes through it: the spec only reads, and only an
+    /// existing working directory takes this path), a detached overlay for deeper ones,
+    /// made once per image. `None` where the kernel cannot make a detached overlay.
+    fn image_view(&self, lowers: &[PathBuf]) -> Result<Option<View>, ImagesError> {
+        if let [layer] = lowers {
+            return Ok(Some(View {
+                path: layer.clone(),
+                _fd: None,
+            }));
+        }
+        let mut views = self.views.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(fd) = views.get(lowers) {
+            return Ok(Some(View::of(Arc::clone(fd))));
+        }
+        let Some(made) = overlay::mount_view(lowers) else {
+            return Ok(None);
+        };
+        let fd = Arc::new(made.map_err(|f| SnapshotError::Mount {
+            container: format!("a view of {} layers", lowers.len()),
+            syscall: f.syscall,
+            source: f.source,
+        })?);
+        views.insert(lowers.to_vec(), Arc::clone(&fd));
+        Ok(Some(View::of(fd)))
     }
 
     /// The spec for container `id` with its rootfs reachable at `rootfs`, and its
@@ -452,5 +506,21 @@ impl Images {
     /// ones the engine no longer knows).
     pub fn mounted(&self) -> Vec<String> {
         self.snapshots.mounted()
+    }
+}
+
+/// Where an image's files can be read: a path, and the detached mount it goes through
+/// (kept open while the path is used).
+struct View {
+    path: PathBuf,
+    _fd: Option<Arc<std::os::fd::OwnedFd>>,
+}
+
+impl View {
+    fn of(fd: Arc<std::os::fd::OwnedFd>) -> View {
+        View {
+            path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            _fd: Some(fd),
+        }
     }
 }

@@ -314,3 +314,49 @@ fn an_in_namespace_prepare_mounts_nothing_and_asks_the_runtime_by_annotation() {
     drop(released);
     assert!(!dir.exists(), "{}", dir.display());
 }
+
+#[test]
+fn containers_of_an_image_whose_files_answer_the_spec_share_one_view_of_it() {
+    let reg = Registry::start(Mode::Open);
+    ImageBuilder::busybox()
+        .layer(
+            Layer::new()
+                .file(
+                    "etc/passwd",
+                    b"root:x:0:0::/root:/bin/sh\napp:x:1234:5678::/home/app:/bin/sh\n",
+                )
+                .dir("srv/app"),
+        )
+        .config("User", serde_json::json!("app"))
+        .config("WorkingDir", serde_json::json!("/srv/app"))
+        .push(&reg, "test/view:1");
+    let tmp = tempfile::tempdir().unwrap();
+    let images = service(tmp.path());
+    let name = format!("{}/test/view:1", reg.host());
+    images.pull(&name, None, &|_| {}).unwrap();
+    for id in ["v1", "v2"] {
+        let prepared = images
+            .prepare(id, &name, &Overrides::default(), RootfsMode::InNamespace)
+            .unwrap();
+        let released = ReleaseOnDrop(&images, id);
+        let dir = prepared.rootfs.parent().unwrap().to_path_buf();
+        // The user came from the image's passwd, the working dir existed: nothing was
+        // written into the container's upper, and nothing is mounted for it.
+        let user = prepared.spec.process().as_ref().unwrap().user();
+        assert_eq!((user.uid(), user.gid()), (1234, 5678));
+        assert!(std::fs::read_dir(dir.join("upper"))
+            .unwrap()
+            .next()
+            .is_none());
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!info.contains(tmp.path().to_str().unwrap()), "{info}");
+        drop(released);
+    }
+    // The view goes with a collection (it pins the layers): the image is still whole.
+    images.gc().unwrap();
+    let prepared = images
+        .prepare("v3", &name, &Overrides::default(), RootfsMode::InNamespace)
+        .unwrap();
+    assert_eq!(prepared.spec.process().as_ref().unwrap().user().uid(), 1234);
+    images.release("v3").unwrap();
+}

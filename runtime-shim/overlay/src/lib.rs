@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use mount::{mount, mount_detached, unmount, MountFailure};
+pub use mount::{mount, mount_detached, mount_view, unmount, MountFailure};
 
 /// The spec annotation whose value (JSON, an [`OverlayPlan`]) asks the runtime to mount
 /// the container's root as an overlay inside its mount namespace, on `root.path`.

@@ -87,6 +87,34 @@ fn kernel() -> (u32, u32) {
     })
 }
 
+/// A read-only overlay of `lowers` alone (top first, at least two: overlayfs wants two
+/// lowers when there is no upper), not attached anywhere: a view of an image's files
+/// through the returned descriptor (`/proc/self/fd/N`). `None` where the kernel lacks the
+/// new mount API's `lowerdir+`.
+pub fn mount_view(lowers: &[PathBuf]) -> Option<Result<OwnedFd, MountFailure>> {
+    if !has_lowerdir_plus() {
+        return None;
+    }
+    let fs = match rustix::mount::fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
+        Ok(fd) => fd,
+        Err(e) => return Some(Err(fail("fsopen", e))),
+    };
+    let view = || -> Result<OwnedFd, MountFailure> {
+        for lower in lowers {
+            rustix::mount::fsconfig_set_string(&fs, "lowerdir+", lower)
+                .map_err(|e| with_log(&fs, "fsconfig(lowerdir+)", e))?;
+        }
+        rustix::mount::fsconfig_create(&fs).map_err(|e| with_log(&fs, "fsconfig(create)", e))?;
+        rustix::mount::fsmount(
+            &fs,
+            FsMountFlags::FSMOUNT_CLOEXEC,
+            MountAttrFlags::MOUNT_ATTR_RDONLY,
+        )
+        .map_err(|e| with_log(&fs, "fsmount", e))
+    };
+    Some(view())
+}
+
 fn new_api(
     lowers: &[PathBuf],
     upper: &Path,

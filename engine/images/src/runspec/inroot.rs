@@ -33,6 +33,16 @@ fn resolve(root: &OwnedFd, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     openat2(root, rel, how)
 }
 
+/// Whether `dir` (absolute) is a directory inside `rootfs`, resolved as the container
+/// would resolve it.
+pub fn dir_exists(rootfs: &Path, dir: &Path) -> bool {
+    let Ok(root) = open_root(rootfs) else {
+        return false;
+    };
+    let rel = Path::new(".").join(dir.strip_prefix("/").unwrap_or(dir));
+    resolve(&root, &rel, OFlag::O_DIRECTORY).is_ok()
+}
+
 /// Make the working directory `dir` (absolute, clean) inside `rootfs` if it is missing,
 /// as docker does: each missing component is made (mode 0755, owned by root) in its
 /// parent as resolved inside the rootfs.

@@ -192,7 +192,8 @@ impl Snapshots {
         Ok(())
     }
 
-    fn layer_dir(&self, chain_id: &Digest) -> PathBuf {
+    /// The directory of the layer snapshot `chain_id`.
+    pub(crate) fn layer_dir(&self, chain_id: &Digest) -> PathBuf {
         self.layers.join(chain_id.hex())
     }
 
