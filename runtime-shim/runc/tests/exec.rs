@@ -88,9 +88,12 @@ fn exec_detached_writes_pid_file_and_dies_with_the_container() {
         .trim()
         .parse()
         .unwrap();
-    // `exec -d` returns when the exec closes the runtime's close-on-exec pipe (as runc's
-    // does); the kernel fills in the new program's arguments a moment later, so a read in
-    // between sees an empty cmdline.
+    // The program runs when `exec -d` returns: the process is no longer the runtime.
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert_eq!(exe.file_name().unwrap(), "sleep", "{}", exe.display());
+    // `exec -d` returns once the exec closed the runtime's close-on-exec channel (as
+    // runc's does); the kernel fills in the new program's arguments a moment after that,
+    // so a read in between sees an empty cmdline.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let cmdline = loop {
         let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
@@ -107,6 +110,24 @@ fn exec_detached_writes_pid_file_and_dies_with_the_container() {
     c.delete_force().assert_success();
     // Gone, or at most a zombie waiting for its new parent to reap it.
     assert!(!process_alive(pid), "exec'd process {pid} survived delete");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn a_detached_exec_whose_program_cannot_be_executed_fails_with_the_reason() {
+    let c = running("exec-noexec");
+    // An executable file that is no program: found and allowed, then refused by execve
+    // itself (ENOEXEC), after the runtime's setup is done.
+    let rootfs = std::path::PathBuf::from(c.spec["root"]["path"].as_str().unwrap());
+    let name = format!("not-a-program-{}", c.id);
+    let file = rootfs.join(&name);
+    std::fs::write(&file, b"just text\n").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = exec(&c, &["-d"], &[&format!("/{name}")]);
+    let _ = std::fs::remove_file(&file);
+    out.assert_failure();
+    assert!(out.stderr.contains(&name), "{out:?}");
+    c.delete_force().assert_success();
     c.assert_nothing_left();
 }
 

@@ -144,7 +144,8 @@ impl Container {
             match result {
                 Ok(ready) => {
                     if let Err(e) = ready.exec() {
-                        eprintln!("berth-runc exec: {e}");
+                        // The parent waits for the exec: tell it why there was none.
+                        let _ = child.send(&Message::Failed(e.to_string()));
                     }
                 }
                 Err(e) => {
@@ -185,6 +186,24 @@ impl Container {
                         reason: format!("exec process broke off setup ({other:?})"),
                     }))
                 }
+            }
+        }
+        // Ready comes just before the exec: wait for the exec itself (the channel is
+        // close-on-exec, so it ends there) or its failure, as runc's exec returns once
+        // the program runs.
+        match parent.recv().map_err(fail)? {
+            None => {}
+            Some(Message::Failed(message)) => {
+                return Err(fail(Error::Init {
+                    id: self.id().to_string(),
+                    message,
+                }))
+            }
+            other => {
+                return Err(fail(Error::InitLost {
+                    id: self.id().to_string(),
+                    reason: format!("exec process said {other:?} instead of exec'ing"),
+                }))
             }
         }
         if let Some(pid_file) = &opts.pid_file {
