@@ -174,12 +174,7 @@ impl Container {
                 Some(Message::Warning(warning)) => {
                     tracing::warn!(id = %self.id(), "exec: {warning}")
                 }
-                Some(Message::Failed(message)) => {
-                    return Err(fail(Error::Init {
-                        id: self.id().to_string(),
-                        message,
-                    }))
-                }
+                Some(Message::Failed(message)) => return Err(fail(self.init_failed(message))),
                 other => {
                     return Err(fail(Error::InitLost {
                         id: self.id().to_string(),
@@ -193,12 +188,7 @@ impl Container {
         // the program runs.
         match parent.recv().map_err(fail)? {
             None => {}
-            Some(Message::Failed(message)) => {
-                return Err(fail(Error::Init {
-                    id: self.id().to_string(),
-                    message,
-                }))
-            }
+            Some(Message::Failed(message)) => return Err(fail(self.init_failed(message))),
             other => {
                 return Err(fail(Error::InitLost {
                     id: self.id().to_string(),
@@ -211,6 +201,14 @@ impl Container {
         }
         tracing::info!(id = %self.id(), pid = pid.as_raw(), "exec");
         Ok(pid)
+    }
+
+    /// The error for an exec process that reported `message` instead of running.
+    fn init_failed(&self, message: String) -> Error {
+        Error::Init {
+            id: self.id().to_string(),
+            message,
+        }
     }
 }
 
