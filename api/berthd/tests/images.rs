@@ -359,22 +359,22 @@ fn a_restart_releases_the_root_filesystem_of_a_container_it_no_longer_knows() {
     let mut d = Daemon::start(&scratch, &[], &[]);
     let (kept, _) = run(&d, "kept", &name, &["true"]);
     assert_eq!(kept["exit_code"], 0, "{kept}");
-    run(&d, "forgotten", &name, &["true"]);
     assert_eq!(d.stop(), Some(0));
-    // The record of one goes while the daemon is down.
-    let record = scratch.state().join("records/containers/forgotten");
-    std::fs::remove_dir_all(&record).unwrap();
-    let forgotten = rootfs_of(&scratch, "forgotten");
-    assert!(forgotten.parent().unwrap().exists());
+    // What a daemon killed between preparing a container's root filesystem and
+    // recording the container leaves: its directories, and no record.
+    let orphan = rootfs_of(&scratch, "orphan");
+    for sub in ["rootfs", "upper/etc", "work"] {
+        std::fs::create_dir_all(orphan.parent().unwrap().join(sub)).unwrap();
+    }
 
     let d = Daemon::start(&scratch, &[], &[]);
     // Answered once the engine is up (berthd listens before, requests wait).
     let list = d.call("GET", "/v1/containers", None);
     assert_eq!(list.json["containers"][0]["id"], "kept", "{list:?}");
     assert!(
-        !forgotten.parent().unwrap().exists(),
+        !orphan.parent().unwrap().exists(),
         "{} kept without a record",
-        forgotten.display()
+        orphan.display()
     );
     assert!(rootfs_of(&scratch, "kept").parent().unwrap().exists());
     let r = d.call("DELETE", "/v1/containers/kept", None);
