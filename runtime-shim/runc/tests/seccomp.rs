@@ -207,3 +207,37 @@ fn an_exec_that_fails_after_create_fails_start_with_the_reason() {
         c.assert_nothing_left();
     }
 }
+
+/// A profile is compiled once per runtime root: the second container finds the program in
+/// the cache, which `list` does not take for a container; a damaged entry is recompiled,
+/// never installed.
+#[test]
+fn compiled_profiles_are_cached_under_the_root_and_a_damaged_entry_is_recompiled() {
+    if skip_under_runc("berth's seccomp cache") {
+        return;
+    }
+    let script = "mkdir /dev/shm/x 2>/dev/null; echo rc=$?";
+    let mut first = TestContainer::new("seccomp-cache", &["sh", "-c", script]);
+    first.spec["linux"]["seccomp"] = deny_mkdir();
+    assert_eq!(first.run_ok().trim_end(), "rc=1");
+    let cache = first.root.join(".seccomp-cache");
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("{}: {e}", cache.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let list = first.cmd(&["list", "-q"]);
+    list.assert_success();
+    assert_eq!(list.stdout_now().trim(), "", "the cache is not a container");
+
+    std::fs::write(&entries[0], b"BERTHBPF not a program").unwrap();
+    let mut second = TestContainer::with_root("seccomp-cache", &["sh", "-c", script], &first.root);
+    second.spec["linux"]["seccomp"] = deny_mkdir();
+    assert_eq!(second.run_ok().trim_end(), "rc=1");
+    assert!(
+        std::fs::read(&entries[0]).unwrap().len() > 100,
+        "the damaged entry was written again"
+    );
+    first.assert_nothing_left();
+    second.assert_nothing_left();
+}

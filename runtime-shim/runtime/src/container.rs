@@ -140,7 +140,7 @@ pub fn create_with_console(opts: &CreateOptions, console: Option<UnixStream>) ->
         });
     }
     let console = console::stream_or_connect(console, opts.console_socket.as_deref())?;
-    let seccomp = crate::process::compile_seccomp(linux)?;
+    let seccomp = crate::process::compile_seccomp(linux, &opts.root)?;
 
     let mut cgroup = Cgroup::new(
         linux.and_then(|l| l.cgroups_path().as_deref()),
@@ -302,6 +302,11 @@ impl Container {
     /// The container id.
     pub fn id(&self) -> &str {
         &self.record.id
+    }
+
+    /// The runtime root the container's state is kept under.
+    pub(crate) fn root(&self) -> &Path {
+        self.dir.root()
     }
 
     /// Host pid of the init.

@@ -113,7 +113,7 @@ impl Container {
         .then(|| PathBuf::from(format!("/proc/{init}/root")));
 
         // The container's seccomp profile applies to exec'd processes too.
-        let seccomp = process::compile_seccomp(bundle.spec.linux().as_ref())?;
+        let seccomp = process::compile_seccomp(bundle.spec.linux().as_ref(), self.root())?;
         let (parent, child) = channel::pair()?;
         for ns in namespaces
             .iter()

@@ -17,16 +17,23 @@ pub struct Ready<'a> {
     late_filter: Option<&'a seccomp::Program>,
 }
 
+/// Where compiled seccomp programs are kept under the runtime root: not a valid container
+/// id (ids start with a letter or digit), so no container's directory can take it.
+pub const SECCOMP_CACHE_DIR: &str = ".seccomp-cache";
+
 /// Compile the seccomp filter of a spec, in the runtime before any process is made (it
-/// allocates and logs; installing it later does neither). Notify rules are refused: the
-/// listener hand-over is not built yet.
+/// allocates and logs; installing it later does neither), through the cache under the
+/// runtime `root`: most containers share one profile (docker's default, an image's), and
+/// a hit skips the compilation. Notify rules are refused: the listener hand-over is not
+/// built yet.
 pub fn compile_seccomp(
     linux: Option<&oci_spec::runtime::Linux>,
+    root: &std::path::Path,
 ) -> Result<Option<seccomp::Program>> {
     let Some(spec) = linux.and_then(|l| l.seccomp().as_ref()) else {
         return Ok(None);
     };
-    let program = seccomp::compile(spec)?;
+    let program = seccomp::compile_cached(spec, &root.join(SECCOMP_CACHE_DIR))?;
     if program.has_listener() {
         return Err(Error::Unsupported(
             "seccomp SCMP_ACT_NOTIFY (listener hand-over)",

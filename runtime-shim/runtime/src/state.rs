@@ -178,6 +178,11 @@ impl ContainerDir {
         &self.id
     }
 
+    /// The runtime root the directory is in.
+    pub fn root(&self) -> &Path {
+        self.path.parent().unwrap_or(&self.path)
+    }
+
     /// Take the container's exclusive lock, serialising start/kill/delete of one id.
     pub fn lock(&self) -> Result<Flock<File>> {
         let file = File::open(&self.path).io("open state directory", &self.path)?;
@@ -286,7 +291,8 @@ impl ContainerDir {
     }
 }
 
-/// All container ids under `root`, sorted.
+/// All container ids under `root`, sorted. Directories whose name is not an id (the
+/// seccomp cache) are not containers.
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     let entries = match fs::read_dir(root) {
         Ok(entries) => entries,
@@ -297,6 +303,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| berth_runtime_types::id::check(name).is_ok())
         .collect();
     ids.sort();
     Ok(ids)
