@@ -56,6 +56,41 @@ pub fn default_spec(runc: &Path, dir: &Path) -> Result<Value> {
 
 /// The body of `POST /v1/containers` for any container of the run, serialized once:
 /// only the id and the cgroup path differ between containers.
+/// `base` (runc's default spec running the burst's command) with what berthd gives a
+/// container from an image instead: docker's capabilities, seccomp profile, mounts, masked
+/// and read-only paths, sysctls, and the /etc files (written once to `etc`, bound into
+/// every container). Made by the code berthd uses, from an image config that only names
+/// the command.
+pub fn docker_defaults_spec(base: &Value, rootfs: &Path, etc: &Path) -> Result<Value> {
+    use berth_images::manifest::ImageConfig;
+    use berth_images::runspec::{self, Overrides};
+
+    let mut config = ImageConfig::default();
+    config.os = "linux".into();
+    let args = base["process"]["args"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect()
+    });
+    let overrides = Overrides {
+        args,
+        ..Overrides::default()
+    };
+    let mut spec = runspec::build("lt-docker-defaults", &config, rootfs, &overrides)?;
+    runspec::write_etc_files(&mut spec, etc, "lt-docker-defaults", &[], &[])?;
+    let mut spec = serde_json::to_value(&spec).map_err(|e| Error::Program {
+        program: "berth-images runspec".into(),
+        message: e.to_string(),
+    })?;
+    // The template sets the root and the cgroup; the hostname is each container's id.
+    if let Some(obj) = spec.as_object_mut() {
+        obj.remove("root");
+        obj.remove("hostname");
+        obj.remove("annotations");
+    }
+    Ok(spec)
+}
+
 #[derive(Debug, Clone)]
 pub struct CreateTemplate {
     /// The JSON text before and after the cgroup path, and the tail after the id.
@@ -153,5 +188,24 @@ mod tests {
         let t = CreateTemplate::image("busybox", &args, Some(Path::new("/usr/sbin/runc")));
         let body: Value = serde_json::from_str(&t.body("x", "/c")).unwrap();
         assert_eq!(body["runtime"], "/usr/sbin/runc");
+    }
+
+    #[test]
+    fn docker_defaults_keep_the_command_and_add_the_image_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = json!({"process": {"args": ["sleep", "infinity"]}});
+        let spec = docker_defaults_spec(&base, dir.path(), &dir.path().join("etc")).unwrap();
+        assert_eq!(spec["process"]["args"], json!(["sleep", "infinity"]));
+        assert_eq!(spec["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert!(spec.get("root").is_none() && spec.get("hostname").is_none());
+        let binds: Vec<&str> = spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["destination"].as_str())
+            .filter(|d| d.starts_with("/etc/"))
+            .collect();
+        assert_eq!(binds, ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]);
+        assert!(dir.path().join("etc/resolv.conf").is_file());
     }
 }

@@ -55,6 +55,12 @@ pub struct Args {
     /// instead of from a root filesystem with an inline spec.
     #[arg(long, value_name = "REF")]
     pub image: Option<String>,
+    /// Run the bundle burst with the spec berthd gives a container from an image (docker's
+    /// default capabilities, seccomp profile, masked paths, sysctls and /etc files) on the
+    /// same root filesystem: beside `--image`, it tells what the image path costs (overlay,
+    /// preparation) apart from what docker's defaults cost.
+    #[arg(long, conflicts_with = "image")]
+    pub docker_defaults: bool,
     /// Directory holding berthd, berth-shim and berth-runc (default: beside this
     /// executable, else built with cargo).
     #[arg(long, value_name = "DIR")]

@@ -29,6 +29,9 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// Docker's defaults could not be made into a spec for the bundle burst.
+    #[error("building the spec with docker's defaults: {0}")]
+    Runspec(#[from] berth_images::runspec::RunspecError),
     /// The daemon could not be started, or died.
     #[error("berthd: {0}")]
     Daemon(String),

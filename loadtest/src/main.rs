@@ -119,7 +119,10 @@ async fn main_async(args: cli::Args) -> Result<bool> {
     let rootfs = bundle::rootfs(&tmp_path)?;
     let spec_dir = tmp_path.join("spec");
     std::fs::create_dir_all(&spec_dir).map_err(|e| Error::io("creating", &spec_dir, e))?;
-    let spec = bundle::default_spec(&runc, &spec_dir)?;
+    let mut spec = bundle::default_spec(&runc, &spec_dir)?;
+    if args.docker_defaults {
+        spec = bundle::docker_defaults_spec(&spec, &rootfs, &tmp_path.join("etc"))?;
+    }
     let progress = progress::Mode::for_stderr(args.json);
     let ctx = Context {
         bins,

@@ -65,7 +65,11 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         ],
     ),
     ("berth-cli", 4, &["berth-runtime-types"]),
-    ("berth-loadtest", 5, &["berth-procfs", "berth-host-rootfs"]),
+    (
+        "berth-loadtest",
+        5,
+        &["berth-procfs", "berth-host-rootfs", "berth-images"],
+    ),
     ("berth-benches", 6, &[]),
 ];
 
