@@ -65,8 +65,10 @@ pub fn docker_defaults_spec(base: &Value, rootfs: &Path, etc: &Path) -> Result<V
     use berth_images::manifest::ImageConfig;
     use berth_images::runspec::{self, Overrides};
 
-    let mut config = ImageConfig::default();
-    config.os = "linux".into();
+    let config = ImageConfig {
+        os: "linux".into(),
+        ..ImageConfig::default()
+    };
     let args = base["process"]["args"].as_array().map(|a| {
         a.iter()
             .filter_map(|v| v.as_str().map(String::from))
