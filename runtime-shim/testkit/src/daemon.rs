@@ -109,6 +109,26 @@ impl Daemon {
     /// Start berthd with the scratch socket, state and the workspace's shim, plus
     /// `extra` flags and `env`; wait until the socket answers.
     pub fn start(scratch: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with(scratch, extra, env, |_| {})
+    }
+
+    /// As [`Daemon::start`], berthd running inside `netns` (its bridges, addresses and
+    /// firewall rules are the namespace's, not the machine's).
+    pub fn start_in(
+        netns: &crate::netns::TestNetns,
+        scratch: &Scratch,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with(scratch, extra, env, |cmd| netns.enter(cmd))
+    }
+
+    fn start_with(
+        scratch: &Scratch,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Self {
         let socket = scratch.socket();
         let state = scratch.state();
         let images = scratch.images();
@@ -126,7 +146,9 @@ impl Daemon {
             args.extend(["--images-root", images.to_str().unwrap()]);
         }
         args.extend_from_slice(extra);
-        Self::spawn(berthd(&args, env), socket)
+        let mut cmd = berthd(&args, env);
+        adjust(&mut cmd);
+        Self::spawn(cmd, socket)
     }
 
     /// Start `cmd` (a berthd) and wait until `socket` answers.

@@ -14,6 +14,7 @@ pub mod daemon;
 mod host_rootfs;
 pub mod http;
 pub mod image;
+pub mod netns;
 pub mod registry;
 pub mod runc;
 

@@ -39,6 +39,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
     ),
     ("berth-shim-adapter", 2, &["berth-shim-protocol"]),
     ("berth-images", 2, &["berth-atomic-file", "berth-overlay"]),
+    ("berth-network", 2, &["berth-atomic-file"]),
     (
         "berth-testkit",
         2,
@@ -50,6 +51,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         &[
             "berth-shim-adapter",
             "berth-images",
+            "berth-network",
             "berth-runtime-types",
             "berth-atomic-file",
         ],
@@ -60,6 +62,7 @@ const HOUSE: &[(&str, u8, &[&str])] = &[
         &[
             "berth-engine",
             "berth-images",
+            "berth-network",
             "berth-runtime-types",
             "berth-procfs",
         ],

@@ -1,0 +1,29 @@
+//! The test kit's private network namespaces: what is made inside stays inside, and
+//! everything goes with the namespace.
+
+use berth_testkit::netns::TestNetns;
+
+#[test]
+fn a_test_namespace_is_private_and_goes_away_when_dropped() {
+    let ns = TestNetns::new("kit");
+    let path = ns.path().to_path_buf();
+    assert!(ns.ip(&["link", "show", "lo"]).contains("UP"), "lo is up");
+    ns.ip(&["link", "add", "kit-br0", "type", "bridge"]);
+    assert!(ns.ip(&["link", "show"]).contains("kit-br0"));
+    let host = std::process::Command::new("ip")
+        .args(["link", "show"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&host.stdout).contains("kit-br0"));
+    // A thread and a child process see the namespace's links.
+    let inside = ns.run(|| std::fs::read_to_string("/proc/thread-self/net/dev").unwrap());
+    assert!(inside.contains("kit-br0"), "{inside}");
+    let out = ns
+        .command("cat")
+        .arg("/proc/self/net/dev")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kit-br0"));
+    drop(ns);
+    assert!(!path.exists(), "{} left", path.display());
+}
