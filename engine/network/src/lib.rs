@@ -8,7 +8,7 @@
 //! ports: parsing, validation, host port reservations), [`firewall`] (NAT, forwarding and
 //! port publishing as batched `iptables-restore` transactions), [`bridge`] (the native
 //! bridge driver over those), [`cni`] (the CNI driver: `.conflist` networks and their
-//! plugins, spec 1.0), [`config`] (a network's definition), [`store`] (networks and
+//! plugins, spec 1.0), [`config`] (a network's definition), [`request`] (what a container asks for), [`store`] (networks and
 //! attachments on disk) and [`stats`] (a container's interface counters).
 //!
 //! Over them, [`service`] is what the scheduler and the front ends call: create, list,
@@ -25,9 +25,11 @@ pub mod ipam;
 pub mod netlink;
 pub mod netns;
 pub mod ports;
+pub mod request;
 pub mod service;
 pub mod stats;
 pub mod store;
 
 pub use config::{BridgeOptions, Driver, NetworkConfig};
 pub use ports::{PortMapping, Protocol};
+pub use request::{NetworkMode, NetworkRequest};
