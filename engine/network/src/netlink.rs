@@ -5,6 +5,10 @@ use ipnet::Ipv4Net;
 pub struct NetlinkError;
 pub struct Netlink;
 impl Netlink {
-    pub fn open() -> Result<Netlink, NetlinkError> { Err(NetlinkError) }
-    pub fn routes_v4(&mut self) -> Result<Vec<Ipv4Net>, NetlinkError> { Ok(vec![]) }
+    pub fn open() -> Result<Netlink, NetlinkError> {
+        Err(NetlinkError)
+    }
+    pub fn routes_v4(&mut self) -> Result<Vec<Ipv4Net>, NetlinkError> {
+        Ok(vec![])
+    }
 }
