@@ -131,7 +131,53 @@ pub struct Args {
     #[arg(long, env = "BERTH_REGISTRY_TIMEOUT",
           default_value_t = DEFAULT_REGISTRY_TIMEOUT, value_name = "SECS")]
     pub registry_timeout: u64,
+    /// Where network definitions live (persistent; attachments and address allocations
+    /// are kept with the containers in the state directory).
+    #[arg(long, env = "BERTH_NETWORK_ROOT", default_value = DEFAULT_NETWORK_ROOT, value_name = "DIR")]
+    pub network_root: PathBuf,
+    /// The network of a container from an image whose request names none: a network's
+    /// name (the default bridge network `berth0`), or `none`, `host`.
+    #[arg(
+        long,
+        env = "BERTH_DEFAULT_NETWORK",
+        default_value = "berth0",
+        value_name = "MODE"
+    )]
+    pub default_network: String,
+    /// The subnet of the default bridge network when it is first defined (default: the
+    /// first free one of 172.17.0.0/16 … 172.31.0.0/16, 192.168.0.0/20 …).
+    #[arg(long, env = "BERTH_DEFAULT_SUBNET", value_name = "CIDR")]
+    pub default_subnet: Option<String>,
+    /// Where CNI network configurations (`.conflist`, `.conf`) are read from.
+    #[arg(
+        long,
+        env = "BERTH_CNI_CONF_DIR",
+        default_value = "/etc/cni/net.d",
+        value_name = "DIR"
+    )]
+    pub cni_conf_dir: PathBuf,
+    /// Where CNI plugins are looked for, in order; repeat the flag, or separate with
+    /// commas in the environment.
+    #[arg(
+        long = "cni-plugin-dir",
+        env = "BERTH_CNI_PLUGIN_DIRS",
+        value_delimiter = ',',
+        default_value = "/usr/lib/cni,/opt/cni/bin",
+        value_name = "DIR"
+    )]
+    pub cni_plugin_dirs: Vec<PathBuf>,
+    /// How long one CNI plugin may run before it is killed, in seconds.
+    #[arg(
+        long,
+        env = "BERTH_CNI_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECS"
+    )]
+    pub cni_timeout: u64,
 }
+
+/// Default network root.
+pub const DEFAULT_NETWORK_ROOT: &str = "/var/lib/berth/network";
 
 /// Default registry timeout, in seconds.
 pub const DEFAULT_REGISTRY_TIMEOUT: u64 = 30;
@@ -172,6 +218,12 @@ struct File {
     images_root: Option<PathBuf>,
     insecure_registries: Option<Vec<String>>,
     registry_timeout: Option<u64>,
+    network_root: Option<PathBuf>,
+    default_network: Option<String>,
+    default_subnet: Option<String>,
+    cni_conf_dir: Option<PathBuf>,
+    cni_plugin_dirs: Option<Vec<PathBuf>>,
+    cni_timeout: Option<u64>,
     #[serde(default)]
     registries: std::collections::BTreeMap<String, RegistryAuth>,
 }
@@ -255,6 +307,18 @@ pub struct Config {
     pub registry_auth: std::collections::BTreeMap<String, (String, String)>,
     /// Time allowed for a registry to connect, and to send each part of an answer.
     pub registry_timeout: Duration,
+    /// Network definitions.
+    pub network_root: PathBuf,
+    /// The network of an image's container that names none.
+    pub default_network: berth_network::NetworkMode,
+    /// The default bridge network's subnet, when it is first defined.
+    pub default_subnet: Option<ipnet::Ipv4Net>,
+    /// CNI configurations.
+    pub cni_conf_dir: PathBuf,
+    /// CNI plugins.
+    pub cni_plugin_dirs: Vec<PathBuf>,
+    /// Time allowed for one CNI plugin.
+    pub cni_timeout: Duration,
 }
 
 /// Where a value came from; a higher source wins.
@@ -330,6 +394,32 @@ impl Config {
             file.insecure_registries,
         );
         let registry_auth = read_registry_auth(&file.registries)?;
+        let network_root = layered(
+            set("network_root"),
+            args.network_root.clone(),
+            file.network_root,
+        );
+        let default_network = layered(
+            set("default_network"),
+            args.default_network.clone(),
+            file.default_network,
+        );
+        let default_subnet = layered_opt(
+            set("default_subnet"),
+            args.default_subnet.clone(),
+            file.default_subnet,
+        );
+        let cni_conf_dir = layered(
+            set("cni_conf_dir"),
+            args.cni_conf_dir.clone(),
+            file.cni_conf_dir,
+        );
+        let cni_plugin_dirs = layered(
+            set("cni_plugin_dirs"),
+            args.cni_plugin_dirs.clone(),
+            file.cni_plugin_dirs,
+        );
+        let cni_timeout = layered(set("cni_timeout"), args.cni_timeout, file.cni_timeout);
         let registry_timeout = layered(
             set("registry_timeout"),
             args.registry_timeout,
@@ -370,6 +460,23 @@ impl Config {
         let body_timeout = seconds("--body-timeout", body_timeout)?;
         let start_timeout = seconds("--start-timeout", start_timeout)?;
         let registry_timeout = seconds("--registry-timeout", registry_timeout)?;
+        let cni_timeout = seconds("--cni-timeout", cni_timeout)?;
+        let default_network: berth_network::NetworkMode = default_network
+            .parse()
+            .map_err(|e: String| ConfigError::invalid("--default-network", e))?;
+        if matches!(default_network, berth_network::NetworkMode::Container(_)) {
+            return Err(ConfigError::invalid(
+                "--default-network",
+                "a network's name, none or host (not container:)",
+            ));
+        }
+        let default_subnet =
+            match default_subnet {
+                None => None,
+                Some(text) => Some(text.parse::<ipnet::Ipv4Net>().map_err(|e| {
+                    ConfigError::invalid("--default-subnet", format!("{text:?}: {e}"))
+                })?),
+            };
         if let (Some(addr), None) = (tcp, &token) {
             check_unauthenticated_tcp(addr, tcp_insecure)?;
         }
@@ -428,6 +535,12 @@ impl Config {
             insecure_registries,
             registry_auth,
             registry_timeout,
+            network_root,
+            default_network,
+            default_subnet,
+            cni_conf_dir,
+            cni_plugin_dirs,
+            cni_timeout,
         })
     }
 }

@@ -78,6 +78,14 @@ pub enum SubmitError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The launcher refused what the request asks (an unknown network, a port in use).
+    #[error("{message}")]
+    Refused {
+        /// A stable machine-readable code (`network_not_found`, `port_in_use`, …).
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 impl SubmitError {
@@ -89,6 +97,7 @@ impl SubmitError {
             SubmitError::Exists(_) => "conflict",
             SubmitError::QueueFull { .. } => "queue_full",
             SubmitError::ShuttingDown => "shutting_down",
+            SubmitError::Refused { code, .. } => code,
         }
     }
 }
@@ -313,8 +322,13 @@ impl Engine {
                 }
             }
         }
+        if let Err(e) = self.admit(&spec) {
+            self.inner.records.write().remove(&id);
+            return Err(e);
+        }
         if let Err(full) = self.inner.queue.push(Job::new(spec)) {
             self.inner.records.write().remove(&id);
+            self.launcher().forget(&id);
             metrics::counter!(m::REJECTED).increment(1);
             return Err(SubmitError::QueueFull {
                 capacity: full.capacity,
@@ -325,6 +339,33 @@ impl Engine {
         self.inner.count(None, State::Queued);
         self.inner.announce(&mut guard, EventKind::State, None, now);
         Ok(guard.clone())
+    }
+
+    /// What the request asks beyond its spec: a container whose network it joins must
+    /// run; the launcher checks the rest (the network, ports).
+    fn admit(&self, spec: &ContainerSpec) -> Result<(), SubmitError> {
+        if let Some(berth_network::NetworkMode::Container(other)) =
+            spec.network.as_ref().map(|n| &n.mode)
+        {
+            if *other == spec.id {
+                return Err(SubmitError::InvalidSpec(format!(
+                    "network container:{other}: a container cannot join its own network"
+                )));
+            }
+            let running = self.get(other).is_some_and(|r| r.state == State::Running);
+            if !running {
+                return Err(SubmitError::Refused {
+                    code: "container_not_running",
+                    message: format!("network container:{other}: no running container {other:?}"),
+                });
+            }
+        }
+        self.launcher()
+            .admit(spec)
+            .map_err(|e| SubmitError::Refused {
+                code: e.kind,
+                message: e.message,
+            })
     }
 
     /// The record of `id`.

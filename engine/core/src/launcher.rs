@@ -13,6 +13,14 @@ pub trait Launcher: Send + Sync + 'static {
     /// Launch `job`; return once the container is created (and started if asked).
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError>;
 
+    /// Check what a submission asks of the launcher before it is queued, holding what
+    /// must not be taken meanwhile (a published host port); [`Launcher::forget`] lets it
+    /// go. Nothing by default.
+    fn admit(&self, spec: &crate::record::ContainerSpec) -> Result<(), LaunchError> {
+        let _ = spec;
+        Ok(())
+    }
+
     /// Start following container `id`'s later events (exit, OOM) through `follow`, what
     /// its launch returned: called by the worker once the record reflects the launch,
     /// so no event overtakes it. Nothing by default.

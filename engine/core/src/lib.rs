@@ -9,7 +9,7 @@
 //! use berth_engine::shim::protocol::Request;
 //! ```
 //!
-//! Depends on the shim adapter, the images crate and the floor-0 crates (runtime types,
+//! Depends on the shim adapter, the images and network crates and the floor-0 crates (runtime types,
 //! atomic file); never on the runtime library or anything of the API.
 
 pub mod control;
@@ -39,11 +39,13 @@ pub use record::{
 pub use remove::RemoveError;
 pub use state_machine::{IllegalTransition, State};
 
-pub use shims::StartError;
+pub use shims::{Services, StartError};
 
 /// The images service the engine makes containers from images with.
 pub use berth_images::registry::Credentials;
 pub use berth_images::{Images, ImagesConfig, ImagesError};
+/// The networks service the engine attaches containers with.
+pub use berth_network::{NetworkMode, NetworkRequest, Networks, NetworksConfig};
 /// Plain data of the runtime: a container's cgroup directories and statistics.
 pub use berth_runtime_types::{CgroupDirs, Stats as ContainerStats, Status};
 /// Where shims, bundles of inline specs and runtime state live, and how shims run.

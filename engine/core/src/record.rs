@@ -116,6 +116,10 @@ pub struct ContainerSpec {
     /// Start the container once created (default), or leave it `created`.
     #[serde(default = "yes")]
     pub start: bool,
+    /// Its network: none given keeps what the spec says (a bundle's, an inline spec's)
+    /// or, for an image, the engine's default network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<berth_network::NetworkRequest>,
 }
 
 fn yes() -> bool {
@@ -130,6 +134,7 @@ impl ContainerSpec {
             source: SpecSource::Bundle(bundle.into()),
             runtime: None,
             start: true,
+            network: None,
         }
     }
 }

@@ -1,18 +1,21 @@
 //! The engine with its shims: the shim adapter's [`Shims`] (and, for containers made from
-//! images, the images service) as the engine's launcher, and the one constructor that
-//! wires engine, launcher and monitor ([`Engine::with_shims`]).
+//! images, the images service; for containers on networks, the networks service) as the
+//! engine's launcher, and the one constructor that wires engine, launcher and monitor
+//! ([`Engine::with_shims`]).
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, Weak};
 
 use berth_images::{Images, ImagesError, RootfsMode};
+use berth_network::{NetworkMode, NetworkRequest, Networks};
 use berth_shim_adapter::{LaunchSpec, Observation, Recovered, ShimConfig, Shims};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Spec};
 
 use crate::engine::Engine;
 use crate::launcher::{Follow, LaunchError, Launched, Launcher, Op, Reply};
 use crate::pool::PoolError;
 use crate::queue::Job;
-use crate::record::{ImageRun, PullPolicy, SpecSource};
+use crate::record::{ContainerSpec, ImageRun, PullPolicy, SpecSource};
 use crate::state_machine::State;
 
 /// Why the engine did not start.
@@ -26,23 +29,52 @@ pub enum StartError {
     Monitor(#[from] std::io::Error),
 }
 
+/// The services a daemon's engine makes containers with, beside its shims.
+#[derive(Clone)]
+pub struct Services {
+    /// Images: containers from images (`None`: requests naming one fail).
+    pub images: Option<Arc<Images>>,
+    /// Networks: containers attached to networks (`None`: requests naming one are refused).
+    pub networks: Option<Arc<Networks>>,
+    /// The network of a container from an image whose request names none.
+    pub default_network: NetworkMode,
+}
+
+impl Default for Services {
+    /// No images, no networks, `none` by default.
+    fn default() -> Self {
+        Services {
+            images: None,
+            networks: None,
+            default_network: NetworkMode::None,
+        }
+    }
+}
+
 impl Engine {
-    /// An engine whose containers run under shims configured by `shims` (and are made
-    /// from `images` when a request names an image): recovers the records under
+    /// An engine whose containers run under shims configured by `shims` (made from
+    /// images and attached to networks by `services`): recovers the records under
     /// `config.state_dir`, starts following shims (their news becomes state changes),
-    /// finds the recovered containers' shims again and releases root filesystems no
-    /// record owns any more. Returns the engine and how many live shims were found.
+    /// finds the recovered containers' shims again and releases root filesystems and
+    /// network attachments no live container owns any more. Returns the engine and how
+    /// many live shims were found.
     pub fn with_shims(
         config: crate::Config,
         shims: ShimConfig,
-        images: Option<Arc<Images>>,
+        services: Services,
     ) -> Result<(Arc<Engine>, usize), StartError> {
         let shims = Arc::new(Shims::start(shims)?);
+        let images = services.images.clone();
         let launcher = Arc::new(ShimLauncher {
             shims: Arc::clone(&shims),
-            images: images.clone(),
+            services,
+            engine: OnceLock::new(),
         });
-        let engine = Arc::new(Engine::new(config, launcher as Arc<dyn Launcher>)?);
+        let engine = Arc::new(Engine::new(
+            config,
+            Arc::clone(&launcher) as Arc<dyn Launcher>,
+        )?);
+        let _ = launcher.engine.set(Arc::downgrade(&engine));
         let weak = Arc::downgrade(&engine);
         shims.observe(Arc::new(move |id: &str, observation: Observation| {
             let Some(engine) = weak.upgrade() else {
@@ -53,6 +85,10 @@ impl Engine {
             }
         }))?;
         let found = reattach(&engine, &shims);
+        if let Some(networks) = &launcher.services.networks {
+            let live = |id: &str| engine.get(id).is_some_and(|r| r.state.can_kill());
+            networks.recover(&live);
+        }
         if let Some(images) = &images {
             release_orphans(&engine, images);
             let weak = Arc::downgrade(&engine);
@@ -108,20 +144,57 @@ fn reattach(engine: &Engine, shims: &Shims) -> usize {
 }
 
 /// The daemon's launcher: shims run the containers; the images service makes root
-/// filesystems and specs for containers from images.
+/// filesystems and specs for containers from images; the networks service attaches
+/// containers between create and start.
 struct ShimLauncher {
     shims: Arc<Shims>,
-    images: Option<Arc<Images>>,
+    services: Services,
+    /// For `container:<id>` networks: the other container's init.
+    engine: OnceLock<Weak<Engine>>,
 }
 
 impl Launcher for ShimLauncher {
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
-        self.shims.launch(LaunchSpec {
+        let network = self.network_of(&job.spec);
+        let attach = network.as_ref().filter(|n| n.mode.network().is_some());
+        let (bundle, hostname) = self.bundle_of(job, network.as_ref())?;
+        let mut launched = self.shims.launch(LaunchSpec {
             id: &job.id,
-            bundle: self.bundle_of(job)?,
+            bundle,
             runtime: job.spec.runtime.as_deref(),
-            start: job.spec.start,
-        })
+            // Attached between create and start: the program never runs unconnected.
+            start: job.spec.start && attach.is_none(),
+        })?;
+        if let Some(request) = attach {
+            if let Err(e) = self.attach(&job.id, request, launched.pid, hostname.as_deref()) {
+                self.undo_create(&job.id);
+                return Err(e);
+            }
+            if job.spec.start {
+                if let Err(e) = self.shims.control(&job.id, Op::Start) {
+                    self.undo_create(&job.id);
+                    return Err(e);
+                }
+                launched.started = true;
+            }
+        }
+        Ok(launched)
+    }
+
+    fn admit(&self, spec: &ContainerSpec) -> Result<(), LaunchError> {
+        let Some(request) = self.network_of(spec) else {
+            return Ok(());
+        };
+        match (&self.services.networks, request.mode.network()) {
+            (Some(networks), _) => networks
+                .admit(&spec.id, &request)
+                .map_err(|e| LaunchError::new(e.code(), e.to_string())),
+            (None, Some(name)) => Err(LaunchError::new(
+                "network_not_found",
+                format!("network {name:?}: this daemon has no networks"),
+            )),
+            (None, None) => Ok(()),
+        }
     }
 
     fn watch(&self, id: &str, follow: Follow) {
@@ -130,7 +203,12 @@ impl Launcher for ShimLauncher {
 
     fn forget(&self, id: &str) {
         self.shims.forget(id);
-        if let Some(images) = &self.images {
+        if let Some(networks) = &self.services.networks {
+            if let Err(e) = networks.detach(id) {
+                tracing::warn!(%id, "detaching from the network: {e}");
+            }
+        }
+        if let Some(images) = &self.services.images {
             if let Err(e) = images.release(id) {
                 tracing::warn!(%id, "releasing the root filesystem: {e}");
             }
@@ -151,19 +229,125 @@ impl Launcher for ShimLauncher {
 }
 
 impl ShimLauncher {
-    /// The bundle directory of a job: its own, or one written for an inline spec or an
-    /// image.
-    fn bundle_of(&self, job: &Job) -> Result<PathBuf, LaunchError> {
+    /// The network a container gets: what its request says, else for a container from
+    /// an image the default network; `None`: the spec decides.
+    fn network_of(&self, spec: &ContainerSpec) -> Option<NetworkRequest> {
+        if let Some(request) = &spec.network {
+            return Some(request.clone());
+        }
+        matches!(spec.source, SpecSource::Image(_)).then(|| NetworkRequest {
+            mode: self.services.default_network.clone(),
+            ports: Vec::new(),
+        })
+    }
+
+    /// Attach the created container `id` (init `pid`) and name its address in its
+    /// /etc/hosts (a container from an image has one of Berth's).
+    fn attach(
+        &self,
+        id: &str,
+        request: &NetworkRequest,
+        pid: i32,
+        hostname: Option<&str>,
+    ) -> Result<(), LaunchError> {
+        let networks =
+            self.services.networks.as_ref().ok_or_else(|| {
+                LaunchError::new("network", "this daemon has no networks".to_owned())
+            })?;
+        let attachment = networks.attach(id, request, pid).map_err(|e| {
+            LaunchError::new("network", format!("attaching to {}: {e}", request.mode))
+        })?;
+        let address = attachment.and_then(|a| a.address);
+        if let (Some(images), Some(address), Some(name)) =
+            (&self.services.images, address, hostname)
+        {
+            if let Err(e) = images.add_host_entry(id, address.addr().into(), &[name]) {
+                tracing::debug!(%id, "naming its address in /etc/hosts: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove a container created but not to be started (its network failed).
+    fn undo_create(&self, id: &str) {
+        if let Err(e) = self.shims.control(id, Op::Delete { force: true }) {
+            tracing::warn!(%id, "removing a container whose network failed: {e}");
+        }
+        if let Some(networks) = &self.services.networks {
+            if let Err(e) = networks.detach(id) {
+                tracing::warn!(%id, "detaching a container whose start failed: {e}");
+            }
+        }
+    }
+
+    /// The bundle directory of a job — its own, or one written for an inline spec, an
+    /// image, or a bundle whose network the request changes — and the spec's hostname.
+    fn bundle_of(
+        &self,
+        job: &Job,
+        network: Option<&NetworkRequest>,
+    ) -> Result<(PathBuf, Option<String>), LaunchError> {
         let config = self.shims.config();
-        let (spec, rootfs) = match &job.spec.source {
-            SpecSource::Bundle(path) => return Ok(path.clone()),
+        let (mut spec, rootfs) = match &job.spec.source {
+            SpecSource::Bundle(path) if network.is_none() => return Ok((path.clone(), None)),
+            SpecSource::Bundle(path) => read_bundle(path)?,
             SpecSource::Inline { spec, rootfs } => ((**spec).clone(), rootfs.clone()),
             SpecSource::Image(run) => self.prepare(&job.id, run, self.rootfs_mode(job))?,
         };
+        if let Some(request) = network {
+            self.apply_network(&mut spec, &request.mode)?;
+        }
+        let hostname = spec.hostname().clone();
         let dir = config.bundle_dir(&job.id);
         write_inline_bundle(&dir, spec, &rootfs)
             .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", dir.display())))?;
-        Ok(dir)
+        Ok((dir, hostname))
+    }
+
+    /// Make the spec's network namespace what `mode` says: a new one (`none`, a
+    /// network), none at all (`host`), or another container's.
+    fn apply_network(&self, spec: &mut Spec, mode: &NetworkMode) -> Result<(), LaunchError> {
+        let path = match mode {
+            NetworkMode::Container(other) => Some(self.netns_of(other)?),
+            _ => None,
+        };
+        let mut linux = spec.linux().clone().unwrap_or_default();
+        let mut namespaces: Vec<LinuxNamespace> = linux
+            .namespaces()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|ns| ns.typ() != LinuxNamespaceType::Network)
+            .collect();
+        if *mode != NetworkMode::Host {
+            let mut ns = LinuxNamespace::default();
+            ns.set_typ(LinuxNamespaceType::Network);
+            ns.set_path(path);
+            namespaces.push(ns);
+        }
+        linux.set_namespaces(Some(namespaces));
+        spec.set_linux(Some(linux));
+        Ok(())
+    }
+
+    /// `/proc/<pid>/ns/net` of the running container `other`.
+    fn netns_of(&self, other: &str) -> Result<PathBuf, LaunchError> {
+        let record = self
+            .engine
+            .get()
+            .and_then(Weak::upgrade)
+            .and_then(|engine| engine.get(other))
+            .filter(|r| r.state == State::Running && r.pid.is_some_and(|p| p > 0))
+            .ok_or_else(|| {
+                LaunchError::new(
+                    "network",
+                    format!("network container:{other}: no running container {other:?}"),
+                )
+            })?;
+        Ok(PathBuf::from(format!(
+            "/proc/{}/ns/net",
+            record.pid.unwrap_or_default()
+        )))
     }
 
     /// Who mounts an image container's overlay: the runtime's init inside the
@@ -192,7 +376,7 @@ impl ShimLauncher {
         run: &ImageRun,
         mode: RootfsMode,
     ) -> Result<(oci_spec::runtime::Spec, PathBuf), LaunchError> {
-        let images = self.images.as_ref().ok_or_else(|| {
+        let images = self.services.images.as_ref().ok_or_else(|| {
             LaunchError::new("image", "this engine has no images service".to_owned())
         })?;
         let image_error = |e: ImagesError| LaunchError::new("image", e.to_string());
@@ -219,6 +403,20 @@ impl ShimLauncher {
             .map_err(image_error)?;
         Ok((prepared.spec, prepared.rootfs))
     }
+}
+
+/// The spec and root of a bundle directory, the root made absolute (the bundle is
+/// rewritten elsewhere when the request changes its network).
+fn read_bundle(path: &Path) -> Result<(Spec, PathBuf), LaunchError> {
+    let config = path.join("config.json");
+    let spec = Spec::load(&config)
+        .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", config.display())))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_else(|| PathBuf::from("rootfs"));
+    Ok((spec, path.join(root)))
 }
 
 /// Write `config.json` for an inline spec, its root pointing at `rootfs`.

@@ -50,7 +50,8 @@ fn engine_with(
         state_dir: Some(state.join("records")),
         ..Config::default()
     };
-    let (engine, found) = Engine::with_shims(config, shim.clone(), None).unwrap();
+    let (engine, found) =
+        Engine::with_shims(config, shim.clone(), berth_engine::Services::default()).unwrap();
     (engine, found, shim)
 }
 

@@ -497,6 +497,18 @@ impl Images {
         Ok(spec)
     }
 
+    /// Name the container's own address in its /etc/hosts (`names`: its hostname …),
+    /// once its network is attached.
+    pub fn add_host_entry(
+        &self,
+        id: &str,
+        address: std::net::IpAddr,
+        names: &[&str],
+    ) -> Result<(), ImagesError> {
+        let etc = self.snapshots.container_dir(id).join("etc");
+        Ok(runspec::etc::append_host(&etc, address, names)?)
+    }
+
     /// Undo [`Images::prepare`] for container `id` (nothing if it had no image).
     pub fn release(&self, id: &str) -> Result<(), ImagesError> {
         Ok(self.snapshots.unmount(id)?)

@@ -33,3 +33,4 @@ pub mod store;
 pub use config::{BridgeOptions, Driver, NetworkConfig};
 pub use ports::{PortMapping, Protocol};
 pub use request::{NetworkMode, NetworkRequest};
+pub use service::{NetworkError, Networks, NetworksConfig};

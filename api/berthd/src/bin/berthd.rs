@@ -82,9 +82,27 @@ enum RunError {
     /// The images root could not be opened.
     #[error("images root: {0}")]
     Images(#[from] berthd::engine::ImagesError),
+    /// The networks could not be opened.
+    #[error("networks: {0}")]
+    Networks(#[from] berth_network::NetworkError),
 }
 
 /// The images service under the configured root, with the configured registries.
+/// The networks service: definitions under --network-root, attachments with the
+/// containers' state.
+fn open_networks(
+    config: &Config,
+    state_dir: &std::path::Path,
+) -> Result<berthd::engine::Networks, RunError> {
+    let mut networks =
+        berthd::engine::NetworksConfig::new(config.network_root.clone(), state_dir.join("network"));
+    networks.default_subnet = config.default_subnet;
+    networks.cni_conf_dir = config.cni_conf_dir.clone();
+    networks.cni_plugin_dirs = config.cni_plugin_dirs.clone();
+    networks.cni_timeout = config.cni_timeout;
+    Ok(berthd::engine::Networks::open(networks)?)
+}
+
 fn open_images(
     config: &Config,
     state_dir: &std::path::Path,
@@ -208,8 +226,13 @@ fn start_and_serve(
         ..berthd::engine::Config::default()
     };
     let images = Arc::new(open_images(config, &state_dir)?);
-    let (engine, found) =
-        Engine::with_shims(engine_config, shim.clone(), Some(Arc::clone(&images)))?;
+    let networks = Arc::new(open_networks(config, &state_dir)?);
+    let services = berthd::engine::Services {
+        images: Some(Arc::clone(&images)),
+        networks: Some(Arc::clone(&networks)),
+        default_network: config.default_network.clone(),
+    };
+    let (engine, found) = Engine::with_shims(engine_config, shim.clone(), services)?;
     if found > 0 {
         eprintln!("berthd: found {found} running shim(s) again");
     }
@@ -222,6 +245,7 @@ fn start_and_serve(
         metrics: Some(metrics),
         shim: Some(shim),
         images: Some(images),
+        networks: Some(networks),
     });
     eprintln!("berthd: listening on {}", config.socket.display());
     if let Some(addr) = config.tcp {

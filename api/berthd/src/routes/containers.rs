@@ -51,6 +51,12 @@ pub struct CreateRequest {
     pub runtime: Option<PathBuf>,
     /// Start once created (default true).
     pub start: Option<bool>,
+    /// `none`, `host`, `container:<id>` or a network's name (`bridge`: the default
+    /// network); default: the daemon's default network for an image, what the spec says
+    /// otherwise.
+    pub network: Option<berth_network::NetworkMode>,
+    /// Ports to publish (on a network).
+    pub ports: Option<Vec<berth_network::PortMapping>>,
 }
 
 impl CreateRequest {
@@ -106,11 +112,21 @@ impl CreateRequest {
                 ))
             }
         };
+        let network = match (self.network, self.ports) {
+            (None, None) => None,
+            (mode, ports) => Some(berth_network::NetworkRequest {
+                mode: mode.unwrap_or(berth_network::NetworkMode::Network(
+                    berth_network::config::DEFAULT_NETWORK.into(),
+                )),
+                ports: ports.unwrap_or_default(),
+            }),
+        };
         Ok(ContainerSpec {
             id: self.id.unwrap_or_else(generate_id),
             source,
             runtime: self.runtime,
             start: self.start.unwrap_or(true),
+            network,
         })
     }
 }
@@ -336,7 +352,16 @@ pub(crate) fn record(app: &App, id: &str) -> Result<Record, ApiError> {
 
 /// `GET /v1/containers/{id}`.
 pub fn get(app: &App, id: &str) -> Reply {
-    json(StatusCode::OK, &record(app, id)?)
+    let record = record(app, id)?;
+    let attachment = app.networks.as_ref().and_then(|n| n.attachment(id));
+    let Some(attachment) = attachment else {
+        return json(StatusCode::OK, &record);
+    };
+    // Where the container is on its network (address, published ports), beside its record.
+    let mut value = serde_json::to_value(&record).map_err(|e| ApiError::internal(e.to_string()))?;
+    value["network_attachment"] =
+        serde_json::to_value(&attachment).map_err(|e| ApiError::internal(e.to_string()))?;
+    json(StatusCode::OK, &value)
 }
 
 /// `POST /v1/containers/{id}/kill`: signal the container; its exit follows as a state

@@ -82,12 +82,36 @@ impl From<SubmitError> for ApiError {
             SubmitError::Exists(_) => StatusCode::CONFLICT,
             SubmitError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             SubmitError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            SubmitError::Refused { code, .. } => network_status(code),
         };
         let mut err = ApiError::new(status, e.code(), e.to_string());
         if matches!(e, SubmitError::QueueFull { .. } | SubmitError::ShuttingDown) {
             err.retry_after = Some(1);
         }
         err
+    }
+}
+
+/// The status of a network error's code (berth-network's `NetworkError::code`).
+pub fn network_status(code: &str) -> StatusCode {
+    match code {
+        "network_not_found" => StatusCode::NOT_FOUND,
+        "conflict"
+        | "port_in_use"
+        | "network_in_use"
+        | "subnet_overlap"
+        | "no_subnet"
+        | "network_full"
+        | "container_not_running"
+        | "predefined_network" => StatusCode::CONFLICT,
+        "invalid_network" | "invalid_port" => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<berth_network::NetworkError> for ApiError {
+    fn from(e: berth_network::NetworkError) -> Self {
+        ApiError::new(network_status(e.code()), e.code(), e.to_string())
     }
 }
 

@@ -10,6 +10,7 @@ pub mod images;
 pub mod integer;
 pub mod logs;
 pub mod metrics;
+pub mod networks;
 pub mod openapi;
 pub mod system;
 
@@ -48,6 +49,8 @@ pub struct App {
     pub metrics: Option<metrics::Exporter>,
     /// The images service (`None`: the image routes answer 404).
     pub images: Option<Arc<berth_engine::Images>>,
+    /// The networks service (`None`: the network routes answer 404).
+    pub networks: Option<Arc<berth_engine::Networks>>,
 }
 
 /// One route: method, path pattern (`{id}`: one segment; `{name}`, last: one or more
@@ -117,6 +120,14 @@ pub enum Handler {
     ImageGet,
     /// `images::delete`.
     ImageDelete,
+    /// `networks::list`.
+    NetworkList,
+    /// `networks::create`.
+    NetworkCreate,
+    /// `networks::get`.
+    NetworkGet,
+    /// `networks::delete`.
+    NetworkDelete,
 }
 
 /// Shorthand for the table.
@@ -158,6 +169,10 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/v1/images/prune", Handler::ImagePrune),
     route("GET", "/v1/images/{name}", Handler::ImageGet),
     route("DELETE", "/v1/images/{name}", Handler::ImageDelete),
+    route("GET", "/v1/networks", Handler::NetworkList),
+    route("POST", "/v1/networks", Handler::NetworkCreate),
+    route("GET", "/v1/networks/{id}", Handler::NetworkGet),
+    route("DELETE", "/v1/networks/{id}", Handler::NetworkDelete),
 ];
 
 /// The pattern segment that takes the rest of the path.
@@ -372,6 +387,13 @@ where
         Handler::ImagePrune => whole(images::prune(app).await),
         Handler::ImageGet => whole(images::get(app, id).await),
         Handler::ImageDelete => whole(images::delete(app, id, query).await),
+        Handler::NetworkList => whole(networks::list(app).await),
+        Handler::NetworkCreate => {
+            let body = read_json(app, req).await?;
+            whole(networks::create(app, body).await)
+        }
+        Handler::NetworkGet => whole(networks::get(app, id).await),
+        Handler::NetworkDelete => whole(networks::delete(app, id).await),
     }
 }
 

@@ -61,6 +61,21 @@ pub fn write_etc_files(
     Ok(())
 }
 
+/// Add `address names…` to the hosts file in `dir` that [`write_etc_files`] wrote, in
+/// place (appended to the same inode: the container has it bind-mounted), once the
+/// container's address is known — after its network is attached, which is after the
+/// container was created.
+pub fn append_host(dir: &Path, address: IpAddr, names: &[&str]) -> Result<(), RunspecError> {
+    use std::io::Write;
+    let path = dir.join("hosts");
+    let line = format!("{address}\t{}\n", names.join(" "));
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .map_err(|source| RunspecError::EtcFile { path, source })
+}
+
 fn add_bind(spec: &mut Spec, source: &Path, destination: &str) {
     let mounts = spec.mounts_mut().get_or_insert_with(Vec::new);
     if mounts
@@ -230,5 +245,25 @@ mod tests {
             .unwrap();
         assert_eq!(hosts.source().as_deref(), Some(etc.join("hosts").as_path()));
         assert_eq!(hosts.typ().as_deref(), Some("bind"));
+    }
+
+    #[test]
+    fn an_address_is_appended_to_the_same_hosts_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = Spec::default();
+        let etc = dir.path().join("etc");
+        write_etc_files(&mut spec, &etc, "box1", &[], &[]).unwrap();
+        let inode = fs::metadata(etc.join("hosts")).unwrap().ino();
+        append_host(&etc, "10.1.0.2".parse().unwrap(), &["box1"]).unwrap();
+        let text = fs::read_to_string(etc.join("hosts")).unwrap();
+        assert!(text.ends_with("10.1.0.2\tbox1\n"), "{text}");
+        assert_eq!(fs::metadata(etc.join("hosts")).unwrap().ino(), inode);
+        assert!(append_host(
+            &dir.path().join("none"),
+            "10.1.0.2".parse().unwrap(),
+            &["x"]
+        )
+        .is_err());
     }
 }
