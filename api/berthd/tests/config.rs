@@ -18,9 +18,12 @@ fn flags_beat_env_which_beats_the_file() {
         &config,
         format!(
             "socket = {:?}\nstate_dir = \"/nonexistent/from-file\"\nworkers = 3\n\
-             max_queued = 77\nbody_limit = 100\nheader_timeout = 5\nimages_root = {:?}\n",
+             max_queued = 77\nbody_limit = 100\nheader_timeout = 5\nimages_root = {:?}\n\
+             network_root = {:?}\ndefault_network = \"none\"\ncni_conf_dir = {:?}\n",
             file_socket.to_str().unwrap(),
-            scratch.images().to_str().unwrap()
+            scratch.images().to_str().unwrap(),
+            scratch.0.join("network").to_str().unwrap(),
+            scratch.0.join("cni").to_str().unwrap(),
         ),
     )
     .unwrap();
@@ -51,6 +54,10 @@ fn flags_beat_env_which_beats_the_file() {
     assert!(
         scratch.images().join("blobs").is_dir(),
         "images root from the file"
+    );
+    assert!(
+        scratch.0.join("network/networks/berth0.json").is_file(),
+        "network root from the file, the default network defined there"
     );
     assert!(!std::path::Path::new("/nonexistent/from-file").exists());
     let body = format!("{{\"id\":\"x\",\"bundle\":\"{}\"}}", "b".repeat(150));

@@ -108,8 +108,14 @@ pub struct Daemon {
 impl Daemon {
     /// Start berthd with the scratch socket, state and the workspace's shim, plus
     /// `extra` flags and `env`; wait until the socket answers.
+    /// Outside a test's own network namespace containers get no network unless the
+    /// test asks (`--default-network none`): no test touches the machine's network.
     pub fn start(scratch: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::start_with(scratch, extra, env, |_| {})
+        let mut args = extra.to_vec();
+        if !extra.contains(&"--default-network") {
+            args.extend(["--default-network", "none"]);
+        }
+        Self::start_with(scratch, &args, env, |_| {})
     }
 
     /// As [`Daemon::start`], berthd running inside `netns` (its bridges, addresses and
@@ -132,6 +138,7 @@ impl Daemon {
         let socket = scratch.socket();
         let state = scratch.state();
         let images = scratch.images();
+        let network = scratch.0.join("network");
         let shim = crate::shim_binary();
         let mut args = vec![
             "--socket",
@@ -144,6 +151,14 @@ impl Daemon {
         // Never the host's /var/lib/berth; a test may name its own (a later flag wins).
         if !extra.contains(&"--images-root") {
             args.extend(["--images-root", images.to_str().unwrap()]);
+        }
+        // Nor the host's network definitions or CNI files.
+        if !extra.contains(&"--network-root") {
+            args.extend(["--network-root", network.to_str().unwrap()]);
+        }
+        let cni = scratch.0.join("cni");
+        if !extra.contains(&"--cni-conf-dir") {
+            args.extend(["--cni-conf-dir", cni.to_str().unwrap()]);
         }
         args.extend_from_slice(extra);
         let mut cmd = berthd(&args, env);
