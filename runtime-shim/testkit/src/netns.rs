@@ -8,8 +8,10 @@ use std::fs;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
@@ -115,6 +117,67 @@ impl TestNetns {
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
+    }
+}
+
+/// Connections to a loopback port inside a [`TestNetns`] carried to the same port on the
+/// machine's loopback (a registry the test started there): traffic stays on the two
+/// loopbacks. Stops on drop.
+pub struct LoopbackForward {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestNetns {
+    /// Forward `127.0.0.1:port` inside the namespace to `127.0.0.1:port` outside.
+    pub fn forward_loopback(&self, port: u16) -> LoopbackForward {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = self
+            .run(|| TcpListener::bind(addr))
+            .unwrap_or_else(|e| panic!("binding {addr} in {}: {e}", self.name));
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        // This thread is in the machine's namespace: its connects reach the outside port.
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((inside, _)) => {
+                        let _ = inside.set_nonblocking(false);
+                        if let Ok(outside) = TcpStream::connect(addr) {
+                            splice(inside, outside);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        LoopbackForward {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Copy both ways until either side closes.
+fn splice(a: TcpStream, b: TcpStream) {
+    let (a2, b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let pump = |mut from: TcpStream, mut to: TcpStream| {
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+            let _ = to.shutdown(std::net::Shutdown::Write);
+        });
+    };
+    pump(a, b2);
+    pump(b, a2);
+}
+
+impl Drop for LoopbackForward {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -27,3 +27,24 @@ fn a_test_namespace_is_private_and_goes_away_when_dropped() {
     drop(ns);
     assert!(!path.exists(), "{} left", path.display());
 }
+
+#[test]
+fn a_loopback_port_inside_reaches_the_same_port_outside() {
+    use std::io::{Read, Write};
+    let outside = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = outside.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = outside.accept().unwrap();
+        c.write_all(b"hello from outside").unwrap();
+    });
+    let ns = TestNetns::new("fwd");
+    let _fwd = ns.forward_loopback(port);
+    let got = ns.run(|| {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text
+    });
+    assert_eq!(got, "hello from outside");
+    server.join().unwrap();
+}

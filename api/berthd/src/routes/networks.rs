@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use berth_engine::Networks;
-use berth_network::service::CreateNetwork;
+use berth_network::service::{CreateNetwork, NetworkInfo};
 use hyper::StatusCode;
 
 use super::{blocking, json, ApiError, App, Reply};
@@ -46,5 +46,11 @@ pub async fn delete(app: &Arc<App>, name: &str) -> Reply {
     let networks = service(app)?;
     let name = name.to_owned();
     let removed = blocking(move || Ok(networks.remove(&name)?)).await?;
-    json(StatusCode::OK, &removed)
+    json(
+        StatusCode::OK,
+        &NetworkInfo {
+            config: removed,
+            containers: Default::default(),
+        },
+    )
 }
