@@ -209,6 +209,14 @@ impl Daemon {
         }
     }
 
+    /// SIGKILL, as a crash would: nothing of it runs its shutdown.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// A connection to the unix socket whose reads give up after `timeout`.
     pub fn connect(&self, timeout: Duration) -> UnixStream {
         let stream = UnixStream::connect(&self.socket).unwrap();
