@@ -166,6 +166,20 @@ fn a_published_port_reaches_a_web_server_and_delete_removes_everything() {
     );
     assert!(!port_free(&ns, port), "the published port is held");
     assert_eq!(veths(&ns).len(), 1, "{:?}", veths(&ns));
+    // Its interface's counters, labelled by container and interface.
+    let m = d.call("GET", "/metrics", None);
+    let line = m
+        .text
+        .lines()
+        .find(|l| {
+            l.starts_with("container_network_transmit_bytes_total{")
+                && l.contains(&format!("id=\"{id}\""))
+                && l.contains("interface=\"eth0\"")
+        })
+        .unwrap_or_else(|| panic!("no transmit counter for {id}:\n{}", m.text));
+    let sent: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(sent >= PAGE.len() as f64 * 3.0, "{line}");
+    berth_testkit::daemon::promtool_check(&m.text);
 
     delete(&d, &id);
     assert!(veths(&ns).is_empty(), "veth left: {:?}", veths(&ns));

@@ -98,7 +98,11 @@ impl Exporter {
 
     /// The whole exposition: the recorder's metrics, then berthd's process and the
     /// live containers' cgroups. Reads files: call off the async threads.
-    pub fn render(&self, engine: &berth_engine::Engine) -> String {
+    pub fn render(
+        &self,
+        engine: &berth_engine::Engine,
+        networks: Option<&berth_engine::Networks>,
+    ) -> String {
         let mut out = self.handle.render();
         crate::scrape::finish(&mut out);
         if let Some(process) = crate::scrape::process::read() {
@@ -106,6 +110,10 @@ impl Exporter {
         }
         let usage = crate::scrape::containers::collect(engine);
         crate::scrape::containers::render(&usage, &mut out);
+        if let Some(networks) = networks {
+            let interfaces = crate::scrape::network::collect(engine, networks);
+            crate::scrape::network::render(&interfaces, &mut out);
+        }
         out
     }
 }
@@ -121,7 +129,7 @@ pub async fn render(app: &Arc<App>) -> Reply {
             if let Some(images) = &app.images {
                 berth_images::metrics::observe(images);
             }
-            Ok(exporter.render(&app.engine))
+            Ok(exporter.render(&app.engine, app.networks.as_deref()))
         }
         None => Err(ApiError::not_found("no_metrics", "metrics are not enabled")),
     })

@@ -8,6 +8,7 @@
 //! simply not written again — nothing to expire.
 
 pub mod containers;
+pub mod network;
 pub mod process;
 
 use metrics::{Key, Label};
