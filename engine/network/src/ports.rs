@@ -33,28 +33,3 @@ pub struct PortMapping {
 fn tcp() -> Protocol {
     Protocol::Tcp
 }
-// STUB part
-#[derive(Debug, thiserror::Error)]
-pub enum PortError {
-    #[error("in use {host_port}")]
-    InUse {
-        host_ip: Option<IpAddr>,
-        host_port: u16,
-        protocol: Protocol,
-    },
-    #[error("bad")]
-    Invalid(String),
-}
-pub struct Reservation;
-pub fn validate(_ports: &[PortMapping]) -> Result<(), PortError> {
-    Ok(())
-}
-pub fn reserve(ports: &[PortMapping]) -> Result<(Vec<PortMapping>, Reservation), PortError> {
-    Ok((ports.to_vec(), Reservation))
-}
-impl std::str::FromStr for PortMapping {
-    type Err = PortError;
-    fn from_str(s: &str) -> Result<Self, PortError> {
-        Err(PortError::Invalid(s.into()))
-    }
-}
