@@ -46,13 +46,21 @@ pub enum BridgeError {
         /// Why.
         source: io::Error,
     },
-    /// Making or removing the container's veth pair failed.
+    /// Making the container's veth pair failed.
     #[error("veth {host_ifname} on bridge {bridge}: {source}")]
     Veth {
         /// The host end.
         host_ifname: String,
         /// The bridge.
         bridge: String,
+        /// Why.
+        source: NetlinkError,
+    },
+    /// Removing the container's veth pair failed.
+    #[error("removing veth {host_ifname}: {source}")]
+    Detach {
+        /// The host end.
+        host_ifname: String,
         /// Why.
         source: NetlinkError,
     },
@@ -181,19 +189,17 @@ impl BridgeDriver {
 
     /// Remove veth `host_ifname` (and with it the container's eth0). Idempotent.
     pub fn detach(&self, host_ifname: &str) -> Result<(), BridgeError> {
-        let veth_err = |source| BridgeError::Veth {
+        let detach_err = |source| BridgeError::Detach {
             host_ifname: host_ifname.into(),
-            bridge: String::from("-"),
             source,
         };
-        let mut nl = Netlink::open().map_err(veth_err)?;
-        nl.delete_link(host_ifname).map_err(veth_err)?;
+        let mut nl = Netlink::open().map_err(detach_err)?;
+        nl.delete_link(host_ifname).map_err(detach_err)?;
         Ok(())
     }
 }
 
-/// Inside the container's namespace: eth0's address, lo up, the default route. (eth0
-/// was made up.)
+/// Inside the container's namespace: eth0's address, eth0 and lo up, the default route.
 fn configure_inside(address: Ipv4Net, gateway: Ipv4Addr) -> Result<(), NetlinkError> {
     let mut nl = Netlink::open()?;
     let index = nl
@@ -202,6 +208,7 @@ fn configure_inside(address: Ipv4Net, gateway: Ipv4Addr) -> Result<(), NetlinkEr
             link: CONTAINER_IFNAME.into(),
         })?;
     nl.add_address(index, address)?;
+    nl.set_up(index)?;
     nl.set_up(LOOPBACK_INDEX)?;
     nl.add_default_route(gateway)
 }

@@ -226,8 +226,9 @@ impl Netlink {
     }
 
     /// Make the veth pair `host_name` (here, up, port of bridge `master`) and
-    /// `peer_name`, made directly inside `peer_netns` (up) — never moved there, which
-    /// costs far more. The host end's index.
+    /// `peer_name`, made directly inside `peer_netns` — never moved there, which costs
+    /// far more — and left down there (the kernel cannot set it up while making it).
+    /// The host end's index.
     pub fn create_veth(
         &mut self,
         host_name: &str,
@@ -251,7 +252,9 @@ impl Netlink {
     ) -> Result<u32, NetlinkError> {
         check_name(host_name)?;
         check_name(peer_name)?;
-        let mut peer = up_link(peer_name, mtu);
+        // The peer stays down: setting it up while it is made fails (ENOTCONN, its
+        // own peer is not linked yet); the caller sets it up inside its namespace.
+        let mut peer = new_link(peer_name, mtu);
         peer.attributes
             .push(LinkAttribute::NetNsFd(peer_netns.as_raw_fd()));
         if let Some(mac) = peer_mac {
@@ -404,9 +407,15 @@ impl Netlink {
 
 /// A link message for a new link `name`, up, with MTU `mtu`.
 fn up_link(name: &str, mtu: Option<u32>) -> LinkMessage {
-    let mut msg = LinkMessage::default();
+    let mut msg = new_link(name, mtu);
     msg.header.flags = LinkFlags::Up;
     msg.header.change_mask = LinkFlags::Up;
+    msg
+}
+
+/// A link message for a new link `name` with MTU `mtu`.
+fn new_link(name: &str, mtu: Option<u32>) -> LinkMessage {
+    let mut msg = LinkMessage::default();
     msg.attributes.push(LinkAttribute::IfName(name.into()));
     if let Some(mtu) = mtu {
         msg.attributes.push(LinkAttribute::Mtu(mtu));
