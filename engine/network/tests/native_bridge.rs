@@ -83,10 +83,14 @@ fn two_containers_on_one_bridge_reach_each_other_and_the_gateway() {
     let eth0 = a.ip(&["addr", "show", "eth0"]);
     assert!(eth0.contains("inet 10.88.0.2/24"), "{eth0}");
     assert!(eth0.contains(&info_a.mac), "{eth0}");
+    assert!(eth0.contains(",UP,LOWER_UP"), "{eth0}");
     let route = a.ip(&["route", "show", "default"]);
     assert!(route.contains("default via 10.88.0.1 dev eth0"), "{route}");
     let bridge = host.ip(&["-4", "addr", "show", "brt0"]);
     assert!(bridge.contains("inet 10.88.0.1/24"), "{bridge}");
+    // The bridge keeps an address of its own (derived from the gateway's) as ports come.
+    let bridge = host.ip(&["link", "show", "brt0"]);
+    assert!(bridge.contains("link/ether 02:42:0a:58:00:01"), "{bridge}");
     assert!(ping(&a, "10.88.0.3"), "a reaches b");
     assert!(ping(&b, "10.88.0.2"), "b reaches a");
     assert!(ping(&a, "10.88.0.1"), "a reaches the gateway");
