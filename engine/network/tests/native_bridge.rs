@@ -148,6 +148,43 @@ fn detach_removes_the_veth_and_remove_network_the_bridge() {
 }
 
 #[test]
+fn detach_many_removes_them_in_one_batch_and_nothing_else() {
+    let host = TestNetns::new("br-many");
+    let ctrs: Vec<_> = (0..3).map(|_| TestNetns::new("br-many-c")).collect();
+    let fds: Vec<_> = ctrs.iter().map(|c| File::open(c.path()).unwrap()).collect();
+    let opts = options("brt5", false);
+    let driver = BridgeDriver::new();
+    host.ip(&[
+        "link",
+        "add",
+        "vethother",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "vethother1",
+    ]);
+    host.run(|| {
+        driver.ensure_network(&opts).unwrap();
+        for (n, fd) in fds.iter().enumerate() {
+            let ip = Ipv4Addr::new(10, 88, 0, n as u8 + 2);
+            driver
+                .attach(&opts, fd.as_fd(), &format!("vethm{n}"), ip)
+                .unwrap();
+        }
+        driver
+            .detach_many(&["vethm0", "vethm1", "vethm2", "vethgone"])
+            .unwrap();
+        driver.detach_many(&["vethm0", "vethm1"]).unwrap();
+        driver.detach_many(&[]).unwrap();
+    });
+    assert_eq!(links(&host), ["lo", "vethother1", "vethother", "brt5"]);
+    for ctr in &ctrs {
+        assert_eq!(links(ctr), ["lo"]);
+    }
+}
+
+#[test]
 fn a_failed_attach_leaves_nothing_behind() {
     let host = TestNetns::new("br-fail");
     let ctr = TestNetns::new("br-fail-c");
@@ -266,10 +303,25 @@ fn attach_detach_timing() {
             driver.attach(&opts, fd.as_fd(), &name, ip).unwrap();
         }
         let attached = Instant::now();
-        for n in 0..fds.len() {
-            driver.detach(&host_ifname(&n.to_string())).unwrap();
+        let names: Vec<_> = (0..fds.len())
+            .map(|n| host_ifname(&n.to_string()))
+            .collect();
+        let (first, rest) = names.split_at(names.len() / 2);
+        for name in first {
+            driver.detach(name).unwrap();
         }
-        ((attached - start) / ROUNDS, attached.elapsed() / ROUNDS)
+        let detached = Instant::now();
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        driver.detach_many(&rest).unwrap();
+        let half = ROUNDS / 2;
+        (
+            (attached - start) / ROUNDS,
+            ((detached - attached) / half, detached.elapsed() / half),
+        )
     });
-    println!("burst of {ROUNDS}: attach {attach:?}, detach {detach:?} (mean)");
+    let (one_by_one, batched) = detach;
+    println!(
+        "burst of {ROUNDS}: attach {attach:?}; detach one by one {one_by_one:?}, \
+         by detach_many {batched:?} (mean per container)"
+    );
 }
