@@ -145,7 +145,8 @@ impl Ipam {
     }
 
     /// An address for `owner`: `want`, or the next free one. An owner holding an
-    /// address already gets it again (when `want` is none or that address).
+    /// address already gets it again (when `want` is none or that address). Distinct
+    /// owners may allocate concurrently; one owner allocates from one thread at a time.
     pub fn allocate(&self, owner: &str, want: Option<Ipv4Addr>) -> Result<Ipv4Addr, IpamError> {
         check_owner(owner)?;
         if let Some(held) = self.lookup(owner) {
