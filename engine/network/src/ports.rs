@@ -326,3 +326,81 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<(OwnedFd, u16)> {
     };
     Ok((fd, port))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> PortMapping {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn mapping(ip: Option<&str>, host: u16, container: u16, protocol: Protocol) -> PortMapping {
+        PortMapping {
+            host_ip: ip.map(|ip| ip.parse().unwrap()),
+            host_port: host,
+            container_port: container,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn every_form_parses() {
+        use Protocol::{Tcp, Udp};
+        assert_eq!(parse("80"), mapping(None, 0, 80, Tcp));
+        assert_eq!(parse("8080:80"), mapping(None, 8080, 80, Tcp));
+        assert_eq!(parse("8080:80/udp"), mapping(None, 8080, 80, Udp));
+        assert_eq!(parse("53/udp"), mapping(None, 0, 53, Udp));
+        assert_eq!(parse(":80"), mapping(None, 0, 80, Tcp));
+        assert_eq!(parse("8080:80/tcp"), mapping(None, 8080, 80, Tcp));
+        let local = Some("127.0.0.1");
+        assert_eq!(parse("127.0.0.1:8080:80"), mapping(local, 8080, 80, Tcp));
+        assert_eq!(parse("127.0.0.1::80"), mapping(local, 0, 80, Tcp));
+        assert_eq!(parse("[::1]:8080:80"), mapping(Some("::1"), 8080, 80, Tcp));
+        assert_eq!(parse("0.0.0.0:1:65535/udp"), mapping(Some("0.0.0.0"), 1, 65535, Udp));
+    }
+
+    #[test]
+    fn display_parses_back() {
+        for text in ["8080:80/tcp", "127.0.0.1:0:80/udp", "[::1]:8080:80/tcp"] {
+            assert_eq!(parse(text).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn bad_text_is_refused_and_named() {
+        for text in [
+            "0", "70000", "80/sctp", "a:b", "1.2.3.4:x:80", "", "8080:", "8080:0",
+            "1:2:3:4", "[::1]8080:80", "[x]:1:80", "1.2.3:80:80", "8000-8010:80", "-1",
+            "8080:80/", "65536:80",
+        ] {
+            let err = text.parse::<PortMapping>().expect_err(text).to_string();
+            assert!(err.contains(&format!("{text:?}")), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn validate_refuses_what_cannot_be_published() {
+        use Protocol::{Tcp, Udp};
+        let ok = [
+            mapping(None, 8080, 80, Tcp),
+            mapping(None, 8080, 80, Udp),
+            mapping(Some("127.0.0.1"), 8081, 80, Tcp),
+            mapping(Some("127.0.0.2"), 8081, 80, Tcp),
+            mapping(None, 0, 80, Tcp),
+            mapping(None, 0, 81, Tcp),
+            mapping(Some("::"), 9000, 80, Tcp),
+        ];
+        validate(&ok).unwrap();
+        let refused = [
+            vec![mapping(None, 8080, 0, Tcp)],
+            vec![mapping(None, 8080, 80, Tcp), mapping(None, 8080, 81, Tcp)],
+            vec![mapping(Some("127.0.0.1"), 80, 80, Udp), mapping(None, 80, 81, Udp)],
+            vec![mapping(Some("::1"), 8080, 80, Tcp)],
+        ];
+        for ports in refused {
+            let err = validate(&ports).expect_err(&format!("{ports:?}")).to_string();
+            assert!(err.contains(&ports.last().unwrap().to_string()), "{err}");
+        }
+    }
+}
