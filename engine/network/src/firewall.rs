@@ -681,8 +681,11 @@ fn container_rules(
         tx.nat.push(format!(
             "-A {chain} {dst}-p {proto} -m {proto} --dport {hp} {c} -j DNAT --to-destination {ip}:{cp}"
         ));
+        // Only what came through the DNAT: the container's address itself stays
+        // unreachable from elsewhere behind NAT.
         tx.filter.push(format!(
-            "-A {chain} -d {ip}/32 -o {br} -p {proto} -m {proto} --dport {cp} {c} -j ACCEPT"
+            "-A {chain} -d {ip}/32 -o {br} -p {proto} -m {proto} --dport {cp} \
+             -m conntrack --ctstate DNAT --ctorigdstport {hp} {c} -j ACCEPT"
         ));
     }
     tx.nat.push(format!("-A {NAT_PREROUTING} {c} -j {chain}"));
