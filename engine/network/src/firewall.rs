@@ -40,6 +40,9 @@ const BASE_TAG: &str = "berth:base";
 /// The longest container id a comment can carry (iptables comments: 255 bytes).
 const MAX_ID: usize = 240;
 
+/// The longest interface name (IFNAMSIZ less its NUL).
+const MAX_IFNAME: usize = 15;
+
 /// One change at a time per process: each reads the rules, then writes its change.
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -166,7 +169,7 @@ impl Firewall {
 
     /// A network's rules (masquerade, forwarding, isolation), replacing any it has.
     pub fn add_network(&self, opts: &BridgeOptions) -> Result<(), FirewallError> {
-        check_name("bridge", &opts.bridge)?;
+        check_bridge(&opts.bridge)?;
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let rules = self.read()?;
         let mut tx = Tx::default();
@@ -179,7 +182,7 @@ impl Firewall {
 
     /// Remove a network's rules (idempotent).
     pub fn remove_network(&self, opts: &BridgeOptions) -> Result<(), FirewallError> {
-        check_name("bridge", &opts.bridge)?;
+        check_bridge(&opts.bridge)?;
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let rules = self.read()?;
         let mut tx = Tx::default();
@@ -243,26 +246,22 @@ impl Firewall {
 
     /// The current rules of the nat and filter tables.
     fn read(&self) -> Result<Vec<Rule>, FirewallError> {
-        let mut rules = Vec::new();
-        for table in [Table::Nat, Table::Filter] {
-            let out = Command::new(&self.save)
-                .args(["-t", table.name()])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|source| FirewallError::Spawn {
-                    program: self.save.clone(),
-                    source,
-                })?;
-            if !out.status.success() {
-                return Err(FirewallError::Save {
-                    program: self.save.clone(),
-                    status: out.status.to_string(),
-                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
-            }
-            parse_save(table, &String::from_utf8_lossy(&out.stdout), &mut rules);
+        // One run for every table (cheaper than one per table); the others are skipped.
+        let out = Command::new(&self.save)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| FirewallError::Spawn {
+                program: self.save.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(FirewallError::Save {
+                program: self.save.clone(),
+                status: out.status.to_string(),
+                stderr: one_line(&String::from_utf8_lossy(&out.stderr)),
+            });
         }
-        Ok(rules)
+        Ok(parse_save(&String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Run one transaction (nothing to do: no process at all).
@@ -290,7 +289,7 @@ impl Firewall {
         if out.status.success() {
             return written.unwrap_or(Ok(())).map_err(spawn_err);
         }
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let stderr = one_line(&String::from_utf8_lossy(&out.stderr));
         Err(FirewallError::Restore {
             program: self.restore.clone(),
             status: out.status.to_string(),
@@ -322,6 +321,11 @@ fn find(dirs: &[PathBuf], name: &str) -> Result<PathBuf, FirewallError> {
                 .collect::<Vec<_>>()
                 .join(":"),
         })
+}
+
+/// A tool's stderr on one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The transaction line iptables-restore's "line N failed" names, else the whole input.
@@ -357,6 +361,19 @@ fn check_name(what: &'static str, name: &str) -> Result<(), FirewallError> {
     Ok(())
 }
 
+/// A bridge name: an interface name (at most 15 bytes) that needs no quoting.
+fn check_bridge(bridge: &str) -> Result<(), FirewallError> {
+    check_name("bridge", bridge)?;
+    if bridge.len() > MAX_IFNAME {
+        return Err(FirewallError::BadName {
+            what: "bridge",
+            name: bridge.to_string(),
+            reason: format!("interface names have at most {MAX_IFNAME} bytes"),
+        });
+    }
+    Ok(())
+}
+
 /// What `publish` refuses before it reads anything.
 fn check_publish(
     container: &str,
@@ -364,7 +381,7 @@ fn check_publish(
     ports: &[PortMapping],
 ) -> Result<(), FirewallError> {
     check_name("container", container)?;
-    check_name("bridge", &opts.bridge)?;
+    check_bridge(&opts.bridge)?;
     if opts.internal {
         return Err(FirewallError::Internal {
             bridge: opts.bridge.clone(),
@@ -429,9 +446,18 @@ struct Rule {
     target: Option<String>,
 }
 
-/// Read one table of `iptables-save` output.
-fn parse_save(table: Table, text: &str, out: &mut Vec<Rule>) {
+/// Read the nat and filter tables of `iptables-save` output.
+fn parse_save(text: &str) -> Vec<Rule> {
+    let mut out = Vec::new();
+    let mut table = None;
     for line in text.lines() {
+        if let Some(name) = line.strip_prefix('*') {
+            table = [Table::Nat, Table::Filter]
+                .into_iter()
+                .find(|t| t.name() == name);
+            continue;
+        }
+        let Some(table) = table else { continue };
         if let Some(decl) = line.strip_prefix(':') {
             let chain = decl.split_whitespace().next().unwrap_or_default();
             out.push(Rule {
@@ -452,6 +478,7 @@ fn parse_save(table: Table, text: &str, out: &mut Vec<Rule>) {
             });
         }
     }
+    out
 }
 
 /// The value of `option` in a rule spec, without quotes.
@@ -712,9 +739,11 @@ mod tests {
         let save = "*nat\n:BERTH-OUTPUT - [0:0]\n\
             -A BERTH-OUTPUT -m comment --comment \"berth:ctr:a-1\" -j BERTH-C-0011\n\
             -A POSTROUTING -s 10.0.0.0/24 -m comment --comment berth:net:br0 -j MASQUERADE\nCOMMIT\n";
-        let mut rules = Vec::new();
-        parse_save(Table::Nat, save, &mut rules);
-        assert_eq!(rules.len(), 3);
+        let mangle =
+            "*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j MARK --set-mark 1\nCOMMIT\n";
+        let rules = parse_save(&format!("{mangle}{save}"));
+        assert_eq!(rules.len(), 3, "{rules:?}");
+        assert!(rules.iter().all(|r| r.table == Table::Nat));
         assert!(has_chain(&rules, Table::Nat, "BERTH-OUTPUT"));
         assert_eq!(rules[1].comment.as_deref(), Some("berth:ctr:a-1"));
         assert_eq!(rules[1].target.as_deref(), Some("BERTH-C-0011"));
@@ -728,6 +757,22 @@ mod tests {
         for bad in ["", "a b", "a\"b", "a\nb", &"x".repeat(241)] {
             assert!(check_name("container", bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_missing_binary_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = find(&[dir.path().to_path_buf()], "iptables-restore").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("iptables-restore not found"), "{text}");
+        assert!(text.contains(&dir.path().display().to_string()), "{text}");
+    }
+
+    #[test]
+    fn long_bridge_names_are_refused() {
+        assert!(check_bridge("br-0123456789ab").is_ok());
+        let err = check_bridge("br-0123456789abc").unwrap_err().to_string();
+        assert!(err.contains("br-0123456789abc"), "{err}");
     }
 
     #[test]

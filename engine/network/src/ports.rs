@@ -357,7 +357,10 @@ mod tests {
         assert_eq!(parse("127.0.0.1:8080:80"), mapping(local, 8080, 80, Tcp));
         assert_eq!(parse("127.0.0.1::80"), mapping(local, 0, 80, Tcp));
         assert_eq!(parse("[::1]:8080:80"), mapping(Some("::1"), 8080, 80, Tcp));
-        assert_eq!(parse("0.0.0.0:1:65535/udp"), mapping(Some("0.0.0.0"), 1, 65535, Udp));
+        assert_eq!(
+            parse("0.0.0.0:1:65535/udp"),
+            mapping(Some("0.0.0.0"), 1, 65535, Udp)
+        );
     }
 
     #[test]
@@ -370,9 +373,22 @@ mod tests {
     #[test]
     fn bad_text_is_refused_and_named() {
         for text in [
-            "0", "70000", "80/sctp", "a:b", "1.2.3.4:x:80", "", "8080:", "8080:0",
-            "1:2:3:4", "[::1]8080:80", "[x]:1:80", "1.2.3:80:80", "8000-8010:80", "-1",
-            "8080:80/", "65536:80",
+            "0",
+            "70000",
+            "80/sctp",
+            "a:b",
+            "1.2.3.4:x:80",
+            "",
+            "8080:",
+            "8080:0",
+            "1:2:3:4",
+            "[::1]8080:80",
+            "[x]:1:80",
+            "1.2.3:80:80",
+            "8000-8010:80",
+            "-1",
+            "8080:80/",
+            "65536:80",
         ] {
             let err = text.parse::<PortMapping>().expect_err(text).to_string();
             assert!(err.contains(&format!("{text:?}")), "{text}: {err}");
@@ -395,11 +411,16 @@ mod tests {
         let refused = [
             vec![mapping(None, 8080, 0, Tcp)],
             vec![mapping(None, 8080, 80, Tcp), mapping(None, 8080, 81, Tcp)],
-            vec![mapping(Some("127.0.0.1"), 80, 80, Udp), mapping(None, 80, 81, Udp)],
+            vec![
+                mapping(Some("127.0.0.1"), 80, 80, Udp),
+                mapping(None, 80, 81, Udp),
+            ],
             vec![mapping(Some("::1"), 8080, 80, Tcp)],
         ];
         for ports in refused {
-            let err = validate(&ports).expect_err(&format!("{ports:?}")).to_string();
+            let err = validate(&ports)
+                .expect_err(&format!("{ports:?}"))
+                .to_string();
             assert!(err.contains(&ports.last().unwrap().to_string()), "{err}");
         }
     }

@@ -70,10 +70,24 @@ impl Lab {
         let outside = TestNetns::new("fwout");
         sysctl(&host, "net.ipv4.ip_forward=1");
         host.ip(&[
-            "link", "add", "veth-out", "type", "veth", "peer", "name", "eth0", "netns",
+            "link",
+            "add",
+            "veth-out",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
             outside.name(),
         ]);
-        host.ip(&["addr", "add", &format!("{OUTSIDE_HOST}/24"), "dev", "veth-out"]);
+        host.ip(&[
+            "addr",
+            "add",
+            &format!("{OUTSIDE_HOST}/24"),
+            "dev",
+            "veth-out",
+        ]);
         host.ip(&["link", "set", "veth-out", "up"]);
         outside.ip(&["addr", "add", &format!("{OUTSIDE}/24"), "dev", "eth0"]);
         outside.ip(&["link", "set", "eth0", "up"]);
@@ -94,9 +108,13 @@ impl Lab {
         let subnet: ipnet::Ipv4Net = format!("{subnet}/24").parse().unwrap();
         let gateway = subnet.hosts().next().unwrap();
         self.host.ip(&["link", "add", name, "type", "bridge"]);
-        self.host.ip(&["addr", "add", &format!("{gateway}/24"), "dev", name]);
+        self.host
+            .ip(&["addr", "add", &format!("{gateway}/24"), "dev", name]);
         self.host.ip(&["link", "set", name, "up"]);
-        sysctl(&self.host, &format!("net.ipv4.conf.{name}.route_localnet=1"));
+        sysctl(
+            &self.host,
+            &format!("net.ipv4.conf.{name}.route_localnet=1"),
+        );
         BridgeOptions {
             bridge: name.to_string(),
             subnet,
@@ -114,9 +132,19 @@ impl Lab {
         let o = opts.subnet.network().octets();
         let ip = Ipv4Addr::new(o[0], o[1], o[2], n);
         self.host.ip(&[
-            "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns.name(),
+            "link",
+            "add",
+            &veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns.name(),
         ]);
-        self.host.ip(&["link", "set", &veth, "master", &opts.bridge, "up"]);
+        self.host
+            .ip(&["link", "set", &veth, "master", &opts.bridge, "up"]);
         ns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
         ns.ip(&["link", "set", "eth0", "up"]);
         ns.ip(&["route", "add", "default", "via", &opts.gateway.to_string()]);
@@ -147,7 +175,11 @@ impl Lab {
 }
 
 fn sysctl(ns: &TestNetns, setting: &str) {
-    let out = ns.command("sysctl").args(["-qw", setting]).output().unwrap();
+    let out = ns
+        .command("sysctl")
+        .args(["-qw", setting])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "sysctl {setting}: {out:?}");
 }
 
@@ -176,7 +208,11 @@ fn httpd(ns: &TestNetns, ip: Ipv4Addr, text: &str) -> (Proc, tempfile::TempDir) 
     let proc = Proc(child);
     let deadline = Instant::now() + Duration::from_secs(5);
     while ns.run(|| get(ip, 80)).is_none() {
-        assert!(Instant::now() < deadline, "httpd in {} never answered", ns.name());
+        assert!(
+            Instant::now() < deadline,
+            "httpd in {} never answered",
+            ns.name()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     (proc, dir)
@@ -187,9 +223,7 @@ fn get(ip: Ipv4Addr, port: u16) -> Option<String> {
     let addr = SocketAddr::new(IpAddr::V4(ip), port);
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).ok()?;
     stream.set_read_timeout(Some(TIMEOUT)).ok()?;
-    stream
-        .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
-        .ok()?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     Some(response.split("\r\n\r\n").nth(1)?.to_string())
@@ -223,7 +257,11 @@ fn published_tcp_port_answers_from_the_host_and_outside_until_unpublished() {
     let (ports, _reservation) = lab.publish("c1", &net, ip, &[tcp(80)]);
     let port = host_port(&ports);
     let hello = Some("hello from c1".to_string());
-    assert_eq!(reach(port), vec![hello; 4], "127.0.0.1, gateway, host, outside");
+    assert_eq!(
+        reach(port),
+        vec![hello; 4],
+        "127.0.0.1, gateway, host, outside"
+    );
     assert_eq!(lab.host.run(|| lab.fw.published()).unwrap(), ["c1"]);
     // Behind NAT, the outside reaches the published port only, not the container's
     // address (although it has a route to the subnet).
@@ -237,7 +275,9 @@ fn published_tcp_port_answers_from_the_host_and_outside_until_unpublished() {
     // Twice is fine.
     lab.host.run(|| lab.fw.unpublish("c1")).unwrap();
     let started = Instant::now();
-    lab.host.run(|| lab.fw.publish("c1", &net, ip, &ports)).unwrap();
+    lab.host
+        .run(|| lab.fw.publish("c1", &net, ip, &ports))
+        .unwrap();
     eprintln!("publish: {:?}", started.elapsed());
 }
 
@@ -255,7 +295,10 @@ fn published_udp_port_receives_datagrams() {
     };
     let (ports, _reservation) = lab.publish("u1", &net, ip, &[udp]);
     let port = host_port(&ports);
-    for (to, from) in [(Ipv4Addr::LOCALHOST, net.gateway), (net.gateway, net.gateway)] {
+    for (to, from) in [
+        (Ipv4Addr::LOCALHOST, net.gateway),
+        (net.gateway, net.gateway),
+    ] {
         let client = lab.host.run(|| UdpSocket::bind("0.0.0.0:0")).unwrap();
         client.send_to(b"ping", (to, port)).unwrap();
         let mut buf = [0u8; 16];
@@ -268,7 +311,10 @@ fn published_udp_port_receives_datagrams() {
     let client = lab.host.run(|| UdpSocket::bind("0.0.0.0:0")).unwrap();
     client.send_to(b"gone", (net.gateway, port)).unwrap();
     let mut buf = [0u8; 16];
-    assert!(server.recv_from(&mut buf).is_err(), "a datagram after unpublish");
+    assert!(
+        server.recv_from(&mut buf).is_err(),
+        "a datagram after unpublish"
+    );
 }
 
 #[test]
@@ -283,9 +329,12 @@ fn two_containers_publish_different_ports() {
     let (p1, _r1) = lab.publish("c1", &net, ip1, &[tcp(80)]);
     let (p2, _r2) = lab.publish("c2", &net, ip2, &[tcp(80)]);
     let (port1, port2) = (host_port(&p1), host_port(&p2));
-    let got = lab
-        .host
-        .run(|| [get(Ipv4Addr::LOCALHOST, port1), get(Ipv4Addr::LOCALHOST, port2)]);
+    let got = lab.host.run(|| {
+        [
+            get(Ipv4Addr::LOCALHOST, port1),
+            get(Ipv4Addr::LOCALHOST, port2),
+        ]
+    });
     assert_eq!(got, [Some("one".into()), Some("two".into())]);
     assert_eq!(lab.host.run(|| lab.fw.published()).unwrap(), ["c1", "c2"]);
     // A container reaches the other's published port on the host (hairpin), also
@@ -296,9 +345,12 @@ fn two_containers_publish_different_ports() {
     assert_eq!(c1.run(|| get(net.gateway, port2)), Some("two".into()));
 
     lab.host.run(|| lab.fw.unpublish("c1")).unwrap();
-    let got = lab
-        .host
-        .run(|| [get(Ipv4Addr::LOCALHOST, port1), get(Ipv4Addr::LOCALHOST, port2)]);
+    let got = lab.host.run(|| {
+        [
+            get(Ipv4Addr::LOCALHOST, port1),
+            get(Ipv4Addr::LOCALHOST, port2),
+        ]
+    });
     assert_eq!(got, [None, Some("two".into())]);
     assert_eq!(lab.host.run(|| lab.fw.published()).unwrap(), ["c2"]);
 }
@@ -335,7 +387,8 @@ fn an_internal_network_reaches_its_gateway_and_nothing_outside() {
             host_port: 8080,
             ..tcp(80)
         }];
-        lab.fw.publish("i1", &net, Ipv4Addr::new(10, 89, 3, 2), &ports)
+        lab.fw
+            .publish("i1", &net, Ipv4Addr::new(10, 89, 3, 2), &ports)
     });
     assert!(refused.unwrap_err().to_string().contains("internal"));
 }
@@ -420,6 +473,82 @@ fn every_change_is_idempotent_and_leaves_nothing_behind() {
     assert_eq!(count(&after, "BERTH-C-"), 0, "{after}");
     assert_eq!(after.lines().filter(|l| l.starts_with("-A")).count(), 6);
     // A container publishing nothing costs nothing, and nothing is listed.
-    lab.host.run(|| lab.fw.publish("c2", &net, ip, &[])).unwrap();
+    lab.host
+        .run(|| lab.fw.publish("c2", &net, ip, &[]))
+        .unwrap();
     assert!(lab.host.run(|| lab.fw.published()).unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_transaction_changes_nothing_and_names_its_line() {
+    let lab = Lab::new(false);
+    let net = lab.bridge("br-fw", "10.89.6.0", true, false);
+    let (_ctr, ip) = lab.container(&net, 2);
+    let ports = [PortMapping {
+        host_port: 8080,
+        ..tcp(80)
+    }];
+    lab.host
+        .run(|| lab.fw.publish("c1", &net, ip, &ports))
+        .unwrap();
+    // Someone else's jump to the container's chain: deleting the chain must fail.
+    let chain = berth_network::firewall::container_chain("c1");
+    let mut restore = lab.host.command("iptables-restore");
+    restore.arg("--noflush").stdin(Stdio::piped());
+    let mut child = restore.spawn().unwrap();
+    let foreign = format!("*nat\n-A PREROUTING -p udp -j {chain}\nCOMMIT\n");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(foreign.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let before = lab.rules();
+
+    let err = lab
+        .host
+        .run(|| lab.fw.unpublish("c1"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("-X {chain}")), "{err}");
+    assert!(err.contains("iptables"), "{err}");
+    // The jumps deleted before the failing line are still there: all or nothing.
+    let strip = |r: &str| {
+        r.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&lab.rules()), strip(&before));
+    assert_eq!(lab.host.run(|| lab.fw.published()).unwrap(), ["c1"]);
+}
+
+#[test]
+fn bad_input_is_refused_before_any_rule() {
+    let lab = Lab::new(false);
+    let net = lab.bridge("br-fw", "10.89.7.0", true, false);
+    let ip = Ipv4Addr::new(10, 89, 7, 2);
+    let refused = |id: &str, ports: &[PortMapping]| {
+        lab.host
+            .run(|| lab.fw.publish(id, &net, ip, ports))
+            .unwrap_err()
+            .to_string()
+    };
+    let port = |host_port, host_ip: Option<&str>| PortMapping {
+        host_port,
+        host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+        ..tcp(80)
+    };
+    assert!(refused("c1", &[port(0, None)]).contains("port 0"));
+    assert!(refused("c1", &[port(8080, Some("::1"))]).contains("IPv6"));
+    assert!(refused("a b", &[port(8080, None)]).contains("\"a b\""));
+    let long = BridgeOptions {
+        bridge: "br-0123456789abc".into(),
+        ..net.clone()
+    };
+    let err = lab.host.run(|| lab.fw.add_network(&long)).unwrap_err();
+    assert!(err.to_string().contains("br-0123456789abc"), "{err}");
+    let rules = lab.rules();
+    assert!(!rules.contains("BERTH"), "{rules}");
 }
