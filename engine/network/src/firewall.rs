@@ -205,28 +205,35 @@ impl Firewall {
         }
         check_publish(container, opts, ports)?;
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let chain = container_chain(container);
+        // The usual case (first publish, base in place) takes one run and no read;
+        // anything else fails that transaction whole, and the rules are read and
+        // replaced (reading costs more than the change once many containers publish).
+        let fresh = fresh_container(container, &chain, opts, container_ip, ports);
+        if self.apply(&fresh).is_ok() {
+            return Ok(());
+        }
         let rules = self.read()?;
         let mut tx = Tx::default();
         base(&rules, &mut tx);
-        let chain = container_chain(container);
         remove_container(&rules, container, &chain, false, &mut tx);
         container_rules(container, &chain, opts, container_ip, ports, &mut tx);
         self.apply(&tx)
     }
 
-    /// Remove a container's published ports (idempotent: nothing there is fine).
+    /// Remove a container's published ports (idempotent: nothing there is fine, but
+    /// costs a failed transaction and a read: call it for containers that published).
     pub fn unpublish(&self, container: &str) -> Result<(), FirewallError> {
         check_name("container", container)?;
         let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let chain = container_chain(container);
+        // As publish: everything there, one run; else read what is there and remove it.
+        if self.apply(&known_container(container, &chain)).is_ok() {
+            return Ok(());
+        }
         let rules = self.read()?;
         let mut tx = Tx::default();
-        remove_container(
-            &rules,
-            container,
-            &container_chain(container),
-            true,
-            &mut tx,
-        );
+        remove_container(&rules, container, &chain, true, &mut tx);
         self.apply(&tx)
     }
 
@@ -715,10 +722,49 @@ fn container_rules(
              -m conntrack --ctstate DNAT --ctorigdstport {hp} {c} -j ACCEPT"
         ));
     }
-    tx.nat.push(format!("-A {NAT_PREROUTING} {c} -j {chain}"));
-    tx.nat.push(format!("-A {NAT_OUTPUT} {c} -j {chain}"));
-    tx.filter
-        .push(format!("-A {PUBLISHED} -o {br} {c} -j {chain}"));
+    for (table, jump) in container_jumps(container, chain) {
+        tx.push(table, format!("-A {jump}"));
+    }
+}
+
+/// The jumps to a container's chains (`CHAIN SPEC`), the same for every network so
+/// that unpublish can name them without reading the rules.
+fn container_jumps(container: &str, chain: &str) -> [(Table, String); 3] {
+    let c = format!("-m comment --comment {}", container_tag(container));
+    [
+        (Table::Nat, format!("{NAT_PREROUTING} {c} -j {chain}")),
+        (Table::Nat, format!("{NAT_OUTPUT} {c} -j {chain}")),
+        (Table::Filter, format!("{PUBLISHED} {c} -j {chain}")),
+    ]
+}
+
+/// Publish on a container with no chains yet: make them, with no read.
+fn fresh_container(
+    container: &str,
+    chain: &str,
+    opts: &BridgeOptions,
+    ip: Ipv4Addr,
+    ports: &[PortMapping],
+) -> Tx {
+    let mut tx = Tx::default();
+    for table in [Table::Nat, Table::Filter] {
+        tx.push(table, format!("-N {chain}"));
+    }
+    container_rules(container, chain, opts, ip, ports, &mut tx);
+    tx
+}
+
+/// Unpublish a container whose jumps and chains are all there, with no read.
+fn known_container(container: &str, chain: &str) -> Tx {
+    let mut tx = Tx::default();
+    for (table, jump) in container_jumps(container, chain) {
+        tx.push(table, format!("-D {jump}"));
+    }
+    for table in [Table::Nat, Table::Filter] {
+        tx.push(table, format!("-F {chain}"));
+        tx.push(table, format!("-X {chain}"));
+    }
+    tx
 }
 
 #[cfg(test)]

@@ -450,6 +450,17 @@ fn every_change_is_idempotent_and_leaves_nothing_behind() {
     assert_eq!(count(&base, "berth:base"), 6, "{base}");
     twice(&|| lab.fw.add_network(&net));
     twice(&|| lab.fw.ensure_base());
+    // A publish replaces what the container had.
+    let more = [
+        ports[0].clone(),
+        PortMapping {
+            host_port: 8081,
+            ..tcp(81)
+        },
+    ];
+    lab.host
+        .run(|| lab.fw.publish("c1", &net, ip, &more))
+        .unwrap();
     twice(&|| lab.fw.publish("c1", &net, ip, &ports));
     let all = lab.rules();
     no_duplicates(&all);
