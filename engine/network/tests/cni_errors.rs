@@ -86,7 +86,10 @@ fn plugins_get_the_environment_stdin_prev_result_and_runtime_config() {
     );
     assert_eq!(read(&out.join("rec-a.ADD.env")), want_env);
     let a_in = read_json(&out.join("rec-a.ADD.stdin"));
-    assert_eq!(a_in, json!({"type": "rec-a", "name": "recorded", "cniVersion": "1.0.0"}));
+    assert_eq!(
+        a_in,
+        json!({"type": "rec-a", "name": "recorded", "cniVersion": "1.0.0"})
+    );
     let b_in = read_json(&out.join("rec-b.ADD.stdin"));
     let a_result = json!({"cniVersion": "1.0.0",
         "interfaces": [{"name": "eth0", "sandbox": ctr}],
@@ -97,16 +100,23 @@ fn plugins_get_the_environment_stdin_prev_result_and_runtime_config() {
 
     // A second ADD of the same attachment is refused (DEL it first).
     let again = env.host.run(|| cni.add(&net, "ctr1", ctr, "eth0", &args));
-    assert!(matches!(again, Err(CniError::AlreadyAttached { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(CniError::AlreadyAttached { .. })),
+        "{again:?}"
+    );
 
     // CHECK: in order, the cached result as prevResult.
-    env.host.run(|| cni.check(&net, "ctr1", ctr, "eth0")).unwrap();
+    env.host
+        .run(|| cni.check(&net, "ctr1", ctr, "eth0"))
+        .unwrap();
     let b_check = read_json(&out.join("rec-b.CHECK.stdin"));
     assert_eq!(b_check["prevResult"], result.raw);
 
     // DEL without a namespace: reverse order, empty CNI_NETNS, the cached result and
     // arguments.
-    env.host.run(|| cni.del(&net, "ctr1", None, "eth0")).unwrap();
+    env.host
+        .run(|| cni.del(&net, "ctr1", None, "eth0"))
+        .unwrap();
     let order = read(&out.join("order"));
     let want_order = "rec-a ADD\nrec-b ADD\nrec-a CHECK\nrec-b CHECK\nrec-b DEL\nrec-a DEL\n";
     assert_eq!(order, want_order);
@@ -157,7 +167,10 @@ exit 1"#,
 
 /// Processes whose command line is exactly `args`.
 fn processes_running(args: &[&str]) -> Vec<u32> {
-    let want: Vec<u8> = args.iter().flat_map(|a| [a.as_bytes(), b"\0"].concat()).collect();
+    let want: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
     fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
@@ -185,7 +198,10 @@ fn a_hanging_plugin_times_out_is_killed_with_its_children_and_the_add_is_undone(
         .host
         .run(|| cni.add(&net, "ctr1", ctr, "eth0", &CniArgs::default()))
         .unwrap_err();
-    assert!(matches!(&err, CniError::Timeout { call, .. } if call.plugin == "hang-plugin"), "{err:?}");
+    assert!(
+        matches!(&err, CniError::Timeout { call, .. } if call.plugin == "hang-plugin"),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("killed"), "{err}");
     // The plugin was reaped; its child (the sleep) was killed with it.
     let pid = read(&out.join("hang.ADD.pid"));
@@ -215,9 +231,15 @@ fn a_missing_plugin_is_refused_before_anything_is_made() {
             .host
             .run(|| cni.add(net, "ctr1", ctr, "eth0", &CniArgs::default()))
             .unwrap_err();
-        assert!(matches!(&err, CniError::PluginNotFound { name: n, .. } if n == name), "{err:?}");
+        assert!(
+            matches!(&err, CniError::PluginNotFound { name: n, .. } if n == name),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("/usr/lib/cni"), "{err}");
-        assert!(matches!(cni.validate(net), Err(CniError::PluginNotFound { .. })));
+        assert!(matches!(
+            cni.validate(net),
+            Err(CniError::PluginNotFound { .. })
+        ));
     }
     // Not even the bridge was made.
     assert!(!env.host.ip(&["-o", "link"]).contains("cnitest0"));
@@ -240,7 +262,10 @@ fn output_that_is_not_a_result_fails_with_its_first_bytes_and_is_undone() {
         .host
         .run(|| cni.add(&net, "ctr1", ctr, "eth0", &CniArgs::default()))
         .unwrap_err();
-    assert!(matches!(&err, CniError::BadOutput { head, .. } if head.starts_with("this is not json")), "{err:?}");
+    assert!(
+        matches!(&err, CniError::BadOutput { head, .. } if head.starts_with("this is not json")),
+        "{err:?}"
+    );
     assert_nothing_left(&env, "babbling", &cni);
     root.assert_unchanged();
 }

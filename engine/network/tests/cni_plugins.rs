@@ -82,8 +82,14 @@ fn assert_detached(env: &Env, net: &str, id: &str, addr: &Ipv4Net) {
     assert_eq!(env.host_veths(), Vec::<String>::new(), "veths left");
     assert!(!env.allocations(net).contains(&addr.addr().to_string()));
     let rules = env.iptables();
-    assert!(!rules.contains(&id_comment(id)), "rules of {id} left:\n{rules}");
-    assert!(!rules.contains(&format!("{}/32", addr.addr())), "rules left:\n{rules}");
+    assert!(
+        !rules.contains(&id_comment(id)),
+        "rules of {id} left:\n{rules}"
+    );
+    assert!(
+        !rules.contains(&format!("{}/32", addr.addr())),
+        "rules left:\n{rules}"
+    );
 }
 
 /// The links of namespace `ns`.
@@ -117,17 +123,27 @@ fn a_full_chain_attaches_serves_a_published_port_and_detaches() {
     let (addr, gw) = result.first_ipv4().expect("an IPv4 address");
     assert_eq!(gw, Some(GATEWAY));
     assert!("10.88.7.0/24".parse::<Ipv4Net>().unwrap().contains(&addr));
-    assert!(result.container_interface("eth0").is_some(), "{:?}", result.raw);
+    assert!(
+        result.container_interface("eth0").is_some(),
+        "{:?}",
+        result.raw
+    );
     let shown = env.ctr.ip(&["-o", "-4", "addr", "show", "dev", "eth0"]);
     assert!(shown.contains(&addr.to_string()), "{shown}");
     assert_eq!(env.allocations(NET), [addr.addr().to_string()]);
     let rules = env.iptables();
-    assert!(rules.contains(&id_comment("ctr1")), "portmap rules:\n{rules}");
+    assert!(
+        rules.contains(&id_comment("ctr1")),
+        "portmap rules:\n{rules}"
+    );
 
     let _httpd = serve(&env, &env.ctr, "hello from the container");
     for host_ip in [IpAddr::V4(GATEWAY), IpAddr::V4(Ipv4Addr::LOCALHOST)] {
         let body = env.host.run(|| http_get(SocketAddr::new(host_ip, 18080)));
-        assert!(body.contains("hello from the container"), "{host_ip}: {body}");
+        assert!(
+            body.contains("hello from the container"),
+            "{host_ip}: {body}"
+        );
     }
 
     // (No CHECK here: Debian's portmap 1.1.1 fails CHECK for an IPv4-only container,
@@ -212,7 +228,10 @@ fn check_passes_on_an_intact_attachment_and_fails_on_a_broken_one() {
     assert!(matches!(err, Err(CniError::NotAttached { .. })), "{err:?}");
     // The container's address taken away: the bridge plugin's CHECK says so.
     env.ctr.ip(&["addr", "flush", "dev", "eth0"]);
-    let err = env.host.run(|| cni.check(&net, "ctr1", ctr, "eth0")).unwrap_err();
+    let err = env
+        .host
+        .run(|| cni.check(&net, "ctr1", ctr, "eth0"))
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("plugin bridge CHECK"), "{text}");
     env.host

@@ -119,7 +119,7 @@ impl Cni {
         let raw = last.clone().unwrap_or_default();
         let call = run.call(run.config.plugins.len() - 1, "ADD");
         CniResult::from_value(raw.clone()).map_err(|e| CniError::BadOutput {
-            call,
+            call: Box::new(call),
             reason: e.to_string(),
             head: raw.to_string().chars().take(256).collect(),
         })

@@ -143,7 +143,7 @@ impl Plugins {
             // Its own process group: a timeout kills what it started too.
             .process_group(0);
         let child = cmd.spawn().map_err(|source| CniError::Spawn {
-            call: inv.call.clone(),
+            call: Box::new(inv.call.clone()),
             path: path.to_owned(),
             source,
         })?;
@@ -157,7 +157,7 @@ fn failure(call: &PluginCall, out: &Output) -> CniError {
     if let Ok(obj) = serde_json::from_slice::<ErrorObject>(&out.stdout) {
         if obj.code.is_some() || !obj.msg.is_empty() {
             return CniError::PluginFailed {
-                call: call.clone(),
+                call: Box::new(call.clone()),
                 code: obj.code,
                 msg: obj.msg,
                 details: obj.details,
@@ -171,7 +171,7 @@ fn failure(call: &PluginCall, out: &Output) -> CniError {
         .find(|s| !s.is_empty())
         .unwrap_or_default();
     CniError::PluginFailed {
-        call: call.clone(),
+        call: Box::new(call.clone()),
         code: None,
         msg: format!("{}{}", out.status, if msg.is_empty() { "" } else { ": " }) + &msg,
         details: String::new(),
@@ -181,7 +181,7 @@ fn failure(call: &PluginCall, out: &Output) -> CniError {
 /// The error for output that is not a result, with its first bytes.
 fn bad_output(call: &PluginCall, reason: String, stdout: &[u8]) -> CniError {
     CniError::BadOutput {
-        call: call.clone(),
+        call: Box::new(call.clone()),
         reason,
         head: String::from_utf8_lossy(head(stdout)).into_owned(),
     }
@@ -230,7 +230,7 @@ impl<'a> Running<'a> {
         let deadline = Instant::now() + timeout;
         let io_err = |what| {
             move |source| CniError::Wait {
-                call: call.clone(),
+                call: Box::new(call.clone()),
                 what,
                 source,
             }
@@ -245,7 +245,7 @@ impl<'a> Running<'a> {
                 if self.status.is_none() {
                     self.kill().map_err(io_err("killing the plugin"))?;
                     return Err(CniError::Timeout {
-                        call: call.clone(),
+                        call: Box::new(call.clone()),
                         timeout,
                     });
                 }

@@ -143,7 +143,7 @@ pub enum CniError {
     #[error("CNI {call}: cannot run {path}: {source}")]
     Spawn {
         /// The invocation.
-        call: PluginCall,
+        call: Box<PluginCall>,
         /// The binary.
         path: PathBuf,
         /// Why.
@@ -153,7 +153,7 @@ pub enum CniError {
     #[error("CNI {call} failed{}: {msg}{}", code.map(|c| format!(" (code {c})")).unwrap_or_default(), if details.is_empty() { String::new() } else { format!(": {details}") })]
     PluginFailed {
         /// The invocation.
-        call: PluginCall,
+        call: Box<PluginCall>,
         /// The CNI error code, when the plugin printed an error object.
         code: Option<u64>,
         /// Its message (or its stderr, or its exit status).
@@ -165,7 +165,7 @@ pub enum CniError {
     #[error("CNI {call}: no answer after {timeout:?}, killed")]
     Timeout {
         /// The invocation.
-        call: PluginCall,
+        call: Box<PluginCall>,
         /// The timeout.
         timeout: Duration,
     },
@@ -173,7 +173,7 @@ pub enum CniError {
     #[error("CNI {call}: output does not parse ({reason}): {head:?}")]
     BadOutput {
         /// The invocation.
-        call: PluginCall,
+        call: Box<PluginCall>,
         /// Why it does not parse.
         reason: String,
         /// The first bytes of the output.
@@ -183,7 +183,7 @@ pub enum CniError {
     #[error("CNI {call}: {what}: {source}")]
     Wait {
         /// The invocation.
-        call: PluginCall,
+        call: Box<PluginCall>,
         /// The step that failed.
         what: &'static str,
         /// Why.

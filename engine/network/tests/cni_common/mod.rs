@@ -127,7 +127,11 @@ impl Env {
     /// The host namespace's iptables rules.
     pub fn iptables(&self) -> String {
         let out = self.host.command("iptables-save").output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -162,15 +166,25 @@ pub struct RootLinks(BTreeSet<String>);
 
 impl RootLinks {
     pub fn snapshot() -> RootLinks {
-        let out = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
-        RootLinks(link_names(&String::from_utf8_lossy(&out.stdout)).into_iter().collect())
+        let out = Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .unwrap();
+        RootLinks(
+            link_names(&String::from_utf8_lossy(&out.stdout))
+                .into_iter()
+                .collect(),
+        )
     }
 
     /// No link appeared in the machine's namespace since the snapshot.
     pub fn assert_unchanged(&self) {
         let now = RootLinks::snapshot();
         let new: Vec<_> = now.0.difference(&self.0).collect();
-        assert!(new.is_empty(), "new links in the machine's namespace: {new:?}");
+        assert!(
+            new.is_empty(),
+            "new links in the machine's namespace: {new:?}"
+        );
     }
 }
 
