@@ -349,3 +349,53 @@ fn configuration_files_that_are_not_valid_are_refused_naming_the_file() {
     assert!(errors[1].contains("40-again.json") && errors[1].contains("already defined"));
     assert!(cni::load_dir(Path::new("/nonexistent")).0.is_empty());
 }
+
+/// Kills (and so lets init reap) a process a plugin left behind, whose pid is in a file.
+struct LeftBehind(std::path::PathBuf);
+
+impl Drop for LeftBehind {
+    fn drop(&mut self) {
+        if let Ok(pid) = read(&self.0).trim().parse::<i32>() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_process_a_plugin_leaves_holding_its_output_does_not_hold_up_the_add() {
+    let env = Env::new("cnilinger");
+    let pid_file = env.out_dir().join("linger.pid");
+    env.script(
+        "linger",
+        &format!(
+            "cat > /dev/null\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n\
+             sleep 3618 &\necho $! > {}\nprintf '{{\"cniVersion\":\"1.0.0\"}}'",
+            pid_file.display()
+        ),
+    );
+    let _left = LeftBehind(pid_file.clone());
+    let net = env.write_list(
+        "linger.conflist",
+        &json!({"cniVersion": "1.0.0", "name": "linger", "plugins": [{"type": "linger"}]}),
+    );
+    let timeout = Duration::from_secs(60);
+    let cni = env.cni(timeout);
+    let ctr = env.ctr.path();
+    let started = Instant::now();
+    let result = env
+        .host
+        .run(|| cni.add(&net, "ctr1", ctr, "eth0", &CniArgs::default()))
+        .unwrap();
+    assert_eq!(result.cni_version, "1.0.0");
+    // Not a speed check: it took the plugin's output without waiting out the timeout.
+    assert!(started.elapsed() < timeout / 2, "{:?}", started.elapsed());
+    // What the plugin left is not ours to kill: it still runs.
+    let pid = read(&pid_file).trim().to_owned();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    env.host
+        .run(|| cni.del(&net, "ctr1", Some(ctr), "eth0"))
+        .unwrap();
+}

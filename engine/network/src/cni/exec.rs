@@ -210,6 +210,10 @@ struct Running<'a> {
 /// How often a child is polled for its exit when there is no pidfd.
 const POLL_EXIT: Duration = Duration::from_millis(5);
 
+/// How long output is still read after the plugin exited (a process it left behind
+/// may hold the pipes open).
+const AFTER_EXIT: Duration = Duration::from_secs(1);
+
 impl<'a> Running<'a> {
     fn new(mut child: Child, input: &'a [u8]) -> Self {
         Running {
@@ -225,9 +229,10 @@ impl<'a> Running<'a> {
         }
     }
 
-    /// Pump until done; on the deadline kill the plugin's process group and reap it.
+    /// Pump until done; on the deadline kill the plugin's process group and reap it
+    /// (dropping a `Running` that has not seen its exit does the same).
     fn wait(mut self, call: &PluginCall, timeout: Duration) -> Result<Output, CniError> {
-        let deadline = Instant::now() + timeout;
+        let mut deadline = Instant::now() + timeout;
         let io_err = |what| {
             move |source| CniError::Wait {
                 call: Box::new(call.clone()),
@@ -253,13 +258,17 @@ impl<'a> Running<'a> {
                 // it wrote.
                 break;
             }
+            let exited = self.status.is_some();
             self.step(deadline - now)
                 .map_err(io_err("waiting for the plugin"))?;
+            if !exited && self.status.is_some() {
+                deadline = deadline.min(Instant::now() + AFTER_EXIT);
+            }
         }
         Ok(Output {
             status: self.status.unwrap_or_default(),
-            stdout: self.out,
-            stderr: self.err,
+            stdout: std::mem::take(&mut self.out),
+            stderr: std::mem::take(&mut self.err),
         })
     }
 
@@ -353,7 +362,17 @@ impl<'a> Running<'a> {
                 return Err(err);
             }
         }
-        self.child.wait().map(drop)
+        self.status = Some(self.child.wait()?);
+        Ok(())
+    }
+}
+
+impl Drop for Running<'_> {
+    /// A plugin whose exit was not seen (an error while waiting) is killed and reaped.
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.kill();
+        }
     }
 }
 
