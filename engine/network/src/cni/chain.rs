@@ -425,6 +425,12 @@ mod tests {
     }
 
     #[test]
+    fn the_driver_is_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Cni>();
+    }
+
+    #[test]
     fn ids_are_checked() {
         assert!(check_ids("abc", "eth0").is_ok());
         assert!(check_ids("../x", "eth0").is_err());
