@@ -277,7 +277,8 @@ impl Cni {
         Ok(())
     }
 
-    /// Every attachment in the cache (also ADDs cut short), for recovery; cache files
+    /// Every attachment in the cache (also ADDs cut short or still running), for
+    /// recovery; cache files
     /// that do not read are logged and left.
     pub fn cached(&self) -> Vec<CachedAttachment> {
         let (entries, errors) = self.cache.list();
