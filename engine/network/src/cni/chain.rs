@@ -278,8 +278,7 @@ impl Cni {
     }
 
     /// Every attachment in the cache (also ADDs cut short or still running), for
-    /// recovery; cache files
-    /// that do not read are logged and left.
+    /// recovery; cache files that do not read are logged and left.
     pub fn cached(&self) -> Vec<CachedAttachment> {
         let (entries, errors) = self.cache.list();
         for e in errors {
