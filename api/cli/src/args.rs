@@ -112,7 +112,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// An OCI bundle directory (config.json and rootfs).
-    #[arg(long, conflicts_with_all = ["rootfs", "image", "cmd"])]
+    #[arg(long, conflicts_with_all = ["rootfs", "image"])]
     pub bundle: Option<PathBuf>,
     /// A root filesystem to run CMD in, with a default spec (then no IMAGE: the
     /// command starts at the first word).
@@ -162,35 +162,32 @@ pub struct CreateArgs {
     #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT[/PROTO]",
           value_parser = super::publish::parse)]
     pub publish: Vec<Publish>,
-    /// The image to run (`busybox`, `host:5000/app:1`, `name@sha256:…`, an image id);
-    /// with --rootfs, the command instead.
-    #[arg(value_name = "IMAGE", required_unless_present = "bundle")]
-    pub image: Option<String>,
-    /// The command and its arguments: replace the image's (with --rootfs: the
-    /// command's arguments). Options of berth go before IMAGE.
+    /// The image to run (`busybox`, `host:5000/app:1`, `name@sha256:…`, an image id)
+    /// and the command with its arguments, which replace the image's (with --rootfs:
+    /// the command and its arguments). Everything after IMAGE is the command's, as
+    /// with docker: options of berth go before IMAGE.
     #[arg(
+        value_name = "IMAGE [CMD]",
+        required_unless_present = "bundle",
+        num_args = 1..,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
     )]
-    pub cmd: Vec<String>,
+    pub image: Vec<String>,
 }
 
 impl CreateArgs {
     /// The image to run, unless the container comes from a bundle or a root filesystem.
     pub fn image(&self) -> Option<&str> {
-        self.image.as_deref().filter(|_| self.rootfs.is_none())
+        self.image
+            .first()
+            .map(String::as_str)
+            .filter(|_| self.rootfs.is_none())
     }
 
-    /// The command given: CMD for an image; for `--rootfs` the first word (parsed as
-    /// IMAGE) and CMD.
+    /// The command given: the words after IMAGE; for `--rootfs` all the words.
     pub fn command(&self) -> Vec<String> {
-        match (&self.rootfs, &self.image) {
-            (Some(_), Some(first)) => std::iter::once(first.clone())
-                .chain(self.cmd.iter().cloned())
-                .collect(),
-            _ => self.cmd.clone(),
-        }
+        let skip = usize::from(self.rootfs.is_none());
+        self.image.iter().skip(skip).cloned().collect()
     }
 }
 
@@ -708,8 +705,24 @@ mod tests {
                 crate::publish::parse("53/udp").unwrap()
             ]
         );
-        // After the command's first word, -p is the command's.
+        // After IMAGE, -p is the command's (an entrypoint's arguments), as with docker.
         assert_eq!(c.command(), ["httpd", "-p", "1"]);
+        let a = run(&[
+            "busybox",
+            "-p",
+            "1",
+            "-e",
+            "X",
+            "--network",
+            "none",
+            "--help",
+        ]);
+        assert_eq!(a.create.image(), Some("busybox"));
+        assert_eq!(
+            a.create.command(),
+            ["-p", "1", "-e", "X", "--network", "none", "--help"]
+        );
+        assert!(a.create.publish.is_empty() && a.create.network.is_none());
         assert_eq!(
             run(&["--net", "none", "busybox"]).create.network.as_deref(),
             Some("none")
