@@ -439,8 +439,14 @@ impl Networks {
         NetworkInfo { config, containers }
     }
 
-    /// Remove a bridge network without containers: its bridge, rules and definition.
-    pub fn remove(&self, name: &str) -> Result<NetworkConfig, NetworkError> {
+    /// Remove a bridge network without live containers (`live(id)`): its bridge, rules
+    /// and definition. Stopped containers still on it are detached first, as docker
+    /// does (their namespace is gone; they keep their records).
+    pub fn remove(
+        &self,
+        name: &str,
+        live: &dyn Fn(&str) -> bool,
+    ) -> Result<NetworkConfig, NetworkError> {
         let network = self.find(name)?;
         let Driver::Bridge(opts) = &network.driver else {
             return Err(NetworkError::Predefined(
@@ -454,13 +460,23 @@ impl Networks {
                 "it is the default network",
             ));
         }
+        let on_it = |inner: &Inner| -> Vec<String> {
+            inner
+                .attachments
+                .values()
+                .filter(|a| a.network == network.name)
+                .map(|a| a.container.clone())
+                .collect()
+        };
+        let (users, stopped): (Vec<String>, Vec<String>) =
+            on_it(&self.lock()).into_iter().partition(|id| live(id));
+        if users.is_empty() {
+            for id in stopped {
+                self.detach(&id)?;
+            }
+        }
         let mut inner = self.lock();
-        let users: Vec<String> = inner
-            .attachments
-            .values()
-            .filter(|a| a.network == network.name)
-            .map(|a| a.container.clone())
-            .collect();
+        let users = on_it(&inner);
         if !users.is_empty() {
             return Err(NetworkError::InUse {
                 network: network.name,

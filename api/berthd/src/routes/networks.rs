@@ -94,8 +94,13 @@ pub async fn get(app: &Arc<App>, name: &str) -> Reply {
 /// `DELETE /v1/networks/{name}`: 409 while containers are attached.
 pub async fn delete(app: &Arc<App>, name: &str) -> Reply {
     let networks = service(app)?;
+    let engine = Arc::clone(&app.engine);
     let name = name.to_owned();
-    let removed = blocking(move || Ok(networks.remove(&name)?)).await?;
+    let removed = blocking(move || {
+        let live = |id: &str| engine.get(id).is_some_and(|r| r.state.can_kill());
+        Ok(networks.remove(&name, &live)?)
+    })
+    .await?;
     json(StatusCode::OK, &alone(removed))
 }
 
