@@ -623,3 +623,60 @@ fn an_image_container_joins_the_default_network_and_names_its_address() {
     delete(&d, &id);
     assert!(veths(&ns).is_empty());
 }
+
+#[test]
+fn cni_files_that_do_not_parse_or_name_a_missing_plugin_fail_clearly_and_leave_nothing() {
+    let ns = TestNetns::new("cnibad");
+    let scratch = Scratch::new("net-cnibad");
+    let rootfs = busybox_rootfs(&scratch.0);
+    let conf = scratch.0.join("cni");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("10-broken.conflist"), "{ not json").unwrap();
+    let missing = json!({"cniVersion": "1.0.0", "name": "ghost", "plugins": [
+        {"type": "bridge", "bridge": "cni-ghost", "ipam": {"type": "host-local",
+         "dataDir": scratch.0.join("ipam"), "ranges": [[{"subnet": "10.89.0.0/24"}]]}},
+        {"type": "no-such-plugin"}]});
+    std::fs::write(conf.join("20-ghost.conflist"), missing.to_string()).unwrap();
+    let d = Daemon::start_in(&ns, &scratch, &[], &[]);
+    // The file that does not parse is no network.
+    let list = d.call("GET", "/v1/networks", None);
+    let names: Vec<&str> = list
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"ghost") && !names.contains(&"broken"),
+        "{names:?}"
+    );
+    // A network naming a plugin that is not there: the start fails saying so, and the
+    // bridge plugin that does exist never ran (no bridge, no address).
+    let id = format!("ghost-{}", std::process::id());
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&body(
+            &id,
+            &rootfs,
+            &["sleep", "100"],
+            json!({"network": "ghost"}),
+        )),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let failed = wait_state(&d, &id, "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no-such-plugin"),
+        "{failed}"
+    );
+    assert!(
+        !ns.ip(&["-o", "link", "show"]).contains("cni-ghost"),
+        "bridge made"
+    );
+    assert!(veths(&ns).is_empty(), "{:?}", veths(&ns));
+    delete(&d, &id);
+}
