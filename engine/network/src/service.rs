@@ -206,6 +206,9 @@ pub struct Networks {
     /// never runs iptables.
     firewall: OnceLock<Result<Arc<Firewall>, String>>,
     inner: Mutex<Inner>,
+    /// Held while a network's bridge and rules are made: the first containers of a
+    /// network arrive together, and one of them makes them.
+    making: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -248,6 +251,7 @@ impl Networks {
                 networks,
                 ..Inner::default()
             }),
+            making: Mutex::new(()),
         };
         service.define_default()?;
         Ok(service)
@@ -632,6 +636,10 @@ impl Networks {
         network: &NetworkConfig,
         opts: &BridgeOptions,
     ) -> Result<(), NetworkError> {
+        if self.lock().ready.contains(&network.id) {
+            return Ok(());
+        }
+        let _making = self.making.lock().unwrap_or_else(|p| p.into_inner());
         if self.lock().ready.contains(&network.id) {
             return Ok(());
         }

@@ -19,6 +19,38 @@ use nix::sched::{setns, unshare, CloneFlags};
 /// Where named network namespaces live (as `ip netns` keeps them).
 const NETNS_DIR: &str = "/run/netns";
 
+/// Make /run/netns a shared mount point of its own, as `ip netns add` does, before any
+/// namespace is mounted in it. Otherwise a later `ip netns add` (a test, a benchmark)
+/// stacks a bind mount of the directory over it, hiding the namespaces mounted before:
+/// they could then be neither unmounted nor removed.
+fn share_netns_dir() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        fs::create_dir_all(NETNS_DIR).unwrap();
+        let is_mount_point = crate::runc::mountinfo()
+            .iter()
+            .any(|m| m.mountpoint == Path::new(NETNS_DIR));
+        if !is_mount_point {
+            mount(
+                Some(NETNS_DIR),
+                NETNS_DIR,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .unwrap_or_else(|e| panic!("bind-mounting {NETNS_DIR} onto itself: {e}"));
+        }
+        mount(
+            None::<&str>,
+            NETNS_DIR,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .unwrap_or_else(|e| panic!("making {NETNS_DIR} shared: {e}"));
+    });
+}
+
 /// A network namespace made for one test, with its loopback up.
 pub struct TestNetns {
     name: String,
@@ -34,7 +66,7 @@ impl TestNetns {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        fs::create_dir_all(NETNS_DIR).unwrap();
+        share_netns_dir();
         let path = Path::new(NETNS_DIR).join(&name);
         fs::File::create(&path).unwrap();
         // From now on Drop removes the file (and the mount, once made).
