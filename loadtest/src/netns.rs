@@ -236,4 +236,27 @@ mod tests {
         assert_eq!(rules.len(), 2, "{rules:?}");
         assert!(rules_naming(save, "lt-cd-").is_empty());
     }
+
+    #[test]
+    fn a_veth_left_in_the_namespace_is_found_and_removal_takes_it_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = RunNetns::new(&dir.path().join("netns")).unwrap();
+        let lo = ns.output("ip", &["-o", "link", "show", "lo"]).unwrap();
+        assert!(lo.contains(",UP"), "{lo}");
+        assert!(ns.leftovers("lt-ab-").is_empty());
+        // Made inside the run's namespace only.
+        ns.output(
+            "ip",
+            &["link", "add", "vlt0", "type", "veth", "peer", "name", "vlt1"],
+        )
+        .unwrap();
+        let left = ns.leftovers("lt-ab-");
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].starts_with("2 veth interface(s)"), "{left:?}");
+        let path = ns.path().to_path_buf();
+        ns.remove().unwrap();
+        assert!(!path.exists());
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(&*path.to_string_lossy()), "{mounts}");
+    }
 }
