@@ -107,6 +107,8 @@ tmp=$(mktemp -d /tmp/berth-bench-net.XXXXXX)
 chmod 711 "$tmp"
 berthd_pid=""
 podman_args=()
+cni_cache_made=0
+[[ -e /var/lib/cni ]] || cni_cache_made=1
 
 cleanup() {
     local rc=$? c
@@ -120,9 +122,14 @@ cleanup() {
     if [[ ${#podman_args[@]} -gt 0 ]]; then
         inns podman "${podman_args[@]}" rm -a -f -t 0 >/dev/null 2>&1
     fi
-    for c in /sys/fs/cgroup/*/berth-bench-net-$$ /sys/fs/cgroup/berth-bench-net-$$; do
-        [[ -d $c ]] && rmdir "$c"
+    # The cgroups of berthd's containers and of podman's (conmon's too), deepest first.
+    for c in /sys/fs/cgroup/*/berth-bench-net-$$* /sys/fs/cgroup/berth-bench-net-$$*; do
+        [[ -d $c ]] && find "$c" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
+    # podman's CNI library keeps its cache there; gone when the script made it.
+    if [[ $cni_cache_made -eq 1 ]]; then
+        rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
+    fi
     # The CNI part's container namespaces.
     for c in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^berth-bench-$$-"); do
         ip netns del "$c"
@@ -262,7 +269,8 @@ def cmd_podman(podman_args, image, n, network, parallel, publish):
     """N `podman run -d` with `parallel` at once, then `podman rm -f` of them."""
     def run(i):
         args = ["podman", *podman_args, "run", "-d", "--pull", "never", "--name",
-                f"pb-{network}-{i}", "--network", network]
+                f"pb-{network}-{i}", "--network", network,
+                "--cgroup-parent", f"{CGROUP_PARENT}-podman"]
         if publish:
             args += ["-p", f"{20000 + i}:8080"]
         p = subprocess.run(args + [image, "sleep", "1000"], capture_output=True)
@@ -304,6 +312,8 @@ cp /bin/busybox "$rootfs/bin/busybox"
 for a in sh sleep; do ln -s busybox "$rootfs/bin/$a"; done
 
 # --- podman's private setup ----------------------------------------------------------
+lim() { local v; v=$(ulimit "$1"); [[ $v == unlimited ]] && v=-1; echo "$v"; }
+
 podman_setup() {
     local p=$tmp/podman
     mkdir -p "$p"/{root,runroot,tmp,cni,cni-data}
@@ -321,7 +331,12 @@ podman_setup() {
   {"type": "tuning"}
 ]}
 EOF
+    # podman raises the containers' open-file and process limits to 1048576 by default,
+    # which fails without CAP_SYS_RESOURCE (as in some sandboxes): the open-file limits
+    # of this shell, and a process limit well below any hard limit (sleep needs one).
     cat >"$p/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=$(lim -Sn):$(lim -Hn)", "nproc=4096:4096"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
@@ -341,6 +356,7 @@ EOF
     # One of each, untimed: the bridge and the firewall chains are made once.
     for net in bridge none; do
         inns podman "${podman_args[@]}" run -d --pull never --name "pw-$net" --network "$net" \
+            --cgroup-parent "$BENCH_CGROUP_PARENT-podman" \
             localhost/berth-bench-busybox:1 sleep 1000 >/dev/null || die "podman run failed"
         inns podman "${podman_args[@]}" rm -f -t 0 "pw-$net" >/dev/null
     done
@@ -409,7 +425,8 @@ s["process"]["args"] = ["sleep", "1000"]
 s["ociVersion"] = "1.0.2"
 json.dump(s, open(p, "w"))
 PY
-inns "$bin_dir/berthd" --socket "$tmp/berthd/berth.sock" --state-dir "$tmp/berthd/state" \
+# nsenter execs berthd: $! is berthd's pid.
+nsenter --net="/run/netns/$ns" "$bin_dir/berthd" --socket "$tmp/berthd/berth.sock" --state-dir "$tmp/berthd/state" \
     --shim "$bin_dir/berth-shim" --images-root "$tmp/berthd/images" \
     --network-root "$tmp/berthd/network" --cni-conf-dir "$tmp/berthd/cni" \
     --log-level warn 2>"$tmp/berthd.log" &
