@@ -298,7 +298,10 @@ mod tests {
         std::fs::write(net.join("ipam/n1/172.17.0.2"), "lt-a-1").unwrap();
         let left = network_state_leftovers(dir.path());
         assert_eq!(left.len(), 2, "{left:?}");
-        assert!(left[0].starts_with("1 network attachment file(s)"), "{left:?}");
+        assert!(
+            left[0].starts_with("1 network attachment file(s)"),
+            "{left:?}"
+        );
         assert!(left[1].contains("ipam/n1/172.17.0.2"), "{left:?}");
     }
 }

@@ -16,9 +16,9 @@ use crate::cleanup;
 use crate::client::Conn;
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::error::{Error, Result};
+use crate::netns::RunNetns;
 use crate::report::{Cpu, Memory, RunReport, Settings};
 use crate::shim_memory;
-use crate::netns::RunNetns;
 use crate::{api, check, events, network, procfs};
 
 /// Everything the runs share.

@@ -32,7 +32,9 @@ impl RunNetns {
         std::thread::spawn(move || pin_new_namespace(&target))
             .join()
             .map_err(|_| Error::Network("the namespace thread panicked".into()))?
-            .map_err(|e| Error::Network(format!("making a namespace at {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Error::Network(format!("making a namespace at {}: {e}", path.display()))
+            })?;
         ns.mounted = true;
         Ok(ns)
     }
@@ -247,7 +249,9 @@ mod tests {
         // Made inside the run's namespace only.
         ns.output(
             "ip",
-            &["link", "add", "vlt0", "type", "veth", "peer", "name", "vlt1"],
+            &[
+                "link", "add", "vlt0", "type", "veth", "peer", "name", "vlt1",
+            ],
         )
         .unwrap();
         let left = ns.leftovers("lt-ab-");

@@ -174,7 +174,11 @@ fn without_a_network_the_summary_says_none() {
         "{text}"
     );
     assert!(text.contains("nothing left behind"), "{text}");
-    assert!(scratch.left().is_empty(), "files left: {:?}", scratch.left());
+    assert!(
+        scratch.left().is_empty(),
+        "files left: {:?}",
+        scratch.left()
+    );
 }
 
 #[test]
@@ -193,7 +197,11 @@ fn a_network_with_another_daemon_is_refused() {
         "{stderr}"
     );
     // Refused before anything was made.
-    assert!(scratch.left().is_empty(), "files left: {:?}", scratch.left());
+    assert!(
+        scratch.left().is_empty(),
+        "files left: {:?}",
+        scratch.left()
+    );
 }
 
 #[test]
@@ -203,5 +211,9 @@ fn publish_without_a_network_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--network"), "{stderr}");
-    assert!(scratch.left().is_empty(), "files left: {:?}", scratch.left());
+    assert!(
+        scratch.left().is_empty(),
+        "files left: {:?}",
+        scratch.left()
+    );
 }
