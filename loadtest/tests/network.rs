@@ -217,3 +217,51 @@ fn publish_without_a_network_is_refused() {
         scratch.left()
     );
 }
+
+#[test]
+fn an_interrupted_burst_on_a_network_removes_its_namespace() {
+    let scratch = Scratch::new("sigint");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth-loadtest"))
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .args(["--timeout", "120", "-n", "300", "-c", "20"])
+        .args(["--network", "bridge", "--publish"])
+        .env("TMPDIR", &scratch.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once containers are being made (or the burst is over: then it just ends).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while processes_under(&scratch.0).len() < 5 && std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own unreaped child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(130) | Some(0)),
+        "{:?}: {stderr}",
+        out.status
+    );
+    if out.status.code() == Some(130) {
+        assert!(stderr.contains("nothing left behind"), "{stderr}");
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&*scratch.0.to_string_lossy()),
+        "the namespace is still mounted: {stderr}"
+    );
+    assert!(
+        scratch.left().is_empty(),
+        "files left: {:?}",
+        scratch.left()
+    );
+    let procs = processes_under(&scratch.0);
+    assert!(procs.is_empty(), "processes left: {procs:?}");
+}
