@@ -52,7 +52,8 @@ all inside a network namespace of the script's own.
                   cargo build --release of them in $repo_root)
   --no-podman     skip podman
   --burst         instead: berth-loadtest -n 1000 -c 100 --network bridge (and
-                  --publish) vs podman's burst (N containers, 10 in parallel)
+                  --publish; the median of 3 runs) vs podman's burst (N containers,
+                  10 in parallel: none, bridge, bridge with -p)
   --json          one JSON object on stdout instead of the table
   -h, --help      this help
 EOF
@@ -373,9 +374,9 @@ if [[ $burst -eq 1 ]]; then
     for pub in no publish; do
         flags=(--network bridge)
         [[ $pub == publish ]] && flags+=(--publish)
-        note "berth-loadtest -n 1000 -c 100 ${flags[*]}"
+        note "berth-loadtest -n 1000 -c 100 --repeat 3 ${flags[*]} (the median run)"
         # The harness makes a network namespace of its own for its berthd.
-        out=$("$bin_dir/berth-loadtest" --bin-dir "$bin_dir" -n 1000 -c 100 "${flags[@]}" --json) \
+        out=$("$bin_dir/berth-loadtest" --bin-dir "$bin_dir" -n 1000 -c 100 --repeat 3 "${flags[@]}" --json) \
             || { echo "$out" >&2; die "berth-loadtest ${flags[*]} failed"; }
         results+=("$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(json.dumps({"starts_per_second": r["starts_per_second"], "ok": r["ok"], "left_behind": r["left_behind"]}))' "$out")")
     done
