@@ -24,6 +24,7 @@ fn app() -> Arc<App> {
         body_timeout: Duration::from_secs(30),
         metrics: None,
         images: None,
+        networks: None,
     })
 }
 

@@ -568,6 +568,12 @@ const NOT_REACHED: &[(&str, &str, &str, &str)] = &[
         "404",
         "only `images_disabled`: berthd always opens its images root",
     ),
+    (
+        "*",
+        "/v1/networks",
+        "404",
+        "only `networks_disabled`: berthd always opens its networks",
+    ),
 ];
 
 /// Whether a [`NOT_REACHED`] path (`*`: any; `…*`: any that starts so) covers `path`.
@@ -891,6 +897,72 @@ fn examples(ck: &Checker, d: &Daemon, dir: &std::path::Path, target: &str, regis
     );
     ck.expect("POST", "/v1/containers", &r, 200);
     assert_eq!(r.json["state"], "running", "the OciSpec example: {r:?}");
+}
+
+/// The network routes' answers. Definitions only: no container joins a network here
+/// (this daemon runs in the machine's own namespace; tests/network.rs attaches
+/// containers inside namespaces of its own).
+fn network_life(ck: &Checker, d: &Daemon) {
+    let (list, one) = ("/v1/networks", "/v1/networks/{id}");
+    // The example's name is free for examples() (body_errors may have made it).
+    let r = d.call("DELETE", "/v1/networks/front", None);
+    ck.check("DELETE", one, &r);
+    let body = r#"{"name":"oa-net","subnet":"10.213.0.0/24","labels":{"a":"b"}}"#;
+    let r = d.call("POST", list, Some(body));
+    ck.expect("POST", list, &r, 201);
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    ck.expect("POST", list, &d.call("POST", list, Some(body)), 409);
+    let bad = r#"{"name":"oa-bad","subnet":"10.213.0.0/33"}"#;
+    ck.expect("POST", list, &d.call("POST", list, Some(bad)), 422);
+    let r = d.call("GET", list, None);
+    ck.expect("GET", list, &r, 200);
+    assert!(
+        r.json
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["name"] == "oa-net"),
+        "{r:?}"
+    );
+    ck.expect("GET", one, &d.call("GET", "/v1/networks/oa-net", None), 200);
+    ck.expect(
+        "GET",
+        one,
+        &d.call("GET", &format!("/v1/networks/{}", &id[..12]), None),
+        200,
+    );
+    ck.expect(
+        "GET",
+        one,
+        &d.call("GET", "/v1/networks/oa-none", None),
+        404,
+    );
+    ck.expect(
+        "DELETE",
+        one,
+        &d.call("DELETE", "/v1/networks/berth0", None),
+        409,
+    );
+    ck.expect(
+        "DELETE",
+        one,
+        &d.call("DELETE", "/v1/networks/oa-net", None),
+        200,
+    );
+    ck.expect(
+        "DELETE",
+        one,
+        &d.call("DELETE", "/v1/networks/oa-net", None),
+        404,
+    );
+    // A container on a network that does not exist.
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(r#"{"image":"busybox","network":"oa-none"}"#),
+    );
+    ck.expect("POST", "/v1/containers", &r, 404);
+    assert_eq!(r.json["error"]["code"], "network_not_found", "{r:?}");
 }
 
 /// An import's own errors: junk is 400 `invalid_archive`, an archive that stops
@@ -1286,6 +1358,7 @@ fn berthd_answers_every_documented_status_as_documented() {
     ck.expect("POST", "/v1/containers", &r, 202);
     ck.wait_state(&d, &target, "running");
     image_life(&ck, &d, &reg);
+    network_life(&ck, &d);
     examples(&ck, &d, &scratch.0, &target, &reg.host());
 
     ck.assert_all_reached();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use super::host::{Endpoint, DEFAULT_HOST};
+use super::publish::Publish;
 
 /// Shown after `berth --help`: what scripts can rely on.
 const AFTER_HELP: &str = "\
@@ -80,6 +81,10 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Manage images: ls, pull, rm, inspect, import, save, prune.
     Image(ImageArgs),
+    /// Manage networks: create, ls, inspect, rm.
+    Network(NetworkArgs),
+    /// List a container's published ports (`80/tcp -> 0.0.0.0:8080`).
+    Port(PortArgs),
 }
 
 /// Container ids.
@@ -107,7 +112,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// An OCI bundle directory (config.json and rootfs).
-    #[arg(long, conflicts_with_all = ["rootfs", "image", "cmd"])]
+    #[arg(long, conflicts_with_all = ["rootfs", "image"])]
     pub bundle: Option<PathBuf>,
     /// A root filesystem to run CMD in, with a default spec (then no IMAGE: the
     /// command starts at the first word).
@@ -148,35 +153,41 @@ pub struct CreateArgs {
     /// How long to wait for the container to run (or be created), in seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// The image to run (`busybox`, `host:5000/app:1`, `name@sha256:…`, an image id);
-    /// with --rootfs, the command instead.
-    #[arg(value_name = "IMAGE", required_unless_present = "bundle")]
-    pub image: Option<String>,
-    /// The command and its arguments: replace the image's (with --rootfs: the
-    /// command's arguments). Options of berth go before IMAGE.
+    /// The container's network: `bridge` (the default network), a network's name,
+    /// `none` (only lo), `host` (the host's), or `container:ID` (another container's).
+    #[arg(long, visible_alias = "net", value_name = "MODE", value_parser = network_mode)]
+    pub network: Option<String>,
+    /// Publish a container's port on the host (repeatable):
+    /// [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]; no HOSTPORT: one the kernel picks.
+    #[arg(short = 'p', long = "publish", value_name = "[IP:][HOSTPORT:]PORT[/PROTO]",
+          value_parser = super::publish::parse)]
+    pub publish: Vec<Publish>,
+    /// The image to run (`busybox`, `host:5000/app:1`, `name@sha256:…`, an image id)
+    /// and the command with its arguments, which replace the image's (with --rootfs:
+    /// the command and its arguments). Everything after IMAGE is the command's, as
+    /// with docker: options of berth go before IMAGE.
     #[arg(
+        value_name = "IMAGE [CMD]",
+        required_unless_present = "bundle",
+        num_args = 1..,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
     )]
-    pub cmd: Vec<String>,
+    pub image: Vec<String>,
 }
 
 impl CreateArgs {
     /// The image to run, unless the container comes from a bundle or a root filesystem.
     pub fn image(&self) -> Option<&str> {
-        self.image.as_deref().filter(|_| self.rootfs.is_none())
+        self.image
+            .first()
+            .map(String::as_str)
+            .filter(|_| self.rootfs.is_none())
     }
 
-    /// The command given: CMD for an image; for `--rootfs` the first word (parsed as
-    /// IMAGE) and CMD.
+    /// The command given: the words after IMAGE; for `--rootfs` all the words.
     pub fn command(&self) -> Vec<String> {
-        match (&self.rootfs, &self.image) {
-            (Some(_), Some(first)) => std::iter::once(first.clone())
-                .chain(self.cmd.iter().cloned())
-                .collect(),
-            _ => self.cmd.clone(),
-        }
+        let skip = usize::from(self.rootfs.is_none());
+        self.image.iter().skip(skip).cloned().collect()
     }
 }
 
@@ -391,6 +402,88 @@ pub struct SaveArgs {
     pub images: Vec<String>,
 }
 
+/// `network`.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// What to do with networks.
+    #[command(subcommand)]
+    pub action: NetworkAction,
+}
+
+/// `network` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NetworkAction {
+    /// Create a bridge network; prints its id.
+    Create(NetworkCreateArgs),
+    /// List networks.
+    #[command(visible_alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Show networks (and their containers) as a JSON array.
+    Inspect(NetworkNames),
+    /// Remove networks without containers; prints each name.
+    #[command(visible_alias = "remove")]
+    Rm(NetworkNames),
+}
+
+/// `network create`.
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// The driver: `bridge` (the only one made by request; CNI networks come from
+    /// the daemon's CNI configuration files).
+    #[arg(short, long, value_name = "DRIVER")]
+    pub driver: Option<String>,
+    /// The subnet, e.g. 10.5.0.0/24 (default: a free one the daemon picks).
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// The bridge's address in the subnet (default: its first host address).
+    #[arg(long, value_name = "IP", requires = "subnet")]
+    pub gateway: Option<String>,
+    /// No route out: containers reach each other only, nothing can be published.
+    #[arg(long)]
+    pub internal: bool,
+    /// Do not masquerade traffic leaving the host.
+    #[arg(long)]
+    pub no_masquerade: bool,
+    /// The MTU of the bridge and the containers' interfaces.
+    #[arg(long, value_name = "N")]
+    pub mtu: Option<u32>,
+    /// A label K=V (repeatable; `K` alone: an empty value).
+    #[arg(long = "label", value_name = "K=V", value_parser = label)]
+    pub labels: Vec<(String, String)>,
+    /// The network's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `network ls`.
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Only print network ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// `table` (the default) or `json` (the daemon's list, as --json).
+    #[arg(long, value_name = "FORMAT", value_parser = ["table", "json"], default_value = "table")]
+    pub format: String,
+}
+
+/// Network names or ids.
+#[derive(Debug, Args)]
+pub struct NetworkNames {
+    /// Network names or ids.
+    #[arg(required = true, value_name = "NETWORK")]
+    pub networks: Vec<String>,
+}
+
+/// `port`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// Container id.
+    pub id: String,
+    /// Only this container port (`80`, `53/udp`): print where it is on the host.
+    #[arg(value_name = "PORT[/PROTO]", value_parser = super::publish::parse_private)]
+    pub port: Option<(u16, super::publish::Protocol)>,
+}
+
 /// Why an option's value is refused; each variant carries the value given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgError {
@@ -400,6 +493,29 @@ pub enum ArgError {
     /// A `--user` that is not `UID` or `UID:GID`.
     #[error("{0:?}: expected UID or UID:GID (numbers)")]
     User(String),
+    /// A `--network` that names nothing.
+    #[error("{0:?}: expected bridge, none, host, container:ID or a network's name")]
+    Network(String),
+    /// A `--label` with an empty name.
+    #[error("{0:?}: expected KEY=VALUE with a non-empty KEY")]
+    Label(String),
+}
+
+/// A `--network` mode: not empty, and `container:` with an id.
+fn network_mode(s: &str) -> Result<String, ArgError> {
+    match s {
+        "" | "container:" => Err(ArgError::Network(s.to_owned())),
+        _ => Ok(s.to_owned()),
+    }
+}
+
+/// A `K=V` label (`K` alone: an empty value, as docker takes it).
+fn label(s: &str) -> Result<(String, String), ArgError> {
+    let (k, v) = s.split_once('=').unwrap_or((s, ""));
+    if k.is_empty() {
+        return Err(ArgError::Label(s.to_owned()));
+    }
+    Ok((k.to_owned(), v.to_owned()))
 }
 
 /// A `K=V` environment entry with a non-empty name.
@@ -564,6 +680,143 @@ mod tests {
         }
         assert!(parse(&["image", "import"]).is_err());
         assert!(parse(&["image", "inspect"]).is_err());
+    }
+
+    #[test]
+    fn run_takes_a_network_and_published_ports() {
+        let a = run(&[
+            "--network",
+            "web",
+            "-p",
+            "127.0.0.1:8080:80",
+            "--publish",
+            "53/udp",
+            "busybox",
+            "httpd",
+            "-p",
+            "1",
+        ]);
+        let c = &a.create;
+        assert_eq!(c.network.as_deref(), Some("web"));
+        assert_eq!(
+            c.publish,
+            [
+                crate::publish::parse("127.0.0.1:8080:80").unwrap(),
+                crate::publish::parse("53/udp").unwrap()
+            ]
+        );
+        // After IMAGE, -p is the command's (an entrypoint's arguments), as with docker.
+        assert_eq!(c.command(), ["httpd", "-p", "1"]);
+        let a = run(&[
+            "busybox",
+            "-p",
+            "1",
+            "-e",
+            "X",
+            "--network",
+            "none",
+            "--help",
+        ]);
+        assert_eq!(a.create.image(), Some("busybox"));
+        assert_eq!(
+            a.create.command(),
+            ["-p", "1", "-e", "X", "--network", "none", "--help"]
+        );
+        assert!(a.create.publish.is_empty() && a.create.network.is_none());
+        assert_eq!(
+            run(&["--net", "none", "busybox"]).create.network.as_deref(),
+            Some("none")
+        );
+        let a = run(&["--net=container:db", "busybox"]);
+        assert_eq!(a.create.network.as_deref(), Some("container:db"));
+        for bad in [
+            &["--network", "", "busybox"][..],
+            &["--network", "container:", "busybox"][..],
+            &["-p", "80/sctp", "busybox"][..],
+            &["-p", "8000-8001:80", "busybox"][..],
+            &["-p", "host:1:2", "busybox"][..],
+        ] {
+            let all = ["berth", "run"].iter().chain(bad).copied();
+            assert!(Cli::try_parse_from(all).is_err(), "{bad:?}");
+        }
+        let e = Cli::try_parse_from(["berth", "create", "-p", "80/sctp", "busybox"]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(r#""80/sctp": protocol "sctp" is not tcp or udp"#),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn network_commands() {
+        let parse = |words: &[&str]| {
+            let all = ["berth"].iter().chain(words).copied();
+            Cli::try_parse_from(all).map(|c| c.command)
+        };
+        let Ok(Command::Network(NetworkArgs {
+            action: NetworkAction::Create(c),
+        })) = parse(&[
+            "network",
+            "create",
+            "--label",
+            "k=v",
+            "--subnet",
+            "10.9.0.0/24",
+            "n",
+        ])
+        else {
+            panic!("not network create")
+        };
+        assert_eq!(c.name, "n");
+        assert_eq!(c.subnet.as_deref(), Some("10.9.0.0/24"));
+        assert_eq!(c.labels, [("k".to_owned(), "v".to_owned())]);
+        assert_eq!(label("k"), Ok(("k".into(), String::new())));
+        assert_eq!(label("=v"), Err(ArgError::Label("=v".into())));
+        let Ok(Command::Network(NetworkArgs {
+            action: NetworkAction::Ls(l),
+        })) = parse(&["network", "ls", "-q"])
+        else {
+            panic!("not network ls")
+        };
+        assert!(l.quiet);
+        let Ok(Command::Port(p)) = parse(&["port", "web", "53/udp"]) else {
+            panic!("not port")
+        };
+        assert_eq!(
+            (p.id.as_str(), p.port),
+            ("web", Some((53, crate::publish::Protocol::Udp)))
+        );
+        for ok in [
+            &["network", "list", "--format", "json"][..],
+            &["network", "inspect", "a", "b"][..],
+            &["network", "rm", "a", "b"][..],
+            &["network", "remove", "a"][..],
+            &[
+                "network",
+                "create",
+                "--internal",
+                "--no-masquerade",
+                "--mtu",
+                "1400",
+                "n",
+            ][..],
+            &["port", "web"][..],
+        ] {
+            assert!(parse(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            &["network", "create"][..],
+            &["network", "create", "--gateway", "10.0.0.1", "n"][..],
+            &["network", "create", "--mtu", "big", "n"][..],
+            &["network", "create", "--label", "=x", "n"][..],
+            &["network", "rm"][..],
+            &["network", "inspect"][..],
+            &["network", "ls", "--format", "yaml"][..],
+            &["port"][..],
+            &["port", "web", "80/icmp"][..],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

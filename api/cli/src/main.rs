@@ -10,6 +10,7 @@ mod client;
 mod commands;
 mod error;
 mod host;
+mod publish;
 mod table;
 mod time;
 mod view;

@@ -135,6 +135,31 @@ pub struct ErrorView {
     pub message: String,
 }
 
+/// A network as `GET /v1/networks` lists it (NetworkInfo).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NetworkView {
+    /// Its name.
+    pub name: String,
+    /// 64 hex characters.
+    pub id: String,
+    /// How it attaches containers.
+    pub driver: DriverView,
+    /// The containers on it, by id.
+    pub containers: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// A network's driver, as far as the CLI shows it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DriverView {
+    /// `bridge` or `cni`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A bridge network's subnet, e.g. `10.1.0.0/16`.
+    pub subnet: Option<String>,
+}
+
 /// `sha256:0123456789abcdef…` as its first 12 hex digits (a digest without an
 /// algorithm as it is, cut to 12).
 pub fn short_digest(digest: &str) -> &str {

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_testkit::image::ImageBuilder;
+use berth_testkit::image::{BuiltImage, ImageBuilder, Layer};
+use berth_testkit::netns::TestNetns;
 use berth_testkit::registry::{Mode, Registry};
 use berth_testkit::rootfs;
 use harness::{assert_cgroup_gone, free_port, Daemon, Scratch};
@@ -1040,4 +1041,367 @@ fn a_pull_that_fails_midway_ends_with_one_line() {
     );
     assert!(!out.stdout.contains("Pulled"), "{out:#?}");
     assert_eq!(berth(&d, &["images", "-q"]).ok(), "");
+}
+
+/// An OCI image layout archive (as `berth image save` writes one) of `built`, named
+/// `name`: how an image reaches a daemon in a test's network namespace, which cannot
+/// reach the test registry on the machine's loopback.
+fn oci_archive(dir: &Path, built: &BuiltImage, name: &str) -> PathBuf {
+    let layout = dir.join("layout");
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let main = built.main();
+    for blob in [&main.config, &main.manifest]
+        .into_iter()
+        .chain(&main.layers)
+    {
+        let hex = blob.digest.trim_start_matches("sha256:");
+        std::fs::write(blobs.join(hex), &blob.bytes).unwrap();
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": main.manifest.media_type,
+            "digest": main.manifest.digest,
+            "size": main.manifest.bytes.len(),
+            "annotations": {"io.containerd.image.name": name},
+        }],
+    });
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = dir.join("image.tar");
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&archive)
+        .args(["oci-layout", "index.json", "blobs"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar of {}", layout.display());
+    archive
+}
+
+/// A berthd in a network namespace of the test's own (its bridges and rules are the
+/// namespace's), with the test busybox (plus `httpd` and a page to serve) imported as
+/// `name`. Dropped in reverse order: daemon, scratch, namespace.
+fn daemon_in_netns(what: &str, name: &str) -> (TestNetns, Scratch, Daemon) {
+    let ns = TestNetns::new(what);
+    let scratch = Scratch::new(what);
+    let d = Daemon::start_in(&ns, &scratch, &[], &[]);
+    let built = ImageBuilder::busybox()
+        .layer(
+            Layer::new()
+                .symlink("bin/httpd", "busybox")
+                .dir("www")
+                .file("www/index.html", b"served by berth\n"),
+        )
+        .build();
+    let archive = oci_archive(&scratch.0, &built, name);
+    let out = berth(&d, &["image", "import", path_str(&archive)]);
+    assert!(
+        out.ok().starts_with(&format!("Imported {name} ")),
+        "{out:#?}"
+    );
+    (ns, scratch, d)
+}
+
+#[test]
+fn networks_through_the_cli() {
+    let (_ns, _scratch, d) = daemon_in_netns("cli-nets", "test.invalid/cli/web:1");
+    let pid = std::process::id();
+    let (one, two) = (format!("cli-n1-{pid}"), format!("cli-n2-{pid}"));
+
+    // create: the id; the daemon's default network is there beside it.
+    let out = berth(
+        &d,
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.77.0.0/24",
+            "--gateway",
+            "10.77.0.254",
+            "--internal",
+            "--label",
+            "team=cli",
+            &one,
+        ],
+    );
+    let id = out.ok().trim_end().to_owned();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{out:#?}"
+    );
+    let out = berth(
+        &d,
+        &[
+            "network",
+            "create",
+            "--no-masquerade",
+            "--mtu",
+            "1400",
+            &two,
+        ],
+    );
+    let id2 = out.ok().trim_end().to_owned();
+
+    // ls: a row each, the ids alone, the daemon's JSON.
+    let table = berth(&d, &["network", "ls"]).ok().to_owned();
+    assert!(
+        table.starts_with("NETWORK ID   ") && table.contains(" SUBNET "),
+        "{table}"
+    );
+    let cells = row(&table, &id[..12]).unwrap_or_else(|| panic!("{one} not in {table}"));
+    assert_eq!(
+        cells[1..],
+        [one.as_str(), "bridge", "10.77.0.0/24", "0"],
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.contains(" berth0 ")),
+        "default network: {table}"
+    );
+    assert_eq!(table.lines().count(), 4, "{table}");
+    let quiet = berth(&d, &["network", "ls", "-q"]).ok().to_owned();
+    assert!(
+        quiet.lines().any(|l| l == id) && quiet.lines().any(|l| l == id2),
+        "{quiet}"
+    );
+    let listed = berth(&d, &["network", "ls", "--format", "json"]).json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+
+    // inspect: a JSON array, by name or id.
+    let shown = berth(&d, &["network", "inspect", &one, &id2[..12]]).json();
+    assert_eq!(shown.as_array().map(Vec::len), Some(2), "{shown}");
+    let (first, second) = (&shown[0], &shown[1]);
+    assert_eq!(
+        (&first["name"], &first["id"]),
+        (&Value::from(one.as_str()), &Value::from(id.as_str())),
+        "{shown}"
+    );
+    let driver = &first["driver"];
+    assert_eq!(
+        (
+            &driver["type"],
+            &driver["subnet"],
+            &driver["gateway"],
+            &driver["internal"],
+            &driver["masquerade"],
+            &first["labels"]["team"]
+        ),
+        (
+            &Value::from("bridge"),
+            &Value::from("10.77.0.0/24"),
+            &Value::from("10.77.0.254"),
+            &Value::from(true),
+            &Value::from(false),
+            &Value::from("cli")
+        ),
+        "{shown}"
+    );
+    assert_eq!(first["containers"], serde_json::json!({}), "{shown}");
+    assert_eq!(
+        (
+            &second["name"],
+            &second["driver"]["masquerade"],
+            &second["driver"]["mtu"]
+        ),
+        (
+            &Value::from(two.as_str()),
+            &Value::from(false),
+            &Value::from(1400)
+        ),
+        "{shown}"
+    );
+    assert!(second["driver"]["subnet"].is_string(), "picked: {shown}");
+    assert_eq!(
+        berth(&d, &["network", "inspect", &one]).json()[0]["id"],
+        id.as_str()
+    );
+
+    // Refusals: one line each, exit 1, nothing made.
+    berth(&d, &["network", "create", &one]).fails(
+        1,
+        &format!("a network named {one:?} exists (conflict, HTTP 409)"),
+    );
+    berth(
+        &d,
+        &["network", "create", "--subnet", "10.78.0.0/33", "cli-bad"],
+    )
+    .fails(1, "(invalid_network, HTTP 422)");
+    berth(
+        &d,
+        &["network", "create", "--subnet", "not-a-subnet", "cli-bad"],
+    )
+    .fails(1, "(invalid_network, HTTP 422)");
+    berth(
+        &d,
+        &["network", "create", "--subnet", "10.77.0.128/25", "cli-bad"],
+    )
+    .fails(1, "(subnet_overlap, HTTP 409)");
+    berth(&d, &["network", "create", "none"]).fails(1, "(invalid_network, HTTP 422)");
+    berth(&d, &["network", "inspect", "cli-bad"]).fails(1, "(network_not_found, HTTP 404)");
+    berth(&d, &["network", "rm", "berth0"]).fails(1, "(predefined_network, HTTP 409)");
+    // A usage error never reaches the daemon.
+    let out = berth(
+        &d,
+        &["network", "create", "--gateway", "10.0.0.1", "cli-bad"],
+    );
+    assert_eq!(out.code, Some(2), "{out:#?}");
+
+    // rm: an unknown name is reported, the others are still removed.
+    let out = berth(&d, &["network", "rm", &one, "cli-nonesuch", &two]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_eq!(out.stdout, format!("{one}\n{two}\n"), "{out:#?}");
+    assert_eq!(
+        out.stderr, "berth: no network named \"cli-nonesuch\" (network_not_found, HTTP 404)\n",
+        "{out:#?}"
+    );
+    berth(&d, &["network", "inspect", &one]).fails(1, "(network_not_found, HTTP 404)");
+    let quiet = berth(&d, &["network", "ls", "-q"]).ok().to_owned();
+    assert_eq!(
+        quiet.lines().count(),
+        1,
+        "only the default network: {quiet}"
+    );
+}
+
+#[test]
+fn a_container_without_a_network_through_the_cli() {
+    let image = "test.invalid/cli/none:1";
+    let (_ns, _scratch, d) = daemon_in_netns("cli-none", image);
+    let pid = std::process::id();
+    let id = format!("cli-none-{pid}");
+
+    // Only lo inside.
+    let out = berth(
+        &d,
+        &[
+            "run",
+            "--name",
+            &id,
+            "--network",
+            "none",
+            "--pull",
+            "never",
+            image,
+            "cat",
+            "/proc/net/dev",
+        ],
+    );
+    let text = out.ok();
+    assert!(text.contains("lo:") && !text.contains("eth0"), "{out:#?}");
+    // Nothing published, nothing attached.
+    assert_eq!(berth(&d, &["port", &id]).ok(), "");
+    assert_eq!(berth(&d, &["--json", "port", &id]).ok(), "[]\n");
+    assert!(
+        berth(&d, &["inspect", &id]).json()["network_attachment"].is_null(),
+        "no attachment"
+    );
+    assert_eq!(berth(&d, &["rm", &id]).ok(), format!("{id}\n"));
+    // Ports need a network: refused before anything is made.
+    let refused = format!("cli-nop-{pid}");
+    berth(
+        &d,
+        &[
+            "run", "-d", "--name", &refused, "--net", "none", "-p", "8080:80", "--pull", "never",
+            image, "sleep", "100",
+        ],
+    )
+    .fails(1, "(invalid_network, HTTP 422)");
+    berth(&d, &["inspect", &refused]).fails(1, "(not_found, HTTP 404)");
+    // A -p the CLI cannot read never reaches the daemon.
+    let out = berth(&d, &["run", "-p", "80/sctp", image]);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert!(
+        out.stderr
+            .contains(r#""80/sctp": protocol "sctp" is not tcp or udp"#),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_published_port_through_the_cli() {
+    let image = "test.invalid/cli/httpd:1";
+    let (ns, _scratch, d) = daemon_in_netns("cli-port", image);
+    let pid = std::process::id();
+    let id = format!("cli-web-{pid}");
+    let host_port = "18080";
+
+    let published = format!("127.0.0.1:{host_port}:8080");
+    let out = berth(
+        &d,
+        &[
+            "run", "-d", "--name", &id, "-p", &published, "--pull", "never", image, "httpd", "-f",
+            "-p", "8080", "-h", "/www",
+        ],
+    );
+    assert_eq!(out.ok(), format!("{id}\n"));
+
+    // The page, from the namespace's own loopback (the daemon's "host").
+    let url = format!("http://127.0.0.1:{host_port}/index.html");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = ns
+            .command("/bin/busybox")
+            .args(["wget", "-qO-", &url])
+            .output()
+            .unwrap();
+        if got.status.success() {
+            assert_eq!(String::from_utf8_lossy(&got.stdout), "served by berth\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: {}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // port: docker's lines; one port alone; one not published.
+    assert_eq!(
+        berth(&d, &["port", &id]).ok(),
+        format!("8080/tcp -> 127.0.0.1:{host_port}\n")
+    );
+    assert_eq!(
+        berth(&d, &["port", &id, "8080/tcp"]).ok(),
+        format!("127.0.0.1:{host_port}\n")
+    );
+    berth(&d, &["port", &id, "53/udp"]).fails(1, "publishes no port 53/udp");
+    let ports = berth(&d, &["--json", "port", &id]).json();
+    assert_eq!(
+        ports,
+        serde_json::json!([{"host_ip": "127.0.0.1", "host_port": 18080,
+                            "container_port": 8080, "protocol": "tcp"}])
+    );
+    // inspect: where it is; the default network lists it.
+    let record = berth(&d, &["inspect", &id]).json();
+    let attachment = &record["network_attachment"];
+    assert_eq!(attachment["network"], "berth0", "{record}");
+    assert!(attachment["address"].is_string(), "{record}");
+    let table = berth(&d, &["network", "ls"]).ok().to_owned();
+    let berth0 = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.get(1) == Some(&"berth0"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert_eq!(berth0.last(), Some(&"1"), "{table}");
+    // The same host port again: refused before anything is made.
+    let again = format!("cli-web2-{pid}");
+    berth(
+        &d,
+        &[
+            "run", "-d", "--name", &again, "-p", &published, "--pull", "never", image, "sleep",
+            "100",
+        ],
+    )
+    .fails(1, "(port_in_use, HTTP 409)");
+    assert_eq!(berth(&d, &["rm", "-f", &id]).ok(), format!("{id}\n"));
+    assert_eq!(berth(&d, &["port", &id]).code, Some(1));
 }

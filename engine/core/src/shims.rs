@@ -86,7 +86,13 @@ impl Engine {
         }))?;
         let found = reattach(&engine, &shims);
         if let Some(networks) = &launcher.services.networks {
-            let live = |id: &str| engine.get(id).is_some_and(|r| r.state.can_kill());
+            let live = |id: &str| {
+                engine
+                    .get(id)
+                    .filter(|r| r.state.can_kill())
+                    .and_then(|r| r.pid)
+                    .filter(|p| *p > 0)
+            };
             networks.recover(&live);
         }
         if let Some(images) = &images {

@@ -108,9 +108,13 @@ fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
             "{id}'s shim directory outlived delete"
         );
     }
+    // The compiled seccomp profiles the runtime keeps there are a cache, not state.
     let runtime_left: Vec<_> = fs::read_dir(shim.runtime_root())
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| name != ".seccomp-cache")
+        .collect();
     assert!(
         runtime_left.is_empty(),
         "runtime state left: {runtime_left:?}"

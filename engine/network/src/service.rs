@@ -8,7 +8,7 @@
 //! [`Networks::recover`] keeps the attachments of live containers and undoes the rest.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 use crate::bridge::{self, BridgeDriver, BridgeError};
-use crate::cni::{self, Cni, CniArgs, CniError, NetworkList};
+use crate::cni::{self, CachedAttachment, Cni, CniArgs, CniError, NetworkList};
 use crate::config::{
     BridgeOptions, CniOptions, Driver, NetworkConfig, DEFAULT_NETWORK, RESERVED_NAMES,
 };
@@ -223,6 +223,10 @@ struct Inner {
     attachments: HashMap<String, Attachment>,
     /// Bridge networks whose bridge and rules were made by this process.
     ready: HashSet<String>,
+    /// The network namespaces of CNI attachments, held open until their DEL: plugins
+    /// undo part of their work (the bridge plugin's masquerade rules) only inside it, and
+    /// a container's `/proc/<pid>` path may name another process by then.
+    pinned: HashMap<String, OwnedFd>,
 }
 
 impl Networks {
@@ -435,8 +439,14 @@ impl Networks {
         NetworkInfo { config, containers }
     }
 
-    /// Remove a bridge network without containers: its bridge, rules and definition.
-    pub fn remove(&self, name: &str) -> Result<NetworkConfig, NetworkError> {
+    /// Remove a bridge network without live containers (`live(id)`): its bridge, rules
+    /// and definition. Stopped containers still on it are detached first, as docker
+    /// does (their namespace is gone; they keep their records).
+    pub fn remove(
+        &self,
+        name: &str,
+        live: &dyn Fn(&str) -> bool,
+    ) -> Result<NetworkConfig, NetworkError> {
         let network = self.find(name)?;
         let Driver::Bridge(opts) = &network.driver else {
             return Err(NetworkError::Predefined(
@@ -450,13 +460,23 @@ impl Networks {
                 "it is the default network",
             ));
         }
+        let on_it = |inner: &Inner| -> Vec<String> {
+            inner
+                .attachments
+                .values()
+                .filter(|a| a.network == network.name)
+                .map(|a| a.container.clone())
+                .collect()
+        };
+        let (users, stopped): (Vec<String>, Vec<String>) =
+            on_it(&self.lock()).into_iter().partition(|id| live(id));
+        if users.is_empty() {
+            for id in stopped {
+                self.detach(&id)?;
+            }
+        }
         let mut inner = self.lock();
-        let users: Vec<String> = inner
-            .attachments
-            .values()
-            .filter(|a| a.network == network.name)
-            .map(|a| a.container.clone())
-            .collect();
+        let users = on_it(&inner);
         if !users.is_empty() {
             return Err(NetworkError::InUse {
                 network: network.name,
@@ -557,7 +577,7 @@ impl Networks {
             .insert(container.to_owned(), attachment.clone());
         let made = match &network.driver {
             Driver::Bridge(opts) => self.attach_bridge(&network, opts, &mut attachment, pid),
-            Driver::Cni(opts) => self.attach_cni(opts, &mut attachment, &netns_path),
+            Driver::Cni(opts) => self.attach_cni(opts, &mut attachment, pid),
         };
         if let Err(e) = made {
             if let Err(undo) = self.detach(container) {
@@ -608,9 +628,13 @@ impl Networks {
         &self,
         opts: &CniOptions,
         attachment: &mut Attachment,
-        netns_path: &Path,
+        pid: i32,
     ) -> Result<(), NetworkError> {
         let list = cni::load_file(&opts.file)?;
+        let ns = netns::open(pid)?;
+        let netns_path = pinned_path(&ns);
+        // Pinned first: a failed ADD's own DEL, and every later one, find it.
+        self.lock().pinned.insert(attachment.container.clone(), ns);
         let args = CniArgs {
             args: vec![("IgnoreUnknown".into(), "1".into())],
             port_mappings: attachment.ports.clone(),
@@ -618,7 +642,7 @@ impl Networks {
         let result = self.cni.add(
             &list,
             &attachment.container,
-            netns_path,
+            &netns_path,
             CONTAINER_INTERFACE,
             &args,
         )?;
@@ -725,21 +749,31 @@ impl Networks {
     }
 
     fn detach_cni(&self, opts: &CniOptions, attachment: &Attachment) -> Result<(), NetworkError> {
-        let netns = attachment.netns.as_deref().filter(|p| p.exists());
-        match cni::load_file(&opts.file) {
-            Ok(list) => {
-                Ok(self
-                    .cni
-                    .del(&list, &attachment.container, netns, &attachment.interface)?)
-            }
+        // Only the namespace held since the ADD: a path kept on disk may name another
+        // process's by now (a reused pid), where DEL would remove an `eth0` not ours.
+        let pinned = self.lock().pinned.remove(&attachment.container);
+        let netns = pinned.as_ref().map(pinned_path);
+        let result = match cni::load_file(&opts.file) {
+            Ok(list) => Ok(self.cni.del(
+                &list,
+                &attachment.container,
+                netns.as_deref(),
+                &attachment.interface,
+            )?),
             Err(_) => self.detach_cached(&attachment.container),
-        }
+        };
+        drop(pinned);
+        result
     }
 
+    /// CNI DEL from the cache alone, without a namespace (see [`Networks::detach_cni`]).
     fn detach_cached(&self, container: &str) -> Result<(), NetworkError> {
         for entry in self.cni.cached() {
             if entry.container_id == container {
-                self.cni.del_cached(&entry)?;
+                self.cni.del_cached(&CachedAttachment {
+                    netns: None,
+                    ..entry
+                })?;
             }
         }
         Ok(())
@@ -747,9 +781,9 @@ impl Networks {
 
     /// After a restart: keep what live containers have (their host ports held again),
     /// undo the rest — attachments of containers that are gone, half-made ones, CNI
-    /// results and port rules nothing owns. `alive(id)` says whether a container still
-    /// runs.
-    pub fn recover(&self, alive: &dyn Fn(&str) -> bool) {
+    /// results and port rules nothing owns. `alive(id)` gives the init's pid of a
+    /// container that still runs.
+    pub fn recover(&self, alive: &dyn Fn(&str) -> Option<i32>) {
         let stored = match self.store.attachments() {
             Ok(all) => all,
             Err(e) => {
@@ -759,7 +793,16 @@ impl Networks {
         };
         for attachment in stored {
             let id = attachment.container.clone();
-            let live = attachment.complete && alive(&id);
+            let pid = alive(&id).filter(|_| attachment.complete);
+            let live = pid.is_some();
+            if let (Some(pid), true) = (pid, self.is_cni(&attachment.network)) {
+                match netns::open(pid) {
+                    Ok(ns) => {
+                        self.lock().pinned.insert(id.clone(), ns);
+                    }
+                    Err(e) => tracing::warn!(container = %id, "holding its namespace again: {e}"),
+                }
+            }
             if live && !attachment.ports.is_empty() {
                 match ports::reserve(&attachment.ports) {
                     Ok((ports, reservation)) => {
@@ -780,9 +823,13 @@ impl Networks {
             }
         }
         for entry in self.cni.cached() {
-            if !alive(&entry.container_id)
+            if alive(&entry.container_id).is_none()
                 && !self.lock().attachments.contains_key(&entry.container_id)
             {
+                let entry = CachedAttachment {
+                    netns: None,
+                    ..entry
+                };
                 if let Err(e) = self.cni.del_cached(&entry) {
                     tracing::warn!(container = %entry.container_id, "CNI DEL from the cache: {e}");
                 }
@@ -792,8 +839,8 @@ impl Networks {
     }
 
     /// Port rules and addresses whose container is gone and which no attachment names.
-    fn release_unowned(&self, alive: &dyn Fn(&str) -> bool) {
-        let known = |id: &str| alive(id) && self.lock().attachments.contains_key(id);
+    fn release_unowned(&self, alive: &dyn Fn(&str) -> Option<i32>) {
+        let known = |id: &str| alive(id).is_some() && self.lock().attachments.contains_key(id);
         if let Ok(fw) = self.firewall() {
             match fw.published() {
                 Ok(ids) => {
@@ -831,6 +878,11 @@ impl Networks {
         self.lock().attachments.get(container).cloned()
     }
 
+    fn is_cni(&self, network: &str) -> bool {
+        self.find(network)
+            .is_ok_and(|n| matches!(n.driver, Driver::Cni(_)))
+    }
+
     fn cni_networks(&self) -> Vec<NetworkConfig> {
         let (lists, errors) = cni::load_dir(&self.config.cni_conf_dir);
         for e in errors {
@@ -854,6 +906,15 @@ fn cni_id(file: &Path) -> String {
             format!("{:016x}", h.finish())
         })
         .collect()
+}
+
+/// The path CNI plugins reach a namespace held by this process at.
+fn pinned_path(ns: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        ns.as_raw_fd()
+    ))
 }
 
 /// A CNI list as a network.

@@ -105,15 +105,18 @@ fn an_internal_network_leaves_forwarding_off() {
     let ctr = TestNetns::new("br-internal-c");
     let fd = File::open(ctr.path()).unwrap();
     let opts = options("brt1", true);
-    let forward = host.run(|| {
+    // A fresh namespace starts from the machine's value (net.core.devconf_inherit_init_net):
+    // an internal network must leave it as it was.
+    let (fresh, forward) = host.run(|| {
+        let fresh = fs::read_to_string(MACHINE_IP_FORWARD).unwrap();
         let driver = BridgeDriver::new();
         driver.ensure_network(&opts).unwrap();
         driver
             .attach(&opts, fd.as_fd(), "vethint", Ipv4Addr::new(10, 88, 0, 9))
             .unwrap();
-        fs::read_to_string(MACHINE_IP_FORWARD).unwrap()
+        (fresh, fs::read_to_string(MACHINE_IP_FORWARD).unwrap())
     });
-    assert_eq!(forward.trim(), "0");
+    assert_eq!(forward, fresh);
     // The gateway is there for it all the same.
     assert!(ping(&ctr, "10.88.0.1"));
     assert_eq!(machine_ip_forward(), before);

@@ -27,10 +27,15 @@ fn a_test_namespace_is_private_and_goes_away_when_dropped() {
     // A later `ip netns add` (which bind-mounts /run/netns over itself unless it is a
     // mount point already) must not hide the namespace from its own drop.
     let other = format!("berth-kit-ip-{}", std::process::id());
-    let added = std::process::Command::new("ip").args(["netns", "add", &other]).status().unwrap();
+    let added = std::process::Command::new("ip")
+        .args(["netns", "add", &other])
+        .status()
+        .unwrap();
     assert!(added.success());
     drop(ns);
-    let _ = std::process::Command::new("ip").args(["netns", "del", &other]).status();
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &other])
+        .status();
     assert!(!path.exists(), "{} left", path.display());
 }
 

@@ -56,7 +56,41 @@ pub struct CreateRequest {
     /// otherwise.
     pub network: Option<berth_network::NetworkMode>,
     /// Ports to publish (on a network).
-    pub ports: Option<Vec<berth_network::PortMapping>>,
+    pub ports: Option<Vec<PortRequest>>,
+}
+
+/// One port to publish, its integers taken as any JSON integer (out of range: 422).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortRequest {
+    /// The host address; none: all of them.
+    pub host_ip: Option<std::net::IpAddr>,
+    /// The host port; 0 or none: one the kernel picks.
+    pub host_port: Option<JsonInt>,
+    /// The container's port.
+    pub container_port: JsonInt,
+    /// `tcp` (default) or `udp`.
+    pub protocol: Option<berth_network::Protocol>,
+}
+
+impl PortRequest {
+    fn into_mapping(self) -> Result<berth_network::PortMapping, ApiError> {
+        let host_port = match self.host_port {
+            Some(p) => p.within(0u16, u16::MAX, "host_port", "invalid_port")?,
+            None => 0,
+        };
+        Ok(berth_network::PortMapping {
+            host_ip: self.host_ip,
+            host_port,
+            container_port: self.container_port.within(
+                1u16,
+                u16::MAX,
+                "container_port",
+                "invalid_port",
+            )?,
+            protocol: self.protocol.unwrap_or(berth_network::Protocol::Tcp),
+        })
+    }
 }
 
 impl CreateRequest {
@@ -112,13 +146,19 @@ impl CreateRequest {
                 ))
             }
         };
-        let network = match (self.network, self.ports) {
-            (None, None) => None,
-            (mode, ports) => Some(berth_network::NetworkRequest {
+        let ports = self
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .map(PortRequest::into_mapping)
+            .collect::<Result<Vec<_>, _>>()?;
+        let network = match (self.network, ports.is_empty()) {
+            (None, true) => None,
+            (mode, _) => Some(berth_network::NetworkRequest {
                 mode: mode.unwrap_or(berth_network::NetworkMode::Network(
                     berth_network::config::DEFAULT_NETWORK.into(),
                 )),
-                ports: ports.unwrap_or_default(),
+                ports,
             }),
         };
         Ok(ContainerSpec {

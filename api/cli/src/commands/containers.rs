@@ -36,6 +36,12 @@ fn create_body(args: &CreateArgs, start: bool) -> Result<Value, CliError> {
     if let Some(runtime) = &args.runtime {
         body.insert("runtime".into(), json!(absolute(runtime, "--runtime")?));
     }
+    if let Some(network) = &args.network {
+        body.insert("network".into(), json!(network));
+    }
+    if !args.publish.is_empty() {
+        body.insert("ports".into(), json!(args.publish));
+    }
     body.insert("start".into(), json!(start));
     Ok(Value::Object(body))
 }

@@ -10,7 +10,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::{settle, Ctx};
+use super::{parse, settle, Ctx};
 use crate::args::{ImageAction, ImagesArgs, RmiArgs, SaveArgs};
 use crate::client::{image_path, with_query, ReaderBody};
 use crate::error::CliError;
@@ -29,14 +29,6 @@ pub async fn image(ctx: &Ctx, action: ImageAction) -> Result<u8, CliError> {
         ImageAction::Save(a) => save(ctx, a).await,
         ImageAction::Prune => prune(ctx).await,
     }
-}
-
-/// Parse the daemon's JSON `value` as `T`, or say what `request` answered instead.
-fn parse<T: serde::de::DeserializeOwned>(value: Value, request: &str) -> Result<T, CliError> {
-    serde_json::from_value(value).map_err(|e| CliError::Protocol {
-        request: request.to_owned(),
-        detail: format!("not what the API documents: {e}"),
-    })
 }
 
 /// The table of `images` (NAME, ID, SIZE, CREATED, LAYERS) as of `now`.

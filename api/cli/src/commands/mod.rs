@@ -6,6 +6,8 @@ mod events;
 mod exec;
 mod images;
 mod logs;
+mod networks;
+mod port;
 mod ps;
 mod pull;
 mod spec;
@@ -69,6 +71,17 @@ pub fn settle(result: Result<(), CliError>, status: &mut u8) -> Result<(), CliEr
     }
 }
 
+/// Parse the daemon's JSON `value` as `T`, or say what `request` answered instead.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    request: &str,
+) -> Result<T, CliError> {
+    serde_json::from_value(value).map_err(|e| CliError::Protocol {
+        request: request.to_owned(),
+        detail: format!("not what the API documents: {e}"),
+    })
+}
+
 /// Run the parsed command line; the exit status on success.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
     let ctx = Ctx {
@@ -94,5 +107,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Images(a) => images::list(&ctx, a).await,
         Command::Rmi(a) => images::remove(&ctx, a).await,
         Command::Image(a) => images::image(&ctx, a.action).await,
+        Command::Network(a) => networks::network(&ctx, a.action).await,
+        Command::Port(a) => port::port(&ctx, a).await,
     }
 }
