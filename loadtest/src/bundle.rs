@@ -102,6 +102,8 @@ pub struct CreateTemplate {
     /// Whether the cgroup path goes between `middle` and `tail` (an image's container
     /// gets the daemon's).
     cgroup: bool,
+    /// Whether each body publishes a port (`--publish`).
+    publish: bool,
 }
 
 /// Stands in for the cgroup path while the template is serialized.
@@ -124,6 +126,7 @@ impl CreateTemplate {
             middle: format!("\",{}", &before[1..]),
             tail: after.to_owned(),
             cgroup: true,
+            publish: false,
         }
     }
 
@@ -140,14 +143,26 @@ impl CreateTemplate {
             middle: format!("\",{}", &text[1..]),
             tail: String::new(),
             cgroup: false,
+            publish: false,
         }
     }
 
+    /// The same bodies asking for `network` (`--network`), each publishing its port
+    /// 8080/tcp on the host port [`body`](Self::body) is given when `publish`.
+    pub fn on_network(mut self, network: &str, publish: bool) -> Self {
+        // `middle` begins `",` and the request's other members: the network goes first.
+        let network = serde_json::to_string(network).unwrap_or_default();
+        self.middle = format!("\",\"network\":{network},{}", &self.middle[2..]);
+        self.publish = publish;
+        self
+    }
+
     /// The body creating container `id` in cgroup `cgroup` (both plain ASCII names the
-    /// harness made, so they need no JSON escaping).
-    pub fn body(&self, id: &str, cgroup: &str) -> String {
+    /// harness made, so they need no JSON escaping), publishing on `host_port` if the
+    /// template publishes.
+    pub fn body(&self, id: &str, cgroup: &str, host_port: u16) -> String {
         let mut s = String::with_capacity(
-            self.head.len() + self.middle.len() + self.tail.len() + id.len() + cgroup.len(),
+            self.head.len() + self.middle.len() + self.tail.len() + id.len() + cgroup.len() + 80,
         );
         s.push_str(&self.head);
         s.push_str(id);
@@ -156,6 +171,13 @@ impl CreateTemplate {
             s.push_str(cgroup);
         }
         s.push_str(&self.tail);
+        if self.publish && s.ends_with('}') {
+            s.pop();
+            s.push_str(&format!(
+                ",\"ports\":[{{\"host_port\":{host_port},\"container_port\":{},\"protocol\":\"tcp\"}}]}}",
+                crate::cli::PUBLISHED_PORT
+            ));
+        }
         s
     }
 }
@@ -168,7 +190,7 @@ mod tests {
     fn template_bodies_are_the_spec_with_id_and_cgroup() {
         let spec = json!({"process": {"args": ["sleep"]}, "linux": {"namespaces": []}});
         let t = CreateTemplate::new(&spec, Path::new("/r"), Some(Path::new("/usr/sbin/runc")));
-        let body: Value = serde_json::from_str(&t.body("lt-a-1", "/berth-lt-a/lt-a-1")).unwrap();
+        let body: Value = serde_json::from_str(&t.body("lt-a-1", "/berth-lt-a/lt-a-1", 0)).unwrap();
         assert_eq!(body["id"], "lt-a-1");
         assert_eq!(body["rootfs"], "/r");
         assert_eq!(body["runtime"], "/usr/sbin/runc");
@@ -180,7 +202,7 @@ mod tests {
     fn image_bodies_name_the_image_and_the_command() {
         let args = json!(["sleep", "infinity"]);
         let t = CreateTemplate::image("127.0.0.1:5000/test/busybox:latest", &args, None);
-        let text = t.body("lt-a-1", "/berth-lt-a/lt-a-1");
+        let text = t.body("lt-a-1", "/berth-lt-a/lt-a-1", 0);
         let body: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             body,
@@ -188,8 +210,29 @@ mod tests {
                    "args": ["sleep", "infinity"], "pull": "never"})
         );
         let t = CreateTemplate::image("busybox", &args, Some(Path::new("/usr/sbin/runc")));
-        let body: Value = serde_json::from_str(&t.body("x", "/c")).unwrap();
+        let body: Value = serde_json::from_str(&t.body("x", "/c", 0)).unwrap();
         assert_eq!(body["runtime"], "/usr/sbin/runc");
+    }
+
+    #[test]
+    fn network_bodies_name_the_network_and_publish_one_port_each() {
+        let spec = json!({"process": {"args": ["sleep"]}, "linux": {}});
+        let t = CreateTemplate::new(&spec, Path::new("/r"), None).on_network("berth0", true);
+        let body: Value = serde_json::from_str(&t.body("lt-a-7", "/c/lt-a-7", 20007)).unwrap();
+        assert_eq!(body["id"], "lt-a-7");
+        assert_eq!(body["network"], "berth0");
+        assert_eq!(body["rootfs"], "/r");
+        assert_eq!(body["spec"]["linux"]["cgroupsPath"], "/c/lt-a-7");
+        assert_eq!(
+            body["ports"],
+            json!([{"host_port": 20007, "container_port": 8080, "protocol": "tcp"}])
+        );
+        let t = CreateTemplate::image("busybox", &json!(["sleep"]), None).on_network("n1", false);
+        let body: Value = serde_json::from_str(&t.body("x", "/c", 20000)).unwrap();
+        assert_eq!(
+            body,
+            json!({"id": "x", "network": "n1", "image": "busybox", "args": ["sleep"], "pull": "never"})
+        );
     }
 
     #[test]

@@ -59,8 +59,13 @@ impl Plan {
 
     fn body(&self, i: usize) -> String {
         let id = self.id(i);
+        // The host port with --publish (the CLI keeps the index within u16).
+        let port = u16::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_add(crate::cli::PUBLISH_BASE))
+            .unwrap_or(0);
         self.template
-            .body(&id, &format!("{}/{id}", self.cgroup_parent))
+            .body(&id, &format!("{}/{id}", self.cgroup_parent), port)
     }
 }
 

@@ -226,6 +226,51 @@ pub fn leftovers(prefix: &str, cgroup_parent: &str, tmp: Option<&Path>) -> Vec<S
     left
 }
 
+/// What the daemon's network state still holds after every container was deleted:
+/// attachment files (`<state>/network/attachments/`) and address allocations
+/// (`<state>/network/ipam/<network>/<address>`).
+pub fn network_state_leftovers(state_dir: &Path) -> Vec<String> {
+    let network = state_dir.join("network");
+    let mut left = Vec::new();
+    let attachments = files_in(&network.join("attachments"));
+    if !attachments.is_empty() {
+        left.push(format!(
+            "{} network attachment file(s), e.g. {}",
+            attachments.len(),
+            attachments[0].display()
+        ));
+    }
+    let allocations: Vec<PathBuf> = std::fs::read_dir(network.join("ipam"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|net| files_in(&net.path()))
+        .collect();
+    if !allocations.is_empty() {
+        left.push(format!(
+            "{} address allocation(s), e.g. {}",
+            allocations.len(),
+            allocations[0].display()
+        ));
+    }
+    left
+}
+
+/// The files in `dir` (none if it does not exist), skipping hidden ones (a store's
+/// temporaries of a write in progress are not a leftover of a container).
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
 /// This process's mount points, from the one mountinfo parser (berth-procfs).
 fn own_mounts() -> Vec<PathBuf> {
     berth_procfs::mountinfo::read_self()
@@ -233,4 +278,30 @@ fn own_mounts() -> Vec<PathBuf> {
         .into_iter()
         .map(|m| m.mountpoint)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_and_allocations_are_leftovers_and_empty_dirs_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = dir.path().join("network");
+        std::fs::create_dir_all(net.join("attachments")).unwrap();
+        std::fs::create_dir_all(net.join("ipam/n1")).unwrap();
+        assert!(network_state_leftovers(dir.path()).is_empty());
+        assert!(network_state_leftovers(&dir.path().join("missing")).is_empty());
+        std::fs::write(net.join("ipam/n1/.7-1.tmp"), "x").unwrap();
+        assert!(network_state_leftovers(dir.path()).is_empty());
+        std::fs::write(net.join("attachments/lt-a-1.json"), "{}").unwrap();
+        std::fs::write(net.join("ipam/n1/172.17.0.2"), "lt-a-1").unwrap();
+        let left = network_state_leftovers(dir.path());
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(
+            left[0].starts_with("1 network attachment file(s)"),
+            "{left:?}"
+        );
+        assert!(left[1].contains("ipam/n1/172.17.0.2"), "{left:?}");
+    }
 }

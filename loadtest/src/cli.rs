@@ -61,10 +61,39 @@ pub struct Args {
     /// preparation) apart from what docker's defaults cost.
     #[arg(long, conflicts_with = "image")]
     pub docker_defaults: bool,
+    /// Put every container on this network: `bridge` (or `berth0`, the default bridge
+    /// network), a CNI network of `--cni-conf-dir`, or another name (made as a bridge
+    /// network before the burst). The run gets a network namespace of its own, its berthd
+    /// and everything it makes for the network live in it; own daemon only.
+    #[arg(long, value_name = "NAME")]
+    pub network: Option<String>,
+    /// Each container publishes one port: its port 8080/tcp on host port 20000 + its
+    /// index (with `--network`).
+    #[arg(long, requires = "network")]
+    pub publish: bool,
+    /// CNI network configurations for `--network` (handed to berthd's `--cni-conf-dir`;
+    /// default: an empty directory of the run).
+    #[arg(long, value_name = "DIR", requires = "network")]
+    pub cni_conf_dir: Option<PathBuf>,
     /// Directory holding berthd, berth-shim and berth-runc (default: beside this
     /// executable, else built with cargo).
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
+}
+
+/// The host port of container 0 with `--publish` (container `i` gets this + `i`).
+pub const PUBLISH_BASE: u16 = 20000;
+/// The container port each container publishes.
+pub const PUBLISHED_PORT: u16 = 8080;
+
+/// A network name the harness can put into a request and a path as it is.
+fn valid_network(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 impl Args {
@@ -90,6 +119,25 @@ impl Args {
         }
         if self.image.as_deref().is_some_and(|r| r.trim().is_empty()) {
             return Err("--image: expected an image reference such as busybox".into());
+        }
+        if let Some(network) = &self.network {
+            if self.host.is_some() {
+                return Err(format!(
+                    "--network {network}: only with the harness's own berthd (it runs it in a \
+                     network namespace of its own), not with --host"
+                ));
+            }
+            if !valid_network(network) {
+                return Err(format!(
+                    "--network {network:?}: expected a network name (letters, digits, `-`, `_`, `.`)"
+                ));
+            }
+        }
+        if self.publish && self.containers > usize::from(u16::MAX - PUBLISH_BASE) + 1 {
+            return Err(format!(
+                "--publish: host ports {PUBLISH_BASE} + index run out past {} containers",
+                usize::from(u16::MAX - PUBLISH_BASE) + 1
+            ));
         }
         if self.runtime != "builtin" && !PathBuf::from(&self.runtime).is_absolute() {
             return Err(format!(

@@ -27,6 +27,13 @@ pub struct DaemonConfig {
     pub body_limit: usize,
     /// Its images root (`--images-root`), for a burst from an image.
     pub images_root: Option<PathBuf>,
+    /// Its network definitions (`--network-root`): the run's own, never the host's.
+    pub network_root: PathBuf,
+    /// Its CNI network configurations (`--cni-conf-dir`).
+    pub cni_conf_dir: PathBuf,
+    /// The network namespace it runs in (`--network`); none: the harness's own, and
+    /// containers get no network (`--default-network none`).
+    pub netns: Option<PathBuf>,
 }
 
 /// A berthd child process.
@@ -36,6 +43,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     /// Its log (stderr).
     pub log: PathBuf,
+    /// Its state directory.
+    pub state_dir: PathBuf,
 }
 
 impl Daemon {
@@ -51,6 +60,17 @@ impl Daemon {
         if let Some(root) = &cfg.images_root {
             // Only asked for with --image: a berthd without images has no such flag.
             cmd.arg("--images-root").arg(root);
+        }
+        cmd.arg("--network-root")
+            .arg(&cfg.network_root)
+            .arg("--cni-conf-dir")
+            .arg(&cfg.cni_conf_dir);
+        match &cfg.netns {
+            Some(path) => crate::netns::enter(&mut cmd, path)?,
+            // Outside a namespace of the run's own, nothing may touch the host's network.
+            None => {
+                cmd.args(["--default-network", "none"]);
+            }
         }
         let child = cmd
             .arg("--socket")
@@ -81,6 +101,7 @@ impl Daemon {
             child: Some(child),
             socket,
             log,
+            state_dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {

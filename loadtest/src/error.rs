@@ -35,6 +35,9 @@ pub enum Error {
     /// The daemon could not be started, or died.
     #[error("berthd: {0}")]
     Daemon(String),
+    /// The run's network namespace or network could not be made.
+    #[error("network: {0}")]
+    Network(String),
     /// Talking HTTP to the daemon failed.
     #[error("HTTP {method} {path}: {message}")]
     Http {

@@ -16,9 +16,10 @@ use crate::cleanup;
 use crate::client::Conn;
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::error::{Error, Result};
+use crate::netns::RunNetns;
 use crate::report::{Cpu, Memory, RunReport, Settings};
 use crate::shim_memory;
-use crate::{api, check, events, procfs};
+use crate::{api, check, events, network, procfs};
 
 /// Everything the runs share.
 pub struct Context {
@@ -54,9 +55,22 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
     let cgroup_parent = format!("/berth-lt-{run}");
     let args = &ctx.args;
 
+    let run_dir = ctx.tmp.join(format!("run-{index}"));
+    // --network: a namespace of the run's own, for its berthd and all it makes.
+    let mut netns = match &args.network {
+        Some(_) => {
+            std::fs::create_dir_all(&run_dir).map_err(|e| Error::io("creating", &run_dir, e))?;
+            Some(RunNetns::new(&run_dir.join("netns"))?)
+        }
+        None => None,
+    };
     let mut daemon = match (&ctx.host, &ctx.bins) {
         (Some(_), _) => None,
         (None, Some(bins)) => {
+            let cni_conf_dir = match &args.cni_conf_dir {
+                Some(dir) => dir.clone(),
+                None => run_dir.join("cni"),
+            };
             let cfg = DaemonConfig {
                 workers: args.workers,
                 runtime: args.runtime.clone(),
@@ -65,12 +79,11 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
                 body_limit: (args.batch.unwrap_or(1) * (16 << 10)).max(1 << 20),
                 // Shared by the runs: the image is downloaded by the first one only.
                 images_root: Some(ctx.tmp.join("images")),
+                network_root: run_dir.join("network"),
+                cni_conf_dir,
+                netns: netns.as_ref().map(|n| n.path().to_path_buf()),
             };
-            Some(Daemon::start(
-                bins,
-                &ctx.tmp.join(format!("run-{index}")),
-                &cfg,
-            )?)
+            Some(Daemon::start(bins, &run_dir.join("daemon"), &cfg)?)
         }
         (None, None) => return Err(Error::Binaries("no daemon to run against".into())),
     };
@@ -97,6 +110,14 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
             None => CreateTemplate::new(&ctx.spec, &ctx.rootfs, per_request_runtime.as_deref()),
         },
     });
+    let plan = match &args.network {
+        Some(network) => {
+            let mut plan = Arc::into_inner(plan).expect("the plan is not shared yet");
+            plan.template = plan.template.on_network(network, args.publish);
+            Arc::new(plan)
+        }
+        None => plan,
+    };
     let settings = Settings {
         concurrency: args.concurrency,
         workers: daemon.is_some().then_some(args.workers),
@@ -107,14 +128,23 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
             None => "own".into(),
         },
         image: args.image.clone(),
+        network: args.network.clone(),
+        published: args.network.is_some() && args.publish,
     };
 
-    let result = measure(ctx, &plan, &mut daemon, settings).await;
+    let result = match &args.network {
+        Some(network) => network::prepare(&socket, network).await,
+        None => Ok(()),
+    };
+    let result = match result {
+        Ok(()) => measure(ctx, &plan, &mut daemon, settings).await,
+        Err(e) => Err(e),
+    };
     let mut report = match result {
         Ok(r) => r,
         Err(e) => {
             // Nothing to report, but still everything to clean.
-            let (cleaned, left) = take_down(ctx, &plan, &mut daemon).await;
+            let (cleaned, left) = take_down(ctx, &plan, &mut daemon, &mut netns, &run_dir).await;
             eprintln!(
                 "berth-loadtest: run {} stopped: {e}; deleted {} container(s){}; {}",
                 plan.run(),
@@ -135,10 +165,10 @@ pub async fn run(ctx: &Context, index: usize) -> Result<RunReport> {
     };
     if args.keep {
         report.kept = true;
-        print_keep(&plan, daemon.as_mut(), &ctx.tmp);
+        print_keep(&plan, daemon.as_mut(), &ctx.tmp, netns.take());
         return Ok(report);
     }
-    let (cleaned, left) = take_down(ctx, &plan, &mut daemon).await;
+    let (cleaned, left) = take_down(ctx, &plan, &mut daemon, &mut netns, &run_dir).await;
     report.cleanup = cleaned;
     report.left_behind = left;
     Ok(report)
@@ -233,11 +263,14 @@ async fn measure(
 }
 
 /// Delete the run's containers (or kill them if the daemon is gone), stop the own
-/// daemon, remove the cgroups; returns what was done and what is left.
+/// daemon, remove the cgroups and the run's network namespace; returns what was done
+/// and what is left.
 async fn take_down(
     ctx: &Context,
     plan: &Plan,
     daemon: &mut Option<Daemon>,
+    netns: &mut Option<RunNetns>,
+    run_dir: &Path,
 ) -> (cleanup::Cleaned, Vec<String>) {
     // Cleanup gets its own time, even after a timed-out run.
     let deadline = Instant::now() + Duration::from_secs(60 + plan.containers as u64 / 10);
@@ -250,6 +283,11 @@ async fn take_down(
             ..Default::default()
         }
     };
+    // Before the daemon stops: its state directory (a tmpfs of its own) goes with it.
+    let mut left = daemon
+        .as_ref()
+        .map(|d| cleanup::network_state_leftovers(&d.state_dir))
+        .unwrap_or_default();
     if let Some(d) = daemon.as_mut() {
         if let Some(how) = d.stop() {
             if !how.contains("exit status: 0") && alive {
@@ -262,23 +300,36 @@ async fn take_down(
         cleanup::kill_leftovers(&plan.prefix, &plan.cgroup_parent);
     }
     cleanup::remove_cgroups(&plan.cgroup_parent);
-    let run_dir = daemon_dir(ctx, daemon);
-    if let Some(dir) = &run_dir {
-        cleanup::unmount_under(dir);
-        let _ = std::fs::remove_dir_all(dir);
+    if let Some(dir) = daemon_dir(daemon) {
+        cleanup::unmount_under(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let left = cleanup::leftovers(&plan.prefix, &plan.cgroup_parent, Some(&ctx.tmp));
+    if let Some(ns) = netns.take() {
+        left.extend(ns.leftovers(&plan.prefix));
+        if let Err(e) = ns.remove() {
+            left.push(format!("the run's network namespace: {e}"));
+        }
+    }
+    if run_dir.exists() {
+        cleanup::unmount_under(run_dir);
+        let _ = std::fs::remove_dir_all(run_dir);
+    }
+    left.extend(cleanup::leftovers(
+        &plan.prefix,
+        &plan.cgroup_parent,
+        Some(&ctx.tmp),
+    ));
     (cleaned, left)
 }
 
-fn daemon_dir(_ctx: &Context, daemon: &Option<Daemon>) -> Option<PathBuf> {
+fn daemon_dir(daemon: &Option<Daemon>) -> Option<PathBuf> {
     daemon
         .as_ref()
         .and_then(|d| d.socket.parent().map(Path::to_path_buf))
 }
 
 /// `--keep`: leave everything running and say how to take it down.
-fn print_keep(plan: &Plan, daemon: Option<&mut Daemon>, tmp: &Path) {
+fn print_keep(plan: &Plan, daemon: Option<&mut Daemon>, tmp: &Path, netns: Option<RunNetns>) {
     let sock = plan.socket.display();
     eprintln!(
         "berth-loadtest: --keep: containers {}0..{} left running",
@@ -299,5 +350,12 @@ fn print_keep(plan: &Plan, daemon: Option<&mut Daemon>, tmp: &Path) {
             plan.cgroup_parent,
             tmp.display()
         );
+    }
+    if let Some(ns) = netns {
+        let path = ns.path().display().to_string();
+        // Kept mounted: the daemon and its containers' networks live in it.
+        std::mem::forget(ns);
+        eprintln!("  network:  nsenter --net={path} ip addr   # the run's namespace");
+        eprintln!("  finally:  umount {path}   # before the rm -rf");
     }
 }

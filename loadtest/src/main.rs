@@ -18,6 +18,8 @@ mod daemon;
 mod error;
 mod events;
 mod experiment;
+mod netns;
+mod network;
 mod plot;
 mod procfs;
 mod progress;

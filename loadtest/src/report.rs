@@ -79,6 +79,10 @@ pub struct Settings {
     pub daemon: String,
     /// The image the containers ran from (`--image`); none: a root filesystem.
     pub image: Option<String>,
+    /// The network every container was on (`--network`); none: no network.
+    pub network: Option<String>,
+    /// Whether each container published a port (`--publish`).
+    pub published: bool,
 }
 
 /// One run's report.
@@ -249,6 +253,18 @@ impl RunReport {
             st.daemon,
             st.workers
                 .map_or(String::new(), |w| format!(" with {w} workers")),
+        );
+        s += &format!(
+            "  network         {}\n",
+            match &st.network {
+                Some(n) if st.published => format!(
+                    "{n} (in the run's own namespace), one published port each \
+                     (8080/tcp on host ports {}..)",
+                    crate::cli::PUBLISH_BASE
+                ),
+                Some(n) => format!("{n} (in the run's own namespace), no published port"),
+                None => "none".to_owned(),
+            }
         );
         s += &format!(
             "  starts/second   {:>8.1}   ({} running in {:.2} s; creates answered in {:.2} s)\n",
