@@ -160,19 +160,30 @@ impl BridgeDriver {
         let mac = mac_for(address);
         // Made whole or not at all by the kernel: nothing to undo if this fails (and
         // an existing host_ifname is someone else's, never to be deleted here).
-        nl.create_veth_with(
-            host_ifname,
-            CONTAINER_IFNAME,
-            netns,
-            master,
-            opts.mtu,
-            Some(mac),
-        )
-        .map_err(veth_err)?;
+        let host_index = nl
+            .create_veth_with(
+                host_ifname,
+                CONTAINER_IFNAME,
+                netns,
+                master,
+                opts.mtu,
+                Some(mac),
+            )
+            .map_err(veth_err)?;
         let address = Ipv4Net::new(address, opts.subnet.prefix_len()).unwrap_or(opts.subnet);
-        let inside = netns::run_in(netns, || configure_inside(address, opts.gateway))
-            .map_err(BridgeError::from)
-            .and_then(|done| done.map_err(|source| BridgeError::Inside { address, source }));
+        // Both ends without IPv6 addresses (an IPv4 network): otherwise every new port's
+        // duplicate address detection and multicast reports are flooded to every other
+        // port of the bridge, a cost that grows with the square of the containers. (Not
+        // the disable_ipv6 sysctl: its handler spins on the rtnl lock under load.)
+        let host_up = nl
+            .no_ipv6_addresses(host_index)
+            .and_then(|()| nl.set_up(host_index))
+            .map_err(veth_err);
+        let inside = host_up.and_then(|()| {
+            netns::run_in(netns, || configure_inside(address, opts.gateway))
+                .map_err(BridgeError::from)
+                .and_then(|done| done)
+        });
         if let Err(e) = inside {
             // Deleting the host end takes eth0 along.
             if let Err(undo) = nl.delete_link(host_ifname) {
@@ -211,18 +222,24 @@ impl BridgeDriver {
     }
 }
 
-/// Inside the container's namespace: eth0's address, eth0 and lo up, the default route.
-fn configure_inside(address: Ipv4Net, gateway: Ipv4Addr) -> Result<(), NetlinkError> {
-    let mut nl = Netlink::open()?;
+/// Inside the container's namespace: eth0 without IPv6, its address, eth0 and lo up,
+/// the default route.
+fn configure_inside(address: Ipv4Net, gateway: Ipv4Addr) -> Result<(), BridgeError> {
+    let inside = |source| BridgeError::Inside { address, source };
+    let mut nl = Netlink::open().map_err(inside)?;
     let index = nl
-        .link_index(CONTAINER_IFNAME)?
-        .ok_or_else(|| NetlinkError::NoLink {
-            link: CONTAINER_IFNAME.into(),
+        .link_index(CONTAINER_IFNAME)
+        .map_err(inside)?
+        .ok_or_else(|| {
+            inside(NetlinkError::NoLink {
+                link: CONTAINER_IFNAME.into(),
+            })
         })?;
-    nl.add_address(index, address)?;
-    nl.set_up(index)?;
-    nl.set_up(LOOPBACK_INDEX)?;
-    nl.add_default_route(gateway)
+    nl.no_ipv6_addresses(index).map_err(inside)?;
+    nl.add_address(index, address).map_err(inside)?;
+    nl.set_up(index).map_err(inside)?;
+    nl.set_up(LOOPBACK_INDEX).map_err(inside)?;
+    nl.add_default_route(gateway).map_err(inside)
 }
 
 /// A hardware address derived from an IPv4 address (as docker did): locally

@@ -17,7 +17,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -269,10 +270,14 @@ impl Netlink {
         master: u32,
         mtu: Option<u32>,
     ) -> Result<u32, NetlinkError> {
-        self.create_veth_with(host_name, peer_name, peer_netns, master, mtu, None)
+        let index = self.create_veth_with(host_name, peer_name, peer_netns, master, mtu, None)?;
+        self.set_up(index)?;
+        Ok(index)
     }
 
-    /// [`Netlink::create_veth`], with the peer's hardware address.
+    /// [`Netlink::create_veth`], with the peer's hardware address, and the host end left
+    /// down too (to be set up once configured: an interface that comes up starts its
+    /// IPv6 autoconfiguration at once).
     pub fn create_veth_with(
         &mut self,
         host_name: &str,
@@ -292,7 +297,7 @@ impl Netlink {
         if let Some(mac) = peer_mac {
             peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
         }
-        let mut msg = up_link(host_name, mtu);
+        let mut msg = new_link(host_name, mtu);
         msg.attributes.push(LinkAttribute::Controller(master));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
@@ -310,6 +315,22 @@ impl Netlink {
             Some(index) => Ok(index),
             None => self.index_of(host_name),
         }
+    }
+
+    /// Give link `index` (still down) no IPv6 addresses of its own: no link-local
+    /// address, so no duplicate address detection, router or multicast chatter when it
+    /// comes up. (The kernel takes this only for a link that exists, not in the message
+    /// that makes it.)
+    pub fn no_ipv6_addresses(&mut self, index: u32) -> Result<(), NetlinkError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.attributes
+            .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]));
+        self.exchange(RouteNetlinkMessage::SetLink(msg), NLM_F_ACK)
+            .map(drop)
+            .map_err(|e| e.named(|| format!("turning off IPv6 addresses of link {index}")))
     }
 
     /// Set link `index` up.

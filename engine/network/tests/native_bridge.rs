@@ -84,6 +84,13 @@ fn two_containers_on_one_bridge_reach_each_other_and_the_gateway() {
     assert!(eth0.contains("inet 10.88.0.2/24"), "{eth0}");
     assert!(eth0.contains(&info_a.mac), "{eth0}");
     assert!(eth0.contains(",UP,LOWER_UP"), "{eth0}");
+    // No IPv6 on either end: its autoconfiguration would flood every port.
+    assert!(!eth0.contains("inet6"), "{eth0}");
+    let veth = host.ip(&["addr", "show", &info_a.host_interface]);
+    assert!(
+        veth.contains(",UP,LOWER_UP") && !veth.contains("inet6"),
+        "{veth}"
+    );
     let route = a.ip(&["route", "show", "default"]);
     assert!(route.contains("default via 10.88.0.1 dev eth0"), "{route}");
     let bridge = host.ip(&["-4", "addr", "show", "brt0"]);
