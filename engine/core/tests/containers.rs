@@ -110,7 +110,11 @@ fn clean_up(engine: &Engine, shim: &ShimConfig, ids: &[String]) {
     }
     // The compiled seccomp profiles the runtime keeps there are a cache, not state.
     let runtime_left: Vec<_> = fs::read_dir(shim.runtime_root())
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .filter(|name| name != ".seccomp-cache")
