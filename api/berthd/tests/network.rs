@@ -570,6 +570,29 @@ fn the_cni_path_serves_a_published_port_and_cleans_up() {
             })
             .unwrap_or(0)
     };
+    assert_eq!(
+        fetch(&ns, &format!("http://127.0.0.1:{port}/")).as_deref(),
+        Ok(PAGE),
+        "portmap publishes on 127.0.0.1 too"
+    );
+    // Another container of the CNI network reaches the first by its address, as on the
+    // native bridge.
+    let client = format!("{id}-client");
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&body(
+            &client,
+            &rootfs,
+            &["wget", "-q", "-O", "-", &format!("http://{ip}:8080/")],
+            json!({"network": "cninet"}),
+        )),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(wait_state(&d, &client, "stopped")["exit_code"], 0);
+    let logs = d.call("GET", &format!("/v1/containers/{client}/logs"), None);
+    assert_eq!(logs.text, PAGE, "{logs:?}");
+    delete(&d, &client);
     assert_eq!(allocations(), 1);
     // A daemon killed and started again still undoes the attachment (the CNI result
     // and the namespace held again), with the conflist it was made with.
