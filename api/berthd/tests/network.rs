@@ -349,6 +349,22 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
         404
     );
     drop(held);
+    // A start that fails holds its port no longer than it takes to fail.
+    let id = format!("bad-{}-noprog", std::process::id());
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&body(
+            &id,
+            &rootfs,
+            &["/no/such/program"],
+            json!({"ports": [{"host_port": port, "container_port": 80}]}),
+        )),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    wait_state(&d, &id, "failed");
+    assert!(port_free(&ns, port), "a failed start still holds its port");
+    delete(&d, &id);
 
     // Networks: names, subnets, overlap.
     let net = |b: &str| d.call("POST", "/v1/networks", Some(b));
@@ -695,6 +711,22 @@ fn cni_files_that_do_not_parse_or_name_a_missing_plugin_fail_clearly_and_leave_n
             .unwrap_or("")
             .contains("no-such-plugin"),
         "{failed}"
+    );
+    // No plugin of it publishes ports: a request to is refused, not silently ignored.
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&body(
+            &format!("{id}-p"),
+            &rootfs,
+            &["sleep", "100"],
+            json!({"network": "ghost", "ports": [{"host_port": 18080, "container_port": 80}]}),
+        )),
+    );
+    assert_eq!(
+        (r.status, r.json["error"]["code"].clone()),
+        (422, json!("invalid_network")),
+        "{r:?}"
     );
     assert!(
         !ns.ip(&["-o", "link", "show"]).contains("cni-ghost"),

@@ -89,9 +89,8 @@ impl Engine {
             let live = |id: &str| {
                 engine
                     .get(id)
-                    .filter(|r| r.state.can_kill())
-                    .and_then(|r| r.pid)
-                    .filter(|p| *p > 0)
+                    .filter(|r| !r.state.is_final())
+                    .map(|r| r.pid.filter(|p| *p > 0 && r.state.can_kill()).unwrap_or(0))
             };
             networks.recover(&live);
         }
@@ -161,30 +160,16 @@ struct ShimLauncher {
 
 impl Launcher for ShimLauncher {
     fn launch(&self, job: &Job) -> Result<Launched, LaunchError> {
-        let network = self.network_of(&job.spec);
-        let attach = network.as_ref().filter(|n| n.mode.network().is_some());
-        let (bundle, hostname) = self.bundle_of(job, network.as_ref())?;
-        let mut launched = self.shims.launch(LaunchSpec {
-            id: &job.id,
-            bundle,
-            runtime: job.spec.runtime.as_deref(),
-            // Attached between create and start: the program never runs unconnected.
-            start: job.spec.start && attach.is_none(),
-        })?;
-        if let Some(request) = attach {
-            if let Err(e) = self.attach(&job.id, request, launched.pid, hostname.as_deref()) {
-                self.undo_create(&job.id);
-                return Err(e);
-            }
-            if job.spec.start {
-                if let Err(e) = self.shims.control(&job.id, Op::Start) {
-                    self.undo_create(&job.id);
-                    return Err(e);
+        let launched = self.launch_on_network(job);
+        if launched.is_err() {
+            // A failed start holds no host port or address until its record is deleted.
+            if let Some(networks) = &self.services.networks {
+                if let Err(e) = networks.detach(&job.id) {
+                    tracing::warn!(id = %job.id, "releasing the network of a failed start: {e}");
                 }
-                launched.started = true;
             }
         }
-        Ok(launched)
+        launched
     }
 
     fn admit(&self, spec: &ContainerSpec) -> Result<(), LaunchError> {
@@ -235,6 +220,34 @@ impl Launcher for ShimLauncher {
 }
 
 impl ShimLauncher {
+    /// Create the container; on a network, attach it between create and start.
+    fn launch_on_network(&self, job: &Job) -> Result<Launched, LaunchError> {
+        let network = self.network_of(&job.spec);
+        let attach = network.as_ref().filter(|n| n.mode.network().is_some());
+        let (bundle, hostname) = self.bundle_of(job, network.as_ref())?;
+        let mut launched = self.shims.launch(LaunchSpec {
+            id: &job.id,
+            bundle,
+            runtime: job.spec.runtime.as_deref(),
+            // Attached between create and start: the program never runs unconnected.
+            start: job.spec.start && attach.is_none(),
+        })?;
+        if let Some(request) = attach {
+            if let Err(e) = self.attach(&job.id, request, launched.pid, hostname.as_deref()) {
+                self.undo_create(&job.id);
+                return Err(e);
+            }
+            if job.spec.start {
+                if let Err(e) = self.shims.control(&job.id, Op::Start) {
+                    self.undo_create(&job.id);
+                    return Err(e);
+                }
+                launched.started = true;
+            }
+        }
+        Ok(launched)
+    }
+
     /// The network a container gets: what its request says, else for a container from
     /// an image the default network; `None`: the spec decides.
     fn network_of(&self, spec: &ContainerSpec) -> Option<NetworkRequest> {
@@ -274,15 +287,11 @@ impl ShimLauncher {
         Ok(())
     }
 
-    /// Remove a container created but not to be started (its network failed).
+    /// Remove a container created but not to be started (its network failed; the
+    /// failed launch releases the network).
     fn undo_create(&self, id: &str) {
         if let Err(e) = self.shims.control(id, Op::Delete { force: true }) {
             tracing::warn!(%id, "removing a container whose network failed: {e}");
-        }
-        if let Some(networks) = &self.services.networks {
-            if let Err(e) = networks.detach(id) {
-                tracing::warn!(%id, "detaching a container whose start failed: {e}");
-            }
         }
     }
 
@@ -411,12 +420,27 @@ impl ShimLauncher {
     }
 }
 
-/// The spec and root of a bundle directory, the root made absolute (the bundle is
-/// rewritten elsewhere when the request changes its network).
+/// The spec and root of a bundle directory, the root and relative mount sources made
+/// absolute (the bundle is rewritten elsewhere when the request changes its network).
 fn read_bundle(path: &Path) -> Result<(Spec, PathBuf), LaunchError> {
     let config = path.join("config.json");
-    let spec = Spec::load(&config)
+    let mut spec = Spec::load(&config)
         .map_err(|e| LaunchError::new("bundle", format!("{}: {e}", config.display())))?;
+    if let Some(mounts) = spec.mounts().clone() {
+        let mounts = mounts
+            .into_iter()
+            .map(|mut m| {
+                if let Some(source) = m.source().clone().filter(|s| s.is_relative()) {
+                    // Bind sources name files; others ("proc", "tmpfs") name nothing.
+                    if path.join(&source).exists() {
+                        m.set_source(Some(path.join(source)));
+                    }
+                }
+                m
+            })
+            .collect();
+        spec.set_mounts(Some(mounts));
+    }
     let root = spec
         .root()
         .as_ref()

@@ -108,6 +108,9 @@ pub enum NetworkError {
     /// The firewall could not be changed.
     #[error(transparent)]
     Firewall(#[from] FirewallError),
+    /// The firewall cannot be used at all (iptables missing).
+    #[error("the firewall is unusable: {0}")]
+    FirewallUnusable(String),
     /// A CNI plugin failed.
     #[error(transparent)]
     Cni(#[from] CniError),
@@ -133,9 +136,11 @@ impl NetworkError {
             NetworkError::Port(PortError::InUse { .. }) => "port_in_use",
             NetworkError::Port(_) => "invalid_port",
             NetworkError::Ipam(IpamError::Full { .. }) => "network_full",
+            NetworkError::Ipam(IpamError::Io { .. }) => "network_failed",
             NetworkError::Ipam(_) => "invalid_network",
             NetworkError::Bridge(_)
             | NetworkError::Firewall(_)
+            | NetworkError::FirewallUnusable(_)
             | NetworkError::Netns(_)
             | NetworkError::Store(_) => "network_failed",
             NetworkError::Cni(_) => "cni_failed",
@@ -206,8 +211,8 @@ pub struct Networks {
     /// never runs iptables.
     firewall: OnceLock<Result<Arc<Firewall>, String>>,
     inner: Mutex<Inner>,
-    /// Held while a network's bridge and rules are made: the first containers of a
-    /// network arrive together, and one of them makes them.
+    /// Held while a network is defined (its subnet picked), or its bridge and rules
+    /// made: the first containers of a network arrive together, and one makes them.
     making: Mutex<()>,
 }
 
@@ -308,6 +313,8 @@ impl Networks {
         if self.cni_network(&req.name).is_some() {
             return Err(NetworkError::Exists(req.name));
         }
+        // One definition at a time: two picks of a free subnet must not meet.
+        let _defining = self.making.lock().unwrap_or_else(|p| p.into_inner());
         let taken = self.taken_subnets();
         let mut inner = self.lock();
         if inner.networks.contains_key(&req.name) {
@@ -439,8 +446,8 @@ impl Networks {
         NetworkInfo { config, containers }
     }
 
-    /// Remove a bridge network without live containers (`live(id)`): its bridge, rules
-    /// and definition. Stopped containers still on it are detached first, as docker
+    /// Remove a bridge network without live containers (`live(id)`: also one being
+    /// created, which may be attaching now): its bridge, rules and definition. Stopped containers still on it are detached first, as docker
     /// does (their namespace is gone; they keep their records).
     pub fn remove(
         &self,
@@ -468,8 +475,10 @@ impl Networks {
                 .map(|a| a.container.clone())
                 .collect()
         };
-        let (users, stopped): (Vec<String>, Vec<String>) =
-            on_it(&self.lock()).into_iter().partition(|id| live(id));
+        // Listed first, asked after: `live` takes the engine's record locks, which must
+        // never wait behind ours.
+        let ids = on_it(&self.lock());
+        let (users, stopped): (Vec<String>, Vec<String>) = ids.into_iter().partition(|id| live(id));
         if users.is_empty() {
             for id in stopped {
                 self.detach(&id)?;
@@ -518,13 +527,21 @@ impl Networks {
         if req.ports.is_empty() {
             return Ok(());
         }
-        if let Driver::Bridge(b) = &network.driver {
-            if b.internal {
+        match &network.driver {
+            Driver::Bridge(b) if b.internal => {
                 return Err(NetworkError::Invalid(format!(
                     "network {:?} is internal: nothing can be published on it",
                     network.name
                 )));
             }
+            Driver::Cni(c) if !publishes(&cni::load_file(&c.file)?) => {
+                return Err(NetworkError::Invalid(format!(
+                    "CNI network {:?}: no plugin of {} takes portMappings (add portmap)",
+                    network.name,
+                    c.file.display()
+                )));
+            }
+            _ => {}
         }
         ports::validate(&req.ports)?;
         let (resolved, reservation) = ports::reserve(&req.ports)?;
@@ -547,12 +564,7 @@ impl Networks {
             return Ok(None);
         };
         let network = self.find(name)?;
-        let ports = self
-            .lock()
-            .reserved
-            .get(container)
-            .map(|(p, _)| p.clone())
-            .unwrap_or_default();
+        let ports = self.held_ports(container, req)?;
         let netns_path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         let mut attachment = Attachment {
             container: container.to_owned(),
@@ -591,6 +603,27 @@ impl Networks {
             .attachments
             .insert(container.to_owned(), attachment.clone());
         Ok(Some(attachment))
+    }
+
+    /// The ports admit held for the container; held now if admit did not run in this
+    /// process (a job queued before a restart), refused if taken meanwhile.
+    fn held_ports(
+        &self,
+        container: &str,
+        req: &NetworkRequest,
+    ) -> Result<Vec<PortMapping>, NetworkError> {
+        if let Some((ports, _)) = self.lock().reserved.get(container) {
+            return Ok(ports.clone());
+        }
+        if req.ports.is_empty() {
+            return Ok(Vec::new());
+        }
+        ports::validate(&req.ports)?;
+        let (ports, reservation) = ports::reserve(&req.ports)?;
+        self.lock()
+            .reserved
+            .insert(container.to_owned(), (ports.clone(), reservation));
+        Ok(ports)
     }
 
     fn attach_bridge(
@@ -681,9 +714,7 @@ impl Networks {
             .get_or_init(|| Firewall::new().map(Arc::new).map_err(|e| e.to_string()))
         {
             Ok(fw) => Ok(Arc::clone(fw)),
-            Err(e) => Err(NetworkError::Invalid(format!(
-                "the firewall is unusable: {e}"
-            ))),
+            Err(e) => Err(NetworkError::FirewallUnusable(e.clone())),
         }
     }
 
@@ -712,6 +743,8 @@ impl Networks {
         let mut inner = self.lock();
         inner.reserved.remove(container);
         let attachment = inner.attachments.remove(container);
+        // The namespace held since a CNI ADD goes with its DEL, whichever way it runs.
+        let pinned = inner.pinned.remove(container);
         drop(inner);
         let Some(attachment) = attachment else {
             return Ok(());
@@ -723,55 +756,92 @@ impl Networks {
                 first.get_or_insert(e);
             }
         };
-        match self.find(&attachment.network) {
-            Ok(network) => match &network.driver {
+        // By id: a network removed and made again under the same name is another one.
+        match self.find_id(&attachment.network_id) {
+            Some(network) => match &network.driver {
                 Driver::Bridge(opts) => {
-                    if !attachment.ports.is_empty() {
-                        keep(self.firewall().and_then(|fw| Ok(fw.unpublish(container)?)));
-                    }
-                    if let Some(host) = &attachment.host_interface {
-                        keep(self.bridge.detach(host).map_err(Into::into));
-                    }
+                    self.detach_kernel(&attachment, &mut keep);
                     keep(
                         self.ipam(&network, opts)
                             .and_then(|ipam| Ok(ipam.release(container).map(drop)?)),
                     );
                 }
-                Driver::Cni(opts) => keep(self.detach_cni(opts, &attachment)),
+                Driver::Cni(opts) => keep(self.detach_cni(opts, &attachment, pinned.as_ref())),
             },
-            // The network went (a CNI file removed): what the cache knows is undone.
-            Err(_) => keep(self.detach_cached(container)),
+            // The network went: what the attachment names is undone all the same (its
+            // veth and port rules; a CNI file's results from the cache).
+            None => {
+                self.detach_kernel(&attachment, &mut keep);
+                keep(self.detach_cached(container, pinned.as_ref()));
+            }
         }
-        if first.is_none() {
-            self.store.remove_attachment(container)?;
+        drop(pinned);
+        match first {
+            None => Ok(self.store.remove_attachment(container)?),
+            Some(e) => {
+                // Kept, so a later delete (or a restart) tries again.
+                self.lock()
+                    .attachments
+                    .insert(container.to_owned(), attachment);
+                Err(e)
+            }
         }
-        first.map_or(Ok(()), Err)
     }
 
-    fn detach_cni(&self, opts: &CniOptions, attachment: &Attachment) -> Result<(), NetworkError> {
+    /// A bridge attachment's port rules and veth.
+    fn detach_kernel(
+        &self,
+        attachment: &Attachment,
+        keep: &mut impl FnMut(Result<(), NetworkError>),
+    ) {
+        if !attachment.ports.is_empty() {
+            keep(
+                self.firewall()
+                    .and_then(|fw| Ok(fw.unpublish(&attachment.container)?)),
+            );
+        }
+        if let Some(host) = &attachment.host_interface {
+            keep(self.bridge.detach(host).map_err(Into::into));
+        }
+    }
+
+    /// The network with this id (bridge or CNI).
+    fn find_id(&self, id: &str) -> Option<NetworkConfig> {
+        let inner = self.lock();
+        if let Some(n) = inner.networks.values().find(|n| n.id == id) {
+            return Some(n.clone());
+        }
+        drop(inner);
+        self.cni_networks().into_iter().find(|n| n.id == id)
+    }
+
+    fn detach_cni(
+        &self,
+        opts: &CniOptions,
+        attachment: &Attachment,
+        pinned: Option<&OwnedFd>,
+    ) -> Result<(), NetworkError> {
         // Only the namespace held since the ADD: a path kept on disk may name another
         // process's by now (a reused pid), where DEL would remove an `eth0` not ours.
-        let pinned = self.lock().pinned.remove(&attachment.container);
-        let netns = pinned.as_ref().map(pinned_path);
-        let result = match cni::load_file(&opts.file) {
+        let netns = pinned.map(pinned_path);
+        match cni::load_file(&opts.file) {
             Ok(list) => Ok(self.cni.del(
                 &list,
                 &attachment.container,
                 netns.as_deref(),
                 &attachment.interface,
             )?),
-            Err(_) => self.detach_cached(&attachment.container),
-        };
-        drop(pinned);
-        result
+            Err(_) => self.detach_cached(&attachment.container, pinned),
+        }
     }
 
-    /// CNI DEL from the cache alone, without a namespace (see [`Networks::detach_cni`]).
-    fn detach_cached(&self, container: &str) -> Result<(), NetworkError> {
+    /// CNI DEL from the cache alone, in the namespace held since the ADD if there is
+    /// one, else without a namespace (see [`Networks::detach_cni`]).
+    fn detach_cached(&self, container: &str, pinned: Option<&OwnedFd>) -> Result<(), NetworkError> {
         for entry in self.cni.cached() {
             if entry.container_id == container {
                 self.cni.del_cached(&CachedAttachment {
-                    netns: None,
+                    netns: pinned.map(pinned_path),
                     ..entry
                 })?;
             }
@@ -782,7 +852,8 @@ impl Networks {
     /// After a restart: keep what live containers have (their host ports held again),
     /// undo the rest — attachments of containers that are gone, half-made ones, CNI
     /// results and port rules nothing owns. `alive(id)` gives the init's pid of a
-    /// container that still runs.
+    /// container that still runs, 0 for one not yet made (queued, being created: the
+    /// start workers run already), `None` for one that is gone.
     pub fn recover(&self, alive: &dyn Fn(&str) -> Option<i32>) {
         let stored = match self.store.attachments() {
             Ok(all) => all,
@@ -793,9 +864,11 @@ impl Networks {
         };
         for attachment in stored {
             let id = attachment.container.clone();
-            let pid = alive(&id).filter(|_| attachment.complete);
+            // A container still on its way (pid 0: queued or being created by a worker
+            // now) keeps whatever it has; a running one only a complete attachment.
+            let pid = alive(&id).filter(|p| *p == 0 || attachment.complete);
             let live = pid.is_some();
-            if let (Some(pid), true) = (pid, self.is_cni(&attachment.network)) {
+            if let (Some(pid @ 1..), true) = (pid, self.is_cni(&attachment.network)) {
                 match netns::open(pid) {
                     Ok(ns) => {
                         self.lock().pinned.insert(id.clone(), ns);
@@ -840,7 +913,7 @@ impl Networks {
 
     /// Port rules and addresses whose container is gone and which no attachment names.
     fn release_unowned(&self, alive: &dyn Fn(&str) -> Option<i32>) {
-        let known = |id: &str| alive(id).is_some() && self.lock().attachments.contains_key(id);
+        let known = |id: &str| alive(id).is_some();
         if let Ok(fw) = self.firewall() {
             match fw.published() {
                 Ok(ids) => {
@@ -906,6 +979,13 @@ fn cni_id(file: &Path) -> String {
             format!("{:016x}", h.finish())
         })
         .collect()
+}
+
+/// Whether a plugin of the list publishes ports (declares the `portMappings` capability).
+fn publishes(list: &NetworkList) -> bool {
+    list.plugins
+        .iter()
+        .any(|p| p["capabilities"]["portMappings"] == serde_json::Value::Bool(true))
 }
 
 /// The path CNI plugins reach a namespace held by this process at.

@@ -97,7 +97,7 @@ pub async fn delete(app: &Arc<App>, name: &str) -> Reply {
     let engine = Arc::clone(&app.engine);
     let name = name.to_owned();
     let removed = blocking(move || {
-        let live = |id: &str| engine.get(id).is_some_and(|r| r.state.can_kill());
+        let live = |id: &str| engine.get(id).is_some_and(|r| !r.state.is_final());
         Ok(networks.remove(&name, &live)?)
     })
     .await?;
