@@ -3,92 +3,14 @@
 //! every start fails, and when it is interrupted.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A private TMPDIR for one harness run (so its temp dir can be found); removed on
-/// drop, also when the test fails.
-struct Scratch(PathBuf);
+mod common;
 
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("berth-lt-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    /// Whatever the harness left in its TMPDIR.
-    fn left(&self) -> Vec<String> {
-        std::fs::read_dir(&self.0)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().display().to_string())
-            .collect()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The directory of this build's berthd, berth-shim and berth-runc. `cargo test
-/// --workspace` builds them beside the harness; only when one is missing (a lone `cargo
-/// test -p berth-loadtest`) are they built here, with the workspace's feature set, so no
-/// dependency is compiled a second time.
-fn bin_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(build_bins).clone()
-}
-
-fn build_bins() -> PathBuf {
-    let harness = PathBuf::from(env!("CARGO_BIN_EXE_berth-loadtest"));
-    let dir = harness.parent().unwrap().to_path_buf();
-    if ["berthd", "berth-shim", "berth-runc"]
-        .iter()
-        .all(|b| dir.join(b).exists())
-    {
-        return dir;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build.args(["build", "--workspace", "--bins"]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    let ok = build
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "cannot build berthd, berth-shim and berth-runc");
-    dir
-}
-
-fn harness(scratch: &Scratch, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth-loadtest"));
-    cmd.arg("--bin-dir")
-        .arg(bin_dir())
-        .args(["--timeout", "120"])
-        .args(args)
-        .env("TMPDIR", &scratch.0)
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn json_of(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "no JSON on stdout ({e}): {text}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use common::{harness, json_of, Scratch};
 
 /// Nothing of run `run` remains: no shim, no cgroup directory, no temp dir.
 fn assert_nothing_left(scratch: &Scratch, run: &str) {

@@ -3,97 +3,17 @@
 //! after teardown finds no veth, firewall rule, attachment or address left — and removes
 //! the namespace. Nothing here touches the machine's own network.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// A private TMPDIR for one harness run; removed on drop, also when the test fails.
-struct Scratch(PathBuf);
+mod common;
 
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("berth-lt-net-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
+use common::{bin_dir, json_of, Scratch};
 
-    fn left(&self) -> Vec<String> {
-        std::fs::read_dir(&self.0)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path().display().to_string())
-            .collect()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        // A namespace the harness failed to remove is still bound under the dir.
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let needle = self.0.display().to_string();
-        for point in mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|p| p.starts_with(&needle))
-        {
-            let _ = Command::new("umount").args(["-l", point]).status();
-        }
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The directory of this build's berthd, berth-shim and berth-runc (built here when a
-/// lone `cargo test -p berth-loadtest` did not build them).
-fn bin_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let harness = PathBuf::from(env!("CARGO_BIN_EXE_berth-loadtest"));
-        let dir = harness.parent().unwrap().to_path_buf();
-        if ["berthd", "berth-shim", "berth-runc"]
-            .iter()
-            .all(|b| dir.join(b).exists())
-        {
-            return dir;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "--workspace", "--bins"]);
-        if dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let ok = build
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "cannot build berthd, berth-shim and berth-runc");
-        dir
-    })
-    .clone()
-}
-
+/// Run the harness to its end.
 fn harness(scratch: &Scratch, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_berth-loadtest"))
-        .arg("--bin-dir")
-        .arg(bin_dir())
-        .args(["--timeout", "120"])
-        .args(args)
-        .env("TMPDIR", &scratch.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn json_of(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "no JSON on stdout ({e}): {text}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    common::harness(scratch, args).output().unwrap()
 }
 
 /// Processes whose command line names a path under `dir` (the harness's berthd and
