@@ -8,7 +8,6 @@ mod cni_common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use berth_network::cni::{CniArgs, CniError, NetworkList};
@@ -268,42 +267,4 @@ fn del_with_the_container_namespace_gone_releases_the_address_and_the_rules() {
     assert_detached(&env, "gone", "ctr1", &addr);
     assert!(cni.cached().is_empty());
     root.assert_unchanged();
-}
-
-/// Time ADD and DEL of `net` for `n` containers in turn; (ADD, DEL) means in ms.
-fn time_chain(env: &Env, net: &NetworkList, args: &CniArgs, n: usize) -> (f64, f64) {
-    let cni = env.cni(TIMEOUT);
-    let ctr: &Path = env.ctr.path();
-    let (mut add, mut del) = (Duration::ZERO, Duration::ZERO);
-    for i in 0..n {
-        let id = format!("time{i}");
-        env.host.run(|| {
-            let t = Instant::now();
-            cni.add(net, &id, ctr, "eth0", args).unwrap();
-            add += t.elapsed();
-            let t = Instant::now();
-            cni.del(net, &id, Some(ctr), "eth0").unwrap();
-            del += t.elapsed();
-        });
-    }
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
-    (ms(add), ms(del))
-}
-
-/// Not a check: prints how long ADD and DEL take (run with --ignored --nocapture).
-#[test]
-#[ignore]
-fn timing_of_add_and_del() {
-    let env = Env::new("cnitime");
-    let bridge = env.bridge_list("timing-bridge", &[]);
-    let pm = json!({"type": "portmap", "capabilities": {"portMappings": true}});
-    let fw = json!({"type": "firewall", "backend": "iptables"});
-    let full = env.bridge_list("timing-full", &[pm, fw]);
-    let n = 10;
-    // One untimed round first: the bridge is made by the first ADD.
-    time_chain(&env, &bridge, &CniArgs::default(), 1);
-    let (a, d) = time_chain(&env, &bridge, &CniArgs::default(), n);
-    println!("bridge+host-local: ADD {a:.1} ms, DEL {d:.1} ms (mean of {n})");
-    let (a, d) = time_chain(&env, &full, &published(18090), n);
-    println!("bridge+host-local+portmap+firewall: ADD {a:.1} ms, DEL {d:.1} ms (mean of {n})");
 }

@@ -4,10 +4,8 @@
 use std::fs::{self, File};
 use std::net::Ipv4Addr;
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant};
 
 use berth_network::bridge::{host_ifname, BridgeDriver, BridgeError};
-use berth_network::netlink::Netlink;
 use berth_network::BridgeOptions;
 use berth_testkit::netns::TestNetns;
 
@@ -256,82 +254,4 @@ fn a_failed_attach_leaves_nothing_behind() {
     assert!(matches!(err, BridgeError::Veth { .. }), "{err}");
     assert_eq!(links(&host), ["lo", "brt3", "vethtaken1", "vethtaken"]);
     assert_eq!(links(&ctr), ["lo", "eth0p", "eth0"]);
-}
-
-/// Not a check: prints what one attach and one detach take (run with `--ignored
-/// --nocapture`): first alternating on one namespace, then a burst of attaches to
-/// fresh namespaces followed by their detaches.
-#[test]
-#[ignore]
-fn attach_detach_timing() {
-    const ROUNDS: u32 = 100;
-    let host = TestNetns::new("br-time");
-    let ctr = TestNetns::new("br-time-c");
-    let fd = File::open(ctr.path()).unwrap();
-    let opts = options("brt4", false);
-    let driver = BridgeDriver::new();
-    let ip = Ipv4Addr::new(10, 88, 0, 2);
-    let (attach, detach) = host.run(|| {
-        driver.ensure_network(&opts).unwrap();
-        let (mut attach, mut detach) = (Duration::ZERO, Duration::ZERO);
-        for _ in 0..ROUNDS {
-            let start = Instant::now();
-            driver.attach(&opts, fd.as_fd(), "vethtime", ip).unwrap();
-            let attached = Instant::now();
-            driver.detach("vethtime").unwrap();
-            attach += attached - start;
-            detach += attached.elapsed();
-        }
-        (attach / ROUNDS, detach / ROUNDS)
-    });
-    println!("alternating: attach {attach:?}, detach {detach:?} (mean of {ROUNDS})");
-    // Of which making the veth pair alone (no address, route or entering the netns).
-    let create = host.run(|| {
-        let mut nl = Netlink::open().unwrap();
-        let master = nl.link_index("brt4").unwrap().unwrap();
-        let mut create = Duration::ZERO;
-        for _ in 0..ROUNDS {
-            let start = Instant::now();
-            nl.create_veth("vethtime", "eth0", fd.as_fd(), master, None)
-                .unwrap();
-            create += start.elapsed();
-            nl.delete_link("vethtime").unwrap();
-        }
-        create / ROUNDS
-    });
-    println!("alternating: create_veth alone {create:?}");
-    let containers: Vec<_> = (0..ROUNDS).map(|_| TestNetns::new("br-time-b")).collect();
-    let fds: Vec<_> = containers
-        .iter()
-        .map(|c| File::open(c.path()).unwrap())
-        .collect();
-    let (attach, detach) = host.run(|| {
-        let start = Instant::now();
-        for (n, fd) in fds.iter().enumerate() {
-            let ip = Ipv4Addr::new(10, 88, 0, n as u8 + 2);
-            let name = host_ifname(&n.to_string());
-            driver.attach(&opts, fd.as_fd(), &name, ip).unwrap();
-        }
-        let attached = Instant::now();
-        let names: Vec<_> = (0..fds.len())
-            .map(|n| host_ifname(&n.to_string()))
-            .collect();
-        let (first, rest) = names.split_at(names.len() / 2);
-        for name in first {
-            driver.detach(name).unwrap();
-        }
-        let detached = Instant::now();
-        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-        driver.detach_many(&rest).unwrap();
-        let half = ROUNDS / 2;
-        (
-            (attached - start) / ROUNDS,
-            ((detached - attached) / half, detached.elapsed() / half),
-        )
-    });
-    let (one_by_one, batched) = detach;
-    println!(
-        "burst of {ROUNDS}: attach {attach:?}; detach one by one {one_by_one:?}, \
-         by detach_many {batched:?} (mean per container)"
-    );
 }
