@@ -61,6 +61,27 @@ fn run(d: &Daemon, id: &str, rootfs: &Path, args: &[&str], extra: Value) -> Valu
     r.json
 }
 
+/// Create, wait until it stops with status 0; its output.
+fn run_to_end(d: &Daemon, id: &str, rootfs: &Path, args: &[&str], extra: Value) -> String {
+    let r = d.call(
+        "POST",
+        "/v1/containers",
+        Some(&body(id, rootfs, args, extra)),
+    );
+    assert_eq!(r.status, 202, "{r:?}");
+    let done = wait_state(d, id, "stopped");
+    assert_eq!(done["exit_code"], 0, "{done}");
+    d.call("GET", &format!("/v1/containers/{id}/logs"), None)
+        .text
+}
+
+/// A GET of `url` by busybox wget in a container of `network`; the body.
+/// (busybox 1.35's wget -T crashes: no timeout option.)
+fn fetch_from(d: &Daemon, id: &str, rootfs: &Path, url: &str, network: &str) -> String {
+    let args = ["wget", "-q", "-O", "-", url];
+    run_to_end(d, id, rootfs, &args, json!({ "network": network }))
+}
+
 /// An HTTP GET of `http://HOST:PORT/` from inside `ns` (a few tries: a server may still
 /// be starting); the body or the last error.
 fn fetch(ns: &TestNetns, url: &str) -> Result<String, String> {
@@ -231,54 +252,24 @@ fn containers_on_a_network_reach_each_other_and_modes_share_namespaces() {
 
     // Another container on the network fetches the page from the first.
     let client = format!("{b}-client");
-    let r = d.call(
-        "POST",
-        "/v1/containers",
-        Some(&body(
-            &client,
-            &rootfs,
-            // (busybox 1.35's wget -T crashes: no timeout option)
-            &["wget", "-q", "-O", "-", &format!("http://{ip}:8080/")],
-            json!({"network": "front"}),
-        )),
-    );
-    assert_eq!(r.status, 202, "{r:?}");
-    let done = wait_state(&d, &client, "stopped");
-    assert_eq!(done["exit_code"], 0, "{done}");
-    let logs = d.call("GET", &format!("/v1/containers/{client}/logs"), None);
-    assert_eq!(logs.text, PAGE, "{logs:?}");
+    let url = format!("http://{ip}:8080/");
+    assert_eq!(fetch_from(&d, &client, &rootfs, &url, "front"), PAGE);
 
     // container:<id> joins the first one's namespace: its server is on 127.0.0.1.
-    let r = d.call(
-        "POST",
-        "/v1/containers",
-        Some(&body(
-            &c,
-            &rootfs,
-            &["wget", "-q", "-O", "-", "http://127.0.0.1:8080/"],
-            json!({"network": format!("container:{a}")}),
-        )),
+    let joined = format!("container:{a}");
+    assert_eq!(
+        fetch_from(&d, &c, &rootfs, "http://127.0.0.1:8080/", &joined),
+        PAGE
     );
-    assert_eq!(r.status, 202, "{r:?}");
-    assert_eq!(wait_state(&d, &c, "stopped")["exit_code"], 0);
     // host: the daemon's namespace, where the bridge is.
-    let r = d.call(
-        "POST",
-        "/v1/containers",
-        Some(&body(
-            &b,
-            &rootfs,
-            &["cat", "/proc/net/dev"],
-            json!({"network": "host"}),
-        )),
+    let dev = run_to_end(
+        &d,
+        &b,
+        &rootfs,
+        &["cat", "/proc/net/dev"],
+        json!({"network": "host"}),
     );
-    assert_eq!(r.status, 202, "{r:?}");
-    wait_state(&d, &b, "stopped");
-    let logs = d.call("GET", &format!("/v1/containers/{b}/logs"), None);
-    assert!(
-        logs.text.contains("br-"),
-        "host mode sees the bridge: {logs:?}"
-    );
+    assert!(dev.contains("br-"), "host mode sees the bridge: {dev}");
 
     // A network with running containers is not removed; without, it is, bridge and all.
     let r = d.call("DELETE", "/v1/networks/front", None);
@@ -310,7 +301,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
     let rootfs = busybox_rootfs(&scratch.0);
     let d = Daemon::start_in(&ns, &scratch, &[], &[]);
     let create = |extra: Value| {
-        let id = format!("bad-{}-{}", std::process::id(), fastrand_id());
+        let id = format!("bad-{}-{}", std::process::id(), next_n());
         let r = d.call(
             "POST",
             "/v1/containers",
@@ -438,7 +429,7 @@ fn bad_network_requests_are_refused_and_leave_nothing() {
     assert!(left.is_empty(), "attachments left: {left:?}");
 }
 
-fn fastrand_id() -> u32 {
+fn next_n() -> u32 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     N.fetch_add(1, Ordering::Relaxed)
@@ -594,20 +585,8 @@ fn the_cni_path_serves_a_published_port_and_cleans_up() {
     // Another container of the CNI network reaches the first by its address, as on the
     // native bridge.
     let client = format!("{id}-client");
-    let r = d.call(
-        "POST",
-        "/v1/containers",
-        Some(&body(
-            &client,
-            &rootfs,
-            &["wget", "-q", "-O", "-", &format!("http://{ip}:8080/")],
-            json!({"network": "cninet"}),
-        )),
-    );
-    assert_eq!(r.status, 202, "{r:?}");
-    assert_eq!(wait_state(&d, &client, "stopped")["exit_code"], 0);
-    let logs = d.call("GET", &format!("/v1/containers/{client}/logs"), None);
-    assert_eq!(logs.text, PAGE, "{logs:?}");
+    let url = format!("http://{ip}:8080/");
+    assert_eq!(fetch_from(&d, &client, &rootfs, &url, "cninet"), PAGE);
     delete(&d, &client);
     assert_eq!(allocations(), 1);
     // A daemon killed and started again still undoes the attachment (the CNI result
