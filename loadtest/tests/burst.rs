@@ -30,11 +30,7 @@ fn assert_nothing_left(scratch: &Scratch, run: &str) {
         .filter(|p| p.exists())
         .collect();
     assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
-    assert!(
-        scratch.left().is_empty(),
-        "files left: {:?}",
-        scratch.left()
-    );
+    scratch.assert_empty();
 }
 
 fn assert_ordered(report: &Value, key: &str) {
@@ -196,11 +192,7 @@ fn an_interrupted_burst_still_removes_every_container() {
     if out.status.code() == Some(130) {
         assert!(stderr.contains("nothing left behind"), "{stderr}");
     }
-    assert!(
-        scratch.left().is_empty(),
-        "files left: {:?}",
-        scratch.left()
-    );
+    scratch.assert_empty();
     assert_eq!(count_shims_under(&scratch.0), 0, "{stderr}");
 }
 

@@ -3,13 +3,13 @@
 //! after teardown finds no veth, firewall rule, attachment or address left — and removes
 //! the namespace. Nothing here touches the machine's own network.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
 mod common;
 
-use common::{bin_dir, json_of, Scratch};
+use common::{json_of, Scratch};
 
 /// Run the harness to its end.
 fn harness(scratch: &Scratch, args: &[&str]) -> Output {
@@ -48,11 +48,7 @@ fn burst_on(name: &str, extra: &[&str]) -> Value {
     assert_eq!(report["check_errors"], serde_json::json!([]), "{report}");
     assert_eq!(report["cleanup"]["deleted"], 20, "{report}");
     assert_eq!(report["left_behind"], serde_json::json!([]), "{report}");
-    assert!(
-        scratch.left().is_empty(),
-        "files left: {:?}",
-        scratch.left()
-    );
+    scratch.assert_empty();
     let procs = processes_under(&scratch.0);
     assert!(procs.is_empty(), "processes left: {procs:?}");
     report
@@ -94,11 +90,7 @@ fn without_a_network_the_summary_says_none() {
         "{text}"
     );
     assert!(text.contains("nothing left behind"), "{text}");
-    assert!(
-        scratch.left().is_empty(),
-        "files left: {:?}",
-        scratch.left()
-    );
+    scratch.assert_empty();
 }
 
 #[test]
@@ -117,11 +109,7 @@ fn a_network_with_another_daemon_is_refused() {
         "{stderr}"
     );
     // Refused before anything was made.
-    assert!(
-        scratch.left().is_empty(),
-        "files left: {:?}",
-        scratch.left()
-    );
+    scratch.assert_empty();
 }
 
 #[test]
@@ -131,23 +119,14 @@ fn publish_without_a_network_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--network"), "{stderr}");
-    assert!(
-        scratch.left().is_empty(),
-        "files left: {:?}",
-        scratch.left()
-    );
+    scratch.assert_empty();
 }
 
 #[test]
 fn an_interrupted_burst_on_a_network_removes_its_namespace() {
     let scratch = Scratch::new("sigint");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth-loadtest"))
-        .arg("--bin-dir")
-        .arg(bin_dir())
-        .args(["--timeout", "120", "-n", "300", "-c", "20"])
-        .args(["--network", "bridge", "--publish"])
-        .env("TMPDIR", &scratch.0)
-        .stdin(Stdio::null())
+    let args = ["-n", "300", "-c", "20", "--network", "bridge", "--publish"];
+    let mut child = common::harness(&scratch, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -177,11 +156,7 @@ fn an_interrupted_burst_on_a_network_removes_its_namespace() {
         !mounts.contains(&*scratch.0.to_string_lossy()),
         "the namespace is still mounted: {stderr}"
     );
-    assert!(
-        scratch.left().is_empty(),
-        "files left: {:?}",
-        scratch.left()
-    );
+    scratch.assert_empty();
     let procs = processes_under(&scratch.0);
     assert!(procs.is_empty(), "processes left: {procs:?}");
 }

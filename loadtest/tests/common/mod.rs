@@ -30,6 +30,11 @@ impl Scratch {
             .map(|e| e.path().display().to_string())
             .collect()
     }
+
+    /// The harness left nothing in its TMPDIR.
+    pub fn assert_empty(&self) {
+        assert!(self.left().is_empty(), "files left: {:?}", self.left());
+    }
 }
 
 impl Drop for Scratch {
