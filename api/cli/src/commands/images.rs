@@ -102,30 +102,14 @@ pub async fn remove(ctx: &Ctx, args: RmiArgs) -> Result<u8, CliError> {
 /// `image inspect IMAGE…`: one image as pretty JSON, several as an array (`--json`: each
 /// as it came, one per line).
 pub async fn inspect(ctx: &Ctx, names: &[String]) -> Result<u8, CliError> {
-    let mut status = 0;
-    let mut found = Vec::new();
-    for name in names {
-        let result = match ctx.client.json(Method::GET, &image_path(name), None).await {
-            Ok((raw, _)) if ctx.json => ctx.raw_json(&raw),
-            Ok((_, value)) => {
-                found.push(value);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
-        settle(result, &mut status)?;
-    }
+    let (mut found, status) = super::fetch_each(ctx, names.iter().map(|n| image_path(n))).await?;
     if !ctx.json && !found.is_empty() {
         let shown = if names.len() == 1 {
             found.remove(0)
         } else {
             Value::Array(found)
         };
-        let text = serde_json::to_string_pretty(&shown).map_err(|e| CliError::Protocol {
-            request: "GET /v1/images/{name}".into(),
-            detail: e.to_string(),
-        })?;
-        ctx.line(&text)?;
+        super::print_pretty(ctx, &shown, "GET /v1/images/{name}")?;
     }
     Ok(status)
 }

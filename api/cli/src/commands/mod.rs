@@ -71,6 +71,38 @@ pub fn settle(result: Result<(), CliError>, status: &mut u8) -> Result<(), CliEr
     }
 }
 
+/// `GET` each of `paths` (`request` names them in errors): with `--json` each answer is
+/// printed as it came, one per line, and nothing is returned; otherwise the answers are
+/// returned to be shown together. One refused is reported and makes the status 1.
+pub async fn fetch_each(
+    ctx: &Ctx,
+    paths: impl Iterator<Item = String>,
+) -> Result<(Vec<serde_json::Value>, u8), CliError> {
+    let mut status = 0;
+    let mut found = Vec::new();
+    for path in paths {
+        let result = match ctx.client.json(hyper::Method::GET, &path, None).await {
+            Ok((raw, _)) if ctx.json => ctx.raw_json(&raw),
+            Ok((_, value)) => {
+                found.push(value);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        settle(result, &mut status)?;
+    }
+    Ok((found, status))
+}
+
+/// Print `value` as pretty JSON (`request`: what it answered, for the error).
+pub fn print_pretty(ctx: &Ctx, value: &serde_json::Value, request: &str) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Protocol {
+        request: request.into(),
+        detail: e.to_string(),
+    })?;
+    ctx.line(&text)
+}
+
 /// Parse the daemon's JSON `value` as `T`, or say what `request` answered instead.
 pub fn parse<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,

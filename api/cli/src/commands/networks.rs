@@ -112,30 +112,9 @@ pub async fn list(ctx: &Ctx, args: NetworkLsArgs) -> Result<u8, CliError> {
 /// prints them (`--json`: each as it came, one per line); one not found is reported
 /// and makes the exit status 1.
 pub async fn inspect(ctx: &Ctx, names: &[String]) -> Result<u8, CliError> {
-    let mut status = 0;
-    let mut found = Vec::new();
-    for name in names {
-        let result = match ctx
-            .client
-            .json(Method::GET, &network_path(name), None)
-            .await
-        {
-            Ok((raw, _)) if ctx.json => ctx.raw_json(&raw),
-            Ok((_, value)) => {
-                found.push(value);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
-        settle(result, &mut status)?;
-    }
+    let (found, status) = super::fetch_each(ctx, names.iter().map(|n| network_path(n))).await?;
     if !ctx.json && !found.is_empty() {
-        let text =
-            serde_json::to_string_pretty(&Value::Array(found)).map_err(|e| CliError::Protocol {
-                request: "GET /v1/networks/{name}".into(),
-                detail: e.to_string(),
-            })?;
-        ctx.line(&text)?;
+        super::print_pretty(ctx, &Value::Array(found), "GET /v1/networks/{name}")?;
     }
     Ok(status)
 }
