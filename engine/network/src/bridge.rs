@@ -18,7 +18,8 @@ use crate::config::BridgeOptions;
 use crate::netlink::{self, Netlink, NetlinkError, LOOPBACK_INDEX};
 use crate::netns::{self, NetnsError};
 
-/// The container's end of its veth pair.
+/// The interface a container gets on its network: its end of the veth pair, and the
+/// ifname CNI plugins are given.
 pub const CONTAINER_IFNAME: &str = "eth0";
 
 /// What failed setting up or tearing down a network or an attachment.

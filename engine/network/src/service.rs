@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use crate::bridge::{self, BridgeDriver, BridgeError};
+use crate::bridge::{self, BridgeDriver, BridgeError, CONTAINER_IFNAME};
 use crate::cni::{self, CachedAttachment, Cni, CniArgs, CniError, NetworkList};
 use crate::config::{
     BridgeOptions, CniOptions, Driver, NetworkConfig, DEFAULT_NETWORK, RESERVED_NAMES,
@@ -26,9 +26,6 @@ use crate::netns::{self, NetnsError};
 use crate::ports::{self, PortError, PortMapping, Reservation};
 use crate::request::NetworkRequest;
 use crate::store::{Attachment, Store, StoreError};
-
-/// The interface a container gets on its network.
-pub const CONTAINER_INTERFACE: &str = "eth0";
 
 /// Where the service keeps things and finds CNI networks.
 #[derive(Debug, Clone)]
@@ -570,7 +567,7 @@ impl Networks {
             container: container.to_owned(),
             network: network.name.clone(),
             network_id: network.id.clone(),
-            interface: CONTAINER_INTERFACE.to_owned(),
+            interface: CONTAINER_IFNAME.to_owned(),
             host_interface: None,
             address: None,
             gateway: None,
@@ -676,7 +673,7 @@ impl Networks {
             &list,
             &attachment.container,
             &netns_path,
-            CONTAINER_INTERFACE,
+            CONTAINER_IFNAME,
             &args,
         )?;
         if let Some((address, gateway)) = result.first_ipv4() {
