@@ -187,6 +187,30 @@ fn bad_configurations_are_refused_and_create_nothing() {
             vec![],
             vec!["/nonexistent/berthd.toml"],
         ),
+        (
+            "",
+            base(&["--default-network", "container:web"]),
+            vec![],
+            vec!["--default-network", "not container:"],
+        ),
+        (
+            "",
+            base(&["--default-subnet", "10.1.0.0/40"]),
+            vec![],
+            vec!["--default-subnet", "10.1.0.0/40"],
+        ),
+        (
+            "default_network = \"\"\n",
+            base(&["--config", config_arg]),
+            vec![],
+            vec!["--default-network", "empty"],
+        ),
+        (
+            "",
+            base(&["--cni-timeout", "0"]),
+            vec![],
+            vec!["--cni-timeout"],
+        ),
     ];
     for (text, args, env, wanted) in cases {
         fs::write(&config, text).unwrap();
